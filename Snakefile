@@ -1,0 +1,34 @@
+# karstflow: satellite tiles to land-use and karst ecosystem evidence, region by region.
+# Layout, results contract and conventions: README.md and the design notes it links.
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+from karstflow.config import check_config, load_schema
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+# Our check first: it names the key path of a problem; snakemake's validate then fills
+# the schema defaults into `config`.
+check_config(config, load_schema(SCHEMA))
+validate(config, schema=str(SCHEMA), set_default=True)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/region.smk"
+include: "workflow/rules/terrain.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        "results/summary.csv",
+        expand("results/{region}/summary.json", region=REGIONS),
+    default_target: True

@@ -1,0 +1,122 @@
+"""Configuration checks with messages that name the offending key.
+
+The workflow validates its config against ``workflow/schemas/config.schema.yaml`` at
+start-up. jsonschema's own messages bury the key path; :func:`check_config` reports
+``config key regions.demo-county.resolution_m: expected number, found 'ten'`` instead,
+and adds the checks a schema cannot express (years in order, inputs per source).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+SOURCES_AVAILABLE = ("demo", "local")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key, the expectation and the value."""
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _key_path(parts: Any) -> str:
+    return ".".join(str(p) for p in parts) or "<top level>"
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _format_error(err: Any) -> str:
+    path = _key_path(err.absolute_path)
+    v = err.validator
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, Mapping) else []
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"config key {path}: unknown key(s) {', '.join(map(repr, extra))}{hint}"
+    if v == "type":
+        return f"config key {path}: expected {err.validator_value}, found {_describe(err.instance)} ({type(err.instance).__name__})"
+    if v == "required":
+        return f"config key {path}: {err.message}"
+    if v == "enum":
+        return f"config key {path}: expected one of {err.validator_value}, found {_describe(err.instance)}"
+    if v == "propertyNames" or (v == "pattern" and "slug" in str(err.schema.get("description", "")).lower()):
+        return f"config key {path}: {err.message}"
+    return f"config key {path}: {err.message}"
+
+
+def check_region_ids(config: Mapping[str, Any]) -> None:
+    """Region ids and period names become paths: allow lowercase letters, digits, dashes."""
+    regions = config.get("regions")
+    if not isinstance(regions, Mapping):
+        return
+    for region_id, region in regions.items():
+        if not isinstance(region_id, str) or not SLUG.match(region_id):
+            raise ConfigError(
+                f"config key regions: region id {region_id!r} is not allowed; ids become folder "
+                "names, so use lowercase letters, digits and single dashes only (e.g. 'xunwu-county')"
+            )
+        periods = region.get("periods") if isinstance(region, Mapping) else None
+        for name in periods or {}:
+            if not isinstance(name, str) or not SLUG.match(name):
+                raise ConfigError(
+                    f"config key regions.{region_id}.periods: period name {name!r} is not allowed; "
+                    "use lowercase letters, digits and single dashes only"
+                )
+
+
+def check_config(config: Mapping[str, Any], schema: Mapping[str, Any], workdir: str | Path = ".") -> None:
+    """Raise :class:`ConfigError` for the first problem found, naming the key path."""
+    import jsonschema
+
+    check_region_ids(config)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # The deepest error is the most specific one (oneOf/anyOf wrap their branches).
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_format_error(best))
+    _check_semantics(config, Path(workdir))
+
+
+def _check_semantics(config: Mapping[str, Any], workdir: Path) -> None:
+    for rid, region in config["regions"].items():
+        key = f"regions.{rid}"
+        years = region["years"]
+        if years["first"] > years["last"]:
+            raise ConfigError(f"config key {key}.years: first ({years['first']}) is after last ({years['last']})")
+        for name, period in (region.get("periods") or {}).items():
+            start, end = date.fromisoformat(str(period["start"])), date.fromisoformat(str(period["end"]))
+            if start > end:
+                raise ConfigError(f"config key {key}.periods.{name}: start {start} is after end {end}")
+        source = region["source"]
+        if source == "demo" and "demo" not in region:
+            raise ConfigError(f"config key {key}.demo: required when source is 'demo' (kind, seed, origin)")
+        if source != "demo" and "aoi" not in region:
+            raise ConfigError(f"config key {key}.aoi: required when source is {source!r} (bounds or path)")
+        if source == "local":
+            dem = (region.get("inputs") or {}).get("dem")
+            if not dem:
+                raise ConfigError(f"config key {key}.inputs.dem: required when source is 'local' (a DEM GeoTIFF)")
+            if not (workdir / dem).exists():
+                raise ConfigError(f"config key {key}.inputs.dem: file not found: {dem}")
+        aoi_path = (region.get("aoi") or {}).get("path")
+        if aoi_path and not (workdir / aoi_path).exists():
+            raise ConfigError(f"config key {key}.aoi.path: file not found: {aoi_path}")
+        if source not in SOURCES_AVAILABLE:
+            raise ConfigError(
+                f"config key {key}.source: {source!r} acquisition is not available in this version "
+                f"(available: {', '.join(SOURCES_AVAILABLE)})"
+            )

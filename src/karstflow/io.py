@@ -1,0 +1,183 @@
+"""File I/O: rasters, vectors, cubes and JSON, written atomically.
+
+Every writer goes through a temporary file in the target folder and renames it into
+place, so an interrupted step never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+PathLike = str | os.PathLike[str]
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix or "".join(target.suffixes), dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers such as GDAL want to create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, np.generic):
+        return _nan_to_none(value.item())
+    return value
+
+
+def write_json(obj: Any, path: PathLike) -> None:
+    """Write ``obj`` as indented JSON; NaN and infinities become null (valid JSON)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            json.dumps(_nan_to_none(obj), indent=2, default=_json_default, allow_nan=False) + "\n"
+        )
+
+
+def read_json(path: PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_raster(path: PathLike, *, masked: bool = True, chunks: Any = None) -> xr.DataArray:
+    """Open a single- or multi-band raster with rioxarray; nodata becomes NaN if ``masked``.
+
+    Single-band rasters are returned as 2-D (y, x) arrays.
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"raster not found: {path}")
+    da = rioxarray.open_rasterio(path, masked=masked, chunks=chunks)
+    assert isinstance(da, xr.DataArray)
+    if da.sizes.get("band", 1) == 1:
+        da = da.squeeze("band", drop=True)
+    da.name = path.stem
+    return da
+
+
+def write_raster(
+    da: xr.DataArray,
+    path: PathLike,
+    *,
+    nodata: float | int | None = None,
+    dtype: str | np.dtype | None = None,
+    band_names: list[str] | None = None,
+    colormap: Mapping[int, tuple[int, int, int]] | None = None,
+    compress: str = "deflate",
+    blocksize: int = 256,
+) -> None:
+    """Write a (band,) y, x DataArray as a tiled, compressed GeoTIFF with nodata set.
+
+    NaN is written as ``nodata`` (default: NaN for floats, 255 for uint8, the dtype's
+    maximum for other integers). Band descriptions carry ``band_names`` when given, else
+    the ``band`` coordinate values when they are strings.
+    """
+    import rasterio
+    import rioxarray  # noqa: F401
+
+    out_dtype = np.dtype(dtype or da.dtype)
+    if nodata is None:
+        if np.issubdtype(out_dtype, np.floating):
+            nodata = float("nan")
+        elif np.issubdtype(out_dtype, np.integer):
+            nodata = int(np.iinfo(out_dtype).max)
+    data = da
+    if np.issubdtype(out_dtype, np.integer) and np.issubdtype(da.dtype, np.floating):
+        data = da.fillna(nodata)
+    data = data.astype(out_dtype)
+    data = data.rio.write_nodata(nodata, encoded=False)
+    if "_FillValue" in data.attrs:
+        del data.attrs["_FillValue"]
+    data.encoding = {}
+    if band_names is None and "band" in da.dims and da["band"].dtype.kind in "US":
+        band_names = [str(b) for b in da["band"].values]
+    if "band" in data.dims and data["band"].dtype.kind in "US":
+        data = data.assign_coords(band=np.arange(1, data.sizes["band"] + 1))
+    height, width = data.sizes["y"], data.sizes["x"]
+    tiled = height >= blocksize and width >= blocksize
+    kwargs: dict[str, Any] = {"compress": compress, "driver": "GTiff"}
+    if tiled:
+        kwargs.update(tiled=True, blockxsize=blocksize, blockysize=blocksize)
+    if np.issubdtype(out_dtype, np.floating):
+        kwargs["predictor"] = 3
+    elif out_dtype.itemsize > 1:
+        kwargs["predictor"] = 2
+    with atomic_path(path, suffix=".tif") as tmp:
+        data.rio.to_raster(tmp, **kwargs)
+        if band_names or colormap:
+            with rasterio.open(tmp, "r+") as dst:
+                for i, name in enumerate(band_names or [], start=1):
+                    dst.set_band_description(i, name)
+                if colormap:
+                    dst.write_colormap(1, {int(k): tuple(v) + (255,) for k, v in colormap.items()})
+
+
+def read_vector(path: PathLike, layer: str | None = None):
+    import geopandas as gpd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"vector file not found: {path}")
+    return gpd.read_file(path, layer=layer)
+
+
+def write_vector(gdf, path: PathLike, layer: str | None = None) -> None:
+    """Write a GeoDataFrame as GeoPackage (one layer, named after the file by default)."""
+    path = Path(path)
+    with atomic_path(path, suffix=".gpkg") as tmp:
+        gdf.to_file(tmp, layer=layer or path.stem, driver="GPKG")
+
+
+def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapping[str, int] | None = None) -> None:
+    """Write a cube as compressed NetCDF4, chunked on disk as ``chunks`` (dim -> size)."""
+    ds = obj.to_dataset() if isinstance(obj, xr.DataArray) else obj
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, var in ds.data_vars.items():
+        enc: dict[str, Any] = {"zlib": True, "complevel": 4}
+        if chunks:
+            enc["chunksizes"] = tuple(min(chunks.get(d, var.sizes[d]), var.sizes[d]) for d in var.dims)
+        encoding[str(name)] = enc
+    with atomic_path(path, suffix=".nc") as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+def write_csv(df, path: PathLike, **kwargs: Any) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        df.to_csv(tmp, **kwargs)

@@ -1,0 +1,80 @@
+"""Config validation: ids, types, unknown keys and cross-field rules name the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from karstflow.config import ConfigError, check_config, load_schema
+
+
+@pytest.fixture(scope="module")
+def schema(project_root):
+    return load_schema(project_root / "workflow" / "schemas" / "config.schema.yaml")
+
+
+@pytest.fixture()
+def config(project_root):
+    return yaml.safe_load((project_root / "config" / "config.yaml").read_text())
+
+
+def test_default_config_is_valid(config, schema):
+    check_config(config, schema)
+
+
+@pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape", "Demo", "with space", "trailing-", "a.b"])
+def test_region_id_must_be_path_safe(config, schema, bad_id):
+    config["regions"][bad_id] = config["regions"].pop("demo-county")
+    with pytest.raises(ConfigError) as err:
+        check_config(config, schema)
+    assert repr(bad_id) in str(err.value)
+    assert "config key regions" in str(err.value)
+
+
+def test_wrong_type_names_key_path_expected_and_found(config, schema):
+    config["regions"]["demo-county"]["resolution_m"] = "ten"
+    with pytest.raises(ConfigError, match=r"regions\.demo-county\.resolution_m: expected number, found 'ten'"):
+        check_config(config, schema)
+
+
+def test_unknown_key_is_rejected_with_its_path(config, schema):
+    config["terrain"] = {"flat_max_degs": 3}
+    with pytest.raises(ConfigError, match=r"config key terrain: unknown key\(s\) 'flat_max_degs'"):
+        check_config(config, schema)
+
+
+def test_enum_value_is_reported(config, schema):
+    config["regions"]["demo-karst"]["source"] = "ftp"
+    with pytest.raises(ConfigError, match=r"regions\.demo-karst\.source: expected one of .*found 'ftp'"):
+        check_config(config, schema)
+
+
+def test_years_in_order(config, schema):
+    config["regions"]["demo-karst"]["years"] = {"first": 2023, "last": 2000}
+    with pytest.raises(ConfigError, match=r"regions\.demo-karst\.years: first \(2023\) is after last \(2000\)"):
+        check_config(config, schema)
+
+
+def test_local_source_needs_existing_dem(config, schema, tmp_path):
+    region = copy.deepcopy(config["regions"]["demo-county"])
+    region.pop("demo")
+    region.update(source="local", aoi={"bounds": [0, 0, 100, 100]}, inputs={"dem": "missing.tif"})
+    config["regions"]["mine"] = region
+    with pytest.raises(ConfigError, match=r"regions\.mine\.inputs\.dem: file not found: missing\.tif"):
+        check_config(config, schema, workdir=tmp_path)
+
+
+def test_unimplemented_source_stops_with_reason(config, schema):
+    region = config["regions"]["demo-county"]
+    region.pop("demo")
+    region.update(source="stac", aoi={"bounds": [0, 0, 100, 100]})
+    with pytest.raises(ConfigError, match=r"regions\.demo-county\.source: 'stac' acquisition is not available"):
+        check_config(config, schema)
+
+
+def test_period_names_are_path_safe(config, schema):
+    config["regions"]["demo-county"]["periods"] = {"2022/spring": {"start": "2022-03-01", "end": "2022-05-31"}}
+    with pytest.raises(ConfigError, match=r"period name '2022/spring' is not allowed"):
+        check_config(config, schema)
