@@ -1,0 +1,553 @@
+"""Thematic map accuracy: confusion matrix, Kappa, disagreement and area estimation.
+
+Conventions
+-----------
+Every confusion (error) matrix in this module has **map classes as rows and reference
+classes as columns**: ``matrix[i][j]`` is the number of validation samples that the map
+labels ``labels[i]`` and the reference labels ``labels[j]``. Row totals ``n_i+`` are the
+samples per map class, column totals ``n_+j`` the samples per reference class. This is the
+layout of Congalton & Green (2009) and of Olofsson et al. (2014).
+
+Statistics
+----------
+Sample-based (always reported, computed from the counts as they are):
+
+* ``overall_accuracy`` = sum(n_ii) / n;
+* ``users_accuracy[i]`` = n_ii / n_i+ (NaN where a map class has no samples);
+* ``producers_accuracy[j]`` = n_jj / n_+j (NaN where a reference class has no samples);
+* ``kappa`` (Cohen's Kappa, "KHAT") with the large-sample delta-method variance of
+  Bishop, Fienberg & Holland (1975) as given by Congalton & Green (2009)::
+
+      theta1 = sum_i n_ii / n
+      theta2 = sum_i n_i+ n_+i / n^2
+      theta3 = sum_i n_ii (n_i+ + n_+i) / n^2
+      theta4 = sum_i sum_j n_ij (n_j+ + n_+i)^2 / n^3
+      var(K) = 1/n * [ theta1 (1 - theta1) / (1 - theta2)^2
+                       + 2 (1 - theta1)(2 theta1 theta2 - theta3) / (1 - theta2)^3
+                       + (1 - theta1)^2 (theta4 - 4 theta2^2) / (1 - theta2)^4 ]
+
+  and ``kappa_ci`` = K -/+ z_{1-alpha/2} sqrt(var(K)) (normal approximation). Kappa is
+  undefined (NaN) when the chance agreement theta2 equals 1 (a single class in both map
+  and reference).
+* quantity and allocation disagreement (Pontius & Millones 2011) of the sample
+  proportions p_ij = n_ij / n (``quantity_disagreement_sample``,
+  ``allocation_disagreement_sample``)::
+
+      q_g = |p_g+ - p_+g|,  a_g = 2 min(p_g+ - p_gg, p_+g - p_gg)
+      Q = sum_g q_g / 2,     A = sum_g a_g / 2,     Q + A = 1 - sum_g p_gg
+
+Area-weighted (only with ``mapped_area``), Olofsson et al. (2014, Remote Sensing of
+Environment 148:42-57, eqs. 2-10), a stratified estimator with the map classes as strata,
+which is right for stratified random sampling by map class and, as a post-stratified
+estimator, for simple random and systematic samples:
+
+* W_i = mapped_area_i / sum(mapped_area);  p_ij = W_i n_ij / n_i+ (eq. 4, the estimated
+  population error matrix of area proportions, ``area_proportion_matrix``);
+* overall accuracy O = sum_j p_jj (eq. 1), V(O) = sum_i W_i^2 U_i (1 - U_i) / (n_i+ - 1)
+  (eq. 5);
+* user's accuracy U_i = p_ii / p_i+ = n_ii / n_i+ (eq. 2), V(U_i) = U_i (1 - U_i) / (n_i+ - 1)
+  (eq. 6);
+* producer's accuracy P_j = p_jj / p_+j (eq. 3) with the variance of eq. 7 (written with
+  the area weights W in place of pixel counts N, which cancels);
+* area proportion p_+k = sum_i p_ik (eq. 9), its standard error
+  S(p_+k) = sqrt(sum_i W_i^2 (n_ik / n_i+)(1 - n_ik / n_i+) / (n_i+ - 1)) (eq. 10), the area
+  estimate A_k = A_total p_+k and its standard error A_total S(p_+k), in the unit of
+  ``mapped_area``;
+* every confidence interval is estimate -/+ z_{1-alpha/2} SE (1.96 for alpha = 0.05), not
+  clipped to [0, 1] or to non-negative areas, exactly as in the paper.
+
+With ``mapped_area`` the headline ``quantity_disagreement`` / ``allocation_disagreement``
+are computed on the area-weighted population matrix p_ij above (``disagreement_basis`` is
+``"area_weighted"``), as Pontius & Millones recommend for a stratified sample; without it
+they equal the sample-based values (``disagreement_basis`` is ``"sample"``).
+
+Edge cases (the choices made):
+
+* A map class with no validation samples (a zero row): its user's accuracy is NaN. If
+  its mapped area is also 0 it is simply an empty stratum. If its mapped area is > 0 the
+  stratified estimator is undefined (that stratum's reference composition is unknown), so
+  :func:`assess` raises ``ValueError`` naming the class; it never imputes.
+* A reference class that no sample has (a zero column): its producer's accuracy is NaN,
+  its estimated area is 0 with a zero-width interval.
+* A map class with exactly one sample and mapped area > 0: the point estimates exist, but
+  the variances of eqs. 5-7 and 10 divide by n_i+ - 1 = 0; the affected standard errors
+  and intervals are NaN and a ``RuntimeWarning`` is issued.
+* A mapped class whose mapped area is 0 but which has samples contributes nothing to the
+  area-weighted figures (W_i = 0); its user's accuracy is still n_ii / n_i+.
+
+:meth:`AccuracyAssessment.to_dict` turns every NaN into ``None`` so the result can be
+written with :func:`json.dump` directly.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+__all__ = ["AccuracyAssessment", "assess", "confusion_matrix", "kappa_variance"]
+
+_AREA_FIELDS = (
+    "mapped_area",
+    "area_weights",
+    "area_proportion_matrix",
+    "area_proportion",
+    "area_proportion_se",
+    "area_estimate",
+    "area_se",
+    "area_ci",
+    "area_adjusted_overall_accuracy",
+    "area_adjusted_overall_accuracy_se",
+    "area_adjusted_overall_accuracy_ci",
+    "area_adjusted_users_accuracy",
+    "area_adjusted_users_accuracy_se",
+    "area_adjusted_users_accuracy_ci",
+    "area_adjusted_producers_accuracy",
+    "area_adjusted_producers_accuracy_se",
+    "area_adjusted_producers_accuracy_ci",
+)
+
+
+@dataclass(frozen=True)
+class AccuracyAssessment:
+    """Result of :func:`assess`; see the module docstring for every formula.
+
+    Arrays are read-only numpy arrays, per class in the order of ``labels``; confidence
+    intervals are ``(low, high)`` pairs (arrays of shape ``(k, 2)`` for per-class ones).
+    The ``area_*`` fields are ``None`` unless ``mapped_area`` was given.
+    """
+
+    labels: tuple
+    matrix: np.ndarray
+    n: float
+    alpha: float
+    confidence_level: float
+    z: float
+    overall_accuracy: float
+    kappa: float
+    kappa_variance: float
+    kappa_se: float
+    kappa_ci: tuple[float, float]
+    users_accuracy: np.ndarray
+    producers_accuracy: np.ndarray
+    quantity_disagreement: float
+    allocation_disagreement: float
+    disagreement_basis: str
+    quantity_disagreement_sample: float
+    allocation_disagreement_sample: float
+    mapped_area: np.ndarray | None = None
+    area_weights: np.ndarray | None = None
+    area_proportion_matrix: np.ndarray | None = None
+    area_proportion: np.ndarray | None = None
+    area_proportion_se: np.ndarray | None = None
+    area_estimate: np.ndarray | None = None
+    area_se: np.ndarray | None = None
+    area_ci: np.ndarray | None = None
+    area_adjusted_overall_accuracy: float | None = None
+    area_adjusted_overall_accuracy_se: float | None = None
+    area_adjusted_overall_accuracy_ci: tuple[float, float] | None = None
+    area_adjusted_users_accuracy: np.ndarray | None = None
+    area_adjusted_users_accuracy_se: np.ndarray | None = None
+    area_adjusted_users_accuracy_ci: np.ndarray | None = None
+    area_adjusted_producers_accuracy: np.ndarray | None = None
+    area_adjusted_producers_accuracy_se: np.ndarray | None = None
+    area_adjusted_producers_accuracy_ci: np.ndarray | None = None
+
+    @property
+    def has_area(self) -> bool:
+        return self.mapped_area is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable dict: floats, ints, strings, lists; NaN -> ``None``.
+
+        The ``area_*`` keys (and ``mapped_area``) are present only when ``mapped_area``
+        was given to :func:`assess`.
+        """
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in _AREA_FIELDS and not self.has_area:
+                continue
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy / tuple values to JSON-friendly Python values, NaN -> None."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _check_labels(labels: Sequence, where: str = "labels") -> tuple:
+    if isinstance(labels, (str, bytes)):
+        raise ValueError(f"{where} must be a sequence of class labels, found a string {labels!r}")
+    try:
+        labs = tuple(np.asarray(labels, dtype=object).ravel().tolist())
+    except Exception as exc:  # pragma: no cover - exotic input
+        raise ValueError(f"{where} must be a sequence of class labels: {exc}") from exc
+    if len(labs) == 0:
+        raise ValueError(f"{where} is empty: expected at least one class label")
+    seen: set = set()
+    dups = []
+    for lab in labs:
+        if lab in seen:
+            dups.append(lab)
+        seen.add(lab)
+    if dups:
+        raise ValueError(f"{where} must be unique; duplicated: {sorted(set(map(repr, dups)))}")
+    return labs
+
+
+def _check_alpha(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise ValueError(f"alpha must be a number in (0, 1), found {alpha!r}")
+    a = float(alpha)
+    if not (0.0 < a < 1.0):
+        raise ValueError(f"alpha must be in the open interval (0, 1), found {alpha!r}")
+    return a
+
+
+def _check_matrix(matrix: Any, k: int) -> np.ndarray:
+    try:
+        m = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"matrix must be a square array of counts: {exc}") from exc
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square (k x k), found shape {m.shape}")
+    if m.shape[0] != k:
+        raise ValueError(
+            f"matrix is {m.shape[0]} x {m.shape[1]} but labels has {k} entries; "
+            "expected one row and one column per label"
+        )
+    if not np.all(np.isfinite(m)):
+        raise ValueError("matrix contains non-finite counts (NaN or inf)")
+    if np.any(m < 0):
+        bad = np.argwhere(m < 0)[0]
+        raise ValueError(
+            f"matrix contains negative counts, e.g. matrix[{bad[0]}][{bad[1]}] = {m[tuple(bad)]}"
+        )
+    if m.sum() <= 0:
+        raise ValueError("matrix is empty: it holds no samples (n == 0)")
+    return m
+
+
+def _check_mapped_area(mapped_area: Any, labels: tuple, matrix: np.ndarray) -> np.ndarray:
+    k = len(labels)
+    try:
+        a = np.asarray(mapped_area, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"mapped_area must be {k} numbers (one per label): {exc}") from exc
+    if a.ndim != 1 or a.shape[0] != k:
+        raise ValueError(
+            f"mapped_area must have one value per label ({k}), found shape {a.shape}"
+        )
+    if not np.all(np.isfinite(a)):
+        raise ValueError("mapped_area contains non-finite values (NaN or inf)")
+    if np.any(a < 0):
+        bad = [labels[i] for i in np.flatnonzero(a < 0)]
+        raise ValueError(f"mapped_area must be non-negative; negative for classes {bad}")
+    if a.sum() <= 0:
+        raise ValueError("mapped_area sums to 0: at least one class must have mapped area")
+    n_row = matrix.sum(axis=1)
+    missing = [labels[i] for i in np.flatnonzero((a > 0) & (n_row == 0))]
+    if missing:
+        raise ValueError(
+            "the stratified area estimator is undefined for map classes with mapped area > 0 "
+            f"but no validation samples: {missing}; add samples for them or merge the classes"
+        )
+    return a
+
+
+def _safe_div(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray:
+    """num / den with NaN (not a warning) where den == 0."""
+    num_a = np.asarray(num, dtype=float)
+    den_a = np.asarray(den, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den_a != 0, num_a / np.where(den_a != 0, den_a, 1.0), np.nan)
+    return out
+
+
+def kappa_variance(matrix: Any) -> float:
+    """Delta-method variance of Cohen's Kappa (Congalton & Green 2009, theta1..theta4).
+
+    ``matrix`` is a k x k array of counts (orientation does not matter: the formula is
+    invariant under transposition). Returns NaN when the chance agreement equals 1.
+    """
+    m = np.asarray(matrix, dtype=float)
+    n = m.sum()
+    rows = m.sum(axis=1)  # n_i+
+    cols = m.sum(axis=0)  # n_+i
+    diag = np.diag(m)
+    t1 = diag.sum() / n
+    t2 = float(np.sum(rows * cols)) / n**2
+    t3 = float(np.sum(diag * (rows + cols))) / n**2
+    # theta4: sum_ij n_ij (n_j+ + n_+i)^2 ; element (i, j) needs row total of j, col total of i
+    t4 = float(np.sum(m * (rows[np.newaxis, :] + cols[:, np.newaxis]) ** 2)) / n**3
+    if t2 >= 1.0:
+        return float("nan")
+    d = 1.0 - t2
+    var = (
+        t1 * (1 - t1) / d**2
+        + 2 * (1 - t1) * (2 * t1 * t2 - t3) / d**3
+        + (1 - t1) ** 2 * (t4 - 4 * t2**2) / d**4
+    ) / n
+    return float(var)
+
+
+def _disagreement(p: np.ndarray) -> tuple[float, float]:
+    """Pontius & Millones (2011) quantity and allocation disagreement of a proportion matrix."""
+    p = p / p.sum()
+    rows = p.sum(axis=1)
+    cols = p.sum(axis=0)
+    diag = np.diag(p)
+    quantity = float(np.sum(np.abs(rows - cols)) / 2.0)
+    allocation = float(np.sum(2.0 * np.minimum(rows - diag, cols - diag)) / 2.0)
+    return quantity, allocation
+
+
+def _ci(est: np.ndarray | float, se: np.ndarray | float, z: float) -> np.ndarray:
+    est_a = np.asarray(est, dtype=float)
+    se_a = np.asarray(se, dtype=float)
+    return np.stack([est_a - z * se_a, est_a + z * se_a], axis=-1)
+
+
+def assess(
+    matrix: Any,
+    labels: Sequence,
+    mapped_area: Sequence[float] | np.ndarray | None = None,
+    alpha: float = 0.05,
+) -> AccuracyAssessment:
+    """Accuracy assessment of a classified map from a confusion matrix of sample counts.
+
+    Parameters
+    ----------
+    matrix
+        k x k counts, **map classes as rows, reference classes as columns**:
+        ``matrix[i][j]`` = samples mapped as ``labels[i]`` whose reference is ``labels[j]``
+        (see :func:`confusion_matrix`). Non-negative and finite; need not be integers.
+    labels
+        The k class labels (unique), giving the order of rows, columns and every per-class
+        output.
+    mapped_area
+        Optional mapped area of each map class (same order as ``labels``, any unit, e.g.
+        pixels or ha). When given, the Olofsson et al. (2014) stratified estimates of area
+        and of area-adjusted accuracies are added, in that unit, and the headline
+        quantity / allocation disagreement are computed on the area-weighted matrix.
+    alpha
+        1 - confidence level of every interval (default 0.05 -> 95 %, z = 1.96).
+
+    Raises
+    ------
+    ValueError
+        For a non-square matrix or one not matching ``labels``, negative or non-finite
+        counts, an empty matrix, duplicated labels, ``mapped_area`` of the wrong length,
+        negative or all zero, a map class with mapped area > 0 but no samples, or ``alpha``
+        outside (0, 1).
+    """
+    labs = _check_labels(labels)
+    a = _check_alpha(alpha)
+    m = _check_matrix(matrix, len(labs))
+    area = None if mapped_area is None else _check_mapped_area(mapped_area, labs, m)
+    z = float(norm.ppf(1.0 - a / 2.0))
+
+    n = float(m.sum())
+    rows = m.sum(axis=1)
+    cols = m.sum(axis=0)
+    diag = np.diag(m)
+
+    overall = float(diag.sum() / n)
+    users = _safe_div(diag, rows)
+    producers = _safe_div(diag, cols)
+
+    pe = float(np.sum(rows * cols)) / n**2
+    kappa = float((overall - pe) / (1.0 - pe)) if pe < 1.0 else float("nan")
+    kvar = kappa_variance(m)
+    kse = math.sqrt(kvar) if math.isfinite(kvar) and kvar >= 0 else float("nan")
+    kci = (kappa - z * kse, kappa + z * kse)
+
+    q_s, a_s = _disagreement(m / n)
+
+    result: dict[str, Any] = dict(
+        labels=labs,
+        matrix=_readonly(m.astype(np.int64) if np.all(m == np.round(m)) else m),
+        n=int(n) if n == round(n) else n,
+        alpha=a,
+        confidence_level=1.0 - a,
+        z=z,
+        overall_accuracy=overall,
+        kappa=kappa,
+        kappa_variance=kvar,
+        kappa_se=kse,
+        kappa_ci=kci,
+        users_accuracy=_readonly(users),
+        producers_accuracy=_readonly(producers),
+        quantity_disagreement=q_s,
+        allocation_disagreement=a_s,
+        disagreement_basis="sample",
+        quantity_disagreement_sample=q_s,
+        allocation_disagreement_sample=a_s,
+    )
+
+    if area is not None:
+        result.update(_area_estimates(m, area, z))
+        q_w, a_w = _disagreement(result["area_proportion_matrix"])
+        result.update(
+            quantity_disagreement=q_w,
+            allocation_disagreement=a_w,
+            disagreement_basis="area_weighted",
+        )
+        for key in _AREA_FIELDS:
+            if isinstance(result[key], np.ndarray):
+                result[key] = _readonly(result[key])
+
+    return AccuracyAssessment(**result)
+
+
+def _area_estimates(m: np.ndarray, area: np.ndarray, z: float) -> dict[str, Any]:
+    """Olofsson et al. (2014) eqs. 1-10, strata = map classes."""
+    total = float(area.sum())
+    w = area / total
+    n_i = m.sum(axis=1)
+    active = w > 0  # strata that carry weight; all of them have n_i > 0 (checked)
+    # Row-conditional proportions n_ij / n_i+ (0 for empty rows, which have w == 0).
+    frac = np.zeros_like(m)
+    frac[n_i > 0] = m[n_i > 0] / n_i[n_i > 0, np.newaxis]
+    p = w[:, np.newaxis] * frac  # eq. 4
+
+    thin = [i for i in np.flatnonzero(active) if n_i[i] < 2]
+    if thin:
+        warnings.warn(
+            f"map class(es) at index {thin} have a single validation sample: the variances "
+            "of Olofsson et al. (2014) eqs. 5-7 and 10 divide by n_i - 1 = 0, so the "
+            "affected standard errors and confidence intervals are NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_nm1 = np.where(n_i > 1, 1.0 / np.where(n_i > 1, n_i - 1.0, 1.0), np.nan)
+
+    def stratum_terms(x: np.ndarray) -> np.ndarray:
+        """W_i^2 x_i / (n_i - 1), exactly 0 for strata without weight."""
+        with np.errstate(invalid="ignore"):
+            t = (w**2)[:, None] * x * inv_nm1[:, None] if x.ndim == 2 else w**2 * x * inv_nm1
+        return np.where(active[:, None] if x.ndim == 2 else active, t, 0.0)
+
+    # Users' accuracy (eq. 2), from the samples of each stratum; variance eq. 6.
+    users = _safe_div(np.diag(m), n_i)
+    users_var = users * (1.0 - users) * inv_nm1
+    users_se = np.sqrt(users_var)
+
+    # Overall accuracy (eq. 1) and its variance (eq. 5).
+    overall = float(np.trace(p))
+    overall_var = float(np.sum(stratum_terms(np.nan_to_num(users) * (1.0 - np.nan_to_num(users)))))
+    overall_se = math.sqrt(overall_var) if math.isfinite(overall_var) else float("nan")
+
+    # Area proportions (eq. 9) and standard errors (eq. 10).
+    p_col = p.sum(axis=0)
+    prop_var = stratum_terms(frac * (1.0 - frac)).sum(axis=0)
+    prop_se = np.sqrt(prop_var)
+
+    # Producer's accuracy (eq. 3) and variance (eq. 7), N_i. replaced by W_i (scale-free).
+    k = m.shape[0]
+    p_diag = np.diag(p)
+    producers = _safe_div(p_diag, p_col)
+    prod_var = np.full(k, np.nan)
+    for j in range(k):
+        if not p_col[j] > 0:
+            continue
+        pj = producers[j]
+        uj = users[j]
+        if active[j]:
+            first = w[j] ** 2 * (1.0 - pj) ** 2 * uj * (1.0 - uj) * inv_nm1[j]
+        else:
+            first = 0.0
+        others = stratum_terms(frac[:, j] * (1.0 - frac[:, j]))
+        others[j] = 0.0
+        second = pj**2 * float(np.sum(others))
+        prod_var[j] = (first + second) / p_col[j] ** 2
+    prod_se = np.sqrt(prod_var)
+
+    return dict(
+        mapped_area=area,
+        area_weights=w,
+        area_proportion_matrix=p,
+        area_proportion=p_col,
+        area_proportion_se=prop_se,
+        area_estimate=p_col * total,
+        area_se=prop_se * total,
+        area_ci=_ci(p_col * total, prop_se * total, z),
+        area_adjusted_overall_accuracy=overall,
+        area_adjusted_overall_accuracy_se=overall_se,
+        area_adjusted_overall_accuracy_ci=tuple(_ci(overall, overall_se, z).tolist()),
+        area_adjusted_users_accuracy=users,
+        area_adjusted_users_accuracy_se=users_se,
+        area_adjusted_users_accuracy_ci=_ci(users, users_se, z),
+        area_adjusted_producers_accuracy=producers,
+        area_adjusted_producers_accuracy_se=prod_se,
+        area_adjusted_producers_accuracy_ci=_ci(producers, prod_se, z),
+    )
+
+
+def _as_flat(values: Any) -> np.ndarray:
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray):
+        return values.ravel()
+    return np.asarray(list(values) if not np.isscalar(values) else [values], dtype=object).ravel()
+
+
+def confusion_matrix(
+    mapped: Any, reference: Any, labels: Sequence, strict: bool = True
+) -> np.ndarray:
+    """Count samples into a k x k confusion matrix, **map classes as rows**.
+
+    ``result[i, j]`` is the number of pairs with ``mapped == labels[i]`` and
+    ``reference == labels[j]``. ``mapped`` and ``reference`` are equally shaped array-likes
+    (flattened). With ``strict=True`` (the default) any value not in ``labels`` raises a
+    ValueError listing the unknown labels; with ``strict=False`` pairs where either side
+    is outside ``labels`` (including NaN / None) are dropped.
+    """
+    labs = _check_labels(labels)
+    mp = _as_flat(mapped)
+    rf = _as_flat(reference)
+    if mp.shape != rf.shape:
+        raise ValueError(
+            f"mapped and reference must have the same number of samples, "
+            f"found {mp.shape[0]} and {rf.shape[0]}"
+        )
+    cats = pd.Index(list(labs))
+    i = cats.get_indexer(pd.Index(mp))
+    j = cats.get_indexer(pd.Index(rf))
+    bad = (i < 0) | (j < 0)
+    if strict and bad.any():
+        unknown_vals = list(mp[i < 0].tolist()) + list(rf[j < 0].tolist())
+        unknown = sorted({repr(v) for v in unknown_vals})
+        raise ValueError(
+            f"{int(bad.sum())} sample pair(s) have labels outside {list(labs)}: "
+            f"unknown labels {', '.join(unknown)} (pass strict=False to drop them)"
+        )
+    keep = ~bad
+    k = len(labs)
+    counts = np.bincount(i[keep] * k + j[keep], minlength=k * k)
+    return counts.reshape(k, k).astype(np.int64)
