@@ -1,21 +1,22 @@
 # Summaries: every stage's headline JSON merged per region, and one row per region.
 
-# Stage name -> headline JSON of that stage; each stage adds its entry as it lands.
-STAGE_SUMMARIES = {
-    "terrain": "results/{region}/terrain/terrain.json",
-}
+
+def stage_summaries(wildcards):
+    """Stage name -> headline JSON of that stage for this region; stages add theirs here."""
+    stages = {"terrain": "results/{region}/terrain/terrain.json"}
+    return {name: path.format(region=wildcards.region) for name, path in stages.items()}
 
 
 rule region_summary:
     message:
         "Collecting the headline figures of {wildcards.region}"
     input:
+        unpack(stage_summaries),
         grid="results/{region}/grid.json",
-        **STAGE_SUMMARIES,
     output:
         summary="results/{region}/summary.json",
     params:
-        stages=list(STAGE_SUMMARIES),
+        stages=lambda w: list(stage_summaries(w)),
     log:
         log_path("region_summary"),
     benchmark:
