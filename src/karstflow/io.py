@@ -167,15 +167,36 @@ def write_vector(gdf, path: PathLike, layer: str | None = None) -> None:
 
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapping[str, int] | None = None) -> None:
     """Write a cube as compressed NetCDF4, chunked on disk as ``chunks`` (dim -> size)."""
-    ds = obj.to_dataset() if isinstance(obj, xr.DataArray) else obj
+    ds = (obj.to_dataset() if isinstance(obj, xr.DataArray) else obj).copy()
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
         enc: dict[str, Any] = {"zlib": True, "complevel": 4}
+        # Keep the CF link to the CRS variable that rioxarray writes (spatial_ref).
+        if "grid_mapping" in var.encoding:
+            enc["grid_mapping"] = var.encoding["grid_mapping"]
+        elif "grid_mapping" in var.attrs:
+            enc["grid_mapping"] = var.attrs["grid_mapping"]
+            ds[name].attrs = {k: v for k, v in var.attrs.items() if k != "grid_mapping"}
         if chunks:
             enc["chunksizes"] = tuple(min(chunks.get(d, var.sizes[d]), var.sizes[d]) for d in var.dims)
         encoding[str(name)] = enc
     with atomic_path(path, suffix=".nc") as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+def read_cube(path: PathLike, *, chunks: Mapping[str, int] | None = None) -> xr.Dataset:
+    """Open a NetCDF (or Zarr, by a ``.zarr`` suffix) cube lazily; ``chunks`` as dim -> size.
+
+    Float fill values become NaN; the CRS stays readable through ``ds.rio.crs`` when the
+    file carries a CF grid mapping (``spatial_ref``).
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"cube not found: {path}")
+    engine = "zarr" if path.suffix == ".zarr" else "netcdf4"
+    return xr.open_dataset(path, engine=engine, chunks=dict(chunks) if chunks is not None else None)
 
 
 def write_csv(df, path: PathLike, **kwargs: Any) -> None:
