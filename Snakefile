@@ -24,6 +24,18 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/region.smk"
 include: "workflow/rules/terrain.smk"
+include: "workflow/rules/imagery.smk"
+include: "workflow/rules/landcover.smk"
+include: "workflow/rules/abandonment.smk"
+include: "workflow/rules/drivers.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/greening.smk"
+include: "workflow/rules/desertification.smk"
+include: "workflow/rules/carbon.smk"
+include: "workflow/rules/reserve.smk"
+include: "workflow/rules/capacity.smk"
+include: "workflow/rules/services.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/summary.smk"
 
 
@@ -31,4 +43,6 @@ rule all:
     input:
         "results/summary.csv",
         expand("results/{region}/summary.json", region=REGIONS),
+        expand("results/{region}/maps", region=REGIONS),
+        [path for rid in reserve_regions() for path in county_figures(rid)],
     default_target: True

@@ -22,3 +22,98 @@ def eolearn_patch() -> Path:
     if not (EOLEARN_PATCH / "dem.tif").exists():
         pytest.skip(f"real test data not found at {EOLEARN_PATCH} (../shared/data beside the project)")
     return EOLEARN_PATCH
+
+
+# --------------------------------------------------------------------------------------
+# end-to-end helpers for the stage modules (test_*_stage.py): the same steps as
+# tests/test_workflow.py (copy the workflow, run Snakemake, read a dry run's plan)
+# --------------------------------------------------------------------------------------
+
+
+class WorkflowRunner:
+    """Copies the workflow into a directory and runs Snakemake there on 2 cores."""
+
+    files = ("Snakefile", "workflow", "config")
+
+    def __init__(self, project_root: Path) -> None:
+        self.project_root = project_root
+
+    def copy(self, dest: Path, edit_config=None) -> Path:
+        """Copy the workflow to ``dest``; ``edit_config(config)`` may change config.yaml."""
+        import shutil
+
+        import yaml
+
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in self.files:
+            src = self.project_root / name
+            if src.is_dir():
+                shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(src, dest / name)
+        if edit_config is not None:
+            path = dest / "config" / "config.yaml"
+            config = yaml.safe_load(path.read_text())
+            edit_config(config)
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return dest
+
+    def run(self, workdir: Path, *args: str, check: bool = True):
+        import subprocess
+        import sys
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+            cwd=workdir, capture_output=True, text=True, timeout=900,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        return proc
+
+    def plan(self, workdir: Path, *args: str) -> dict[str, int]:
+        """Rule -> job count of a dry run, from Snakemake's job-stats table."""
+        import re
+
+        proc = self.run(workdir, "--dry-run", *args)
+        out = proc.stdout + proc.stderr
+        if "Nothing to be done" in out:
+            return {}
+        stats = out.split("Job stats:", 1)[1]
+        rows = re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M)
+        return {rule: int(n) for rule, n in rows if rule != "total"}
+
+
+@pytest.fixture(scope="session")
+def workflow_runner(project_root) -> WorkflowRunner:
+    return WorkflowRunner(project_root)
+
+
+@pytest.fixture(scope="session")
+def karst_demo_run(workflow_runner, tmp_path_factory) -> Path:
+    """The whole workflow (every stage, maps included) on the karst demo region alone, run
+    once per session; tests that need the karst stages' outputs or the report share it."""
+
+    def karst_only(config):
+        config["regions"] = {"demo-karst": config["regions"]["demo-karst"]}
+
+    workdir = workflow_runner.copy(tmp_path_factory.mktemp("karst-demo-run"), karst_only)
+    workflow_runner.run(workdir)
+    return workdir
+
+
+# --------------------------------------------------------------------------------------
+# the county demo at 800 x 800 px (about 1,600 parcels): enough parcels for the planted
+# abandonment model and its interactions to be recovered (tests of the model stage)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def county_demo_1600():
+    """(parcels_truth table, PLANTED abandonment section) of an 800 x 800 px county demo,
+    seed 42, generated in memory (about 10 s; Sentinel-2 scenes are never computed)."""
+    from karstflow.demo import generate
+    from karstflow.grid import RegionGrid
+
+    grid = RegionGrid.from_bounds("EPSG:32650", 10, (500000, 2896000, 508000, 2904000))
+    bundle = generate("county", grid, 42)
+    return bundle.tables["parcels_truth.csv"].copy(), bundle.planted["abandonment"]

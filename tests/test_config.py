@@ -66,12 +66,26 @@ def test_local_source_needs_existing_dem(config, schema, tmp_path):
         check_config(config, schema, workdir=tmp_path)
 
 
-def test_unimplemented_source_stops_with_reason(config, schema):
+def test_remote_sources_are_accepted_and_their_keys_checked(config, schema):
     region = config["regions"]["demo-county"]
     region.pop("demo")
-    region.update(source="stac", aoi={"bounds": [0, 0, 100, 100]})
-    with pytest.raises(ConfigError, match=r"regions\.demo-county\.source: 'stac' acquisition is not available"):
+    region.update(source="stac", aoi={"bounds": [0, 0, 100, 100]}, stac={"collection": "sentinel-2-l2a", "sign": "planetary-computer"})
+    check_config(config, schema)
+    region.update(source="earthengine", earthengine={"project": "p", "cs_cdf_threshold": 1.5})
+    with pytest.raises(ConfigError, match=r"regions\.demo-county\.earthengine\.cs_cdf_threshold: 1\.5 is greater than the maximum of 1"):
         check_config(config, schema)
+
+
+def test_local_region_with_periods_needs_imagery(config, schema, tmp_path):
+    (tmp_path / "dem.tif").write_bytes(b"")
+    region = config["regions"]["demo-county"]
+    region.pop("demo")
+    region.update(source="local", aoi={"bounds": [0, 0, 100, 100]}, inputs={"dem": "dem.tif"})
+    with pytest.raises(ConfigError, match=r"regions\.demo-county\.inputs\.imagery: required when a local region has periods"):
+        check_config(config, schema, workdir=tmp_path)
+    region["inputs"]["imagery"] = {"stacks": {"NDVI": "ndvi.tif"}}
+    with pytest.raises(ConfigError, match=r"regions\.demo-county\.inputs\.imagery\.stacks\.NDVI: file not found: ndvi\.tif"):
+        check_config(config, schema, workdir=tmp_path)
 
 
 def test_period_names_are_path_safe(config, schema):

@@ -96,18 +96,60 @@ def test_demo_outputs_follow_the_results_contract(demo_run):
         assert (demo_run / "logs" / "benchmarks" / region / "terrain_derivatives.tsv").exists()
 
 
+def test_demo_county_composites_lie_on_the_grid_with_named_bands(demo_run):
+    import rasterio
+
+    base = demo_run / "results" / "demo-county"
+    grid = RegionGrid.from_dict(json.loads((base / "grid.json").read_text()))
+    composite = base / "imagery" / "composite_2022.tif"
+    count = base / "imagery" / "clear_count_2022.tif"
+    for path in (composite, count):
+        assert grid.matches(read_raster(path)), f"{path.name} is not on the region grid"
+    with rasterio.open(composite) as f:
+        assert f.descriptions == ("B2", "B3", "B4", "B8", "B11", "B12") and f.dtypes[0] == "float32"
+        refl = f.read()
+    with rasterio.open(count) as f:
+        assert f.descriptions == ("clear_count",)
+        n = f.read(1)
+    planted = json.loads((demo_run / "resources" / "demo" / "demo-county" / "PLANTED.json").read_text())
+    assert n.max() <= len(planted["s2"]["dates"]) and (n > 0).mean() > 0.99
+    # harmonised reflectance: no 0.1 shift from the 04.00 scenes, plausible vegetation NIR
+    assert 0.0 < np.nanmedian(refl[2]) < 0.15 and 0.15 < np.nanmedian(refl[3]) < 0.5
+    summary = json.loads((base / "summary.json").read_text())
+    assert summary["imagery"]["periods"]["2022"]["scenes"] == len(planted["s2"]["dates"])
+    assert summary["imagery"]["periods"]["2022"]["clear_count_mean"] == pytest.approx(float(n.mean()))
+
+
+def test_changing_the_cloud_classes_reruns_only_the_composite_and_summaries(demo_run):
+    plan = planned_rules(demo_run, "--config", "imagery={scl_not_clear: [0, 1, 3, 8, 9, 10, 11]}")
+    # three periods of the county demo (the year and its halves); the land-cover map and
+    # everything reading the abandonment decision follow the composites
+    assert plan == {
+        "imagery_composite": 3, "imagery_summary": 1, **LANDCOVER_STAGE_RULES,
+        "capacity_plan": 1, "capacity_maps": 1, "region_summary": 1, "summary_table": 1,
+    }
+
+
+# The driver and model stages of the county demo read the terrain rasters (x1..x3).
+MODEL_STAGE_RULES = {"drivers_parcels": 1, "model_fit": 1, "model_rules": 1, "model_figures": 1, "model_summary": 1}
+# The reserve stage reads the slope and computes the forest polygons' drivers; capacity follows it.
+RESERVE_STAGE_RULES = {"reserve_evaluate": 1, "reserve_maps": 1, "capacity_plan": 1, "capacity_maps": 1}
+# The land-cover classifier reads elevation and slope; the abandonment decision follows the map.
+LANDCOVER_STAGE_RULES = {"landcover_classify": 1, "landcover_accuracy": 1, "abandonment_parcels": 1}
+
+
 def test_second_run_does_nothing(demo_run):
     assert planned_rules(demo_run) == {}
 
 
 def test_changing_a_terrain_parameter_reruns_only_terrain_and_dependants(demo_run):
     plan = planned_rules(demo_run, "--config", "terrain={flat_max_deg: 7.5}")
-    assert plan == {"terrain_derivatives": 2, "region_summary": 2, "summary_table": 1}
+    assert plan == {"terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, "region_summary": 2, "summary_table": 1}
 
 
 def test_changing_dem_resampling_reruns_dem_but_not_demo(demo_run):
     plan = planned_rules(demo_run, "--config", "terrain={dem_resampling: cubic}")
-    assert plan == {"terrain_dem": 2, "terrain_derivatives": 2, "region_summary": 2, "summary_table": 1}
+    assert plan == {"terrain_dem": 2, "terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, "region_summary": 2, "summary_table": 1}
 
 
 def test_lint_passes(project_root, tmp_path):

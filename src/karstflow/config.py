@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-SOURCES_AVAILABLE = ("demo", "local")
+SOURCES_AVAILABLE = ("demo", "local", "stac", "earthengine")
 
 
 class ConfigError(ValueError):
@@ -112,6 +112,19 @@ def _check_semantics(config: Mapping[str, Any], workdir: Path) -> None:
                 raise ConfigError(f"config key {key}.inputs.dem: required when source is 'local' (a DEM GeoTIFF)")
             if not (workdir / dem).exists():
                 raise ConfigError(f"config key {key}.inputs.dem: file not found: {dem}")
+        imagery = (region.get("inputs") or {}).get("imagery")
+        if source == "local" and region.get("periods") and not imagery:
+            raise ConfigError(
+                f"config key {key}.inputs.imagery: required when a local region has periods "
+                "(date_table: a CSV of per-date files, or stacks: one time stack per band)"
+            )
+        for name in ("date_table", "cloud_mask", "dates"):
+            if imagery and imagery.get(name) and not (workdir / imagery[name]).exists():
+                raise ConfigError(f"config key {key}.inputs.imagery.{name}: file not found: {imagery[name]}")
+        for band, path in ((imagery or {}).get("stacks") or {}).items():
+            if not (workdir / path).exists():
+                raise ConfigError(f"config key {key}.inputs.imagery.stacks.{band}: file not found: {path}")
+        # earthengine credentials are checked when the fetch rules run (GOOGLE_APPLICATION_CREDENTIALS)
         aoi_path = (region.get("aoi") or {}).get("path")
         if aoi_path and not (workdir / aoi_path).exists():
             raise ConfigError(f"config key {key}.aoi.path: file not found: {aoi_path}")

@@ -2,6 +2,8 @@
 
 import re
 
+from snakemake.exceptions import WorkflowError
+
 
 REGIONS = list(config["regions"])
 
@@ -44,6 +46,9 @@ def dem_source(wildcards):
     region = region_config(wildcards)
     if region["source"] == "demo":
         return demo_file("dem.tif").format(region=wildcards.region)
+    if region["source"] in ("stac", "earthengine"):
+        # fetched into the tile cache and mosaicked on the grid by rule dem_fetch
+        return f"resources/fetched/{wildcards.region}/dem.tif"
     return region["inputs"]["dem"]
 
 
@@ -58,3 +63,307 @@ def log_path(rule_name):
 
 def benchmark_path(rule_name):
     return f"logs/benchmarks/{{region}}/{rule_name}.tsv"
+
+
+# Karst stages (greening, desertification, carbon): which regions get them, their inputs.
+
+KARST_DEMO_INPUTS = {
+    "annual_stack": "ndvi_annual.nc",
+    "carbonate": "carbonate.tif",
+    "bedrock_exposure": "bedrock_exposure.nc",
+    "climate": "climate.nc",
+    "carbon_pools": "carbon_pools.csv",
+}
+
+
+def region_years(region):
+    return list(range(region["years"]["first"], region["years"]["last"] + 1))
+
+
+def karst_input(region_id, name):
+    """Path of a karst-stage input of a region, None when it has none.
+
+    Demo karst regions use their generated files; other regions name them under
+    `inputs` (landcover is a dict year -> path, keys as int here).
+    """
+    region = config["regions"][region_id]
+    if region["source"] == "demo":
+        if region["demo"]["kind"] != "karst":
+            return None
+        base = f"resources/demo/{region_id}/"
+        if name == "landcover":
+            years = region["years"]
+            return {
+                y: f"{base}landcover_{y}.tif" for y in (years["first"], years["last"])
+            }
+        return base + KARST_DEMO_INPUTS[name]
+    value = (region.get("inputs") or {}).get(name)
+    if name == "landcover" and value:
+        return {int(y): path for y, path in value.items()}
+    return value
+
+
+def karst_regions(stage="greening"):
+    """Regions that get a karst stage: an annual stack plus the inputs of the stage."""
+    needs = {
+        "greening": ("annual_stack",),
+        "desertification": ("annual_stack", "carbonate"),
+        "carbon": ("annual_stack", "climate", "landcover", "carbon_pools"),
+    }[stage]
+    return [rid for rid in REGIONS if all(karst_input(rid, n) for n in needs)]
+
+
+def karst_file(name):
+    """Input function: the karst-stage input `name` of the current region."""
+
+    def inner(wildcards):
+        return karst_input(wildcards.region, name)
+
+    return inner
+
+
+RD_GRADE_CODES = {
+    "potential": 1,
+    "light": 2,
+    "moderate": 3,
+    "severe": 4,
+    "extremely severe": 5,
+}
+
+
+def rd_map_years(region_id):
+    """Years written as rd_grade_{year}.tif (config desertification.map_years)."""
+    years = region_years(config["regions"][region_id])
+    chosen = config["desertification"]["map_years"]
+    if chosen == "ends":
+        return [years[0], years[-1]]
+    if chosen == "all":
+        return years
+    outside = sorted(set(chosen) - set(years))
+    if outside:
+        raise ValueError(
+            f"config key desertification.map_years: year(s) {outside} are outside the "
+            f"years of region {region_id} ({years[0]}..{years[-1]})"
+        )
+    return sorted(set(chosen) | {years[0], years[-1]})
+
+
+def desertification_inputs(wildcards):
+    inputs = {
+        "cube": f"results/{wildcards.region}/greening/ndvi_annual.nc",
+        "carbonate": karst_input(wildcards.region, "carbonate"),
+        "grid": f"results/{wildcards.region}/grid.json",
+    }
+    exposure = karst_input(wildcards.region, "bedrock_exposure")
+    if exposure:
+        inputs["exposure"] = exposure
+    if "slope" in config["desertification"]["indicators"]:
+        inputs["slope"] = f"results/{wildcards.region}/terrain/slope.tif"
+    return inputs
+
+
+def landcover_years(region_id):
+    return sorted(karst_input(region_id, "landcover") or {})
+
+
+def sequestration_years(region_id):
+    have = landcover_years(region_id)
+    chosen = config["carbon"]["sequestration_years"]
+    if chosen is None:
+        return [have[0], have[-1]]
+    missing = sorted(set(chosen) - set(have))
+    if missing:
+        raise ValueError(
+            f"config key carbon.sequestration_years: no land-cover map of region {region_id} "
+            f"for {missing} (maps: {have})"
+        )
+    return list(chosen)
+
+
+def carbon_npp_inputs(wildcards):
+    inputs = {
+        "cube": f"results/{wildcards.region}/greening/ndvi_annual.nc",
+        "climate": karst_input(wildcards.region, "climate"),
+        "grid": f"results/{wildcards.region}/grid.json",
+    }
+    for year, path in karst_input(wildcards.region, "landcover").items():
+        inputs[f"landcover_{year}"] = path
+    return inputs
+
+
+# County stages (abandonment, drivers, model, reserve, capacity): which regions get them,
+# their input layers.
+
+COUNTY_DEMO_INPUTS = {
+    name: f"{name}.{ext}"
+    for name, ext in (
+        ("parcels", "gpkg"),
+        ("forest", "gpkg"),
+        ("redline", "gpkg"),
+        ("soil", "gpkg"),
+        ("irrigation", "gpkg"),
+        ("farmland", "gpkg"),
+        ("quality_grades", "gpkg"),
+        ("townships", "gpkg"),
+        ("villages", "gpkg"),
+        ("settlements", "gpkg"),
+        ("roads", "gpkg"),
+        ("accumulated_temperature", "tif"),
+        ("precipitation", "tif"),
+    )
+}
+
+
+def county_regions():
+    """Regions whose source provides reclaimed parcels: for now the demo county regions."""
+    return demo_regions("county")
+
+
+def county_input(region_id, name):
+    """Path of a county-stage input layer of a region (COUNTY_DEMO_INPUTS names), None when
+    it has none. Demo county regions use their generated files; other regions name them
+    under `inputs`."""
+    region = config["regions"][region_id]
+    if region["source"] == "demo":
+        if region["demo"]["kind"] != "county":
+            return None
+        return f"resources/demo/{region_id}/{COUNTY_DEMO_INPUTS[name]}"
+    return (region.get("inputs") or {}).get(name)
+
+
+# Reserve farmland and capacity stages (reserve.smk, capacity.smk): inputs and figures.
+
+# Layers of the reserve factors made by earlier stages (the rest are county inputs).
+RESERVE_STAGE_LAYERS = {
+    "slope": "results/{region}/terrain/slope.tif",
+    "convenience_rules": "results/{region}/model/convenience_rules.json",
+}
+# What the convenience rules need to compute the forest polygons' drivers, as the driver
+# stage does for parcels.
+RESERVE_DRIVER_INPUTS = {
+    "dem": "results/{region}/terrain/dem.tif",
+    "slope": "results/{region}/terrain/slope.tif",
+    "aspect_class": "results/{region}/terrain/aspect_class.tif",
+}
+RESERVE_DRIVER_LAYERS = (
+    "settlements",
+    "roads",
+    "farmland",
+    "villages",
+    "quality_grades",
+)
+RESERVE_FIGURES = {
+    "by_type": "results/{region}/reserve/figures/reclaimable_by_type.png",
+    "by_factor": "results/{region}/reserve/figures/failing_factor.png",
+}
+CAPACITY_FIGURES = {"swap_map": "results/{region}/capacity/figures/swap_plan.png"}
+
+
+def reserve_regions():
+    """Regions that get the reserve and capacity stages: their parcels are judged
+    (abandonment_regions) and they have forest land."""
+    return [rid for rid in abandonment_regions() if county_input(rid, "forest")]
+
+
+def reserve_inputs(wildcards):
+    """Forest, townships and the layers the configured factors read; a layer the region
+    lacks is left out (its factors are then "not evaluated")."""
+    from karstflow.reserve import config_layers
+
+    rid = wildcards.region
+    inputs = {
+        "forest": county_input(rid, "forest"),
+        "townships": county_input(rid, "townships"),
+    }
+    for name in sorted(config_layers(config["reserve"])):
+        if name == "convenience_rules" and rid not in model_regions():
+            continue  # no abandonment model for the region, so no rules
+        if name in RESERVE_STAGE_LAYERS:
+            inputs[name] = RESERVE_STAGE_LAYERS[name].format(region=rid)
+        else:
+            inputs[name] = county_input(rid, name)
+    if inputs.get("convenience_rules"):
+        for name, path in RESERVE_DRIVER_INPUTS.items():
+            inputs[name] = path.format(region=rid)
+        for name in RESERVE_DRIVER_LAYERS:
+            inputs[name] = county_input(rid, name)
+    return {k: v for k, v in inputs.items() if v}
+
+
+def reserve_drivers_settings():
+    """compute_drivers settings of the driver stage (config section drivers, when present)."""
+    section = config.get("drivers") or {}
+    keys = ("snap_tolerance_m", "max_access_m", "own_patch_min_share")
+    return {k: section[k] for k in keys if k in section}
+
+
+def county_figures(region_id):
+    """Map PNGs of the reserve and capacity stages of a region."""
+    paths = [*RESERVE_FIGURES.values(), *CAPACITY_FIGURES.values()]
+    return [path.format(region=region_id) for path in paths]
+
+
+# Land cover and abandonment: which regions get them, their reference and validation samples.
+
+
+def landcover_reference(region_id):
+    """Reference samples of a region: the demo county's generated points, or inputs.reference."""
+    region = config["regions"][region_id]
+    if region["source"] == "demo":
+        if region["demo"]["kind"] != "county":
+            return None
+        return f"resources/demo/{region_id}/reference_points.gpkg"
+    return (region.get("inputs") or {}).get("reference")
+
+
+def landcover_validation(region_id):
+    """The labelled validation sample a region names (inputs.validation), None without one."""
+    return (config["regions"][region_id].get("inputs") or {}).get("validation")
+
+
+def landcover_regions():
+    """Regions classified: imagery periods (imagery_regions) plus reference samples."""
+    return [rid for rid in imagery_regions() if landcover_reference(rid)]
+
+
+def landcover_classes():
+    """The legend as {int code: name} (YAML may give the codes as strings)."""
+    return {int(code): name for code, name in config["landcover"]["classes"].items()}
+
+
+def landcover_inputs(wildcards):
+    region = wildcards.region
+    inputs = {
+        "composites": expand(
+            "results/{region}/imagery/composite_{period}.tif",
+            region=region,
+            period=region_periods(region),
+        ),
+        "reference": landcover_reference(region),
+        "grid": f"results/{region}/grid.json",
+    }
+    if config["landcover"]["features"]["terrain"]:
+        inputs["dem"] = f"results/{region}/terrain/dem.tif"
+        inputs["slope"] = f"results/{region}/terrain/slope.tif"
+    return inputs
+
+
+def landcover_accuracy_inputs(wildcards):
+    inputs = {
+        "landcover": f"results/{wildcards.region}/landcover/landcover.tif",
+        "samples": f"results/{wildcards.region}/landcover/samples.csv",
+    }
+    validation = landcover_validation(wildcards.region)
+    if validation:
+        inputs["validation"] = validation
+    return inputs
+
+
+def abandonment_regions():
+    """Regions whose reclaimed parcels are judged: county regions with a land-cover map."""
+    classified = set(landcover_regions())
+    return [
+        rid
+        for rid in county_regions()
+        if rid in classified and county_input(rid, "parcels")
+    ]

@@ -4,6 +4,28 @@
 def stage_summaries(wildcards):
     """Stage name -> headline JSON of that stage for this region; stages add theirs here."""
     stages = {"terrain": "results/{region}/terrain/terrain.json"}
+    karst_stages = {
+        "greening": "results/{region}/greening/greening.json",
+        "desertification": "results/{region}/desertification/desertification.json",
+        "carbon": "results/{region}/carbon/carbon.json",
+    }
+    for stage, path in karst_stages.items():
+        if wildcards.region in karst_regions(stage):
+            stages[stage] = path
+    if wildcards.region in imagery_regions():
+        stages["imagery"] = "results/{region}/imagery/imagery.json"
+    if wildcards.region in landcover_regions():
+        stages["landcover"] = "results/{region}/landcover/landcover.json"
+    if wildcards.region in abandonment_regions():
+        stages["abandonment"] = "results/{region}/abandonment/abandonment.json"
+    if wildcards.region in model_regions():
+        stages["drivers"] = "results/{region}/drivers/drivers.json"
+        stages["model"] = "results/{region}/model/model.json"
+    if wildcards.region in reserve_regions():
+        stages["reserve"] = "results/{region}/reserve/reserve.json"
+        stages["capacity"] = "results/{region}/capacity/capacity.json"
+    if wildcards.region in services_regions():
+        stages["services"] = "results/{region}/services/services.json"
     return {name: path.format(region=wildcards.region) for name, path in stages.items()}
 
 

@@ -1,0 +1,341 @@
+"""The fetch layer shared by the remote adapters (STAC, Earth Engine).
+
+* :class:`BackoffPolicy` and :func:`retry_call`: retry on HTTP 429 and 5xx with capped,
+  jittered exponential backoff;
+* :class:`RemoteSource`: list a period's acquisitions, fetch every (cache tile, date)
+  the tile cache lacks, concurrently, and hand back :class:`~karstflow.sources.Scene`
+  objects reading the cached files; the same for the DEM;
+* :func:`write_tile` and :func:`write_date_table`: the cached GeoTIFF and the date table
+  a fetch rule leaves for the compositing rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from karstflow.grid import RegionGrid
+from karstflow.sources import (
+    S2_BANDS,
+    Layer,
+    NoScenesError,
+    Period,
+    Scene,
+    context,
+)
+from karstflow.sources.cache import CacheKey, CacheTile, TileCache, relative_to, tiles_for
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------------------
+# retries
+# --------------------------------------------------------------------------------------
+
+#: HTTP statuses worth retrying: rate limiting and server-side failures.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential backoff: attempt *k* (0-based) waits ``min(max_s, base_s * 2**k)``,
+    scaled by a random factor in ``[1 - jitter, 1]`` ("equal jitter" when 0.5), at most
+    ``max_retries`` times. ``imagery.fetch`` sets the numbers."""
+
+    max_retries: int = 6
+    base_s: float = 1.0
+    max_s: float = 60.0
+    jitter: float = 0.5
+
+    def delays(self, rng: random.Random | None = None) -> list[float]:
+        rng = rng or random.Random()
+        out = []
+        for k in range(self.max_retries):
+            d = min(self.max_s, self.base_s * (2.0**k))
+            out.append(d * (1.0 - self.jitter * rng.random()))
+        return out
+
+    @classmethod
+    def from_config(cls, fetch: Mapping[str, Any] | None) -> BackoffPolicy:
+        f = dict(fetch or {})
+        return cls(
+            max_retries=int(f.get("max_retries", 6)),
+            base_s=float(f.get("backoff_base_s", 1.0)),
+            max_s=float(f.get("backoff_max_s", 60.0)),
+        )
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries, if any (requests, urllib, googleapiclient,
+    pystac-client ``APIError``, Earth Engine's ``EEException`` message)."""
+    for attr in ("status_code", "status", "code"):
+        v = getattr(exc, attr, None)
+        if isinstance(v, int) and 100 <= v < 600:
+            return v
+    for holder in ("response", "resp"):
+        r = getattr(exc, holder, None)
+        if r is not None:
+            for attr in ("status_code", "status"):
+                v = getattr(r, attr, None)
+                try:
+                    v = int(v)  # httplib2 responses carry the status as str sometimes
+                except (TypeError, ValueError):
+                    continue
+                if 100 <= v < 600:
+                    return v
+    text = str(exc)
+    if re.search(r"too many (concurrent )?requests|rate limit|quota exceeded", text, re.I):
+        return 429
+    m = re.search(r"\b(?:HTTP(?: Error)?|status(?: code)?)[ :]*([1-5]\d\d)\b", text, re.I) or re.search(r"<HttpError ([1-5]\d\d)\b", text)
+    return int(m.group(1)) if m else None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    status = http_status(exc)
+    if status is not None:
+        return status in RETRY_STATUSES
+    # connection resets and timeouts: transient as well
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def retry_call(
+    fn: Callable[[], T],
+    policy: BackoffPolicy,
+    *,
+    what: str = "request",
+    retryable: Callable[[BaseException], bool] = is_retryable,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> T:
+    """Call ``fn`` until it succeeds, retrying retryable failures after the policy's delays.
+
+    The last failure is raised when retries run out; non-retryable ones at once.
+    """
+    delays = policy.delays(rng)
+    for attempt in range(len(delays) + 1):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if attempt >= len(delays) or not retryable(exc):
+                raise
+            wait = delays[attempt]
+            log.warning("%s failed (HTTP %s: %s); retry %d of %d in %.1f s", what, http_status(exc), str(exc)[:200], attempt + 1, len(delays), wait)
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------
+# writing cached tiles and date tables
+# --------------------------------------------------------------------------------------
+
+
+def write_tile(path: str | Path, data: np.ndarray, tile: CacheTile, band_names: Sequence[str], *, nodata: float | int | None = 0) -> None:
+    """Write ``(bands, h, w)`` pixels of ``tile`` to ``path`` (tiled, deflate, band names)."""
+    import rasterio
+
+    from karstflow.sources.rasters import _profile
+
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    g = tile.grid
+    if data.shape[1:] != g.shape:
+        raise ValueError(f"tile {tile.id}: pixels of shape {data.shape[1:]} do not match the tile {g.shape}")
+    profile = _profile(g, data.shape[0], data.dtype, nodata)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        for i, name in enumerate(band_names, start=1):
+            dst.set_band_description(i, str(name))
+
+
+def write_date_table(scenes: Sequence[Scene], path: str | Path) -> None:
+    """Date table of ``scenes`` (one row per file) that :mod:`~karstflow.sources.local` reads."""
+    import pandas as pd
+
+    from karstflow.io import write_csv
+
+    path = Path(path)
+    rows = []
+    for s in scenes:
+        for file in s.files:
+            rows.append(
+                {
+                    "date": s.date.isoformat(),
+                    "file": relative_to(file, path.parent),
+                    "scene_id": s.id,
+                    "boa_add_offset": s.meta.get("boa_add_offset", ""),
+                    "processing_baseline": s.meta.get("processing_baseline", ""),
+                    "cloud_cover_pct": s.meta.get("cloud_cover_pct", ""),
+                    "source_items": s.meta.get("source_items", ""),
+                }
+            )
+    cols = ["date", "file", "scene_id", "boa_add_offset", "processing_baseline", "cloud_cover_pct", "source_items"]
+    write_csv(pd.DataFrame(rows, columns=cols), path, index=False)
+
+
+# --------------------------------------------------------------------------------------
+# remote sources
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Acquisition:
+    """One acquisition date of a remote collection over the region.
+
+    ``items``: the remote items/images of that date (STAC items, EE image ids) with
+    their metadata; ``footprints`` their lon/lat bounding boxes (for tile selection).
+    """
+
+    date: dt.date
+    items: list[Any]
+    meta: list[dict[str, Any]]
+    footprints: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.date:%Y%m%d}"
+
+
+def _tile_lonlat(tile: CacheTile) -> tuple[float, float, float, float]:
+    from rasterio.warp import transform_bounds
+
+    return tuple(transform_bounds(tile.crs, "EPSG:4326", *tile.bounds, densify_pts=21))  # type: ignore[return-value]
+
+
+def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+class RemoteSource:
+    """Shared fetch logic; adapters implement :meth:`search`, :meth:`fetch_tile` and
+    :meth:`fetch_dem_tile` (and set ``name``, ``product``, ``dem_product``)."""
+
+    name = "remote"
+    product = "s2-l2a"
+    dem_product = "dem"
+
+    def __init__(
+        self,
+        region: str,
+        cache_root: str | Path,
+        *,
+        bands: Sequence[str] = S2_BANDS,
+        tile_px: int = 1024,
+        max_concurrent: int = 4,
+        policy: BackoffPolicy | None = None,
+        max_scene_cloud_pct: float = 100.0,
+    ) -> None:
+        self.region = region
+        self.cache = TileCache(cache_root)
+        self.band_list = tuple(bands)
+        self.tile_px = int(tile_px)
+        self.max_concurrent = max(1, int(max_concurrent))
+        self.policy = policy or BackoffPolicy()
+        self.max_scene_cloud_pct = float(max_scene_cloud_pct)
+        self.last_entries: list[dict[str, Any]] = []
+        self.fetched = 0
+        self.reused = 0
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self.band_list
+
+    # -- to implement -------------------------------------------------------------
+    def search(self, period: Period, grid: RegionGrid) -> list[Acquisition]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fetch_tile(self, acq: Acquisition, tile: CacheTile, path: Path) -> Mapping[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def fetch_dem_tile(self, tile: CacheTile, path: Path) -> Mapping[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------
+    def _run(self, jobs: Sequence[tuple[CacheKey, Callable[[Path], Mapping[str, Any]]]]) -> list[dict[str, Any]]:
+        def one(job: tuple[CacheKey, Callable[[Path], Mapping[str, Any]]]) -> tuple[dict[str, Any], bool]:
+            key, fn = job
+            return self.cache.get_or_fetch(key, fn)
+
+        if self.max_concurrent == 1 or len(jobs) <= 1:
+            results = [one(j) for j in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix=f"{self.name}-fetch") as pool:
+                results = list(pool.map(one, jobs))
+        fetched = sum(1 for _, f in results if f)
+        self.fetched += fetched
+        self.reused += len(results) - fetched
+        log.info("%s: %d tiles fetched, %d taken from the cache", context(self.region), fetched, len(results) - fetched)
+        entries = [e for e, _ in results]
+        self.last_entries.extend(entries)
+        return entries
+
+    def scenes(self, period: Period, grid: RegionGrid) -> list[Scene]:
+        acquisitions = self.search(period, grid)
+        if not acquisitions:
+            raise NoScenesError(
+                f"{context(self.region, period)}: the {self.name} source has no {self.product} scenes between "
+                f"{period.start} and {period.end} over the region (max scene cloud cover {self.max_scene_cloud_pct:g} %)"
+            )
+        tiles = tiles_for(grid, self.tile_px)
+        tile_ll = {t.id: _tile_lonlat(t) for t in tiles}
+        jobs: list[tuple[CacheKey, Callable[[Path], Mapping[str, Any]]]] = []
+        per_date: dict[str, list[CacheKey]] = {}
+        for acq in acquisitions:
+            for tile in tiles:
+                if acq.footprints and not any(_overlaps(fp, tile_ll[tile.id]) for fp in acq.footprints):
+                    continue
+                key = CacheKey(self.name, self.product, tile.id, acq.id)
+                jobs.append((key, lambda p, a=acq, t=tile: self.fetch_tile(a, t, p)))
+                per_date.setdefault(acq.id, []).append(key)
+        self._run(jobs)
+        scenes = []
+        for acq in acquisitions:
+            keys = per_date.get(acq.id, [])
+            if not keys:
+                continue
+            names = self.cached_band_names(keys[0])
+            layers = {n: tuple(Layer(str(self.cache.path(k)), i) for k in keys) for i, n in enumerate(names, start=1)}
+            baselines = sorted({str(m.get("processing_baseline")) for m in acq.meta if m.get("processing_baseline")})
+            ccs = [float(m["cloud_cover_pct"]) for m in acq.meta if m.get("cloud_cover_pct") is not None]
+            meta = {
+                # pixels were harmonised per item while fetching (see fetch_tile)
+                "boa_add_offset": 0,
+                "processing_baseline": ";".join(baselines),
+                "cloud_cover_pct": round(sum(ccs) / len(ccs), 3) if ccs else "",
+                "source_items": ";".join(str(m.get("id")) for m in acq.meta),
+            }
+            scenes.append(Scene(id=f"{self.name}-{acq.id}", date=acq.date, layers=layers, meta=meta, encoding="s2-l2a-dn"))
+        return scenes
+
+    def cached_band_names(self, key: CacheKey) -> list[str]:
+        from karstflow.sources.local import band_descriptions
+
+        return [str(d) for d in band_descriptions(self.cache.path(key))]
+
+    def dem(self, grid: RegionGrid) -> list[str]:
+        tiles = tiles_for(grid, self.tile_px)
+        jobs = [(CacheKey(self.name, self.dem_product, t.id, "static"), lambda p, t=t: self.fetch_dem_tile(t, p)) for t in tiles]
+        self._run(jobs)
+        return [str(self.cache.path(k)) for k, _ in jobs]
+
+
+def group_by_date(records: Iterable[tuple[dt.date, Any, dict[str, Any], tuple[float, float, float, float] | None]]) -> list[Acquisition]:
+    """Acquisitions from (date, item, meta, lon/lat bbox) records, sorted by date."""
+    by: dict[dt.date, Acquisition] = {}
+    for day, item, meta, fp in records:
+        acq = by.setdefault(day, Acquisition(day, [], [], []))
+        acq.items.append(item)
+        acq.meta.append(meta)
+        if fp is not None:
+            acq.footprints.append(fp)
+    return [by[d] for d in sorted(by)]

@@ -1,0 +1,264 @@
+"""End-to-end: greening, rocky desertification and carbon on the tiny karst demo.
+
+One module-scoped Snakemake run (a temporary copy of the workflow, karst region only)
+builds the karst stages; the tests check the outputs against the demo's PLANTED.json,
+redo CASA and the InVEST storage by hand from the workflow's own inputs, and run the
+bad-input cases (too few valid years, a climate cube on another grid) in copies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_workflow import copy_workflow, planned_rules, snakemake
+
+from karstflow.grid import RegionGrid
+from karstflow.io import read_cube, read_raster, write_netcdf
+
+pytestmark = pytest.mark.e2e
+
+REGION = "demo-karst"
+TARGET = f"results/{REGION}/summary.json"
+# The demo's 30 m pixels.
+PX_KM2 = 0.0009
+
+
+@pytest.fixture(scope="module")
+def karst_run(project_root, tmp_path_factory):
+    workdir = copy_workflow(project_root, tmp_path_factory.mktemp("karst"))
+    snakemake(workdir, TARGET)
+    return workdir
+
+
+def planted(workdir: Path) -> dict:
+    return json.loads((workdir / "resources" / "demo" / REGION / "PLANTED.json").read_text())
+
+
+def res(workdir: Path, rel: str) -> Path:
+    return workdir / "results" / REGION / rel
+
+
+def test_outputs_follow_the_results_contract(karst_run):
+    grid = RegionGrid.from_dict(json.loads(res(karst_run, "grid.json").read_text()))
+    rasters = [
+        "greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif",
+        "desertification/rd_grade_2000.tif", "desertification/rd_grade_2023.tif",
+        "carbon/npp_trend_slope.tif", "carbon/carbon_storage_2000.tif", "carbon/carbon_storage_2023.tif",
+        "carbon/carbon_sequestration.tif",
+    ]
+    for rel in rasters:
+        assert grid.matches(read_raster(res(karst_run, rel))), f"{rel} is not on the region grid"
+    cube = read_cube(res(karst_run, "greening/ndvi_annual.nc"))
+    assert cube["year"].values.tolist() == list(range(2000, 2024))
+    assert cube["ndvi"].dims == ("year", "y", "x") and cube.rio.crs == grid.crs
+    assert cube["ndvi"].encoding["chunksizes"][0] == 24  # whole series per spatial chunk
+    npp = read_cube(res(karst_run, "carbon/npp_annual.nc"))
+    assert {"npp", "rh", "nep"} <= set(npp.data_vars) and npp.sizes["year"] == 24
+    for rel in ("desertification/rd_area.csv", "desertification/rd_transition.csv"):
+        assert res(karst_run, rel).stat().st_size > 0
+    summary = json.loads(res(karst_run, "summary.json").read_text())
+    assert {"terrain", "greening", "desertification", "carbon"} <= set(summary)
+    assert summary["desertification"]["reduction_rate"] > 0
+    assert (karst_run / "logs" / REGION / "greening_trend.log").stat().st_size > 0
+    assert (karst_run / "logs" / "benchmarks" / REGION / "carbon_npp.tsv").exists()
+
+
+def test_planted_greening_and_browning_are_recovered(karst_run):
+    truth = planted(karst_run)["ndvi"]
+    zones = read_raster(karst_run / "resources" / "demo" / REGION / "trend_zones_truth.tif", masked=False).values
+    slope = read_raster(res(karst_run, "greening/trend_slope.tif")).values
+    cls = read_raster(res(karst_run, "greening/trend_class.tif"), masked=False).values
+    for name, code in (("greening", 1), ("browning", 2), ("stable", 0)):
+        assert int((zones == code).sum()) == truth["zones"][name]["pixels"]
+    # Zone means of the per-pixel Theil-Sen slopes against the planted slopes. Per pixel the
+    # slope's spread is ~0.0006/yr (noise sd 0.02 over 24 years); the zone means average
+    # 1,800 / 114 / 4,566 pixels, and the common interannual anomaly has zero OLS trend, so
+    # what remains is a shared Theil-Sen wobble of a few 1e-5. 0.0004/yr (5 % of the
+    # greening slope) is well above that and far below the gaps between the zones.
+    g, b, s = (slope[zones == c] for c in (1, 2, 0))
+    assert g.mean() == pytest.approx(truth["slopes_per_year"]["greening"], abs=4e-4)
+    assert b.mean() == pytest.approx(truth["slopes_per_year"]["browning"], abs=4e-4)
+    assert abs(s.mean()) < 2e-4
+    # Classes: a slope of 0.008/yr is ~13 standard errors, so every greening pixel should be
+    # significant; in the stable zone only the test's false positives (alpha 0.05, fewer
+    # after the +-0.0005/yr stable band) may be significant.
+    assert (cls[zones == 1] == 1).mean() >= 0.98
+    assert (cls[zones == 2] == 5).mean() >= 0.95
+    assert np.isin(cls[zones == 0], (1, 5)).mean() <= 0.06
+    summary = json.loads(res(karst_run, "greening/greening.json").read_text())
+    share = summary["class_share"]
+    assert share["significant_greening"] == pytest.approx((cls == 1).sum() / (cls != 255).sum())
+    assert summary["slope_mean_per_yr"] == pytest.approx(float(np.nanmean(slope)), rel=1e-4)
+
+
+def test_planted_desertification_shrinks(karst_run):
+    truth = planted(karst_run)["rocky_desertification"]
+    area = pd.read_csv(res(karst_run, "desertification/rd_area.csv"))
+    rd_px = area[area["grade_code"] >= 2].groupby("year")["pixels"].sum()
+    # The demo plants RD as exposure >= 0.3 on carbonate, the light threshold of the grading.
+    assert truth["exposure_threshold"] == 0.3
+    assert rd_px[2000] == truth["first_year"]["pixels"]
+    assert rd_px[2023] == truth["last_year"]["pixels"]
+    for year, km2 in truth["area_km2_by_year"].items():
+        planted_px = round(km2 / PX_KM2)
+        # combine=min: a restoring pixel whose vegetation already recovered leaves RD a little
+        # before its exposure drops below 0.3, so a year may show up to 2 % less, never more.
+        assert 0.98 * planted_px <= rd_px[int(year)] <= planted_px
+    summary = json.loads(res(karst_run, "desertification/desertification.json").read_text())
+    assert summary["reduction_rate"] == pytest.approx(truth["relative_reduction"], abs=1e-9)
+    assert summary["rd_area_first_km2"] == pytest.approx(truth["first_year"]["area_km2"])
+    assert summary["rd_area_last_km2"] == pytest.approx(truth["last_year"]["area_km2"])
+    restored = planted(karst_run)["ndvi"]["greening_parts"]["rocky_desertification_restoration_pixels"]
+    assert summary["restored_from_rd_km2"] == pytest.approx(restored * PX_KM2)
+    assert summary["new_rd_km2"] == 0
+    trans = pd.read_csv(res(karst_run, "desertification/rd_transition.csv"))
+    assert len(trans) == 36 and trans["pixels"].sum() == planted(karst_run)["carbonate"]["pixels"]
+    grade_2000 = read_raster(res(karst_run, "desertification/rd_grade_2000.tif"), masked=False).values
+    carbonate = read_raster(karst_run / "resources" / "demo" / REGION / "carbonate.tif", masked=False).values
+    assert np.all((grade_2000 == 255) == (carbonate != 1))  # graded exactly on carbonate
+
+
+def _by_hand_npp(ndvi, temp, precip, eto, sol, eps_max, ndvi_min, ndvi_max, k):
+    """CASA for step k of one pixel's series, written out with math only."""
+    t_opt = temp[int(np.nanargmax(ndvi))]
+    f_ndvi = (ndvi[k] - ndvi_min) / (ndvi_max - ndvi_min) * (0.95 - 0.001) + 0.001
+    sr = (1 + ndvi[k]) / (1 - ndvi[k])
+    sr_min, sr_max = (1 + ndvi_min) / (1 - ndvi_min), (1 + ndvi_max) / (1 - ndvi_max)
+    f_sr = (sr - sr_min) / (sr_max - sr_min) * (0.95 - 0.001) + 0.001
+    fpar = min(max(0.5 * f_ndvi + 0.5 * f_sr, 0.001), 0.95)
+    apar = sol[k] * fpar * 0.5
+    t_e1 = 0.8 + 0.02 * t_opt - 0.0005 * t_opt**2
+    t_e2 = 1.1814 / (1 + math.exp(0.2 * (t_opt - 10 - temp[k]))) / (1 + math.exp(0.3 * (-t_opt - 10 + temp[k])))
+    phi = precip[k] / eto[k]
+    w_e = 0.5 + 0.5 * (1 + phi - (1 + phi**2.6) ** (1 / 2.6))
+    npp = apar * t_e1 * t_e2 * w_e * eps_max
+    rh = 12 * 0.22 * (math.exp(0.0913 * temp[k]) + math.log(0.3145 * precip[k] / 12 + 1)) * 30 * 0.465
+    return npp, rh
+
+
+def test_casa_on_one_pixel_by_hand_from_the_workflow_inputs(karst_run):
+    demo = karst_run / "resources" / "demo" / REGION
+    npp = read_cube(res(karst_run, "carbon/npp_annual.nc"))
+    ndvi = read_cube(res(karst_run, "greening/ndvi_annual.nc"))["ndvi"].values
+    climate = read_cube(demo / "climate.nc")
+    lc0 = read_raster(demo / "landcover_2000.tif", masked=False).values
+    lc1 = read_raster(demo / "landcover_2023.tif", masked=False).values
+    # the first forested-land pixel (epsilon_max 0.768) in both years with a full NDVI series
+    iy, ix = next(
+        (i, j) for i, j in zip(*np.nonzero((lc0 == 2) & (lc1 == 2)), strict=True) if np.isfinite(ndvi[:, i, j]).all()
+    )
+    series = {v: climate[v].values[:, iy, ix].astype(float) for v in climate.data_vars}
+    for k in (0, 23):  # 2000 and 2023
+        expected_npp, expected_rh = _by_hand_npp(
+            ndvi[:, iy, ix].astype(float), series["temperature_c"], series["precipitation_mm"],
+            series["eto_mm"], series["solar_mj_m2"], 0.768, npp.attrs["casa_ndvi_min"], npp.attrs["casa_ndvi_max"], k,
+        )
+        assert float(npp["npp"][k, iy, ix]) == pytest.approx(expected_npp, rel=1e-4)
+        assert float(npp["rh"][k, iy, ix]) == pytest.approx(expected_rh, rel=1e-5)
+        assert float(npp["nep"][k, iy, ix]) == pytest.approx(expected_npp - expected_rh, rel=1e-3, abs=0.05)
+    # NDVI end-members for FPAR are the region's 5th and 95th percentiles, years pooled
+    assert npp.attrs["casa_ndvi_min"] == pytest.approx(np.nanpercentile(ndvi.astype(float), 5))
+    assert npp.attrs["casa_ndvi_max"] == pytest.approx(np.nanpercentile(ndvi.astype(float), 95))
+
+
+def test_carbon_storage_and_sequestration_by_hand(karst_run):
+    demo = karst_run / "resources" / "demo" / REGION
+    pools = pd.read_csv(demo / "carbon_pools.csv")
+    density = dict(zip(pools["lucode"], pools[["c_above", "c_below", "c_soil", "c_dead"]].sum(axis=1), strict=True))
+    summary = json.loads(res(karst_run, "carbon/carbon.json").read_text())
+    totals = {}
+    for year in (2000, 2023):
+        lc = read_raster(demo / f"landcover_{year}.tif", masked=False).values
+        codes, counts = np.unique(lc, return_counts=True)
+        totals[year] = sum(density[c] * n for c, n in zip(codes, counts, strict=True)) * 0.09  # 0.09 ha per pixel
+        assert summary["carbon_storage_total_mg_c"][str(year)] == pytest.approx(totals[year], rel=1e-5)
+        raster = read_raster(res(karst_run, f"carbon/carbon_storage_{year}.tif")).values
+        assert raster[0, 0] == pytest.approx(density[lc[0, 0]])
+    assert summary["sequestration"]["total_mg_c"] == pytest.approx(totals[2023] - totals[2000], rel=1e-4)
+    # afforestation and RD restoration planted in the demo store carbon
+    assert summary["sequestration"]["total_mg_c"] > 0
+    # greening raises NPP: the NPP trend is steeper in the greening zone than in the stable zone
+    zones = read_raster(demo / "trend_zones_truth.tif", masked=False).values
+    npp_slope = read_raster(res(karst_run, "carbon/npp_trend_slope.tif")).values
+    assert np.nanmedian(npp_slope[zones == 1]) > np.nanmedian(npp_slope[zones == 0]) + 5.0
+
+
+def override(tmp_path: Path, name: str, section: dict) -> str:
+    """A config file with one overriding section (YAML keeps its numbers numbers)."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(section))
+    return str(path)
+
+
+def test_parameter_changes_rerun_only_dependants(karst_run, tmp_path):
+    extra = override(tmp_path, "alpha", {"greening": {"alpha": 0.01}})
+    plan = planned_rules(karst_run, TARGET, "--configfile", extra)
+    assert plan == {"greening_trend": 1, "carbon_npp": 1, "carbon_summary": 1, "region_summary": 1}
+    extra = override(tmp_path, "combine", {"desertification": {"combine": "max"}})
+    plan = planned_rules(karst_run, TARGET, "--configfile", extra)
+    assert plan == {"desertification_grades": 1, "desertification_map": 2, "desertification_summary": 1, "region_summary": 1}
+    extra = override(tmp_path, "omega", {"carbon": {"fu_omega": 2.2}})
+    plan = planned_rules(karst_run, TARGET, "--configfile", extra)
+    assert plan == {"carbon_npp": 1, "carbon_summary": 1, "region_summary": 1}
+
+
+def test_too_few_valid_years_gives_nan_and_a_logged_count(karst_run, tmp_path):
+    workdir = tmp_path / "wd"
+    shutil.copytree(karst_run, workdir, symlinks=True)
+    target = f"results/{REGION}/greening/greening.json"
+    snakemake(workdir, target, "--configfile", override(tmp_path, "min_valid", {"greening": {"min_valid_years": 24}}))
+    missing_px = planted(workdir)["ndvi"]["missing"]["pixels_with_missing_years"]
+    log = (workdir / "logs" / REGION / "greening_trend.log").read_text()
+    assert f"{missing_px} pixels have fewer than 24 valid years" in log
+    summary = json.loads(res(workdir, "greening/greening.json").read_text())
+    assert summary["pixels_too_few_valid_years"] == missing_px and summary["min_valid_years"] == 24
+    ndvi = read_cube(res(workdir, "greening/ndvi_annual.nc"))["ndvi"].values
+    slope = read_raster(res(workdir, "greening/trend_slope.tif")).values
+    short = ~np.isfinite(ndvi).all(axis=0)
+    assert np.isnan(slope[short]).all() and np.isfinite(slope[~short]).all()
+
+
+def test_climate_on_another_grid_fails_naming_both_files(karst_run, tmp_path):
+    """A local region with an annual stack: its greening cube builds, CASA refuses the climate."""
+    demo = karst_run / "resources" / "demo" / REGION
+    workdir = copy_workflow(Path(__file__).resolve().parents[1], tmp_path / "wd")
+    data = workdir / "data"
+    data.mkdir()
+    climate = read_cube(demo / "climate.nc").load()
+    shifted = climate.assign_coords(x=climate["x"] + 30.0)  # one pixel east
+    write_netcdf(shifted, data / "climate_shifted.nc")
+    grid = json.loads(res(karst_run, "grid.json").read_text())
+    region = {
+        "source": "local",
+        "aoi": {"bounds": grid["bounds"]},
+        "crs": grid["crs"],
+        "resolution_m": grid["resolution"],
+        "years": {"first": 2000, "last": 2023},
+        "inputs": {
+            "dem": str(demo / "dem.tif"),
+            "annual_stack": str(demo / "ndvi_annual.nc"),
+            "carbonate": str(demo / "carbonate.tif"),
+            "climate": "data/climate_shifted.nc",
+            "landcover": {"2000": str(demo / "landcover_2000.tif"), "2023": str(demo / "landcover_2023.tif")},
+            "carbon_pools": str(demo / "carbon_pools.csv"),
+        },
+    }
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["regions"] = {"lk": region}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = snakemake(workdir, "results/lk/carbon/npp_annual.nc", check=False)
+    assert proc.returncode != 0
+    log = (workdir / "logs" / "lk" / "carbon_npp.log").read_text()
+    assert "grid mismatch" in log
+    assert "data/climate_shifted.nc" in log and "results/lk/greening/ndvi_annual.nc" in log
+    assert not (workdir / "results" / "lk" / "carbon" / "npp_annual.nc").exists()
+    # the local annual stack itself went through the greening stage
+    assert (workdir / "results" / "lk" / "greening" / "ndvi_annual.nc").exists()

@@ -1,0 +1,31 @@
+# Abandonment: exact area-weighted class fractions of every reclaimed parcel on the
+# assessed land-cover map (the accuracy gate must pass first) and the abandonment decision.
+
+
+rule abandonment_parcels:
+    message:
+        "Deciding which reclaimed parcels of {wildcards.region} are abandoned"
+    input:
+        landcover="results/{region}/landcover/landcover.tif",
+        accuracy="results/{region}/landcover/accuracy.json",
+        parcels=lambda w: county_input(w.region, "parcels"),
+        grid="results/{region}/grid.json",
+    output:
+        parcels="results/{region}/abandonment/parcels.gpkg",
+        summary="results/{region}/abandonment/abandonment.json",
+    params:
+        classes=landcover_classes(),
+        abandonment=config["abandonment"],
+    wildcard_constraints:
+        region=one_of(abandonment_regions()),
+    log:
+        log_path("abandonment_parcels"),
+    benchmark:
+        benchmark_path("abandonment_parcels")
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/abandonment_parcels.py"

@@ -1,0 +1,165 @@
+# Imagery: the scenes of each period from the region's source (fetched into the tile cache
+# for stac/earthengine), cloud-masked median composites and clear counts on the region grid.
+
+
+def imagery_regions():
+    """Regions with periods whose source delivers Sentinel-2 scenes (not the karst demo)."""
+    return regions_where(
+        lambda r: bool(r.get("periods"))
+        and (r["source"] != "demo" or r["demo"]["kind"] == "county")
+    )
+
+
+def remote_regions():
+    return regions_where(lambda r: r["source"] in ("stac", "earthengine"))
+
+
+def region_periods(region_id):
+    return list(config["regions"][region_id].get("periods") or {})
+
+
+def period_config(wildcards):
+    return region_config(wildcards)["periods"][wildcards.period]
+
+
+def imagery_scenes(wildcards):
+    """What a period's composite reads: the source's date table or time stacks."""
+    region = region_config(wildcards)
+    if region["source"] == "demo":
+        return [demo_file("s2/scenes.csv").format(region=wildcards.region)]
+    if region["source"] == "local":
+        spec = region["inputs"]["imagery"]
+        if "date_table" in spec:
+            return [spec["date_table"]]
+        extra = [spec[k] for k in ("cloud_mask", "dates") if spec.get(k)]
+        return list(spec["stacks"].values()) + extra
+    return [f"resources/fetched/{wildcards.region}/s2_{wildcards.period}.csv"]
+
+
+# What a fetch depends on; the masking and compositing keys rerun only the composite.
+FETCH_KEYS = (
+    "bands",
+    "max_scene_cloud_pct",
+    "resampling",
+    "cache_dir",
+    "cache_tile_px",
+    "fetch",
+)
+DEM_FETCH_KEYS = ("cache_dir", "cache_tile_px", "fetch", "chunk_px", "gdal_cache_mb")
+
+
+def imagery_settings(keys):
+    return {k: config["imagery"][k] for k in keys}
+
+
+wildcard_constraints:
+    period="[a-z0-9]+(-[a-z0-9]+)*",
+
+
+rule imagery_fetch:
+    input:
+        grid="results/{region}/grid.json",
+    output:
+        table="resources/fetched/{region}/s2_{period}.csv",
+        manifest="resources/fetched/{region}/manifest_{period}.json",
+    log:
+        log_path("imagery_fetch_{period}"),
+    benchmark:
+        benchmark_path("imagery_fetch_{period}")
+    wildcard_constraints:
+        region=one_of(remote_regions()),
+    threads: 1
+    resources:
+        mem_mb=3000,
+    params:
+        region=region_config,
+        period=period_config,
+        imagery=imagery_settings(FETCH_KEYS),
+    message:
+        "Fetching the {wildcards.period} scenes of {wildcards.region} into the tile cache"
+    script:
+        "../scripts/imagery_fetch.py"
+
+
+rule dem_fetch:
+    input:
+        grid="results/{region}/grid.json",
+    output:
+        dem="resources/fetched/{region}/dem.tif",
+        manifest="resources/fetched/{region}/dem_manifest.json",
+    log:
+        log_path("dem_fetch"),
+    benchmark:
+        benchmark_path("dem_fetch")
+    wildcard_constraints:
+        region=one_of(remote_regions()),
+    threads: 1
+    resources:
+        mem_mb=3000,
+    params:
+        region=region_config,
+        imagery=imagery_settings(DEM_FETCH_KEYS),
+        resampling=config["terrain"]["dem_resampling"],
+    message:
+        "Fetching the DEM of {wildcards.region} into the tile cache and onto the region grid"
+    script:
+        "../scripts/imagery_dem_fetch.py"
+
+
+rule imagery_composite:
+    input:
+        scenes=imagery_scenes,
+        grid="results/{region}/grid.json",
+    output:
+        composite="results/{region}/imagery/composite_{period}.tif",
+        clear_count="results/{region}/imagery/clear_count_{period}.tif",
+        summary="results/{region}/imagery/period_{period}.json",
+    log:
+        log_path("imagery_composite_{period}"),
+    benchmark:
+        benchmark_path("imagery_composite_{period}")
+    wildcard_constraints:
+        region=one_of(imagery_regions()),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        region=region_config,
+        period=period_config,
+        bands=config["imagery"]["bands"],
+        scl_not_clear=config["imagery"]["scl_not_clear"],
+        max_scene_cloud_pct=config["imagery"]["max_scene_cloud_pct"],
+        chunk_px=config["imagery"]["chunk_px"],
+        gdal_cache_mb=config["imagery"]["gdal_cache_mb"],
+        resampling=config["imagery"]["resampling"],
+        demo_dir=demo_file(""),
+    message:
+        "Compositing the {wildcards.period} scenes of {wildcards.region}"
+    script:
+        "../scripts/imagery_composite.py"
+
+
+rule imagery_summary:
+    input:
+        periods=lambda w: expand(
+            "results/{region}/imagery/period_{period}.json",
+            region=w.region,
+            period=region_periods(w.region),
+        ),
+    output:
+        summary="results/{region}/imagery/imagery.json",
+    log:
+        log_path("imagery_summary"),
+    benchmark:
+        benchmark_path("imagery_summary")
+    wildcard_constraints:
+        region=one_of(imagery_regions()),
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        periods=lambda w: region_periods(w.region),
+    message:
+        "Collecting the imagery figures of {wildcards.region}"
+    script:
+        "../scripts/imagery_summary.py"

@@ -1,0 +1,96 @@
+# Land cover: a seeded random forest over the period composites, their indices, seasonal
+# NDVI statistics and terrain, trained on the region's reference samples; its accuracy on
+# samples never used in training (the run stops when Kappa is below
+# landcover.validation.kappa_min); a stratified random sample of the map to label.
+
+
+rule landcover_classify:
+    message:
+        "Classifying the land cover of {wildcards.region}"
+    input:
+        unpack(landcover_inputs),
+    output:
+        landcover="results/{region}/landcover/landcover.tif",
+        samples="results/{region}/landcover/samples.csv",
+        summary="results/{region}/landcover/classification.json",
+    params:
+        periods=lambda w: region_periods(w.region),
+        classes=landcover_classes(),
+        colours=config["landcover"]["colours"],
+        reference=config["landcover"]["reference"],
+        features=config["landcover"]["features"],
+        classifier=config["landcover"]["classifier"],
+        split={
+            k: config["landcover"]["validation"][k] for k in ("fraction", "seed")
+        },
+        validation_file=lambda w: landcover_validation(w.region) or "",
+        chunk_px=config["landcover"]["chunk_px"],
+    wildcard_constraints:
+        region=one_of(landcover_regions()),
+    log:
+        log_path("landcover_classify"),
+    benchmark:
+        benchmark_path("landcover_classify")
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/landcover_classify.py"
+
+
+rule landcover_accuracy:
+    message:
+        "Assessing the land-cover map of {wildcards.region}"
+    input:
+        unpack(landcover_accuracy_inputs),
+    output:
+        accuracy="results/{region}/landcover/accuracy.json",
+        matrix="results/{region}/landcover/confusion_matrix.csv",
+        summary="results/{region}/landcover/landcover.json",
+    params:
+        classes=landcover_classes(),
+        kappa_min=config["landcover"]["validation"]["kappa_min"],
+        alpha=config["landcover"]["validation"]["alpha"],
+        label_column=config["landcover"]["validation"]["label_column"],
+    wildcard_constraints:
+        region=one_of(landcover_regions()),
+    log:
+        log_path("landcover_accuracy"),
+    benchmark:
+        benchmark_path("landcover_accuracy")
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/landcover_accuracy.py"
+
+
+rule landcover_sampling_design:
+    message:
+        "Drawing a stratified validation sample of the land-cover map of {wildcards.region}"
+    input:
+        landcover="results/{region}/landcover/landcover.tif",
+    output:
+        gpkg="results/{region}/landcover/validation_sample.gpkg",
+        kml="results/{region}/landcover/validation_sample.kml",
+        design="results/{region}/landcover/sampling_design.csv",
+    params:
+        classes=landcover_classes(),
+        sampling=config["landcover"]["sampling"],
+    wildcard_constraints:
+        region=one_of(landcover_regions()),
+    log:
+        log_path("landcover_sampling_design"),
+    benchmark:
+        benchmark_path("landcover_sampling_design")
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/landcover_sampling_design.py"

@@ -1,0 +1,135 @@
+# The abandonment model: logit with Hosmer-Lemeshow and VIFs, convenience rules, figures.
+
+from karstflow.drivers import DRIVER_COLUMNS
+from karstflow.rules import RuleError, rule_variables
+
+
+def check_rule_keys():
+    """Rules in the config are expressions over the driver columns: checked at start-up."""
+    for key in ("rules", "interaction_terms"):
+        for i, rule in enumerate(config["model"][key] or []):
+            try:
+                rule_variables(rule, DRIVER_COLUMNS)
+            except RuleError as err:
+                raise WorkflowError(f"config key model.{key}[{i}]: {err}")
+
+
+check_rule_keys()
+
+MODEL_FIGURES = {
+    "coefficients": "results/{region}/model/figures/coefficients.png",
+    "calibration": "results/{region}/model/figures/calibration.png",
+    "roc": "results/{region}/model/figures/roc.png",
+    "rule_heatmaps": "results/{region}/model/figures/rule_heatmaps.png",
+}
+
+
+rule model_fit:
+    message:
+        "Fitting the abandonment logit of {wildcards.region}"
+    input:
+        drivers="results/{region}/drivers/parcel_drivers.csv",
+    output:
+        coefficients="results/{region}/model/logit_coefficients.csv",
+        fit="results/{region}/model/model_fit.json",
+        vif="results/{region}/model/vif.csv",
+        risk_groups="results/{region}/model/risk_groups.csv",
+        predicted="results/{region}/model/predicted.csv",
+    params:
+        model={
+            k: v
+            for k, v in config["model"].items()
+            if k not in ("rules", "rule_search", "alpha")
+        },
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    log:
+        log_path("model_fit"),
+    benchmark:
+        benchmark_path("model_fit")
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/model_fit.py"
+
+
+rule model_rules:
+    message:
+        "Deriving the cultivation-convenience rules of {wildcards.region}"
+    input:
+        drivers="results/{region}/drivers/parcel_drivers.csv",
+        coefficients="results/{region}/model/logit_coefficients.csv",
+        fit="results/{region}/model/model_fit.json",
+    output:
+        rules="results/{region}/model/convenience_rules.json",
+        search="results/{region}/model/rule_search.csv",
+    params:
+        rules=config["model"]["rules"],
+        rule_search=config["model"]["rule_search"],
+        alpha=config["model"]["alpha"],
+        aspect_reference=config["model"]["aspect_reference"],
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    log:
+        log_path("model_rules"),
+    benchmark:
+        benchmark_path("model_rules")
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/model_rules.py"
+
+
+rule model_figures:
+    message:
+        "Drawing the abandonment model figures of {wildcards.region}"
+    input:
+        drivers="results/{region}/drivers/parcel_drivers.csv",
+        coefficients="results/{region}/model/logit_coefficients.csv",
+        risk_groups="results/{region}/model/risk_groups.csv",
+        predicted="results/{region}/model/predicted.csv",
+        fit="results/{region}/model/model_fit.json",
+        rules="results/{region}/model/convenience_rules.json",
+    output:
+        **MODEL_FIGURES,
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    log:
+        log_path("model_figures"),
+    benchmark:
+        benchmark_path("model_figures")
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/model_figures.py"
+
+
+rule model_summary:
+    message:
+        "Collecting the headline figures of the abandonment model of {wildcards.region}"
+    input:
+        unpack(
+            lambda w: {f"figure_{k}": v.format(region=w.region) for k, v in MODEL_FIGURES.items()}
+        ),
+        fit="results/{region}/model/model_fit.json",
+        rules="results/{region}/model/convenience_rules.json",
+        coefficients="results/{region}/model/logit_coefficients.csv",
+        drivers_summary="results/{region}/drivers/drivers.json",
+    output:
+        summary="results/{region}/model/model.json",
+    params:
+        figures=list(MODEL_FIGURES),
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    log:
+        log_path("model_summary"),
+    benchmark:
+        benchmark_path("model_summary")
+    threads: 1
+    resources:
+        mem_mb=500,
+    script:
+        "../scripts/model_summary.py"

@@ -1,0 +1,68 @@
+# Reserve farmland: limiting-factor evaluation of forest land (reserve_regions), maps.
+# Inputs: common.smk (reserve_inputs).
+
+
+rule reserve_evaluate:
+    input:
+        unpack(reserve_inputs),
+    output:
+        candidates="results/{region}/reserve/reclaimable_forest.gpkg",
+        summary_table=report(
+            "results/{region}/reserve/reserve_summary.csv",
+            caption="../report/reserve_summary.rst",
+            category="Reserve farmland and grain capacity",
+            subcategory="{region}",
+        ),
+        summary="results/{region}/reserve/reserve.json",
+    log:
+        log_path("reserve_evaluate"),
+    benchmark:
+        benchmark_path("reserve_evaluate")
+    wildcard_constraints:
+        region=one_of(reserve_regions()),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        reserve=config["reserve"],
+        drivers=reserve_drivers_settings(),
+    message:
+        "Evaluating the forest land of {wildcards.region} against the reserve-farmland factors"
+    script:
+        "../scripts/reserve_evaluate.py"
+
+
+rule reserve_maps:
+    input:
+        candidates="results/{region}/reserve/reclaimable_forest.gpkg",
+        grid="results/{region}/grid.json",
+    output:
+        by_type=report(
+            RESERVE_FIGURES["by_type"],
+            caption="../report/reserve_maps.rst",
+            category="Reserve farmland and grain capacity",
+            subcategory="{region}",
+        ),
+        by_factor=report(
+            RESERVE_FIGURES["by_factor"],
+            caption="../report/reserve_maps.rst",
+            category="Reserve farmland and grain capacity",
+            subcategory="{region}",
+        ),
+    log:
+        log_path("reserve_maps"),
+    benchmark:
+        benchmark_path("reserve_maps")
+    wildcard_constraints:
+        region=one_of(reserve_regions()),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    message:
+        "Mapping the reclaimable forest of {wildcards.region}"
+    script:
+        "../scripts/reserve_maps.py"

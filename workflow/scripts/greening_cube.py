@@ -1,0 +1,48 @@
+"""Entry script of rule greening_cube: the annual vegetation-index cube on the region grid."""
+
+import numpy as np
+
+from karstflow.greening import (
+    check_index_range,
+    check_same_grid,
+    grid_template,
+    on_grid,
+    select_years,
+    vegetation_index_cube,
+)
+from karstflow.grid import RegionGrid
+from karstflow.io import read_cube, read_json, write_netcdf
+from karstflow.runtime import configure_logging, set_threads
+
+log = configure_logging(snakemake.log[0])
+
+
+def main() -> None:
+    set_threads(snakemake.threads)
+    p = snakemake.params
+    source = str(snakemake.input.stack)
+    grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
+
+    stack = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
+    check_same_grid(grid_template(grid), stack, f"the region grid ({snakemake.input.grid})", source)
+    stack = select_years(stack, p.years, source=source)
+    cube = vegetation_index_cube(stack, p.index, source=source)
+    for name in cube.data_vars:
+        lo, hi = check_index_range(cube[name], source=source, low=-1.0, high=1.0 if name != "evi" else 2.5)
+        log.info("%s: %s in %.3f..%.3f", source, name, lo, hi)
+    cube = on_grid(cube, grid)
+    cube.attrs.update(source=source, years=f"{p.years[0]}-{p.years[-1]}")
+    write_netcdf(cube, snakemake.output.cube, chunks={"year": len(p.years), "y": p.chunk_px, "x": p.chunk_px})
+    missing = float(np.isnan(cube["ndvi"]).mean().compute())
+    log.info(
+        "annual cube: %s, %d years %d-%d, %d x %d px, %.2f %% missing NDVI values -> %s",
+        ", ".join(map(str, cube.data_vars)), len(p.years), p.years[0], p.years[-1],
+        grid.height, grid.width, 100 * missing, snakemake.output.cube,
+    )
+
+
+try:
+    main()
+except Exception as err:  # the rule's log gets the reason, not only stderr
+    log.exception("%s", err)
+    raise

@@ -1,0 +1,55 @@
+"""Entry script of rule greening_trend: per-pixel Theil-Sen / Mann-Kendall trend and summary."""
+
+from karstflow.greening import check_same_grid, greening_summary, greening_trend, grid_template
+from karstflow.grid import RegionGrid
+from karstflow.io import read_cube, read_json, write_json, write_raster
+from karstflow.runtime import configure_logging, set_threads
+from karstflow.trends import TREND_NODATA
+
+log = configure_logging(snakemake.log[0])
+
+
+def main() -> None:
+    set_threads(snakemake.threads)
+    p = snakemake.params
+    source = str(snakemake.input.cube)
+    grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
+
+    cube = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
+    check_same_grid(grid_template(grid), cube, f"the region grid ({snakemake.input.grid})", source)
+    trend = greening_trend(
+        cube[p.index],
+        alpha=p.alpha,
+        min_valid=p.min_valid_years,
+        autocorrelation=None if p.autocorrelation == "none" else p.autocorrelation,
+        stable_slope=p.stable_slope,
+    )
+    # keep only what is written or summarised (the kernel computes the rest anyway)
+    trend = trend[["slope", "p", "trend_class", "n_valid"]].compute()
+    log.info("trend of %s over %d years computed (min_valid %d)", p.index, cube.sizes["year"], trend.attrs["min_valid"])
+
+    units = f"{p.index} per year"
+    write_raster(grid.data_array(trend["slope"].values, name="trend_slope", units=units), snakemake.output.slope)
+    write_raster(grid.data_array(trend["p"].values, name="trend_p", units="1"), snakemake.output.p)
+    write_raster(
+        grid.data_array(trend["trend_class"].values, name="trend_class"),
+        snakemake.output.trend_class,
+        dtype="uint8",
+        nodata=TREND_NODATA,
+    )
+    years = (int(cube["year"].values[0]), int(cube["year"].values[-1]))
+    summary = greening_summary(trend, pixel_area_km2=grid.pixel_area_m2 / 1e6, index=p.index, years=years)
+    write_json(summary, snakemake.output.summary)
+    log.info(
+        "greening: mean slope %.5f/yr, significant greening %.1f %%, significant browning %.1f %%",
+        summary["slope_mean_per_yr"],
+        100 * summary["class_share"]["significant_greening"],
+        100 * summary["class_share"]["significant_browning"],
+    )
+
+
+try:
+    main()
+except Exception as err:  # the rule's log gets the reason, not only stderr
+    log.exception("%s", err)
+    raise

@@ -1,0 +1,49 @@
+"""Entry script of rule services_habitat_quality: InVEST habitat quality of one year.
+
+The half-saturation constant k is the configured number, or with "auto" half the highest
+degradation over every service year of the region (InVEST's advice), so the years share
+one k and their quality maps compare.
+"""
+
+import numpy as np
+
+from karstflow.greening import check_same_grid, grid_template
+from karstflow.grid import RegionGrid
+from karstflow.io import read_json, read_raster, write_raster
+from karstflow.runtime import configure_logging
+from karstflow.services import half_saturation_auto, habitat_quality, reclassify
+
+log = configure_logging(snakemake.log[0])
+
+
+def main() -> None:
+    p = snakemake.params
+    inp = snakemake.input
+    grid = RegionGrid.from_dict(read_json(inp.grid))
+    lc_path = str(inp.landcover)
+    landcover = read_raster(lc_path)
+    check_same_grid(grid_template(grid), landcover, f"the region grid ({inp.grid})", lc_path)
+    lc = np.asarray(landcover.values)
+    degradation = np.asarray(read_raster(inp.degradation).values, dtype=np.float64)
+    if p.half_saturation == "auto":
+        k = half_saturation_auto([read_raster(path).values for path in inp.all_degradation])
+        how = f"auto: half the highest degradation of {len(inp.all_degradation)} year(s)"
+    else:
+        k = float(p.half_saturation)
+        how = "configured"
+    suitability = reclassify(lc, {int(c): row["suitability"] for c, row in p.habitat.items()},
+                             what="habitat suitability", table_source="config key services.habitat_quality.habitat",
+                             map_source=lc_path)
+    quality = habitat_quality(suitability, degradation, half_saturation=k, z=p.scaling_z)
+    da = grid.data_array(quality.astype(np.float32), name="habitat_quality", units="1")
+    da.attrs["half_saturation"] = k
+    write_raster(da, snakemake.output.quality)
+    log.info("habitat quality %s: mean %.4f (k = %.4f, %s; z = %g)", snakemake.wildcards.year,
+             float(np.nanmean(quality)), k, how, p.scaling_z)
+
+
+try:
+    main()
+except Exception as err:
+    log.exception("%s", err)
+    raise

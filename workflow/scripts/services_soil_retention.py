@@ -1,0 +1,118 @@
+"""Entry script of rule services_soil_retention: RUSLE soil loss and soil retention of one year."""
+
+import numpy as np
+import pandas as pd
+
+from karstflow.greening import check_same_grid, grid_template, percentile_endmembers
+from karstflow.grid import RegionGrid
+from karstflow.io import read_cube, read_json, read_raster, write_json, write_raster
+from karstflow.runtime import configure_logging, set_threads
+from karstflow.services import (
+    c_factor_from_cover,
+    check_biophysical_table,
+    climate_of_year,
+    k_factor_epic,
+    r_factor,
+    reclassify,
+    rusle,
+)
+
+SOIL_VARS = ("sand_pct", "silt_pct", "clay_pct", "organic_carbon_pct")
+
+log = configure_logging(snakemake.log[0])
+set_threads(snakemake.threads)
+
+
+def main() -> None:
+    p = snakemake.params
+    inp = snakemake.input
+    year = int(snakemake.wildcards.year)
+    sc = p.soil_conservation
+    grid = RegionGrid.from_dict(read_json(inp.grid))
+    template = grid_template(grid)
+    where = f"the region grid ({inp.grid})"
+
+    lc_path = str(inp.landcover)
+    landcover = read_raster(lc_path)
+    check_same_grid(template, landcover, where, lc_path)
+    lc = np.asarray(landcover.values)
+    ls = np.asarray(read_raster(inp.ls).values, dtype=np.float64)
+
+    climate_path = str(inp.climate)
+    climate = read_cube(climate_path)
+    check_same_grid(template, climate, where, climate_path)
+    precip = climate_of_year(climate, "precipitation_mm", year, mode=p.climate, source=climate_path)
+
+    soil_path = str(inp.soil)
+    soil = read_cube(soil_path)
+    check_same_grid(template, soil, where, soil_path)
+    missing = [v for v in SOIL_VARS if v not in soil.data_vars]
+    if missing:
+        raise ValueError(f"{soil_path}: missing soil variable(s) {missing} for the K factor; found {sorted(soil.data_vars)}")
+
+    bio_path = str(inp.biophysical)
+    bio = check_biophysical_table(pd.read_csv(bio_path), source=bio_path)
+
+    r = r_factor(np.asarray(precip.values, dtype=np.float64), method=sc["r_factor"]["method"],
+                 a=sc["r_factor"]["a"], b=sc["r_factor"]["b"], name=f"{climate_path}: precipitation_mm ({year})")
+    k = k_factor_epic(*(np.asarray(soil[v].values, dtype=np.float64) for v in SOIL_VARS), si_factor=sc["k_si_factor"],
+                      names={v: f"{soil_path}: {v}" for v in SOIL_VARS})
+    c_table = reclassify(lc, bio["usle_c"].to_dict(), what="usle_c", table_source=bio_path, map_source=lc_path)
+    p_factor = reclassify(lc, bio["usle_p"].to_dict(), what="usle_p", table_source=bio_path, map_source=lc_path)
+    if sc["cover_factor"] == "vegetation_cover":
+        from karstflow.desertification import fvc_dimidiate
+
+        ndvi_path = str(inp.ndvi)
+        cube = read_cube(ndvi_path)
+        check_same_grid(template, cube, where, ndvi_path)
+        soil_ndvi, veg_ndvi = percentile_endmembers(cube["ndvi"], *p.fvc_percentiles)
+        ndvi = climate_of_year(cube, "ndvi", year, mode="year", source=ndvi_path)
+        fvc = fvc_dimidiate(ndvi, soil_ndvi, veg_ndvi)
+        c_cover = c_factor_from_cover(np.asarray(fvc.values, dtype=np.float64))
+        # pixels without an NDVI value keep the table's C
+        c_factor = np.where(np.isfinite(c_cover), c_cover, c_table)
+        log.info("C from vegetation cover (Cai et al. 2000): NDVI end-members %.3f / %.3f", soil_ndvi, veg_ndvi)
+    else:
+        c_factor = c_table
+    result = rusle(r, k, ls, c_factor, p_factor)
+    non_soil = np.isin(lc, list(sc["non_soil_classes"])) | ~np.isfinite(lc.astype(float))
+    retention = np.where(non_soil, np.nan, result.retention)
+    loss = np.where(non_soil, np.nan, result.actual)
+    potential = np.where(non_soil, np.nan, result.potential)
+    write_raster(grid.data_array(retention.astype(np.float32), name="soil_retention", units="t ha-1 yr-1"), snakemake.output.retention)
+    write_raster(grid.data_array(loss.astype(np.float32), name="soil_loss", units="t ha-1 yr-1"), snakemake.output.soil_loss)
+    soil_px = ~non_soil
+
+    def mean(a):
+        a = np.asarray(a, dtype=np.float64)[soil_px]
+        a = a[np.isfinite(a)]
+        return float(a.mean()) if a.size else float("nan")
+
+    factors = {
+        "year": year,
+        "climate": p.climate,
+        "r_factor_method": sc["r_factor"]["method"],
+        "cover_factor": sc["cover_factor"],
+        "r_mean_mj_mm_ha_h_yr": mean(r),
+        "k_mean_t_ha_h_ha_mj_mm": mean(k),
+        "ls_mean": mean(ls),
+        "c_mean": mean(c_factor),
+        "p_mean": mean(p_factor),
+        "potential_soil_loss_mean_t_ha_yr": mean(potential),
+        "actual_soil_loss_mean_t_ha_yr": mean(loss),
+        "soil_retention_mean_t_ha_yr": mean(retention),
+        "non_soil_pixels": int(non_soil.sum()),
+        "non_soil_classes": list(sc["non_soil_classes"]),
+    }
+    write_json(factors, snakemake.output.factors)
+    log.info("soil %d: R %.0f, K %.4f, LS %.2f, C %.3f, P %.2f -> potential %.1f, actual %.2f, retention %.1f t/ha/yr",
+             year, factors["r_mean_mj_mm_ha_h_yr"], factors["k_mean_t_ha_h_ha_mj_mm"], factors["ls_mean"],
+             factors["c_mean"], factors["p_mean"], factors["potential_soil_loss_mean_t_ha_yr"],
+             factors["actual_soil_loss_mean_t_ha_yr"], factors["soil_retention_mean_t_ha_yr"])
+
+
+try:
+    main()
+except Exception as err:
+    log.exception("%s", err)
+    raise
