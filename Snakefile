@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from karstflow.config import check_config, load_schema
+from karstflow.config import check_config, coerce_cli_strings, load_schema
 
 min_version("9.0")
 
@@ -15,7 +15,8 @@ configfile: "config/config.yaml"
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 # Our check first: it names the key path of a problem; snakemake's validate then fills
-# the schema defaults into `config`.
+# the schema defaults into `config`. Nested --config values arrive as text: type them.
+config.update(coerce_cli_strings(dict(config), load_schema(SCHEMA)))
 check_config(config, load_schema(SCHEMA))
 validate(config, schema=str(SCHEMA), set_default=True)
 

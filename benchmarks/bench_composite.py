@@ -84,11 +84,11 @@ def run_one(size: int, chunk: int, threads: int, dates: int, gdal_cache_mb: int 
     scenes = source.scenes(period, grid)
     bands = list(source.bands)
     stack = load_stack(scenes, grid, bands, chunk_px=chunk, rules=MaskRules(), region="bench", period=period)
-    composite, count = median_composite(stack[bands], stack["clear"])
+    composite, count = median_composite(stack["reflectance"], stack["clear"])
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
         with_clear, total, _ = write_streamed(
             {
-                f"{tmp}/composite.tif": (composite.to_array("band"), {"dtype": "float32", "nodata": float("nan"), "band_names": bands}),
+                f"{tmp}/composite.tif": (composite, {"dtype": "float32", "nodata": float("nan"), "band_names": bands}),
                 f"{tmp}/clear_count.tif": (count, {"dtype": "uint16", "nodata": 65535}),
             },
             grid,

@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--invest-python", default=os.environ.get("KARSTFLOW_INVEST_PYTHON"))
     args = ap.parse_args()
-    grid = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2800000, 600000 + args.size * RES, 2800000 + args.size * RES))
+    grid = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2799990, 600000 + args.size * RES, 2799990 + args.size * RES))
     d = synthetic(args.size)
     result = {"size": args.size, "pixels": args.size**2, "karstflow": ours(d, grid, args.repeat)}
     if args.invest_python:

@@ -92,3 +92,18 @@ def test_period_names_are_path_safe(config, schema):
     config["regions"]["demo-county"]["periods"] = {"2022/spring": {"start": "2022-03-01", "end": "2022-05-31"}}
     with pytest.raises(ConfigError, match=r"period name '2022/spring' is not allowed"):
         check_config(config, schema)
+
+
+def test_command_line_text_is_typed_where_the_schema_wants_numbers(config, schema):
+    from karstflow.config import coerce_cli_strings
+
+    config["terrain"] = {"flat_max_deg": "7.5", "dem_resampling": "cubic"}
+    config["regions"]["demo-karst"]["years"] = {"first": "2001", "last": "2023"}
+    config["regions"]["demo-county"]["crs"] = "4326"  # a string field stays text
+    typed = coerce_cli_strings(config, schema)
+    assert typed["terrain"] == {"flat_max_deg": 7.5, "dem_resampling": "cubic"}
+    assert typed["regions"]["demo-karst"]["years"] == {"first": 2001, "last": 2023}
+    assert typed["regions"]["demo-county"]["crs"] == "4326"
+    typed["terrain"]["flat_max_deg"] = coerce_cli_strings({"terrain": {"flat_max_deg": "steep"}}, schema)["terrain"]["flat_max_deg"]
+    with pytest.raises(ConfigError, match="expected number, found 'steep'"):
+        check_config(typed, schema)

@@ -100,8 +100,6 @@ def test_parameter_changes_rerun_only_their_stage(stage_run, workflow_runner, tm
     rest = {"model_rules": 1, "model_figures": 1, "model_summary": 1}
     alpha = _override(tmp_path, "alpha", "model:\n  alpha: 0.01\n  rule_search: {n_bootstrap: 40, n_null: 19}\n")
     assert workflow_runner.plan(stage_run, TARGET, *alpha) == rest
-    drop = _override(tmp_path, "drop", "model:\n  collinearity: {action: drop}\n  rule_search: {n_bootstrap: 40, n_null: 19}\n")
-    assert workflow_runner.plan(stage_run, TARGET, *drop) == {"model_fit": 1, **rest}
     access = _override(tmp_path, "access", "drivers: {labels: planted, max_access_m: 50}\n")
     assert workflow_runner.plan(stage_run, TARGET, *access) == {"drivers_parcels": 1, "model_fit": 1, **rest}
 
@@ -110,7 +108,8 @@ def test_rules_from_the_config_replace_the_search(stage_run, workflow_runner, tm
     workdir = tmp_path / "wd"
     shutil.copytree(stage_run, workdir, symlinks=True)
     rules_yaml = "[" + ", ".join(f"'{r}'" for r in STUDY_RULES) + "]"
-    workflow_runner.run(workdir, TARGET, *_override(tmp_path, "rules", f"model:\n  rules: {rules_yaml}\n"))
+    rules_file = f"results/{REGION}/model/convenience_rules.json"
+    workflow_runner.run(workdir, rules_file, *_override(tmp_path, "rules", f"model:\n  rules: {rules_yaml}\n"))
     doc = json.loads((workdir / "results" / REGION / "model" / "convenience_rules.json").read_text())
     assert doc["source"] == "config" and [r["rule"] for r in doc["rules"]] == STUDY_RULES
     table = pd.read_csv(workdir / "results" / REGION / "drivers" / "parcel_drivers.csv")
@@ -119,7 +118,7 @@ def test_rules_from_the_config_replace_the_search(stage_run, workflow_runner, tm
     assert doc["rules"][0]["rate"] == pytest.approx(table.loc[first, "abandoned"].mean())
     # a rule naming an unknown column stops the run at start-up, naming the key
     bad = _override(tmp_path, "bad", "model:\n  rules: ['slope > 3 and x10_area_ha < 0.2']\n")
-    proc = workflow_runner.run(workdir, TARGET, *bad, check=False)
+    proc = workflow_runner.run(workdir, rules_file, *bad, "--dry-run", check=False)
     assert proc.returncode != 0
     assert "config key model.rules[0]: rule 'slope > 3 and x10_area_ha < 0.2': unknown column(s) ['slope']" in proc.stdout + proc.stderr
 

@@ -277,6 +277,10 @@ def test_bad_rules_and_layers_name_their_file():
     with pytest.raises(ReserveInputError, match="expected yes/no values"):
         evaluate_reserve(candidates, layers, CRITERIA)
     candidates, layers = scene()
+    layers.soil = layers.soil.assign(ph="acid")
+    with pytest.raises(ReserveInputError, match=r"soil\.gpkg column 'ph': expected numbers"):
+        evaluate_reserve(candidates, layers, CRITERIA)
+    candidates, layers = scene()
     with pytest.raises(ReserveInputError, match="expected the candidates' CRS"):
         evaluate_reserve(candidates, ReserveLayers(soil=layers.soil.to_crs("EPSG:4326")), CRITERIA)
 

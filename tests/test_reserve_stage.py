@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from karstflow.reserve import FACTORS
 
@@ -191,22 +192,31 @@ def test_headline_figures_are_registered_for_the_region_summary(county_run, work
         assert (county_run / "logs" / "benchmarks" / REGION / f"{rule}.tsv").exists()
 
 
+def overlay(workdir, name, settings):
+    """A config file over config/config.yaml (``--config`` would pass nested numbers as text)."""
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return ("--configfile", path.name)
+
+
 def test_changing_the_cost_reruns_only_the_plan(county_run, workflow_runner):
-    plan = workflow_runner.plan(county_run, *TARGETS, "--config", "capacity={swap: {cost: carbon}}")
-    assert plan == {"capacity_plan": 1, "capacity_maps": 1}
-    plan = workflow_runner.plan(county_run, *TARGETS, "--config", "reserve={slope: {max_deg: 15}}")
-    assert plan == {"reserve_evaluate": 1, "reserve_maps": 1, "capacity_plan": 1, "capacity_maps": 1}
+    cost = overlay(county_run, "cost", {"capacity": {"swap": {"cost": "carbon"}}})
+    assert workflow_runner.plan(county_run, *TARGETS, *cost) == {"capacity_plan": 1, "capacity_maps": 1}
+    slope = overlay(county_run, "slope", {"reserve": {"slope": {"max_deg": 15}}})
+    assert workflow_runner.plan(county_run, *TARGETS, *slope) == {
+        "reserve_evaluate": 1, "reserve_maps": 1, "capacity_plan": 1, "capacity_maps": 1
+    }
 
 
-def _rerun(county_run, tmp_path, workflow_runner, config_arg):
+def _rerun(county_run, tmp_path, workflow_runner, settings):
     workdir = tmp_path / "rerun"
     shutil.copytree(county_run, workdir, symlinks=True)
-    workflow_runner.run(workdir, f"results/{REGION}/capacity/capacity.json", "--config", config_arg)
+    workflow_runner.run(workdir, f"results/{REGION}/capacity/capacity.json", *overlay(workdir, "bad", settings))
     return workdir
 
 
 def test_no_reclaimable_forest_still_writes_the_capacity_figures(county_run, tmp_path, workflow_runner):
-    workdir = _rerun(county_run, tmp_path, workflow_runner, "reserve={slope: {max_deg: 0.0}}")
+    workdir = _rerun(county_run, tmp_path, workflow_runner, {"reserve": {"slope": {"max_deg": 0.0}}})
     out = gpd.read_file(results(workdir, "reserve", "reclaimable_forest.gpkg"))
     assert (out["reclaimable"] == 0).all() and (out["slope"] == "fail").all()
     capacity = read_json(results(workdir, "capacity", "capacity.json"))
@@ -225,7 +235,7 @@ def test_loss_beyond_all_reclaimable_forest_takes_it_all_and_says_so(county_run,
     slopes = np.sort(out.loc[out["reclaimable"] == 1, "slope_mean_deg"].to_numpy())
     # a slope limit between the two gentlest reclaimable patches leaves only the gentlest
     limit = float((slopes[0] + slopes[1]) / 2)
-    workdir = _rerun(county_run, tmp_path, workflow_runner, f"reserve={{slope: {{max_deg: {limit}}}}}")
+    workdir = _rerun(county_run, tmp_path, workflow_runner, {"reserve": {"slope": {"max_deg": limit}}})
     capacity = read_json(results(workdir, "capacity", "capacity.json"))
     assert capacity["reclaimable_area_ha"] > 0
     assert capacity["activated_t"] < capacity["lost_t"], "precondition: one patch cannot make up the loss"

@@ -51,10 +51,9 @@ def _invest_python() -> str:
 
 def _run_invest(python: str, model: str, args: dict, workdir: Path) -> None:
     code = textwrap.dedent(f"""
-        import json, logging, sys
+        import importlib, json, logging, sys
         logging.basicConfig(level=logging.WARNING)
-        from natcap.invest import {model} as model
-        model.execute(json.loads(sys.argv[1]))
+        importlib.import_module("natcap.invest.{model}").execute(json.loads(sys.argv[1]))
     """)
     proc = subprocess.run([python, "-c", code, json.dumps(args)], cwd=workdir, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
@@ -63,7 +62,7 @@ def _run_invest(python: str, model: str, args: dict, workdir: Path) -> None:
 
 def _inputs(tmp_path: Path):
     """A small region: a valley DEM, land cover with forest, crops, shrub and a town."""
-    grid = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2800000, 600000 + SHAPE[1] * RES, 2800000 + SHAPE[0] * RES))
+    grid = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2799990, 600000 + SHAPE[1] * RES, 2799990 + SHAPE[0] * RES))
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]].astype(float)
     dem = 900 + 4.0 * np.abs(yy - 20) + 2.5 * xx + 3 * np.sin(xx / 3) * np.cos(yy / 4) + rng.normal(0, 0.3, SHAPE)

@@ -74,16 +74,71 @@ def nanmedian_time(a: np.ndarray) -> np.ndarray:
     return _nanmedian_3d(flat).reshape(a.shape[1:])
 
 
-def _median_blocks(arr: Any, time_axis: int) -> Any:
-    """Median over ``time_axis`` of a numpy or dask array, block by block for dask."""
-    if hasattr(arr, "dask"):
-        import dask.array as da
+@numba.njit(nogil=True, cache=True)
+def _masked_median_4d(refl: np.ndarray, clear: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``(t, b, y, x)`` float32 and ``(t, y, x)`` bool -> ``(b + 1, y, x)`` float32.
 
-        arr = da.moveaxis(arr, time_axis, 0)
-        if arr.numblocks[0] != 1:
-            arr = arr.rechunk({0: -1})
-        return da.map_blocks(nanmedian_time, arr, drop_axis=0, dtype=np.float32, meta=np.empty((0,) * (arr.ndim - 1), np.float32))
-    return nanmedian_time(np.moveaxis(np.asarray(arr), time_axis, 0))
+    Per pixel, the observations that are clear and finite in every band enter each
+    band's median; the last plane is their count. No copy of the input is made.
+    """
+    t, nb, ny, nx = refl.shape
+    out = np.empty((nb + 1, ny, nx), dtype=np.float32)
+    block = 128
+    vals = np.empty((nb, block, max(t, 1)), dtype=np.float32)
+    ok = np.empty((block, max(t, 1)), dtype=np.bool_)
+    buf = np.empty(max(t, 1), dtype=np.float32)
+    for y in range(ny):
+        for x0 in range(0, nx, block):
+            m = min(block, nx - x0)
+            for i in range(t):
+                for j in range(m):
+                    ok[j, i] = clear[i, y, x0 + j]
+                for b in range(nb):
+                    for j in range(m):
+                        v = refl[i, b, y, x0 + j]
+                        vals[b, j, i] = v
+                        if v != v:
+                            ok[j, i] = False
+            for j in range(m):
+                n = 0
+                for i in range(t):
+                    if ok[j, i]:
+                        n += 1
+                out[nb, y, x0 + j] = n
+                for b in range(nb):
+                    if n == 0:
+                        out[b, y, x0 + j] = np.nan
+                        continue
+                    k = 0
+                    for i in range(t):
+                        if ok[j, i]:
+                            v = vals[b, j, i]
+                            p = k
+                            while p > 0 and buf[p - 1] > v:
+                                buf[p] = buf[p - 1]
+                                p -= 1
+                            buf[p] = v
+                            k += 1
+                    if k % 2 == 1:
+                        out[b, y, x0 + j] = buf[k // 2]
+                    else:
+                        out[b, y, x0 + j] = np.float32(0.5) * (buf[k // 2 - 1] + buf[k // 2])
+    return out
+
+
+def _composite_block(refl: np.ndarray, clear: np.ndarray) -> np.ndarray:
+    """``(t, b, y, x)`` reflectance and ``(t, 1, y, x)`` clear -> ``(b + 1, y, x)``: medians, count.
+
+    An observation counts when it is clear and finite in every band.
+    """
+    r = np.asarray(refl, dtype=np.float32)
+    c = np.asarray(clear[:, 0], dtype=np.bool_)
+    lead = r.shape[2:-1]
+    if lead:  # more than (y, x): fold the leading spatial dims into y
+        r = r.reshape(r.shape[0], r.shape[1], -1, r.shape[-1])
+        c = c.reshape(c.shape[0], -1, c.shape[-1])
+    out = _masked_median_4d(r, c)
+    return out.reshape((refl.shape[1] + 1, *refl.shape[2:]))
 
 
 def median_composite(
@@ -97,10 +152,12 @@ def median_composite(
     Parameters
     ----------
     reflectance
-        A Dataset of bands or a DataArray, each with ``dim`` (and typically ``y``,
-        ``x``; a DataArray may carry a ``band`` dim). NaN = no observation.
+        A Dataset of bands, each with dims ``(dim, *clear's other dims)``, or a
+        DataArray with those dims and optionally more (e.g. ``band``). NaN = no
+        observation.
     clear
-        Boolean, broadcastable to each band: True where the observation is clear.
+        Boolean with ``dim`` and the spatial dims (typically ``(time, y, x)``): True
+        where the observation is clear.
 
     Returns
     -------
@@ -108,48 +165,72 @@ def median_composite(
         ``composite``: same type and bands as ``reflectance`` without ``dim``, float32,
         the median over the observations that are clear and not NaN in *every* band
         (so all bands of a pixel come from the same observations), NaN where there is
-        none. ``clear_count``: uint16 count of those observations. Lazy when the inputs
-        are dask-backed; spatial attributes (CRS, transform) are kept.
+        none. ``clear_count``: uint16 count of those observations. For dask-backed
+        inputs both are lazy and come from one task per spatial block (the whole time
+        axis of the block in memory, then only the small results), so memory follows
+        the chunk size; CRS and transform are kept.
     """
     if dim not in clear.dims:
         raise ValueError(f"clear mask has no {dim!r} dimension (dims {clear.dims})")
     if clear.dtype != bool:
         raise ValueError(f"clear mask must be boolean, found {clear.dtype}")
+    space = [d for d in clear.dims if d != dim]
     if isinstance(reflectance, xr.Dataset):
-        names = list(reflectance.data_vars)
+        names = [str(n) for n in reflectance.data_vars]
         if not names:
             raise ValueError("reflectance Dataset has no bands")
-        valid = clear
-        for name in names:
-            valid = valid & reflectance[name].notnull()
+        cube = reflectance[names].to_dataarray("__band__")
+        extra: list[str] = ["__band__"]
     else:
-        names = []
-        valid = clear & reflectance.notnull()
-        extra = [d for d in valid.dims if d not in clear.dims]
-        if extra:
-            valid = valid.all(extra)
-    count = valid.sum(dim).astype(np.uint16)
-    count.name = "clear_count"
+        extra = [d for d in reflectance.dims if d not in clear.dims]
+        cube = reflectance.stack(__band__=extra) if len(extra) > 1 else (reflectance.rename({extra[0]: "__band__"}) if extra else reflectance.expand_dims("__band__", axis=1))
+    missing = [d for d in space if d not in cube.dims]
+    if missing:
+        raise ValueError(f"reflectance lacks the clear mask's dims {missing} (dims {cube.dims})")
+    cube = cube.transpose(dim, "__band__", *space)
+    mask = clear.transpose(dim, *space)
+    data, cdata = cube.data, mask.data[:, None]
+    nb = cube.sizes["__band__"]
+    if hasattr(data, "dask") or hasattr(cdata, "dask"):
+        import dask.array as da
+
+        data = da.asarray(data).rechunk({0: -1, 1: -1})
+        cdata = da.asarray(cdata).rechunk(((cdata.shape[0],), (1,), *data.chunks[2:]))
+        out = da.map_blocks(
+            _composite_block,
+            data,
+            cdata,
+            chunks=((nb + 1,), *data.chunks[2:]),
+            drop_axis=0,
+            dtype=np.float32,
+            meta=np.empty((0,) * (data.ndim - 1), dtype=np.float32),
+        )
+    else:
+        out = _composite_block(np.asarray(data), np.asarray(cdata))
+    coords = {k: v for k, v in mask.coords.items() if dim not in v.dims}
+    count = xr.DataArray(out[-1], dims=tuple(space), coords=coords, name="clear_count").astype(np.uint16)
     count.attrs = {"long_name": "clear observations per pixel", "units": "1"}
-
-    def one(da_: xr.DataArray) -> xr.DataArray:
-        masked = da_.astype(np.float32).where(valid)
-        axis = masked.get_axis_num(dim)
-        data = _median_blocks(masked.data, axis)
-        dims = tuple(d for d in masked.dims if d != dim)
-        coords = {k: v for k, v in masked.coords.items() if dim not in v.dims}
-        out = xr.DataArray(data, dims=dims, coords=coords, name=da_.name, attrs=dict(da_.attrs))
-        return out
-
     if isinstance(reflectance, xr.Dataset):
-        composite: xr.Dataset | xr.DataArray = xr.Dataset({n: one(reflectance[n]) for n in names}, attrs=dict(reflectance.attrs))
+        composite: xr.Dataset | xr.DataArray = xr.Dataset(
+            {n: xr.DataArray(out[i], dims=tuple(space), coords=coords, name=n, attrs=dict(reflectance[n].attrs)) for i, n in enumerate(names)},
+            attrs=dict(reflectance.attrs),
+        )
     else:
-        composite = one(reflectance)
+        med = xr.DataArray(out[:-1], dims=("__band__", *space), coords={**coords, **{k: v for k, v in cube.coords.items() if v.dims == ("__band__",)}})
+        if len(extra) > 1:
+            med = med.unstack("__band__")
+        elif extra:
+            med = med.rename({"__band__": extra[0]})
+        else:
+            med = med.isel(__band__=0, drop=True)
+        order = [d for d in reflectance.dims if d != dim]
+        composite = med.transpose(*order)
+        composite.name, composite.attrs = reflectance.name, dict(reflectance.attrs)
     crs = reflectance.rio.crs if hasattr(reflectance, "rio") else None
+    crs = crs or (clear.rio.crs if hasattr(clear, "rio") else None)
     if crs is not None:
         composite = composite.rio.write_crs(crs)
         count = count.rio.write_crs(crs)
-    count = count.drop_vars([c for c in count.coords if c not in count.dims and c != "spatial_ref"])
     return composite, count
 
 

@@ -56,6 +56,55 @@ def _format_error(err: Any) -> str:
     return f"config key {path}: {err.message}"
 
 
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def _scalar_from_text(text: str, types: set[str]) -> Any:
+    value = yaml.safe_load(text)
+    if "boolean" in types and isinstance(value, bool):
+        return value
+    if "integer" in types and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if "number" in types and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return text
+
+
+def coerce_cli_strings(config: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
+    """Turn numeric/boolean text into numbers/booleans where the schema expects them.
+
+    ``snakemake --config terrain='{flat_max_deg: 7.5}'`` parses nested values with YAML's
+    BaseLoader, so every leaf arrives as text; without this a command-line override of a
+    number would be rejected as a string. Text that does not parse stays text (and then
+    fails validation with the usual message).
+    """
+    root = root or schema
+    schema = _resolve(schema, root)
+    if isinstance(config, str):
+        types = schema.get("type")
+        types = {types} if isinstance(types, str) else set(types or ())
+        if types & {"number", "integer", "boolean"} and "string" not in types:
+            return _scalar_from_text(config, types)
+        return config
+    if isinstance(config, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        out = {}
+        for key, value in config.items():
+            sub = props.get(key, extra if isinstance(extra, Mapping) else None)
+            out[key] = coerce_cli_strings(value, sub, root) if sub is not None else value
+        return out
+    if isinstance(config, list) and isinstance(schema.get("items"), Mapping):
+        return [coerce_cli_strings(v, schema["items"], root) for v in config]
+    return config
+
+
 def check_region_ids(config: Mapping[str, Any]) -> None:
     """Region ids and period names become paths: allow lowercase letters, digits, dashes."""
     regions = config.get("regions")

@@ -257,6 +257,13 @@ def _text(values: pd.Series) -> list[str | None]:
     return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip().lower() for v in values.to_numpy(dtype=object)]
 
 
+def _numeric(values: pd.Series, what: str) -> np.ndarray:
+    try:
+        return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ReserveInputError(f"{what}: expected numbers, found {err}") from err
+
+
 def _kleene_or(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Three-valued OR of factor results."""
     out = np.full(a.shape, NOT_EVALUATED, dtype=object)
@@ -413,7 +420,7 @@ def _soil_factors(
             rank = np.array([np.nan if t is None else float(levels.index(t)) for t in text])
             res = _threshold(rank, rank <= levels.index(crit.salinization_max_level.lower()))
         elif factor == "soil_depth":
-            depth = pd.to_numeric(vals, errors="raise").to_numpy(dtype=np.float64)
+            depth = _numeric(vals, f"{name} column 'depth_cm'")
             res = _threshold(depth, depth >= crit.soil_depth_min_cm)
             if "weatherable_bedrock" in soil.columns:
                 b = _as_bool(column("weatherable_bedrock"), f"{name} column 'weatherable_bedrock'")
@@ -422,7 +429,7 @@ def _soil_factors(
                 log.warning("reserve: %s has no column 'weatherable_bedrock'; shallow soil cannot pass on weatherable bedrock", name)
                 res = _kleene_or(res, np.full(len(cand), NOT_EVALUATED, dtype=object))
         elif factor == "ph":
-            ph = pd.to_numeric(vals, errors="raise").to_numpy(dtype=np.float64)
+            ph = _numeric(vals, f"{name} column 'ph'")
             res = _threshold(ph, (ph > crit.ph_min_exclusive) & (ph < crit.ph_max_exclusive))
         else:  # pragma: no cover - SOIL_COLUMNS and this dispatch list the same factors
             raise AssertionError(factor)

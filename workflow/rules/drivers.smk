@@ -8,7 +8,11 @@ def model_regions():
     """Regions that get the driver and model stages: those whose parcels have labels
     (abandonment_regions; with drivers.labels planted, the demo county regions)."""
     if config["drivers"]["labels"] == "planted":
-        return [rid for rid in county_regions() if config["regions"][rid]["source"] == "demo"]
+        return [
+            rid
+            for rid in county_regions()
+            if config["regions"][rid]["source"] == "demo"
+        ]
     return abandonment_regions()
 
 
@@ -38,24 +42,26 @@ def driver_inputs(wildcards):
 
 
 rule drivers_parcels:
-    message:
-        "Computing the abandonment drivers x1..x10 of the parcels of {wildcards.region}"
     input:
         unpack(driver_inputs),
     output:
         drivers="results/{region}/drivers/parcel_drivers.csv",
         summary="results/{region}/drivers/drivers.json",
-    params:
-        drivers=config["drivers"],
-        id_column=config["abandonment"]["id_column"],
-    wildcard_constraints:
-        region=one_of(model_regions()),
     log:
         log_path("drivers_parcels"),
     benchmark:
         benchmark_path("drivers_parcels")
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
+    params:
+        drivers=config["drivers"],
+        id_column=config["abandonment"]["id_column"],
+    message:
+        "Computing the abandonment drivers x1..x10 of the parcels of {wildcards.region}"
     script:
         "../scripts/drivers_parcels.py"

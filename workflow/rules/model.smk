@@ -25,8 +25,6 @@ MODEL_FIGURES = {
 
 
 rule model_fit:
-    message:
-        "Fitting the abandonment logit of {wildcards.region}"
     input:
         drivers="results/{region}/drivers/parcel_drivers.csv",
     output:
@@ -35,28 +33,30 @@ rule model_fit:
         vif="results/{region}/model/vif.csv",
         risk_groups="results/{region}/model/risk_groups.csv",
         predicted="results/{region}/model/predicted.csv",
+    log:
+        log_path("model_fit"),
+    benchmark:
+        benchmark_path("model_fit")
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         model={
             k: v
             for k, v in config["model"].items()
             if k not in ("rules", "rule_search", "alpha")
         },
-    wildcard_constraints:
-        region=one_of(model_regions()),
-    log:
-        log_path("model_fit"),
-    benchmark:
-        benchmark_path("model_fit")
-    threads: 1
-    resources:
-        mem_mb=2000,
+    message:
+        "Fitting the abandonment logit of {wildcards.region}"
     script:
         "../scripts/model_fit.py"
 
 
 rule model_rules:
-    message:
-        "Deriving the cultivation-convenience rules of {wildcards.region}"
     input:
         drivers="results/{region}/drivers/parcel_drivers.csv",
         coefficients="results/{region}/model/logit_coefficients.csv",
@@ -64,27 +64,29 @@ rule model_rules:
     output:
         rules="results/{region}/model/convenience_rules.json",
         search="results/{region}/model/rule_search.csv",
+    log:
+        log_path("model_rules"),
+    benchmark:
+        benchmark_path("model_rules")
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         rules=config["model"]["rules"],
         rule_search=config["model"]["rule_search"],
         alpha=config["model"]["alpha"],
         aspect_reference=config["model"]["aspect_reference"],
-    wildcard_constraints:
-        region=one_of(model_regions()),
-    log:
-        log_path("model_rules"),
-    benchmark:
-        benchmark_path("model_rules")
-    threads: 1
-    resources:
-        mem_mb=2000,
+    message:
+        "Deriving the cultivation-convenience rules of {wildcards.region}"
     script:
         "../scripts/model_rules.py"
 
 
 rule model_figures:
-    message:
-        "Drawing the abandonment model figures of {wildcards.region}"
     input:
         drivers="results/{region}/drivers/parcel_drivers.csv",
         coefficients="results/{region}/model/logit_coefficients.csv",
@@ -94,25 +96,30 @@ rule model_figures:
         rules="results/{region}/model/convenience_rules.json",
     output:
         **MODEL_FIGURES,
-    wildcard_constraints:
-        region=one_of(model_regions()),
     log:
         log_path("model_figures"),
     benchmark:
         benchmark_path("model_figures")
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=1000,
+    message:
+        "Drawing the abandonment model figures of {wildcards.region}"
     script:
         "../scripts/model_figures.py"
 
 
 rule model_summary:
-    message:
-        "Collecting the headline figures of the abandonment model of {wildcards.region}"
     input:
         unpack(
-            lambda w: {f"figure_{k}": v.format(region=w.region) for k, v in MODEL_FIGURES.items()}
+            lambda w: {
+                f"figure_{k}": v.format(region=w.region)
+                for k, v in MODEL_FIGURES.items()
+            }
         ),
         fit="results/{region}/model/model_fit.json",
         rules="results/{region}/model/convenience_rules.json",
@@ -120,16 +127,20 @@ rule model_summary:
         drivers_summary="results/{region}/drivers/drivers.json",
     output:
         summary="results/{region}/model/model.json",
-    params:
-        figures=list(MODEL_FIGURES),
-    wildcard_constraints:
-        region=one_of(model_regions()),
     log:
         log_path("model_summary"),
     benchmark:
         benchmark_path("model_summary")
+    wildcard_constraints:
+        region=one_of(model_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=500,
+    params:
+        figures=list(MODEL_FIGURES),
+    message:
+        "Collecting the headline figures of the abandonment model of {wildcards.region}"
     script:
         "../scripts/model_summary.py"

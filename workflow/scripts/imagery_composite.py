@@ -40,11 +40,11 @@ except Exception as err:
     raise
 log.info("%s: %d scenes, bands %s, chunks of %d px, %d threads", where, len(scenes), ",".join(bands), p.chunk_px, snakemake.threads)
 
-composite, count = median_composite(stack[bands], stack["clear"])
+composite, count = median_composite(stack["reflectance"], stack["clear"])
 tags = {"period": f"{period.start}/{period.end}", "scenes": len(scenes), "source": source.name}
 with_clear, total, biggest = write_streamed(
     {
-        snakemake.output.composite: (composite.to_array("band"), {"dtype": "float32", "nodata": float("nan"), "band_names": bands, "tags": tags}),
+        snakemake.output.composite: (composite, {"dtype": "float32", "nodata": float("nan"), "band_names": bands, "tags": tags}),
         snakemake.output.clear_count: (count, {"dtype": "uint16", "nodata": 65535, "band_names": ["clear_count"], "tags": tags}),
     },
     grid,

@@ -23,7 +23,7 @@ except Exception as err:
     raise
 mosaic = Scene("dem", dt.date(2000, 1, 1), {"elevation": tuple(Layer(f) for f in files)}, encoding="as-is")
 stack = load_stack([mosaic], grid, ["elevation"], chunk_px=p.imagery["chunk_px"], resampling=p.resampling, region=region_id)
-dem = stack["elevation"].isel(time=0, drop=True)
+dem = stack["reflectance"].isel(time=0, band=0, drop=True)
 (n_valid,) = write_streamed(
     {snakemake.output.dem: (dem, {"dtype": "float32", "nodata": float("nan"), "band_names": ["elevation"]})},
     grid,

@@ -1,9 +1,9 @@
 """Scene files onto the region grid, block by block, and composites streamed to disk.
 
 :func:`load_stack` turns a list of :class:`~karstflow.sources.Scene` into a lazy,
-dask-backed ``xarray.Dataset`` on the region grid: one float32 variable per band
-(reflectance, NaN where there is no valid observation) and a boolean ``clear``, all with
-dims ``(time, y, x)``. One dask task reads one spatial block of every scene, so the
+dask-backed ``xarray.Dataset`` on the region grid: float32 ``reflectance`` with dims
+``(time, band, y, x)`` (NaN where there is no valid observation) and a boolean ``clear``
+``(time, y, x)``. One dask task reads one spatial block of every scene, so the
 memory a task needs is ``dates x (bands + 1) x chunk_px**2 x 4`` bytes, whatever the
 size of the region. Files already on the grid's lattice (same CRS and resolution, pixel
 edges aligned) are read with plain windows; others through a GDAL warped VRT.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -417,7 +417,7 @@ def load_stack(
     region: str = "region",
     period: Any = None,
 ) -> xr.Dataset:
-    """Lazy ``(time, y, x)`` reflectance per band plus ``clear`` on ``grid``.
+    """Lazy ``reflectance`` ``(time, band, y, x)`` and ``clear`` ``(time, y, x)`` on ``grid``.
 
     Scenes are checked first (bands present, footprint overlapping the grid, BOA
     offset decidable), so the errors name region and period before any pixel is read.
@@ -452,13 +452,15 @@ def load_stack(
     for key in ("boa_add_offset", "processing_baseline", "cloud_cover_pct"):
         if any(key in s.meta for s in scenes):
             coords[key] = ("time", [_scalar(s.meta.get(key)) for s in scenes])
-    dims = ("time", "y", "x")
-    data_vars = {b: (dims, arr[:, i]) for i, b in enumerate(bands)}
-    data_vars["clear"] = (dims, arr[:, len(bands)] > 0.5)
+    coords["band"] = np.array(bands)
+    data_vars = {
+        # slices of one array: one task reads a block of every scene and band
+        "reflectance": (("time", "band", "y", "x"), arr[:, : len(bands)]),
+        "clear": (("time", "y", "x"), arr[:, len(bands)] > 0.5),
+    }
     ds = xr.Dataset(data_vars, coords=coords)
     ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
-    for b in bands:
-        ds[b].attrs.update(long_name=b)
+    ds["reflectance"].attrs.update(long_name="surface reflectance (or the as-is values of the scenes)")
     ds["clear"].attrs.update(long_name="clear observation (mask layers and valid reflectance)")
     return ds
 
@@ -479,27 +481,6 @@ def _split(n: int, c: int) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------
 # streamed writing
 # --------------------------------------------------------------------------------------
-
-
-class _RasterTarget:
-    """``__setitem__`` target for ``dask.array.store`` over an open rasterio dataset."""
-
-    def __init__(self, dst: Any, lock: threading.Lock, ndim: int) -> None:
-        self.dst, self.lock, self.ndim = dst, lock, ndim
-
-    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
-        from rasterio.windows import Window
-
-        if self.ndim == 2:
-            ys, xs = key
-            bands = list(range(1, 2))
-            value = value[None]
-        else:
-            bs, ys, xs = key
-            bands = list(range(bs.start + 1, bs.stop + 1))
-        window = Window(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
-        with self.lock:
-            self.dst.write(value, indexes=bands, window=window)
 
 
 def _profile(grid: RegionGrid, count: int, dtype: np.dtype, nodata: Any, blocksize: int = 256) -> dict[str, Any]:
@@ -529,26 +510,35 @@ def write_streamed(
     outputs: Mapping[str, tuple[xr.DataArray, Mapping[str, Any]]],
     grid: RegionGrid,
     *,
-    also_compute: Sequence[Any] = (),
-) -> tuple[Any, ...]:
-    """Write dask-backed rasters on ``grid`` block by block, in one pass over their graph.
+    batch: int | None = None,
+    on_block: Callable[[str, tuple[int, int, int, int], np.ndarray], None] | None = None,
+) -> None:
+    """Write dask-backed rasters on ``grid`` a few spatial blocks at a time.
 
     ``outputs`` maps a path to ``(array, options)``: array dims ``(band, y, x)`` or
     ``(y, x)`` on ``grid``; options ``dtype``, ``nodata`` (NaN is written as nodata for
-    integer outputs) and ``band_names`` (the GeoTIFF band descriptions). Every file goes
-    through a temporary file renamed into place on success, so a failure leaves none.
-    ``also_compute`` are further dask objects (e.g. reductions for headline figures)
-    computed in the same pass; their values are returned.
+    integer outputs), ``band_names`` (the GeoTIFF band descriptions) and ``tags``.
+
+    All outputs are computed together, ``batch`` spatial blocks per pass (default: the
+    dask thread count), so blocks they share upstream (a stack block read once for a
+    composite and its clear count) are computed once, and at most ``batch`` of them are
+    in memory at a time: peak memory follows the chunk size, not the region size.
+    ``on_block(path, (row, col, height, width), values)`` is called for every block
+    written (e.g. to accumulate headline figures). Every file goes through a temporary
+    file renamed into place on success, so a failure leaves none.
     """
     import dask
     import dask.array as da
     import rasterio
+    from rasterio.windows import Window
 
     from karstflow.io import atomic_path
 
-    lock = threading.Lock()
+    if batch is None:
+        batch = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    batch = max(1, batch)
     with ExitStack() as stack:
-        sources, targets = [], []
+        arrays, targets = [], []
         for path, (arr, opts) in outputs.items():
             dtype = np.dtype(opts.get("dtype", arr.dtype))
             nodata = opts.get("nodata")
@@ -557,19 +547,31 @@ def write_streamed(
                 raise ValueError(f"{path}: expected dims (band, y, x) or (y, x), found {arr.dims}")
             if tuple(data.shape[-2:]) != grid.shape:
                 raise ValueError(f"{path}: array shape {data.shape} is not on the region grid {grid.shape}")
-            d = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data))
+            d = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data), chunks=(-1,) * data.ndim)
             if dtype.kind in "ui" and d.dtype.kind == "f":
                 d = da.where(da.isnan(d), nodata if nodata is not None else 0, d)
             d = d.astype(dtype)
+            if d.ndim == 2:
+                d = d[None]
             tmp = stack.enter_context(atomic_path(path, suffix=".tif"))
-            count = 1 if d.ndim == 2 else d.shape[0]
-            dst = stack.enter_context(rasterio.open(tmp, "w", **_profile(grid, count, dtype, nodata)))
+            dst = stack.enter_context(rasterio.open(tmp, "w", **_profile(grid, d.shape[0], dtype, nodata)))
             for i, name in enumerate(opts.get("band_names") or [], start=1):
                 dst.set_band_description(i, str(name))
             for k, v in (opts.get("tags") or {}).items():
                 dst.update_tags(**{k: str(v)})
-            sources.append(d)
-            targets.append(_RasterTarget(dst, lock, d.ndim))
-        stored = da.store(sources, targets, lock=False, compute=False)
-        results = dask.compute(stored, *also_compute)
-    return tuple(results[1:])
+            arrays.append(d)
+            targets.append((path, dst))
+        ychunks, xchunks = arrays[0].chunks[1:]
+        arrays = [a.rechunk({0: -1, 1: ychunks, 2: xchunks}) for a in arrays]
+        yoff, xoff = np.cumsum((0, *ychunks)), np.cumsum((0, *xchunks))
+        blocks = [(i, j) for i in range(len(ychunks)) for j in range(len(xchunks))]
+        for k in range(0, len(blocks), batch):
+            group = blocks[k : k + batch]
+            values = dask.compute(*[a.blocks[:, i, j] for (i, j) in group for a in arrays])
+            for n, (i, j) in enumerate(group):
+                window = (int(yoff[i]), int(xoff[j]), int(ychunks[i]), int(xchunks[j]))
+                for m, (path, dst) in enumerate(targets):
+                    block = values[n * len(arrays) + m]
+                    dst.write(block, window=Window(window[1], window[0], window[3], window[2]))
+                    if on_block is not None:
+                        on_block(path, window, block)
