@@ -67,7 +67,7 @@ def run_one(size: int, chunk: int, threads: int, dates: int, gdal_cache_mb: int 
     import datetime as dt
     import tempfile
 
-    from karstflow.composite import clear_count_reductions, median_composite
+    from karstflow.composite import ClearCountTally, median_composite
     from karstflow.grid import RegionGrid, demo_bounds
     from karstflow.runtime import set_threads
     from karstflow.sources import MaskRules, Period, get_source
@@ -86,13 +86,14 @@ def run_one(size: int, chunk: int, threads: int, dates: int, gdal_cache_mb: int 
     stack = load_stack(scenes, grid, bands, chunk_px=chunk, rules=MaskRules(), region="bench", period=period)
     composite, count = median_composite(stack["reflectance"], stack["clear"])
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
-        with_clear, total, _ = write_streamed(
+        tally = ClearCountTally()
+        write_streamed(
             {
                 f"{tmp}/composite.tif": (composite, {"dtype": "float32", "nodata": float("nan"), "band_names": bands}),
                 f"{tmp}/clear_count.tif": (count, {"dtype": "uint16", "nodata": 65535}),
             },
             grid,
-            also_compute=clear_count_reductions(count),
+            on_block=lambda path, window, block: tally.add(block) if path.endswith("clear_count.tif") else None,
         )
         out_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
     wall = time.perf_counter() - t0
@@ -107,8 +108,8 @@ def run_one(size: int, chunk: int, threads: int, dates: int, gdal_cache_mb: int 
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "us_per_pixel_date": round(1e6 * wall / (size * size * len(scenes)), 3),
-        "clear_share": int(with_clear) / (size * size),
-        "mean_clear_count": int(total) / (size * size),
+        "clear_share": tally.pixels_with_clear / tally.pixels,
+        "mean_clear_count": tally.clear_count_sum / tally.pixels,
         "output_mb": round(out_mb, 1),
         "task_memory_estimate_mb": round(len(scenes) * (len(bands) + 1) * chunk * chunk * 4 / 1e6, 1),
     }

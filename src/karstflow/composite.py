@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -19,7 +20,7 @@ import xarray as xr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AllCloudyWarning", "clear_count_reductions", "composite_summary", "median_composite", "nanmedian_time"]
+__all__ = ["AllCloudyWarning", "ClearCountTally", "clear_count_reductions", "composite_summary", "median_composite", "nanmedian_time"]
 
 
 class AllCloudyWarning(UserWarning):
@@ -232,6 +233,23 @@ def median_composite(
         composite = composite.rio.write_crs(crs)
         count = count.rio.write_crs(crs)
     return composite, count
+
+
+@dataclass
+class ClearCountTally:
+    """Running figures of a clear-count raster fed block by block (see ``write_streamed``)."""
+
+    pixels: int = 0
+    pixels_with_clear: int = 0
+    clear_count_sum: int = 0
+    clear_count_max: int = 0
+
+    def add(self, block: np.ndarray) -> None:
+        b = np.asarray(block)
+        self.pixels += int(b.size)
+        self.pixels_with_clear += int((b > 0).sum())
+        self.clear_count_sum += int(b.sum(dtype=np.int64))
+        self.clear_count_max = max(self.clear_count_max, int(b.max()) if b.size else 0)
 
 
 def clear_count_reductions(clear_count: xr.DataArray) -> list[Any]:

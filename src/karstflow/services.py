@@ -19,10 +19,10 @@ Soil conservation (RUSLE; Renard et al. 1997), in t ha-1 yr-1::
 * K, soil erodibility (t ha h ha-1 MJ-1 mm-1), :func:`k_factor_epic`: the EPIC equation of
   Williams (1995; Sharpley & Williams 1990) from sand, silt, clay and organic carbon (%),
   in US customary units, times 0.1317 to SI (Foster et al. 1981).
-* LS, slope length and steepness, :func:`ls_factor`: Desmet & Govers (1996) with the
-  flow accumulation at the cell inlet, as InVEST SDR computes it (Winchell et al. 2008,
-  eq. 3, multiple flow direction aspect term; McCool et al. 1987 S; m from the slope
-  table, beta / (1 + beta) above 9 %; L capped at l_max).
+* LS, slope length and steepness, :func:`ls_factor`: Desmet & Govers (1996) in the form
+  InVEST SDR 3.14+ computes it (Winchell et al. 2008 eq. 3 with the square root of the
+  MFD catchment area as contributing area, on-pixel aspect term; McCool et al. 1987 S;
+  m from the slope table, beta / (1 + beta) above 9 %; L capped at l_max).
 * C and P, cover-management and support practice, from the land-cover biophysical table
   (``usle_c``, ``usle_p``), or C from fractional vegetation cover (Cai Chongfa et al.
   2000, :func:`c_factor_from_cover`).
@@ -351,20 +351,20 @@ def c_factor_from_cover(fvc: Any) -> Any:
 
 
 class RoutingResult(NamedTuple):
-    """Flow routing of a DEM on its grid (all numpy, shape of the DEM)."""
+    """Flow routing of a DEM on its grid (numpy, shape of the DEM)."""
 
-    filled_dem: np.ndarray
-    flow_accumulation: np.ndarray  # cells, the cell itself included
-    flow_length_factor: np.ndarray  # x = sum_k p_k * (1 or sqrt 2); 1 where no outflow
+    filled_dem: np.ndarray  # depressions filled (m)
+    flow_accumulation: np.ndarray  # MFD accumulation in cells, the cell itself included
 
 
 def flow_routing(dem: xr.DataArray) -> RoutingResult:
-    """Fill depressions, resolve flats and route flow by MFD with pysheds.
+    """Fill depressions, resolve flats and accumulate flow by MFD with pysheds.
 
-    ``flow_length_factor`` is the flow-proportion-weighted mean of |sin a| + |cos a| over
-    the eight directions (1 cardinal, sqrt 2 diagonal), InVEST SDR's aspect term for
-    multiple flow directions; a cell with no downslope neighbour inside the grid (its
-    water leaves the region) gets 1. Square pixels are required, as in InVEST.
+    As InVEST SDR (pygeoprocessing's fill_pits, flow_dir_mfd, flow_accumulation_mfd):
+    every depression is filled to its pour point first (karst dolines included: RUSLE has
+    no underground drainage), flow is split between all lower neighbours in proportion
+    to the drop over the distance (Freeman 1991 with exponent 1), and the accumulation
+    counts the cell itself. Square pixels are required.
     """
     from affine import Affine
     from pysheds.grid import Grid
@@ -379,45 +379,43 @@ def flow_routing(dem: xr.DataArray) -> RoutingResult:
     nodata = ~np.isfinite(z)
     if nodata.all():
         raise ValueError("DEM has no valid elevation")
-    fill = np.where(nodata, np.nan, z)
     vf = ViewFinder(affine=Affine(*tuple(transform)[:6]), shape=z.shape, nodata=np.nan)
     grid = Grid(viewfinder=vf)
-    raster = Raster(fill, viewfinder=vf)
-    filled = grid.fill_pits(raster)
-    filled = grid.fill_depressions(filled)
-    inflated = grid.resolve_flats(filled)
-    fdir = grid.flowdir(inflated, routing="mfd")
+    filled = grid.fill_depressions(grid.fill_pits(Raster(np.where(nodata, np.nan, z), viewfinder=vf)))
+    fdir = grid.flowdir(grid.resolve_flats(filled), routing="mfd")
     acc = np.asarray(grid.accumulation(fdir, routing="mfd"), dtype=np.float64)
-    p = np.nan_to_num(np.asarray(fdir, dtype=np.float64), nan=0.0)  # (8, y, x): N, NE, E, SE, S, SW, W, NW
-    lengths = np.array([1.0, math.sqrt(2.0)] * 4)[:, None, None]
-    total = p.sum(axis=0)
-    x = np.where(total > 0, (p * lengths).sum(axis=0) / np.where(total > 0, total, 1.0), 1.0)
     filled_np = np.asarray(filled, dtype=np.float64)
     acc[nodata] = np.nan
-    x[nodata] = np.nan
     filled_np[nodata] = np.nan
-    return RoutingResult(filled_np, acc, x)
+    return RoutingResult(filled_np, acc)
 
 
 def ls_factor(
     slope_deg: Any,
+    aspect_deg: Any,
     flow_accumulation: Any,
-    flow_length_factor: Any,
     *,
     cell_size_m: float,
     l_max: float = 122.0,
 ) -> Any:
-    """RUSLE LS by Desmet & Govers (1996) as InVEST SDR (Winchell et al. 2008, eq. 3)::
+    """RUSLE LS by Desmet & Govers (1996) in the form of InVEST SDR 3.14 and later::
 
         LS = S * min(L, l_max)
         L  = ((A + D^2)^(m+1) - A^(m+1)) / (D^(m+2) * x^m * 22.13^m)
-        A  = (flow accumulation - 1) * D^2            contributing area at the inlet, m2
+        A  = sqrt((flow accumulation - 1) * D^2)        "square root of catchment area"
+        x  = |sin a| + |cos a|,  a the on-pixel aspect (1 where flat)
         S  = 10.8 sin(theta) + 0.03   (slope < 9 %),  16.8 sin(theta) - 0.5  otherwise
         m  = 0.2 (<= 1 %), 0.3 (<= 3.5 %), 0.4 (<= 5 %), 0.5 (<= 9 %), beta / (1 + beta) above,
         beta = (sin(theta) / 0.0896) / (3 sin(theta)^0.8 + 0.56)
 
-    ``slope_deg`` in degrees, ``flow_accumulation`` in cells (the cell included),
-    ``flow_length_factor`` x (1 .. sqrt 2), D the cell size (m).
+    InVEST's ADR-0001 replaced the whole upslope area (and an MFD-weighted x) of 3.8-3.13
+    by the square root of the catchment area, SAGA's option, because the former gave
+    unrealistically long slope lengths; its decision is the on-pixel aspect for x (Desmet
+    & Govers eq. 3), which is what this uses (InVEST 3.14's code evaluates |sin| + |cos|
+    at the slope angle instead; the two differ by a factor x^m of at most 1.3).
+    ``slope_deg`` and ``aspect_deg`` in degrees (aspect -1 = flat, as
+    :func:`karstflow.terrain.slope_aspect`), ``flow_accumulation`` in cells (the cell
+    included), D the cell size (m).
     """
     if not cell_size_m > 0:
         raise ValueError(f"cell size must be > 0 m, found {cell_size_m!r}")
@@ -427,7 +425,7 @@ def ls_factor(
     _check_range(flow_accumulation, "flow accumulation", low=1.0)
     d = float(cell_size_m)
 
-    def kernel(slope: np.ndarray, acc: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def kernel(slope: np.ndarray, aspect: np.ndarray, acc: np.ndarray) -> np.ndarray:
         theta = np.radians(slope)
         pct = np.tan(theta) * 100.0
         sin = np.sin(theta)
@@ -435,13 +433,15 @@ def ls_factor(
         with np.errstate(divide="ignore", invalid="ignore"):
             beta = (sin / 0.0896) / (3.0 * np.power(sin, 0.8) + 0.56)
         m = np.select([pct <= 1.0, pct <= 3.5, pct <= 5.0, pct <= 9.0], [0.2, 0.3, 0.4, 0.5], beta / (1.0 + beta))
-        area = (acc - 1.0) * d * d
+        alpha = np.radians(aspect)
+        x = np.where(aspect < 0, 1.0, np.abs(np.sin(alpha)) + np.abs(np.cos(alpha)))
+        area = np.sqrt((acc - 1.0) * d * d)
         l_factor = (np.power(area + d * d, m + 1) - np.power(area, m + 1)) / (
             np.power(d, m + 2) * np.power(x, m) * np.power(22.13, m)
         )
         return np.minimum(l_factor, l_max) * s_factor
 
-    return _apply(kernel, slope_deg, flow_accumulation, flow_length_factor)
+    return _apply(kernel, slope_deg, aspect_deg, flow_accumulation)
 
 
 class RusleResult(NamedTuple):

@@ -31,6 +31,8 @@ rule carbon_npp:
         chunk_px=config["carbon"]["chunk_px"],
     message:
         "CASA NPP, heterotrophic respiration and NEP of {wildcards.region}, and the NPP trend"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/carbon_npp.py"
 
@@ -54,6 +56,8 @@ rule carbon_storage:
         mem_mb=2000,
     message:
         "Carbon storage of {wildcards.region} in {wildcards.year} (InVEST carbon pools)"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/carbon_storage.py"
 
@@ -86,5 +90,7 @@ rule carbon_summary:
         sequestration_years=lambda w: sequestration_years(w.region),
     message:
         "Carbon sequestration and headline carbon figures of {wildcards.region}"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/carbon_summary.py"

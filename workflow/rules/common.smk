@@ -4,7 +4,6 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-
 REGIONS = list(config["regions"])
 
 
@@ -13,9 +12,7 @@ def regions_where(predicate):
 
 
 def demo_regions(kind):
-    return regions_where(
-        lambda r: r["source"] == "demo" and r["demo"]["kind"] == kind
-    )
+    return regions_where(lambda r: r["source"] == "demo" and r["demo"]["kind"] == kind)
 
 
 def one_of(ids):
@@ -367,3 +364,61 @@ def abandonment_regions():
         for rid in county_regions()
         if rid in classified and county_input(rid, "parcels")
     ]
+
+
+# --- demo inputs ---
+
+from karstflow.demo import county_files, karst_files
+
+DEMO_FILES = {"county": county_files, "karst": karst_files}
+
+
+def demo_outputs(kind):
+    """Files the demo rule of ``kind`` declares: they depend on the regions' years, which
+    Snakemake needs to know before it sees a region, so regions of one kind share them.
+    """
+    spans = {
+        (
+            config["regions"][rid]["years"]["first"],
+            config["regions"][rid]["years"]["last"],
+        )
+        for rid in demo_regions(kind)
+    }
+    if len(spans) > 1:
+        raise WorkflowError(
+            f"config key regions: demo regions of kind {kind!r} must share their years; "
+            f"found {sorted(spans)}"
+        )
+    first, last = spans.pop()
+    return [demo_file(name) for name in DEMO_FILES[kind](range(first, last + 1))]
+
+
+# --- summaries ---
+
+
+def stage_summaries(wildcards):
+    """Stage name -> headline JSON of that stage for this region; stages add theirs here."""
+    stages = {"terrain": "results/{region}/terrain/terrain.json"}
+    karst_stages = {
+        "greening": "results/{region}/greening/greening.json",
+        "desertification": "results/{region}/desertification/desertification.json",
+        "carbon": "results/{region}/carbon/carbon.json",
+    }
+    for stage, path in karst_stages.items():
+        if wildcards.region in karst_regions(stage):
+            stages[stage] = path
+    if wildcards.region in imagery_regions():
+        stages["imagery"] = "results/{region}/imagery/imagery.json"
+    if wildcards.region in landcover_regions():
+        stages["landcover"] = "results/{region}/landcover/landcover.json"
+    if wildcards.region in abandonment_regions():
+        stages["abandonment"] = "results/{region}/abandonment/abandonment.json"
+    if wildcards.region in model_regions():
+        stages["drivers"] = "results/{region}/drivers/drivers.json"
+        stages["model"] = "results/{region}/model/model.json"
+    if wildcards.region in reserve_regions():
+        stages["reserve"] = "results/{region}/reserve/reserve.json"
+        stages["capacity"] = "results/{region}/capacity/capacity.json"
+    if wildcards.region in services_regions():
+        stages["services"] = "results/{region}/services/services.json"
+    return {name: path.format(region=wildcards.region) for name, path in stages.items()}

@@ -1,30 +1,5 @@
 # Demo regions: generated deterministically from a seed and a size, no network needed.
 
-from karstflow.demo import county_files, karst_files
-
-DEMO_FILES = {"county": county_files, "karst": karst_files}
-
-
-def demo_outputs(kind):
-    """Files the demo rule of ``kind`` declares: they depend on the regions' years, which
-    Snakemake needs to know before it sees a region, so regions of one kind share them.
-    """
-    spans = {
-        (
-            config["regions"][rid]["years"]["first"],
-            config["regions"][rid]["years"]["last"],
-        )
-        for rid in demo_regions(kind)
-    }
-    if len(spans) > 1:
-        raise WorkflowError(
-            f"config key regions: demo regions of kind {kind!r} must share their years; "
-            f"found {sorted(spans)}"
-        )
-    first, last = spans.pop()
-    return [demo_file(name) for name in DEMO_FILES[kind](range(first, last + 1))]
-
-
 # A rule exists only for kinds some region uses (its outputs depend on their years).
 if demo_regions("county"):
 
@@ -37,6 +12,8 @@ if demo_regions("county"):
             benchmark_path("demo_county")
         wildcard_constraints:
             region=one_of(demo_regions("county")),
+        conda:
+            "../envs/karstflow.yaml"
         threads: 1
         resources:
             mem_mb=4000,
@@ -66,6 +43,8 @@ if demo_regions("karst"):
             benchmark_path("demo_karst")
         wildcard_constraints:
             region=one_of(demo_regions("karst")),
+        conda:
+            "../envs/karstflow.yaml"
         threads: 1
         resources:
             mem_mb=4000,

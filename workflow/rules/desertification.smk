@@ -24,6 +24,8 @@ rule desertification_grades:
         chunk_px=config["desertification"]["chunk_px"],
     message:
         "Grading rocky desertification of {wildcards.region}, every year"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/desertification_grades.py"
 
@@ -46,6 +48,8 @@ rule desertification_map:
         mem_mb=2000,
     message:
         "Writing the rocky desertification grades of {wildcards.region} in {wildcards.year}"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/desertification_map.py"
 
@@ -82,5 +86,7 @@ rule desertification_summary:
         ],
     message:
         "Rocky desertification transitions and headline figures of {wildcards.region}"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/desertification_summary.py"

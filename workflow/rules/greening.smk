@@ -22,6 +22,8 @@ rule greening_cube:
         years=lambda w: region_years(region_config(w)),
     message:
         "Assembling the annual {params.index} cube of {wildcards.region}"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/greening_cube.py"
 
@@ -53,5 +55,7 @@ rule greening_trend:
         chunk_px=config["greening"]["chunk_px"],
     message:
         "Theil-Sen slope and Mann-Kendall test of the {params.index} cube of {wildcards.region}"
+    conda:
+        "../envs/karstflow.yaml"
     script:
         "../scripts/greening_trend.py"

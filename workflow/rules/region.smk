@@ -2,12 +2,19 @@
 
 
 rule region_grid:
-    message:
-        "Deriving the analysis grid of {wildcards.region}"
     input:
         aoi=aoi_input,
     output:
         grid="results/{region}/grid.json",
+    log:
+        log_path("region_grid"),
+    benchmark:
+        benchmark_path("region_grid")
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
     params:
         region=region_config,
         demo_size_px=lambda w: (
@@ -15,12 +22,7 @@ rule region_grid:
             if region_config(w)["source"] == "demo"
             else None
         ),
-    log:
-        log_path("region_grid"),
-    benchmark:
-        benchmark_path("region_grid")
-    threads: 1
-    resources:
-        mem_mb=500,
+    message:
+        "Deriving the analysis grid of {wildcards.region}"
     script:
         "../scripts/region_grid.py"

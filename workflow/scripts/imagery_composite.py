@@ -3,7 +3,7 @@
 import datetime as dt
 import warnings
 
-from karstflow.composite import clear_count_reductions, composite_summary, median_composite
+from karstflow.composite import ClearCountTally, composite_summary, median_composite
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, write_json
 from karstflow.runtime import configure_logging, set_threads
@@ -42,21 +42,22 @@ log.info("%s: %d scenes, bands %s, chunks of %d px, %d threads", where, len(scen
 
 composite, count = median_composite(stack["reflectance"], stack["clear"])
 tags = {"period": f"{period.start}/{period.end}", "scenes": len(scenes), "source": source.name}
-with_clear, total, biggest = write_streamed(
+tally = ClearCountTally()
+write_streamed(
     {
         snakemake.output.composite: (composite, {"dtype": "float32", "nodata": float("nan"), "band_names": bands, "tags": tags}),
         snakemake.output.clear_count: (count, {"dtype": "uint16", "nodata": 65535, "band_names": ["clear_count"], "tags": tags}),
     },
     grid,
-    also_compute=clear_count_reductions(count),
+    on_block=lambda path, window, block: tally.add(block) if path == snakemake.output.clear_count else None,
 )
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # logged by composite_summary
     summary = composite_summary(
-        pixels=grid.width * grid.height,
-        pixels_with_clear=int(with_clear),
-        clear_count_sum=int(total),
-        clear_count_max=int(biggest),
+        pixels=tally.pixels,
+        pixels_with_clear=tally.pixels_with_clear,
+        clear_count_sum=tally.clear_count_sum,
+        clear_count_max=tally.clear_count_max,
         n_scenes=len(scenes),
         period=name,
         context=where,

@@ -24,10 +24,12 @@ except Exception as err:
 mosaic = Scene("dem", dt.date(2000, 1, 1), {"elevation": tuple(Layer(f) for f in files)}, encoding="as-is")
 stack = load_stack([mosaic], grid, ["elevation"], chunk_px=p.imagery["chunk_px"], resampling=p.resampling, region=region_id)
 dem = stack["reflectance"].isel(time=0, band=0, drop=True)
-(n_valid,) = write_streamed(
+valid = []
+write_streamed(
     {snakemake.output.dem: (dem, {"dtype": "float32", "nodata": float("nan"), "band_names": ["elevation"]})},
     grid,
-    also_compute=[np.isfinite(dem.data).sum()],
+    on_block=lambda path, window, block: valid.append(int(np.isfinite(block).sum())),
 )
+n_valid = sum(valid)
 write_json({"region": region_id, "source": source.name, "tiles": files, "tiles_fetched": source.fetched, "tiles_from_cache": source.reused, "valid_pixels": int(n_valid), "entries": source.last_entries}, snakemake.output.manifest)
 log.info("DEM of %s from %d cache tiles: %d valid pixels", region_id, len(files), int(n_valid))
