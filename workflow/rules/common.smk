@@ -374,7 +374,7 @@ DEMO_FILES = {"county": county_files, "karst": karst_files}
 
 
 def demo_outputs(kind):
-    """Files the demo rule of ``kind`` declares: they depend on the regions' years, which
+    """Files declared by the demo rule of ``kind``; they depend on the regions' years, which
     Snakemake needs to know before it sees a region, so regions of one kind share them.
     """
     spans = {
@@ -422,3 +422,71 @@ def stage_summaries(wildcards):
     if wildcards.region in services_regions():
         stages["services"] = "results/{region}/services/services.json"
     return {name: path.format(region=wildcards.region) for name, path in stages.items()}
+
+
+# --- drivers stage ---
+
+DRIVER_LAYERS = ("settlements", "roads", "farmland", "villages", "quality_grades")
+
+
+def model_regions():
+    """Regions that get the driver and model stages: those whose parcels have labels
+    (abandonment_regions; with drivers.labels planted, the demo county regions)."""
+    if config["drivers"]["labels"] == "planted":
+        return [
+            rid
+            for rid in county_regions()
+            if config["regions"][rid]["source"] == "demo"
+        ]
+    return abandonment_regions()
+
+
+def labelled_parcels(wildcards):
+    """The reclaimed parcels with their abandonment outcome."""
+    if config["drivers"]["labels"] == "planted":
+        return f"resources/demo/{wildcards.region}/parcels.gpkg"
+    return f"results/{wildcards.region}/abandonment/parcels.gpkg"
+
+
+def driver_inputs(wildcards):
+    inputs = {
+        "parcels": labelled_parcels(wildcards),
+        "dem": f"results/{wildcards.region}/terrain/dem.tif",
+        "slope": f"results/{wildcards.region}/terrain/slope.tif",
+        "aspect_class": f"results/{wildcards.region}/terrain/aspect_class.tif",
+    }
+    for name in DRIVER_LAYERS:
+        path = county_input(wildcards.region, name)
+        if not path:
+            raise WorkflowError(
+                f"config key regions.{wildcards.region}.inputs.{name}: the driver stage needs "
+                f"the {name} layer of the region; none is given"
+            )
+        inputs[name] = path
+    return inputs
+
+
+# --- model stage ---
+
+from karstflow.drivers import DRIVER_COLUMNS
+from karstflow.rules import RuleError, rule_variables
+
+
+def check_rule_keys():
+    """Rules in the config are expressions over the driver columns: checked at start-up."""
+    for key in ("rules", "interaction_terms"):
+        for i, expression in enumerate(config["model"][key] or []):
+            try:
+                rule_variables(expression, DRIVER_COLUMNS)
+            except RuleError as err:
+                raise WorkflowError(f"config key model.{key}[{i}]: {err}")
+
+
+check_rule_keys()
+
+MODEL_FIGURES = {
+    "coefficients": "results/{region}/model/figures/coefficients.png",
+    "calibration": "results/{region}/model/figures/calibration.png",
+    "roc": "results/{region}/model/figures/roc.png",
+    "rule_heatmaps": "results/{region}/model/figures/rule_heatmaps.png",
+}
