@@ -86,3 +86,35 @@ def test_bad_masks_are_refused():
         median_composite(refl, clear.astype(int))
     with pytest.raises(ValueError, match="no 'time' dimension"):
         median_composite(refl, clear.isel(time=0))
+
+
+def test_write_streamed_writes_blocks_with_band_names_and_leaves_nothing_on_failure(tmp_path):
+    import rasterio
+
+    from karstflow.composite import ClearCountTally
+    from karstflow.sources.rasters import write_streamed
+
+    refl, clear = cube(seed=7)
+    comp, count = median_composite(refl.chunk({"y": 10, "x": 16}), clear.chunk({"y": 10, "x": 16}))
+    tally = ClearCountTally()
+    out_c, out_n = tmp_path / "composite.tif", tmp_path / "clear_count.tif"
+    write_streamed(
+        {str(out_c): (comp, {"dtype": "float32", "nodata": float("nan"), "band_names": ["B4", "B8"]}), str(out_n): (count, {"dtype": "uint16", "nodata": 65535})},
+        GRID,
+        batch=3,
+        on_block=lambda path, window, block: tally.add(block) if path == str(out_n) else None,
+    )
+    with rasterio.open(out_c) as f:
+        assert f.descriptions == ("B4", "B8") and f.transform == GRID.transform
+        np.testing.assert_array_equal(f.read(), comp.values)
+    with rasterio.open(out_n) as f:
+        np.testing.assert_array_equal(f.read(1), count.values)
+    assert tally.pixels == GRID.width * GRID.height and tally.clear_count_sum == int(count.values.sum())
+
+    def boom(block):
+        raise RuntimeError("disk full")
+
+    bad = count.copy(data=count.data.map_blocks(boom, dtype=np.uint16))
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_streamed({str(tmp_path / "bad.tif"): (bad, {"dtype": "uint16", "nodata": 65535})}, GRID)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clear_count.tif", "composite.tif"]

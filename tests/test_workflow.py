@@ -122,12 +122,13 @@ def test_demo_county_composites_lie_on_the_grid_with_named_bands(demo_run):
 
 def test_changing_the_cloud_classes_reruns_only_the_composite_and_summaries(demo_run):
     plan = planned_rules(demo_run, "--config", "imagery={scl_not_clear: [0, 1, 3, 8, 9, 10, 11]}")
-    # three periods of the county demo (the year and its halves); the land-cover map and
-    # everything reading the abandonment decision follow the composites
-    assert plan == {
-        "imagery_composite": 3, "imagery_summary": 1, **LANDCOVER_STAGE_RULES,
-        "capacity_plan": 1, "capacity_maps": 1, "region_summary": 1, "summary_table": 1,
-    }
+    config = yaml.safe_load((demo_run / "config" / "config.yaml").read_text())
+    periods = len(config["regions"]["demo-county"]["periods"])
+    # every composite of the county demo and what reads them; nothing upstream of them
+    assert plan["imagery_composite"] == periods and plan["imagery_summary"] == 1
+    assert plan["region_summary"] == 1 and plan["summary_table"] == 1
+    upstream = {"demo_county", "demo_karst", "region_grid", "terrain_dem", "terrain_derivatives", "imagery_fetch", "dem_fetch"}
+    assert not upstream & set(plan), plan
 
 
 # The driver and model stages of the county demo read the terrain rasters (x1..x3).
@@ -136,6 +137,10 @@ MODEL_STAGE_RULES = {"drivers_parcels": 1, "model_fit": 1, "model_rules": 1, "mo
 RESERVE_STAGE_RULES = {"reserve_evaluate": 1, "reserve_maps": 1, "capacity_plan": 1, "capacity_maps": 1}
 # The land-cover classifier reads elevation and slope; the abandonment decision follows the map.
 LANDCOVER_STAGE_RULES = {"landcover_classify": 1, "landcover_accuracy": 1, "abandonment_parcels": 1}
+# Every raster feeds its region's maps (report_maps); the karst services read the slope
+# (improvement zones) and the DEM (flow routing, LS factor, soil retention of each year).
+SERVICES_SLOPE_RULES = {"services_summary": 1}
+SERVICES_DEM_RULES = {"services_ls_factor": 1, "services_soil_retention": 2, "services_summary": 1}
 
 
 def test_second_run_does_nothing(demo_run):
@@ -144,12 +149,12 @@ def test_second_run_does_nothing(demo_run):
 
 def test_changing_a_terrain_parameter_reruns_only_terrain_and_dependants(demo_run):
     plan = planned_rules(demo_run, "--config", "terrain={flat_max_deg: 7.5}")
-    assert plan == {"terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, "region_summary": 2, "summary_table": 1}
+    assert plan == {"terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, **SERVICES_SLOPE_RULES, "report_maps": 2, "region_summary": 2, "summary_table": 1}
 
 
 def test_changing_dem_resampling_reruns_dem_but_not_demo(demo_run):
     plan = planned_rules(demo_run, "--config", "terrain={dem_resampling: cubic}")
-    assert plan == {"terrain_dem": 2, "terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, "region_summary": 2, "summary_table": 1}
+    assert plan == {"terrain_dem": 2, "terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, **SERVICES_DEM_RULES, "report_maps": 2, "region_summary": 2, "summary_table": 1}
 
 
 def test_lint_passes(project_root, tmp_path):

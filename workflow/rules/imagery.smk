@@ -2,56 +2,6 @@
 # for stac/earthengine), cloud-masked median composites and clear counts on the region grid.
 
 
-def imagery_regions():
-    """Regions with periods whose source delivers Sentinel-2 scenes (not the karst demo)."""
-    return regions_where(
-        lambda r: bool(r.get("periods"))
-        and (r["source"] != "demo" or r["demo"]["kind"] == "county")
-    )
-
-
-def remote_regions():
-    return regions_where(lambda r: r["source"] in ("stac", "earthengine"))
-
-
-def region_periods(region_id):
-    return list(config["regions"][region_id].get("periods") or {})
-
-
-def period_config(wildcards):
-    return region_config(wildcards)["periods"][wildcards.period]
-
-
-def imagery_scenes(wildcards):
-    """What a period's composite reads: the source's date table or time stacks."""
-    region = region_config(wildcards)
-    if region["source"] == "demo":
-        return [demo_file("s2/scenes.csv").format(region=wildcards.region)]
-    if region["source"] == "local":
-        spec = region["inputs"]["imagery"]
-        if "date_table" in spec:
-            return [spec["date_table"]]
-        extra = [spec[k] for k in ("cloud_mask", "dates") if spec.get(k)]
-        return list(spec["stacks"].values()) + extra
-    return [f"resources/fetched/{wildcards.region}/s2_{wildcards.period}.csv"]
-
-
-# What a fetch depends on; the masking and compositing keys rerun only the composite.
-FETCH_KEYS = (
-    "bands",
-    "max_scene_cloud_pct",
-    "resampling",
-    "cache_dir",
-    "cache_tile_px",
-    "fetch",
-)
-DEM_FETCH_KEYS = ("cache_dir", "cache_tile_px", "fetch", "chunk_px", "gdal_cache_mb")
-
-
-def imagery_settings(keys):
-    return {k: config["imagery"][k] for k in keys}
-
-
 wildcard_constraints:
     period="[a-z0-9]+(-[a-z0-9]+)*",
 
@@ -68,6 +18,8 @@ rule imagery_fetch:
         benchmark_path("imagery_fetch_{period}")
     wildcard_constraints:
         region=one_of(remote_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -93,6 +45,8 @@ rule dem_fetch:
         benchmark_path("dem_fetch")
     wildcard_constraints:
         region=one_of(remote_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -120,6 +74,8 @@ rule imagery_composite:
         benchmark_path("imagery_composite_{period}")
     wildcard_constraints:
         region=one_of(imagery_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -154,6 +110,8 @@ rule imagery_summary:
         benchmark_path("imagery_summary")
     wildcard_constraints:
         region=one_of(imagery_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=500,

@@ -314,12 +314,24 @@ def _stack_block(
     (_, _), (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
     window = (r0, c0, r1 - r0, c1 - c0)
     shape = (r1 - r0, c1 - c0)
-    masks = [_scene_masks(s, bands) for s in scenes]
     how = {b: resampling for b in bands}
-    read = read_layers_many([(s.layers, [*bands, *m]) for s, m in zip(scenes, masks)], grid, window, resampling=how)
     out = np.empty((len(scenes), len(bands) + 1, *shape), dtype=np.float32)
-    for t, (scene, m, (values, valids)) in enumerate(zip(scenes, masks, read)):
-        out[t] = _scene_values(scene, bands, m, values, valids, rules, shape)
+    # Consecutive scenes reading the same files (the bands of a time stack) are read in
+    # one call per file; otherwise scene by scene, so only one scene's raw pixels are
+    # held next to the output block.
+    t = 0
+    while t < len(scenes):
+        files = scenes[t].files
+        end = t + 1
+        while end < len(scenes) and scenes[end].files == files:
+            end += 1
+        group = scenes[t:end]
+        masks = [_scene_masks(s, bands) for s in group]
+        read = read_layers_many([(s.layers, [*bands, *m]) for s, m in zip(group, masks)], grid, window, resampling=how)
+        for k, (scene, m, (values, valids)) in enumerate(zip(group, masks, read)):
+            out[t + k] = _scene_values(scene, bands, m, values, valids, rules, shape)
+        del read
+        t = end
     return out
 
 
