@@ -20,7 +20,16 @@ def configure_logging(log_file: str | Path | None, level: int = logging.INFO) ->
         force=True,
     )
     logging.captureWarnings(True)
-    return logging.getLogger("karstflow")
+    logger = logging.getLogger("karstflow")
+
+    # A failing step must say why in its own log, not only on the terminal.
+    def log_uncaught(exc_type, exc, tb):
+        if not issubclass(exc_type, KeyboardInterrupt):
+            logger.error("failed: %s", exc, exc_info=(exc_type, exc, tb))
+        sys.__excepthook__(exc_type, exc, tb)
+
+    sys.excepthook = log_uncaught
+    return logger
 
 
 def set_threads(threads: int) -> None:
