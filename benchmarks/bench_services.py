@@ -88,8 +88,8 @@ def ours(d: dict[str, np.ndarray], grid: RegionGrid, repeat: int) -> dict[str, d
 
     def routing_ls():
         r = flow_routing(dem)
-        slope, _ = slope_aspect(grid.data_array(r.filled_dem))
-        ls_factor(np.asarray(slope.values), r.flow_accumulation, r.flow_length_factor, cell_size_m=RES)
+        slope, aspect = slope_aspect(grid.data_array(r.filled_dem))
+        ls_factor(np.asarray(slope.values), np.asarray(aspect.values), r.flow_accumulation, cell_size_m=RES)
 
     bio = BIO.set_index("lucode")
 

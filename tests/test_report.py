@@ -26,7 +26,9 @@ def test_map_styles_use_the_stage_legends():
     from karstflow.trends import TREND_CLASSES
 
     assert map_key("services", "water_yield_2023") == ("services/water_yield", 2023)
-    assert map_key("imagery", "composite_2022") == ("imagery/composite", None)
+    assert map_key("imagery", "composite_2022") == ("imagery/composite", 2022)
+    assert map_key("imagery", "composite_2022-h1") == ("imagery/composite", None)
+    assert map_style("imagery", "clear_count_2022-h1")["title"] == "clear observations 2022-h1"
     style = map_style("greening", "trend_class", region="r")
     assert style["classes"] == TREND_CLASSES and style["title"] == "r: greening trend"
     assert map_style("desertification", "rd_grade_2000")["classes"] == RD_GRADES
@@ -57,6 +59,21 @@ def test_raster_map_draws_legend_scale_bar_and_north_arrow(tmp_path):
     assert Image.open(tmp_path / "c.png").size[0] > 500
 
 
+def test_tradeoff_heatmap_and_change_bars_show_the_figures():
+    import pandas as pd
+
+    from karstflow.plotting import change_bars, tradeoff_heatmap
+
+    pairs = pd.DataFrame({"service_a": ["carbon_storage", "carbon_storage", "water_yield"],
+                          "service_b": ["water_yield", "habitat_quality", "habitat_quality"],
+                          "rho": [-0.52, 0.1, float("nan")], "p_value": [0.001, 0.2, float("nan")]})
+    fig = tradeoff_heatmap(pairs, alpha=0.05)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"-0.52*", "0.10", "n/a"} <= texts  # significant pairs starred, missing ones marked
+    bars = change_bars(pd.Series({"a_change_pct": 20.6, "b_change_pct": -8.3}), {"carbon": "a", "water": "b"})
+    assert {t.get_text() for t in bars.axes[0].texts} == {" +20.6 %", " -8.3 %"}
+
+
 @pytest.mark.e2e
 def test_report_holds_a_map_of_every_raster_output(karst_demo_run, workflow_runner):
     run = karst_demo_run
@@ -77,5 +94,6 @@ def test_report_holds_a_map_of_every_raster_output(karst_demo_run, workflow_runn
     # every map is embedded in the HTML (a data URI), not a link to a file beside it
     embedded = set(re.findall(r"data:image/png;[^,\"]*?filename=([^;,\"]+\.png);base64,", html))
     assert expected <= embedded, sorted(expected - embedded)
+    assert {"tradeoffs.png", "services_change.png"} <= embedded  # the services' summary figures
     for table in ("services.csv", "tradeoffs.csv", "services_change.csv", "improvement_townships.csv"):
         assert f"filename={table};base64," in html, f"{table} is not in the report"

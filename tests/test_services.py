@@ -71,34 +71,41 @@ def test_k_factor_epic_by_hand():
 
 
 def test_ls_factor_unit_plot_is_one():
-    # The USLE unit plot: 22.13 m long, 9 % slope. One 22.13 m cell with no upslope area:
-    # L = D^(2m+2) / (D^(m+2) 22.13^m) = 1; S = 16.8 sin(atan 0.09) - 0.5 = 1.00591.
+    # The USLE unit plot: 22.13 m long, 9 % slope. One 22.13 m cell with no upslope area,
+    # facing north (x = |sin 0| + |cos 0| = 1): L = D^(2m+2) / (D^(m+2) 22.13^m) = 1;
+    # S = 16.8 sin(atan 0.09) - 0.5 = 1.00591.
     slope = math.degrees(math.atan(0.09))
-    ls = ls_factor(np.array([slope]), np.array([1.0]), np.array([1.0]), cell_size_m=22.13)
+    ls = ls_factor(np.array([slope]), np.array([0.0]), np.array([1.0]), cell_size_m=22.13)
     assert ls[0] == pytest.approx(1.00591, abs=1e-5)
 
 
 def test_ls_factor_desmet_govers_by_hand():
-    # 20 deg, 9 cells upslope (accumulation 10), x = 1.2, D = 30 m:
-    # pct = 36.4 % -> S = 16.8 sin 20 - 0.5 = 5.245943
-    # beta = (0.342020 / 0.0896) / (3 * 0.342020^0.8 + 0.56) = 3.817188 / 1.831634 = 2.084031
-    # m = beta / (1 + beta) = 0.675751;  A = 9 * 900 = 8100 m2
-    # L = (9000^1.675751 - 8100^1.675751) / (30^2.675751 * 1.2^0.675751 * 22.13^0.675751)
-    #   = (4229876 - 3545255) / (8962.1 * 1.131119 * 8.1074) = 684621 / 82185 = 8.330
-    # LS = 8.330 * 5.245943 = 43.70
-    ls = ls_factor(np.array([20.0]), np.array([10.0]), np.array([1.2]), cell_size_m=30.0)
-    assert ls[0] == pytest.approx(43.70, rel=1e-3)
-    # m from the slope table: 4 deg (6.99 %) -> m = 0.5, S = 10.8 sin 4 + 0.03 = 0.783370,
-    # A = 3 * 100: L = (400^1.5 - 300^1.5) / (10^2.5 * 22.13^0.5) = 2803.848 / 1487.627 = 1.884790
-    ls4 = ls_factor(np.array([4.0]), np.array([4.0]), np.array([1.0]), cell_size_m=10.0)
-    assert ls4[0] == pytest.approx(0.783370 * 1.884790, rel=1e-5)
-    # 0.3 deg (0.52 %) -> m = 0.2: L = (400^1.2 - 300^1.2) / (10^2.2 * 22.13^0.2)
-    l02 = (400**1.2 - 300**1.2) / (10**2.2 * 22.13**0.2)
-    ls03 = ls_factor(np.array([0.3]), np.array([4.0]), np.array([1.0]), cell_size_m=10.0)
+    # 20 deg facing 30 deg, 9 cells upslope (accumulation 10), D = 30 m:
+    # pct = 36.4 % -> S = 16.8 sin 20 - 0.5 = 5.245938
+    # beta = (0.342020 / 0.0896) / (3 * 0.342020^0.8 + 0.56) = 2.084033, m = beta / (1 + beta) = 0.675749
+    # A = sqrt(9 * 900) = 90 m (InVEST 3.14+: square root of the catchment area)
+    # x = |sin 30| + |cos 30| = 1.366025
+    # L = (990^1.675749 - 90^1.675749) / (30^2.675749 * 1.366025^0.675749 * 22.13^0.675749)
+    #   = (104696.8 - 1882.87) / (8962.02 * 1.234628 * 8.107188) = 102813.96 / 89704.15 = 1.146145
+    # LS = 1.146145 * 5.245938 = 6.0126
+    ls = ls_factor(np.array([20.0]), np.array([30.0]), np.array([10.0]), cell_size_m=30.0)
+    assert ls[0] == pytest.approx(6.0126, rel=1e-4)
+    # the aspect term is symmetric: 30, 150, 210 and 330 deg give the same x
+    same = ls_factor(np.full(4, 20.0), np.array([150.0, 210.0, 330.0, 60.0]), np.full(4, 10.0), cell_size_m=30.0)
+    assert same == pytest.approx(np.full(4, 6.0126), rel=1e-4)
+    # m from the slope table: 4 deg (6.99 %) -> m = 0.5, S = 10.8 sin 4 + 0.03 = 0.783370;
+    # east-facing (x = 1), A = sqrt(3 * 100) = 17.3205:
+    # L = (117.3205^1.5 - 17.3205^1.5) / (10^2.5 * 22.13^0.5) = (1270.752 - 72.084) / 1487.616 = 0.805765
+    ls4 = ls_factor(np.array([4.0]), np.array([90.0]), np.array([4.0]), cell_size_m=10.0)
+    assert ls4[0] == pytest.approx(0.783370 * 0.805765, rel=1e-5)
+    # 0.3 deg (0.52 %) -> m = 0.2; flat aspect (-1) counts as x = 1
+    a = math.sqrt(300.0)
+    l02 = ((a + 100) ** 1.2 - a**1.2) / (10**2.2 * 22.13**0.2)
+    ls03 = ls_factor(np.array([0.3]), np.array([-1.0]), np.array([4.0]), cell_size_m=10.0)
     assert ls03[0] == pytest.approx((10.8 * math.sin(math.radians(0.3)) + 0.03) * l02, rel=1e-9)
     # L is capped at l_max
-    capped = ls_factor(np.array([20.0]), np.array([1e6]), np.array([1.0]), cell_size_m=30.0, l_max=122.0)
-    assert capped[0] == pytest.approx(122.0 * 5.245943, rel=1e-6)
+    capped = ls_factor(np.array([20.0]), np.array([0.0]), np.array([1e12]), cell_size_m=30.0, l_max=122.0)
+    assert capped[0] == pytest.approx(122.0 * 5.245938, rel=1e-6)
 
 
 def test_c_factor_from_vegetation_cover_by_hand():
@@ -130,22 +137,20 @@ def _grid_da(values: np.ndarray, res: float = 30.0) -> xr.DataArray:
 
 
 def test_flow_routing_on_an_east_tilted_plane():
-    # Elevation falls 10 m per column eastwards: every cell sends its water east (E 0.414,
-    # NE and SE 0.293 each: drop / distance, 10/30 and 10/42.4, normalised), so on the middle
-    # row the accumulation grows by the water of the cells west of it and the aspect term x
-    # is the flow-weighted mean length 0.414 * 1 + 0.586 * sqrt 2 = 1.2426.
-    z = np.tile(np.arange(7, 0, -1, dtype=float) * 10.0, (7, 1))
+    # Elevation falls 10 m per column eastwards. Every cell sends its water to its three
+    # eastern neighbours (E 0.414, NE and SE 0.293 each: drop / distance, 10/30 and
+    # 10/42.4, normalised), so away from the north and south edges each column passes on
+    # all it holds and the accumulation grows by one cell per column: 1, 2, 3, ...
+    z = np.tile(np.arange(8, 0, -1, dtype=float) * 10.0, (15, 1))
     routing = flow_routing(_grid_da(z))
-    w_e, w_d = (10 / 30), (10 / math.hypot(30, 30))
-    p_e, p_d = w_e / (w_e + 2 * w_d), w_d / (w_e + 2 * w_d)
-    assert routing.flow_length_factor[3, 3] == pytest.approx(p_e + 2 * p_d * math.sqrt(2), rel=1e-9)
     acc = routing.flow_accumulation
-    assert acc[3, 0] == pytest.approx(1.0)  # the west edge has nothing upslope
-    # interior columns of a uniform plane: each cell gets the whole of a column-wide band
-    assert acc[3, 1] == pytest.approx(2.0)
-    assert acc[3, 2] == pytest.approx(3.0)
-    # the outlet column (east edge) has no downslope neighbour inside: x = 1
-    assert routing.flow_length_factor[3, 6] == 1.0
+    # the edges reach one row further per column, so the middle row (7) is exact up to column 7
+    assert acc[7, :7] == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    # the north edge has no north-east neighbour: its cells split between E and SE only, so
+    # (0, 1) gets E of (0, 0), w_e / (w_e + w_d), and NE of (1, 0), p_d
+    w_e, w_d = (10 / 30), (10 / math.hypot(30, 30))
+    p_d = w_d / (w_e + 2 * w_d)
+    assert acc[0, 1] == pytest.approx(1 + w_e / (w_e + w_d) + p_d, rel=1e-9)
     assert np.array_equal(routing.filled_dem, z)  # nothing to fill
 
 

@@ -177,8 +177,8 @@ def test_ls_factor_agrees_with_invest_sdr(tmp_path):
     invest = read_raster(ws / "intermediate_outputs" / "ls.tif").values
     dem = grid.data_array(d["dem"].astype(np.float64))
     routing = flow_routing(dem)
-    slope, _ = slope_aspect(grid.data_array(routing.filled_dem))
-    ours = ls_factor(np.asarray(slope.values), routing.flow_accumulation, routing.flow_length_factor, cell_size_m=RES)
+    slope, aspect = slope_aspect(grid.data_array(routing.filled_dem))
+    ours = ls_factor(np.asarray(slope.values), np.asarray(aspect.values), routing.flow_accumulation, cell_size_m=RES)
     inner = np.zeros(SHAPE, bool)
     inner[2:-2, 2:-2] = True  # edges differ by construction (slope edge handling, outlets)
     ok = inner & np.isfinite(invest) & np.isfinite(ours)

@@ -232,3 +232,68 @@ def raster_map(
 
 
 __all__ += ["raster_map"]
+
+
+def tradeoff_heatmap(pairs: Any, *, title: str | None = None, alpha: float = 0.05) -> Figure:
+    """The trade-off / synergy matrix: Spearman rho of each pair of services as a
+    red (trade-off) to blue (synergy) heat map, '*' where p < ``alpha``.
+
+    ``pairs``: a DataFrame with service_a, service_b, rho, p_value
+    (:func:`karstflow.tradeoffs.tradeoff_matrix`).
+    """
+    import numpy as np
+
+    names = list(dict.fromkeys([*pairs["service_a"], *pairs["service_b"]]))
+    n = len(names)
+    rho = np.full((n, n), np.nan)
+    np.fill_diagonal(rho, 1.0)
+    stars = np.full((n, n), "", dtype=object)
+    for row in pairs.itertuples():
+        i, j = names.index(row.service_a), names.index(row.service_b)
+        rho[i, j] = rho[j, i] = row.rho
+        if row.p_value == row.p_value and row.p_value < alpha:
+            stars[i, j] = stars[j, i] = "*"
+    fig, ax = plt.subplots(figsize=(1.4 * n + 2.5, 1.2 * n + 1.5))
+    image = ax.imshow(np.ma.masked_invalid(rho), cmap="RdBu", vmin=-1, vmax=1)
+    labels = [s.replace("_", " ") for s in names]
+    ax.set_xticks(range(n), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            text = "" if i == j else ("n/a" if rho[i, j] != rho[i, j] else f"{rho[i, j]:.2f}{stars[i, j]}")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if rho[i, j] == rho[i, j] and abs(rho[i, j]) > 0.6 else "black")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("Spearman rho of the per-pixel changes (> 0 synergy, < 0 trade-off)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    ax.set_title(title or "trade-offs and synergies", fontsize=10)
+    fig.text(0.01, 0.01, f"* p < {alpha:g}", fontsize=7)
+    return fig
+
+
+def change_bars(changes: Any, columns: Mapping[str, str], *, title: str | None = None) -> Figure:
+    """Horizontal bars of the relative change (%) of service figures between two years.
+
+    ``changes``: one row of :func:`karstflow.tradeoffs.service_changes` (a Series);
+    ``columns``: label -> figure name (its ``{name}_change_pct`` is drawn).
+    """
+    labels = list(columns)
+    values = [float(changes[f"{columns[label]}_change_pct"]) for label in labels]
+    fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(labels) + 1.3))
+    colours = ["#2166ac" if v >= 0 else "#b2182b" for v in values]
+    ax.barh(range(len(labels)), values, color=colours)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="0.3", lw=0.8)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:+.1f} %", va="center", ha="left" if v >= 0 else "right", fontsize=8)
+    ax.set_xlabel("change (%)", fontsize=8)
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    pad = 0.25 * ((hi - lo) or 1.0)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(title or "change of the services", fontsize=10)
+    return fig
+
+
+__all__ += ["change_bars", "tradeoff_heatmap"]

@@ -85,7 +85,7 @@ def map_style(stage: str, name: str, *, region: str | None = None) -> dict[str, 
     """Keyword arguments of :func:`karstflow.plotting.raster_map` for ``{stage}/{name}.tif``."""
     key, year = map_key(stage, name)
     kind = key.split("/", 1)[1]
-    suffix = f" {year}" if year is not None else (f" {name.split('_', 1)[1]}" if kind in ("composite", "clear_count") else "")
+    suffix = f" {year}" if year is not None else (f" {name[len(kind) + 1:]}" if kind in ("composite", "clear_count") else "")
     prefix = f"{region}: " if region else ""
     classes = _classes()
     if kind in classes:

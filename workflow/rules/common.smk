@@ -62,6 +62,59 @@ def benchmark_path(rule_name):
     return f"logs/benchmarks/{{region}}/{rule_name}.tsv"
 
 
+# Imagery (rules in imagery.smk): which regions composite, what they read.
+
+
+def imagery_regions():
+    """Regions with periods whose source delivers Sentinel-2 scenes (not the karst demo)."""
+    return regions_where(
+        lambda r: bool(r.get("periods"))
+        and (r["source"] != "demo" or r["demo"]["kind"] == "county")
+    )
+
+
+def remote_regions():
+    return regions_where(lambda r: r["source"] in ("stac", "earthengine"))
+
+
+def region_periods(region_id):
+    return list(config["regions"][region_id].get("periods") or {})
+
+
+def period_config(wildcards):
+    return region_config(wildcards)["periods"][wildcards.period]
+
+
+def imagery_scenes(wildcards):
+    """What a period's composite reads: the source's date table or time stacks."""
+    region = region_config(wildcards)
+    if region["source"] == "demo":
+        return [demo_file("s2/scenes.csv").format(region=wildcards.region)]
+    if region["source"] == "local":
+        spec = region["inputs"]["imagery"]
+        if "date_table" in spec:
+            return [spec["date_table"]]
+        extra = [spec[k] for k in ("cloud_mask", "dates") if spec.get(k)]
+        return list(spec["stacks"].values()) + extra
+    return [f"resources/fetched/{wildcards.region}/s2_{wildcards.period}.csv"]
+
+
+# What a fetch depends on; the masking and compositing keys rerun only the composite.
+FETCH_KEYS = (
+    "bands",
+    "max_scene_cloud_pct",
+    "resampling",
+    "cache_dir",
+    "cache_tile_px",
+    "fetch",
+)
+DEM_FETCH_KEYS = ("cache_dir", "cache_tile_px", "fetch", "chunk_px", "gdal_cache_mb")
+
+
+def imagery_settings(keys):
+    return {k: config["imagery"][k] for k in keys}
+
+
 # Karst stages (greening, desertification, carbon): which regions get them, their inputs.
 
 KARST_DEMO_INPUTS = {
@@ -490,3 +543,153 @@ MODEL_FIGURES = {
     "roc": "results/{region}/model/figures/roc.png",
     "rule_heatmaps": "results/{region}/model/figures/rule_heatmaps.png",
 }
+
+
+# --- ecosystem services stage ---
+
+# Inputs of the karst demo that only this stage reads.
+SERVICES_DEMO_INPUTS = {
+    "soil_grids": "soil.nc",
+    "biophysical": "biophysical.csv",
+    "townships": "townships.gpkg",
+}
+SERVICE_MAPS = ("carbon_storage", "soil_retention", "water_yield", "habitat_quality")
+
+
+def services_input(region_id, name):
+    """Path of a services input of a region, None when it has none (roads, townships are optional)."""
+    region = config["regions"][region_id]
+    if region["source"] == "demo":
+        if region["demo"]["kind"] != "karst":
+            return None
+        if name in SERVICES_DEMO_INPUTS:
+            return f"resources/demo/{region_id}/{SERVICES_DEMO_INPUTS[name]}"
+        if name == "landcover" or name in KARST_DEMO_INPUTS:
+            return karst_input(region_id, name)
+        return None
+    return karst_input(region_id, name)
+
+
+def services_regions():
+    """Regions with the carbon stage's inputs plus soil grids and a biophysical table."""
+    carbon = set(karst_regions("carbon"))
+    return [
+        rid
+        for rid in REGIONS
+        if rid in carbon
+        and all(services_input(rid, n) for n in ("soil_grids", "biophysical"))
+    ]
+
+
+def service_years(region_id):
+    """Years mapped (config services.years, default the region's first and last)."""
+    years = region_years(config["regions"][region_id])
+    chosen = config["services"]["years"] or [years[0], years[-1]]
+    have = landcover_years(region_id)
+    missing = sorted(set(chosen) - set(have))
+    if missing:
+        raise ValueError(
+            f"config key services.years: no land-cover map of region {region_id} for "
+            f"{missing} (maps: {have})"
+        )
+    return sorted(chosen)
+
+
+def service_landcover(wildcards):
+    return karst_input(wildcards.region, "landcover")[int(wildcards.year)]
+
+
+def threat_vectors(region_id):
+    """Threat name -> vector file, for configured vector threats the region has."""
+    out = {}
+    for name, spec in config["services"]["habitat_quality"]["threats"].items():
+        if spec.get("vector_input"):
+            path = services_input(region_id, spec["vector_input"])
+            if path:
+                out[name] = path
+    return out
+
+
+def soil_retention_inputs(wildcards):
+    rid = wildcards.region
+    inputs = {
+        "ls": f"results/{rid}/services/ls_factor.tif",
+        "landcover": service_landcover(wildcards),
+        "climate": services_input(rid, "climate"),
+        "soil": services_input(rid, "soil_grids"),
+        "biophysical": services_input(rid, "biophysical"),
+        "grid": f"results/{rid}/grid.json",
+    }
+    if config["services"]["soil_conservation"]["cover_factor"] == "vegetation_cover":
+        inputs["ndvi"] = f"results/{rid}/greening/ndvi_annual.nc"
+    return inputs
+
+
+def services_summary_inputs(wildcards):
+    rid = wildcards.region
+    years = service_years(rid)
+    inputs = {
+        f"{service}_{year}": f"results/{rid}/services/{service}_{year}.tif"
+        for service in SERVICE_MAPS
+        for year in years
+    }
+    for year in years:
+        inputs[f"landcover_{year}"] = karst_input(rid, "landcover")[year]
+    inputs["threats"] = [
+        f"results/{rid}/services/habitat_threats_{year}.json" for year in years
+    ]
+    inputs["slope"] = f"results/{rid}/terrain/slope.tif"
+    inputs["grid"] = f"results/{rid}/grid.json"
+    townships = services_input(rid, "townships")
+    if townships:
+        inputs["townships"] = townships
+    return inputs
+
+
+# --- report ---
+
+
+def _has_producer(path):
+    return any(rule.is_producer(path) for rule in workflow.rules)
+
+
+def report_rasters(region_id):
+    """Key -> path of every raster output of the region that some rule produces.
+
+    Keys are `{stage}-{name}` (the PNG's file name). Candidates cover every stage of the
+    results contract; a rule's wildcard constraints decide whether the region has it.
+    """
+    candidates = [("terrain", n) for n in ("dem", "slope", "aspect", "aspect_class")]
+    for period in region_periods(region_id):
+        candidates += [
+            ("imagery", f"composite_{period}"),
+            ("imagery", f"clear_count_{period}"),
+        ]
+    candidates.append(("landcover", "landcover"))
+    candidates += [("greening", n) for n in ("trend_slope", "trend_p", "trend_class")]
+    candidates += [
+        ("desertification", f"rd_grade_{y}") for y in rd_map_years(region_id)
+    ]
+    candidates += [
+        ("carbon", n)
+        for n in ("npp_trend_slope", "npp_trend_class", "carbon_sequestration")
+    ]
+    candidates += [
+        ("carbon", f"carbon_storage_{y}") for y in landcover_years(region_id)
+    ]
+    if region_id in services_regions():
+        candidates += [
+            ("services", n)
+            for n in ("ls_factor", "flow_accumulation", "improvement_zones")
+        ]
+        for year in service_years(region_id):
+            candidates += [
+                ("services", f"{kind}_{year}")
+                for kind in (*SERVICE_MAPS, "soil_loss", "habitat_degradation")
+            ]
+    out = {}
+    for stage, name in candidates:
+        path = f"results/{region_id}/{stage}/{name}.tif"
+        if _has_producer(path):
+            out[f"{stage}-{name}"] = path
+    return out

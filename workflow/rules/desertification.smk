@@ -6,7 +6,12 @@ rule desertification_grades:
         unpack(desertification_inputs),
     output:
         grades="results/{region}/desertification/rd_grade_annual.nc",
-        area="results/{region}/desertification/rd_area.csv",
+        area=report(
+            "results/{region}/desertification/rd_area.csv",
+            caption="../report/rd_area.rst",
+            category="Rocky desertification",
+            subcategory="{region}",
+        ),
     log:
         log_path("desertification_grades"),
     benchmark:
@@ -67,7 +72,12 @@ rule desertification_summary:
         ),
         grid="results/{region}/grid.json",
     output:
-        transition="results/{region}/desertification/rd_transition.csv",
+        transition=report(
+            "results/{region}/desertification/rd_transition.csv",
+            caption="../report/rd_transition.rst",
+            category="Rocky desertification",
+            subcategory="{region}",
+        ),
         summary="results/{region}/desertification/desertification.json",
     log:
         log_path("desertification_summary"),

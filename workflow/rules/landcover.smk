@@ -47,7 +47,12 @@ rule landcover_accuracy:
         unpack(landcover_accuracy_inputs),
     output:
         accuracy="results/{region}/landcover/accuracy.json",
-        matrix="results/{region}/landcover/confusion_matrix.csv",
+        matrix=report(
+            "results/{region}/landcover/confusion_matrix.csv",
+            caption="../report/confusion_matrix.rst",
+            category="Land cover",
+            subcategory="{region}",
+        ),
         summary="results/{region}/landcover/landcover.json",
     params:
         classes=landcover_classes(),

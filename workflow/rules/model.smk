@@ -5,9 +5,19 @@ rule model_fit:
     input:
         drivers="results/{region}/drivers/parcel_drivers.csv",
     output:
-        coefficients="results/{region}/model/logit_coefficients.csv",
+        coefficients=report(
+            "results/{region}/model/logit_coefficients.csv",
+            caption="../report/logit_coefficients.rst",
+            category="Abandonment model",
+            subcategory="{region}",
+        ),
         fit="results/{region}/model/model_fit.json",
-        vif="results/{region}/model/vif.csv",
+        vif=report(
+            "results/{region}/model/vif.csv",
+            caption="../report/vif.rst",
+            category="Abandonment model",
+            subcategory="{region}",
+        ),
         risk_groups="results/{region}/model/risk_groups.csv",
         predicted="results/{region}/model/predicted.csv",
     log:
@@ -72,7 +82,15 @@ rule model_figures:
         fit="results/{region}/model/model_fit.json",
         rules="results/{region}/model/convenience_rules.json",
     output:
-        **MODEL_FIGURES,
+        **{
+            name: report(
+                path,
+                caption="../report/model_figures.rst",
+                category="Abandonment model",
+                subcategory="{region}",
+            )
+            for name, path in MODEL_FIGURES.items()
+        },
     log:
         log_path("model_figures"),
     benchmark:

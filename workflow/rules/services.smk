@@ -2,103 +2,7 @@
 # quality (InVEST), carbon storage (from the carbon stage); then totals, changes, trade-offs
 # and improvement zones per region.
 
-# Inputs of the karst demo that only this stage reads.
-SERVICES_DEMO_INPUTS = {
-    "soil_grids": "soil.nc",
-    "biophysical": "biophysical.csv",
-    "townships": "townships.gpkg",
-}
-SERVICE_MAPS = ("carbon_storage", "soil_retention", "water_yield", "habitat_quality")
-
-
-def services_input(region_id, name):
-    """Path of a services input of a region, None when it has none (roads, townships are optional)."""
-    region = config["regions"][region_id]
-    if region["source"] == "demo":
-        if region["demo"]["kind"] != "karst":
-            return None
-        if name in SERVICES_DEMO_INPUTS:
-            return f"resources/demo/{region_id}/{SERVICES_DEMO_INPUTS[name]}"
-        if name == "landcover" or name in KARST_DEMO_INPUTS:
-            return karst_input(region_id, name)
-        return None
-    return karst_input(region_id, name)
-
-
-def services_regions():
-    """Regions with the carbon stage's inputs plus soil grids and a biophysical table."""
-    carbon = set(karst_regions("carbon"))
-    return [
-        rid
-        for rid in REGIONS
-        if rid in carbon
-        and all(services_input(rid, n) for n in ("soil_grids", "biophysical"))
-    ]
-
-
-def service_years(region_id):
-    """Years mapped (config services.years, default the region's first and last)."""
-    years = region_years(config["regions"][region_id])
-    chosen = config["services"]["years"] or [years[0], years[-1]]
-    have = landcover_years(region_id)
-    missing = sorted(set(chosen) - set(have))
-    if missing:
-        raise ValueError(
-            f"config key services.years: no land-cover map of region {region_id} for "
-            f"{missing} (maps: {have})"
-        )
-    return sorted(chosen)
-
-
-def service_landcover(wildcards):
-    return karst_input(wildcards.region, "landcover")[int(wildcards.year)]
-
-
-def threat_vectors(region_id):
-    """Threat name -> vector file, for configured vector threats the region has."""
-    out = {}
-    for name, spec in config["services"]["habitat_quality"]["threats"].items():
-        if spec.get("vector_input"):
-            path = services_input(region_id, spec["vector_input"])
-            if path:
-                out[name] = path
-    return out
-
-
-def soil_retention_inputs(wildcards):
-    rid = wildcards.region
-    inputs = {
-        "ls": f"results/{rid}/services/ls_factor.tif",
-        "landcover": service_landcover(wildcards),
-        "climate": services_input(rid, "climate"),
-        "soil": services_input(rid, "soil_grids"),
-        "biophysical": services_input(rid, "biophysical"),
-        "grid": f"results/{rid}/grid.json",
-    }
-    if config["services"]["soil_conservation"]["cover_factor"] == "vegetation_cover":
-        inputs["ndvi"] = f"results/{rid}/greening/ndvi_annual.nc"
-    return inputs
-
-
-def services_summary_inputs(wildcards):
-    rid = wildcards.region
-    years = service_years(rid)
-    inputs = {
-        f"{service}_{year}": f"results/{rid}/services/{service}_{year}.tif"
-        for service in SERVICE_MAPS
-        for year in years
-    }
-    for year in years:
-        inputs[f"landcover_{year}"] = karst_input(rid, "landcover")[year]
-    inputs["threats"] = [
-        f"results/{rid}/services/habitat_threats_{year}.json" for year in years
-    ]
-    inputs["slope"] = f"results/{rid}/terrain/slope.tif"
-    inputs["grid"] = f"results/{rid}/grid.json"
-    townships = services_input(rid, "townships")
-    if townships:
-        inputs["townships"] = townships
-    return inputs
+# Helpers (services_regions, service_years, input functions): common.smk.
 
 
 rule services_ls_factor:
@@ -114,6 +18,8 @@ rule services_ls_factor:
         benchmark_path("services_ls_factor")
     wildcard_constraints:
         region=one_of(services_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -139,6 +45,8 @@ rule services_soil_retention:
     wildcard_constraints:
         region=one_of(services_regions()),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -168,6 +76,8 @@ rule services_water_yield:
     wildcard_constraints:
         region=one_of(services_regions()),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -195,6 +105,8 @@ rule services_habitat_degradation:
     wildcard_constraints:
         region=one_of(services_regions()),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -227,6 +139,8 @@ rule services_habitat_quality:
     wildcard_constraints:
         region=one_of(services_regions()),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -253,6 +167,8 @@ rule services_carbon_storage:
     wildcard_constraints:
         region=one_of(services_regions()),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -292,12 +208,26 @@ rule services_summary:
             subcategory="{region}",
         ),
         summary="results/{region}/services/services.json",
+        tradeoff_figure=report(
+            "results/{region}/services/figures/tradeoffs.png",
+            caption="../report/tradeoffs.rst",
+            category="Ecosystem services",
+            subcategory="{region}",
+        ),
+        change_figure=report(
+            "results/{region}/services/figures/services_change.png",
+            caption="../report/services_change.rst",
+            category="Ecosystem services",
+            subcategory="{region}",
+        ),
     log:
         log_path("services_summary"),
     benchmark:
         benchmark_path("services_summary")
     wildcard_constraints:
         region=one_of(services_regions()),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,

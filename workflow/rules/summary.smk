@@ -28,7 +28,11 @@ rule summary_table:
     input:
         summaries=expand("results/{region}/summary.json", region=REGIONS),
     output:
-        table="results/summary.csv",
+        table=report(
+            "results/summary.csv",
+            caption="../report/summary_table.rst",
+            category="Summaries",
+        ),
     log:
         "logs/summary_table.log",
     benchmark:

@@ -48,8 +48,4 @@ def main() -> None:
     log.info("%d maps of %s in %s", len(rasters), region, out_dir)
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()

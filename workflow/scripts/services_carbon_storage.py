@@ -24,8 +24,4 @@ def main() -> None:
     log.info("carbon storage %s -> %s", src, snakemake.output.storage)
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()

@@ -61,8 +61,4 @@ def main() -> None:
              {k: v.get("pixels", "not evaluated") for k, v in record.items()})
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()

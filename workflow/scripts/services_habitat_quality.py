@@ -42,8 +42,4 @@ def main() -> None:
              float(np.nanmean(quality)), k, how, p.scaling_z)
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()

@@ -23,9 +23,9 @@ def main() -> None:
     routing = flow_routing(dem)
     filled = grid.data_array(routing.filled_dem.astype(np.float32), name="filled_dem")
     # InVEST SDR takes the slope of the pit-filled DEM; ours is Horn's, as everywhere else.
-    slope, _ = slope_aspect(filled)
+    slope, aspect = slope_aspect(filled)
     cell = math.sqrt(grid.pixel_area_m2)
-    ls = ls_factor(np.asarray(slope.values), routing.flow_accumulation, routing.flow_length_factor,
+    ls = ls_factor(np.asarray(slope.values), np.asarray(aspect.values), routing.flow_accumulation,
                    cell_size_m=cell, l_max=snakemake.params.l_max)
     write_raster(grid.data_array(ls.astype(np.float32), name="ls_factor", units="1"), snakemake.output.ls)
     write_raster(grid.data_array(routing.flow_accumulation.astype(np.float32), name="flow_accumulation", units="cells"),
@@ -35,8 +35,4 @@ def main() -> None:
              float(np.nanmean(ls)), float(np.nanmax(ls)), filled_px, float(np.nanmax(routing.flow_accumulation)))
 
 
-try:
-    main()
-except Exception as err:  # the rule's log gets the reason, not only stderr
-    log.exception("%s", err)
-    raise
+main()

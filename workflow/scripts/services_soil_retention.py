@@ -111,8 +111,4 @@ def main() -> None:
              factors["actual_soil_loss_mean_t_ha_yr"], factors["soil_retention_mean_t_ha_yr"])
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()

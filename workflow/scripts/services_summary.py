@@ -5,6 +5,7 @@ import numpy as np
 from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, read_vector, write_csv, write_json, write_raster
+from karstflow.plotting import change_bars, save_figure, tradeoff_heatmap
 from karstflow.runtime import configure_logging
 from karstflow.tradeoffs import (
     SERVICES,
@@ -116,14 +117,22 @@ def main() -> None:
         },
     }
     write_json(summary, snakemake.output.summary)
+    region = snakemake.wildcards.region
+    save_figure(tradeoff_heatmap(tradeoffs, alpha=p.alpha, title=f"{region}: trade-offs and synergies, {first}-{last}"),
+                snakemake.output.tradeoff_figure)
+    last_change = changes.iloc[-1]
+    labels = {
+        "carbon storage (Mg C)": "carbon_storage_total_mg_c",
+        "soil retention (t/yr)": "soil_retention_total_t_yr",
+        "water yield (m3)": "water_yield_total_m3",
+        "habitat quality (mean)": "habitat_quality_mean_index",
+    }
+    save_figure(change_bars(last_change, labels, title=f"{region}: change of the services, "
+                            f"{int(last_change['from_year'])}-{int(last_change['to_year'])}"), snakemake.output.change_figure)
     log.info("services %s: %s", years, summary["by_year"])
     log.info("trade-offs/synergies: %s", summary["tradeoffs"]["pairs"])
     log.info("improvement zones: %.1f ha (%.1f %%)", summary["improvement"]["improvement_area_ha"],
              100 * summary["improvement"]["improvement_share"])
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()

@@ -64,8 +64,4 @@ def main() -> None:
              year, float(np.nanmean(wy)), float(np.nanmean(precip.values)), float(np.nanmean(result.aet_mm)), volume, p.z, p.climate)
 
 
-try:
-    main()
-except Exception as err:
-    log.exception("%s", err)
-    raise
+main()
