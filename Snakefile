@@ -41,9 +41,9 @@ include: "workflow/rules/summary.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/summary.csv",
         expand("results/{region}/summary.json", region=REGIONS),
         expand("results/{region}/maps", region=REGIONS),
         [path for rid in reserve_regions() for path in county_figures(rid)],
-    default_target: True

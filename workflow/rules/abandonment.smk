@@ -3,8 +3,6 @@
 
 
 rule abandonment_parcels:
-    message:
-        "Deciding which reclaimed parcels of {wildcards.region} are abandoned"
     input:
         landcover="results/{region}/landcover/landcover.tif",
         accuracy="results/{region}/landcover/accuracy.json",
@@ -13,19 +11,21 @@ rule abandonment_parcels:
     output:
         parcels="results/{region}/abandonment/parcels.gpkg",
         summary="results/{region}/abandonment/abandonment.json",
-    params:
-        classes=landcover_classes(),
-        abandonment=config["abandonment"],
-    wildcard_constraints:
-        region=one_of(abandonment_regions()),
     log:
         log_path("abandonment_parcels"),
     benchmark:
         benchmark_path("abandonment_parcels")
+    wildcard_constraints:
+        region=one_of(abandonment_regions()),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        classes=landcover_classes(),
+        abandonment=config["abandonment"],
+    message:
+        "Deciding which reclaimed parcels of {wildcards.region} are abandoned"
     script:
         "../scripts/abandonment_parcels.py"

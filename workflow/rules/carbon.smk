@@ -14,6 +14,8 @@ rule carbon_npp:
         benchmark_path("carbon_npp")
     wildcard_constraints:
         region=one_of(karst_regions("carbon")),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -31,8 +33,6 @@ rule carbon_npp:
         chunk_px=config["carbon"]["chunk_px"],
     message:
         "CASA NPP, heterotrophic respiration and NEP of {wildcards.region}, and the NPP trend"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/carbon_npp.py"
 
@@ -51,13 +51,13 @@ rule carbon_storage:
     wildcard_constraints:
         region=one_of(karst_regions("carbon")),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     message:
         "Carbon storage of {wildcards.region} in {wildcards.year} (InVEST carbon pools)"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/carbon_storage.py"
 
@@ -82,6 +82,8 @@ rule carbon_summary:
         benchmark_path("carbon_summary")
     wildcard_constraints:
         region=one_of(karst_regions("carbon")),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -90,7 +92,5 @@ rule carbon_summary:
         sequestration_years=lambda w: sequestration_years(w.region),
     message:
         "Carbon sequestration and headline carbon figures of {wildcards.region}"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/carbon_summary.py"

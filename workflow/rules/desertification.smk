@@ -18,6 +18,8 @@ rule desertification_grades:
         benchmark_path("desertification_grades")
     wildcard_constraints:
         region=one_of(karst_regions("desertification")),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -29,8 +31,6 @@ rule desertification_grades:
         chunk_px=config["desertification"]["chunk_px"],
     message:
         "Grading rocky desertification of {wildcards.region}, every year"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/desertification_grades.py"
 
@@ -48,13 +48,13 @@ rule desertification_map:
     wildcard_constraints:
         region=one_of(karst_regions("desertification")),
         year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
     message:
         "Writing the rocky desertification grades of {wildcards.region} in {wildcards.year}"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/desertification_map.py"
 
@@ -85,6 +85,8 @@ rule desertification_summary:
         benchmark_path("desertification_summary")
     wildcard_constraints:
         region=one_of(karst_regions("desertification")),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -96,7 +98,5 @@ rule desertification_summary:
         ],
     message:
         "Rocky desertification transitions and headline figures of {wildcards.region}"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/desertification_summary.py"

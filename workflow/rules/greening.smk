@@ -13,6 +13,8 @@ rule greening_cube:
         benchmark_path("greening_cube")
     wildcard_constraints:
         region=one_of(karst_regions("greening")),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -22,8 +24,6 @@ rule greening_cube:
         years=lambda w: region_years(region_config(w)),
     message:
         "Assembling the annual {params.index} cube of {wildcards.region}"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/greening_cube.py"
 
@@ -43,6 +43,8 @@ rule greening_trend:
         benchmark_path("greening_trend")
     wildcard_constraints:
         region=one_of(karst_regions("greening")),
+    conda:
+        "../envs/karstflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -55,7 +57,5 @@ rule greening_trend:
         chunk_px=config["greening"]["chunk_px"],
     message:
         "Theil-Sen slope and Mann-Kendall test of the {params.index} cube of {wildcards.region}"
-    conda:
-        "../envs/karstflow.yaml"
     script:
         "../scripts/greening_trend.py"

@@ -5,14 +5,23 @@
 
 
 rule landcover_classify:
-    message:
-        "Classifying the land cover of {wildcards.region}"
     input:
         unpack(landcover_inputs),
     output:
         landcover="results/{region}/landcover/landcover.tif",
         samples="results/{region}/landcover/samples.csv",
         summary="results/{region}/landcover/classification.json",
+    log:
+        log_path("landcover_classify"),
+    benchmark:
+        benchmark_path("landcover_classify")
+    wildcard_constraints:
+        region=one_of(landcover_regions()),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
     params:
         periods=lambda w: region_periods(w.region),
         classes=landcover_classes(),
@@ -20,29 +29,16 @@ rule landcover_classify:
         reference=config["landcover"]["reference"],
         features=config["landcover"]["features"],
         classifier=config["landcover"]["classifier"],
-        split={
-            k: config["landcover"]["validation"][k] for k in ("fraction", "seed")
-        },
+        split={k: config["landcover"]["validation"][k] for k in ("fraction", "seed")},
         validation_file=lambda w: landcover_validation(w.region) or "",
         chunk_px=config["landcover"]["chunk_px"],
-    wildcard_constraints:
-        region=one_of(landcover_regions()),
-    log:
-        log_path("landcover_classify"),
-    benchmark:
-        benchmark_path("landcover_classify")
-    conda:
-        "../envs/karstflow.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
+    message:
+        "Classifying the land cover of {wildcards.region}"
     script:
         "../scripts/landcover_classify.py"
 
 
 rule landcover_accuracy:
-    message:
-        "Assessing the land-cover map of {wildcards.region}"
     input:
         unpack(landcover_accuracy_inputs),
     output:
@@ -54,48 +50,50 @@ rule landcover_accuracy:
             subcategory="{region}",
         ),
         summary="results/{region}/landcover/landcover.json",
-    params:
-        classes=landcover_classes(),
-        kappa_min=config["landcover"]["validation"]["kappa_min"],
-        alpha=config["landcover"]["validation"]["alpha"],
-        label_column=config["landcover"]["validation"]["label_column"],
-    wildcard_constraints:
-        region=one_of(landcover_regions()),
     log:
         log_path("landcover_accuracy"),
     benchmark:
         benchmark_path("landcover_accuracy")
+    wildcard_constraints:
+        region=one_of(landcover_regions()),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        classes=landcover_classes(),
+        kappa_min=config["landcover"]["validation"]["kappa_min"],
+        alpha=config["landcover"]["validation"]["alpha"],
+        label_column=config["landcover"]["validation"]["label_column"],
+    message:
+        "Assessing the land-cover map of {wildcards.region}"
     script:
         "../scripts/landcover_accuracy.py"
 
 
 rule landcover_sampling_design:
-    message:
-        "Drawing a stratified validation sample of the land-cover map of {wildcards.region}"
     input:
         landcover="results/{region}/landcover/landcover.tif",
     output:
         gpkg="results/{region}/landcover/validation_sample.gpkg",
         kml="results/{region}/landcover/validation_sample.kml",
         design="results/{region}/landcover/sampling_design.csv",
-    params:
-        classes=landcover_classes(),
-        sampling=config["landcover"]["sampling"],
-    wildcard_constraints:
-        region=one_of(landcover_regions()),
     log:
         log_path("landcover_sampling_design"),
     benchmark:
         benchmark_path("landcover_sampling_design")
+    wildcard_constraints:
+        region=one_of(landcover_regions()),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        classes=landcover_classes(),
+        sampling=config["landcover"]["sampling"],
+    message:
+        "Drawing a stratified validation sample of the land-cover map of {wildcards.region}"
     script:
         "../scripts/landcover_sampling_design.py"
