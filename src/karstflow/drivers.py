@@ -413,6 +413,28 @@ def _grade_means(geoms: gpd.GeoSeries, grades: gpd.GeoDataFrame, ids: np.ndarray
     return out
 
 
+def read_driver_layers(paths: Any) -> dict[str, Any]:
+    """Read the layers :func:`compute_drivers` needs from a mapping of input paths.
+
+    ``paths`` has the keys dem, slope, aspect_class, settlements, roads, farmland,
+    villages and quality_grades (a Snakemake input object works); the result holds
+    :func:`compute_drivers`' keyword arguments, so parcels and forest polygons are read
+    and scored the same way.
+    """
+    from karstflow.io import read_raster, read_vector
+
+    return {
+        "dem": read_raster(paths["dem"]),
+        "slope_deg": read_raster(paths["slope"]),
+        "aspect_class": read_raster(paths["aspect_class"]),
+        "settlements": read_vector(paths["settlements"]),
+        "roads": read_vector(paths["roads"]),
+        "farmland": read_vector(paths["farmland"]),
+        "villages": read_vector(paths["villages"]),
+        "grades": read_vector(paths["quality_grades"]),
+    }
+
+
 def drivers_summary(table: pd.DataFrame, labels: str = "classified") -> dict[str, Any]:
     """Headline figures of a driver table (parcel_drivers.csv): counts and driver means."""
     out: dict[str, Any] = {

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from karstflow.drivers import DRIVER_COLUMNS, DriverInputError, compute_drivers, drivers_summary
-from karstflow.io import read_raster, read_vector, write_csv, write_json
+from karstflow.drivers import DRIVER_COLUMNS, DriverInputError, compute_drivers, drivers_summary, read_driver_layers
+from karstflow.io import read_vector, write_csv, write_json
 from karstflow.runtime import configure_logging, set_threads
 
 log = configure_logging(snakemake.log[0])
@@ -21,14 +21,7 @@ if outcome not in parcels.columns:
 try:
     drivers = compute_drivers(
         parcels,
-        dem=read_raster(inp.dem),
-        slope_deg=read_raster(inp.slope),
-        aspect_class=read_raster(inp.aspect_class),
-        settlements=read_vector(inp.settlements),
-        roads=read_vector(inp.roads),
-        farmland=read_vector(inp.farmland),
-        villages=read_vector(inp.villages),
-        grades=read_vector(inp.quality_grades),
+        **read_driver_layers(inp),
         id_column=id_column,
         **settings,
     )

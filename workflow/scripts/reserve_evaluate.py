@@ -1,6 +1,6 @@
 """Entry script of rule reserve_evaluate: limiting-factor evaluation of the forest land."""
 
-from karstflow.drivers import compute_drivers
+from karstflow.drivers import compute_drivers, read_driver_layers
 from karstflow.io import read_json, read_raster, read_vector, write_csv, write_json, write_vector
 from karstflow.reserve import (
     ReserveInputError,
@@ -44,14 +44,7 @@ if "convenience_rules" in given:
         # the driver stage's function and settings, so a rule reads forest as it read parcels
         drivers = compute_drivers(
             forest,
-            dem=read_raster(inp.dem),
-            slope_deg=read_raster(inp.slope),
-            aspect_class=read_raster(inp.aspect_class),
-            settlements=read_vector(inp.settlements),
-            roads=read_vector(inp.roads),
-            farmland=read_vector(inp.farmland),
-            villages=read_vector(inp.villages),
-            grades=read_vector(inp.quality_grades),
+            **read_driver_layers(inp),
             id_column="forest_id",
             **snakemake.params.drivers,
         )
