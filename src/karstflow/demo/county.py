@@ -686,17 +686,21 @@ def _overlay_weights(a: gpd.GeoSeries, b: gpd.GeoSeries) -> pd.DataFrame:
     return df[df["area"] > 0]
 
 
-def _quality_grades(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray) -> gpd.GeoDataFrame:
-    rng = ctx.rng("quality-grades")
+def _jittered_cells(ctx: _Ctx, rng: np.random.Generator, spacing: float) -> list[Any]:
+    """Voronoi cells tiling the region around a jittered lattice of ``spacing`` metres."""
     xmin, ymin, xmax, ymax = ctx.bounds
-    spacing = 450.0
     gx = np.arange(xmin + spacing / 2, xmax, spacing)
     gy = np.arange(ymin + spacing / 2, ymax, spacing)
     px, py = np.meshgrid(gx, gy)
     pts = np.column_stack([px.ravel(), py.ravel()]) + rng.uniform(-0.4 * spacing, 0.4 * spacing, size=(px.size, 2))
     pts[:, 0] = np.clip(pts[:, 0], xmin + 1, xmax - 1)
     pts[:, 1] = np.clip(pts[:, 1], ymin + 1, ymax - 1)
-    cells = [_round_geom(c) for c in voronoi_cells(np.round(pts, 2), ctx.bounds)]
+    return [_round_geom(c) for c in voronoi_cells(np.round(pts, 2), ctx.bounds)]
+
+
+def _quality_grades(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray) -> gpd.GeoDataFrame:
+    rng = ctx.rng("quality-grades")
+    cells = _jittered_cells(ctx, rng, spacing=450.0)
     ids = ctx.rasterize(cells)
     n = len(cells)
     e = zonal_mean(ids, dem, n)
@@ -1072,15 +1076,7 @@ def _redline(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray, terr: dict[str, Any]
 
 def _soil(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray) -> gpd.GeoDataFrame:
     rng = ctx.rng("soil")
-    xmin, ymin, xmax, ymax = ctx.bounds
-    spacing = 900.0
-    gx = np.arange(xmin + spacing / 2, xmax, spacing)
-    gy = np.arange(ymin + spacing / 2, ymax, spacing)
-    px, py = np.meshgrid(gx, gy)
-    pts = np.column_stack([px.ravel(), py.ravel()]) + rng.uniform(-0.4 * spacing, 0.4 * spacing, size=(px.size, 2))
-    pts[:, 0] = np.clip(pts[:, 0], xmin + 1, xmax - 1)
-    pts[:, 1] = np.clip(pts[:, 1], ymin + 1, ymax - 1)
-    cells = [_round_geom(c) for c in voronoi_cells(np.round(pts, 2), ctx.bounds)]
+    cells = _jittered_cells(ctx, rng, spacing=900.0)
     n = len(cells)
     ids = ctx.rasterize(cells)
     s = np.nan_to_num(zonal_mean(ids, slope, n), nan=10.0)
