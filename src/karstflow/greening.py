@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+# Grid checks live with the region grid; re-exported here for existing callers.
+from karstflow.grid import check_same_grid, describe_grid, grid_template  # noqa: F401
 from karstflow.trends import TREND_CLASSES, TREND_NODATA, default_min_valid, theil_sen_mk
 
 log = logging.getLogger(__name__)
@@ -197,53 +199,6 @@ def annual_stack_from_composites(composites: Mapping[int, xr.DataArray | xr.Data
 # --------------------------------------------------------------------------------------
 
 
-def describe_grid(da: xr.DataArray | xr.Dataset) -> str:
-    """``"81 x 80 px, upper-left (600000, 2800020), pixel 30 x 30, EPSG:32648"``."""
-    ny, nx = da.sizes["y"], da.sizes["x"]
-    x, y = np.asarray(da["x"].values, dtype=float), np.asarray(da["y"].values, dtype=float)
-    dx = float(x[1] - x[0]) if nx > 1 else float("nan")
-    dy = float(y[1] - y[0]) if ny > 1 else float("nan")
-    x0 = x[0] - dx / 2 if nx > 1 else x[0]
-    y0 = y[0] - dy / 2 if ny > 1 else y[0]
-    try:
-        crs = da.rio.crs
-    except Exception:  # noqa: BLE001 - a broken grid mapping is just "unknown" here
-        crs = None
-    return f"{ny} x {nx} px, upper-left ({x0:.10g}, {y0:.10g}), pixel {abs(dx):.10g} x {abs(dy):.10g}, {crs.to_string() if crs else 'no CRS'}"
-
-
-def check_same_grid(
-    a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, name_a: str, name_b: str
-) -> None:
-    """Raise ``ValueError`` naming both inputs unless ``a`` and ``b`` share one pixel grid.
-
-    Compares the sizes and the pixel-centre coordinates of ``y`` and ``x`` (to 1e-6 of a
-    pixel) and the CRS when both carry one. karstflow never resamples annual cubes
-    silently: put every input on the region grid first.
-    """
-    problem = None
-    if (a.sizes.get("y"), a.sizes.get("x")) != (b.sizes.get("y"), b.sizes.get("x")):
-        problem = "different sizes"
-    else:
-        xa, xb = np.asarray(a["x"].values, float), np.asarray(b["x"].values, float)
-        ya, yb = np.asarray(a["y"].values, float), np.asarray(b["y"].values, float)
-        res = float(np.abs(np.diff(xa)).min()) if xa.size > 1 else 1.0
-        if not (np.allclose(xa, xb, rtol=0, atol=res * 1e-6) and np.allclose(ya, yb, rtol=0, atol=res * 1e-6)):
-            problem = "different pixel coordinates"
-        else:
-            try:
-                ca, cb = a.rio.crs, b.rio.crs
-            except Exception:  # noqa: BLE001
-                ca = cb = None
-            if ca is not None and cb is not None and ca != cb:
-                problem = "different CRS"
-    if problem:
-        raise ValueError(
-            f"grid mismatch ({problem}): {name_b} [{describe_grid(b)}] is not on the grid of "
-            f"{name_a} [{describe_grid(a)}]; put both on the region grid"
-        )
-
-
 def percentile_endmembers(
     da: xr.DataArray, low: float = 5.0, high: float = 95.0, *, max_exact_bytes: int = 512 * 2**20
 ) -> tuple[float, float]:
@@ -387,11 +342,6 @@ def on_grid(obj: xr.Dataset | xr.DataArray, grid: Any) -> xr.Dataset | xr.DataAr
         if gm:
             var.attrs["grid_mapping"] = gm
     return out
-
-
-def grid_template(grid: Any) -> xr.Dataset:
-    """A data-less Dataset with the coordinates and CRS of ``grid`` (for :func:`check_same_grid`)."""
-    return xr.Dataset(coords=grid.coords()).rio.write_crs(grid.crs)
 
 
 def select_years(ds: xr.Dataset, years: Any, *, source: str) -> xr.Dataset:

@@ -99,6 +99,10 @@ class RegionGrid:
         da = da.rio.write_crs(self.crs)
         return da.rio.write_transform(self.transform)
 
+    def check(self, obj: xr.DataArray | xr.Dataset, *, grid_source: str, source: str) -> None:
+        """Raise ``ValueError`` naming ``source`` and ``grid_source`` unless ``obj`` is on this grid."""
+        check_same_grid(grid_template(self), obj, f"the region grid ({grid_source})", source)
+
     def matches(self, da: xr.DataArray, atol: float | None = None) -> bool:
         """True when ``da`` lies exactly on this grid (CRS, shape and transform)."""
         if da.rio.crs is None or CRS.from_user_input(da.rio.crs) != CRS.from_user_input(self.crs):
@@ -152,3 +156,55 @@ def aoi_bounds(aoi, crs: str) -> tuple[float, float, float, float]:
     if aoi.empty:
         raise ValueError("AOI has no features")
     return tuple(float(b) for b in aoi.to_crs(crs).total_bounds)  # type: ignore[return-value]
+
+
+def describe_grid(da: xr.DataArray | xr.Dataset) -> str:
+    """``"81 x 80 px, upper-left (600000, 2800020), pixel 30 x 30, EPSG:32648"``."""
+    ny, nx = da.sizes["y"], da.sizes["x"]
+    x, y = np.asarray(da["x"].values, dtype=float), np.asarray(da["y"].values, dtype=float)
+    dx = float(x[1] - x[0]) if nx > 1 else float("nan")
+    dy = float(y[1] - y[0]) if ny > 1 else float("nan")
+    x0 = x[0] - dx / 2 if nx > 1 else x[0]
+    y0 = y[0] - dy / 2 if ny > 1 else y[0]
+    try:
+        crs = da.rio.crs
+    except Exception:  # noqa: BLE001 - a broken grid mapping is just "unknown" here
+        crs = None
+    return f"{ny} x {nx} px, upper-left ({x0:.10g}, {y0:.10g}), pixel {abs(dx):.10g} x {abs(dy):.10g}, {crs.to_string() if crs else 'no CRS'}"
+
+
+def check_same_grid(
+    a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, name_a: str, name_b: str
+) -> None:
+    """Raise ``ValueError`` naming both inputs unless ``a`` and ``b`` share one pixel grid.
+
+    Compares the sizes and the pixel-centre coordinates of ``y`` and ``x`` (to 1e-6 of a
+    pixel) and the CRS when both carry one. karstflow never resamples annual cubes
+    silently: put every input on the region grid first.
+    """
+    problem = None
+    if (a.sizes.get("y"), a.sizes.get("x")) != (b.sizes.get("y"), b.sizes.get("x")):
+        problem = "different sizes"
+    else:
+        xa, xb = np.asarray(a["x"].values, float), np.asarray(b["x"].values, float)
+        ya, yb = np.asarray(a["y"].values, float), np.asarray(b["y"].values, float)
+        res = float(np.abs(np.diff(xa)).min()) if xa.size > 1 else 1.0
+        if not (np.allclose(xa, xb, rtol=0, atol=res * 1e-6) and np.allclose(ya, yb, rtol=0, atol=res * 1e-6)):
+            problem = "different pixel coordinates"
+        else:
+            try:
+                ca, cb = a.rio.crs, b.rio.crs
+            except Exception:  # noqa: BLE001
+                ca = cb = None
+            if ca is not None and cb is not None and ca != cb:
+                problem = "different CRS"
+    if problem:
+        raise ValueError(
+            f"grid mismatch ({problem}): {name_b} [{describe_grid(b)}] is not on the grid of "
+            f"{name_a} [{describe_grid(a)}]; put both on the region grid"
+        )
+
+
+def grid_template(grid: RegionGrid) -> xr.Dataset:
+    """A data-less Dataset with the coordinates and CRS of ``grid`` (for :func:`check_same_grid`)."""
+    return xr.Dataset(coords=grid.coords()).rio.write_crs(grid.crs)

@@ -11,7 +11,7 @@ from karstflow.carbon import (
     landcover_by_year,
     water_stress,
 )
-from karstflow.greening import check_same_grid, grid_template, on_grid, percentile_endmembers, select_years
+from karstflow.greening import check_same_grid, on_grid, percentile_endmembers, select_years
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_netcdf, write_raster
 from karstflow.runtime import configure_logging, set_threads
@@ -31,7 +31,7 @@ def main() -> None:
     cube_path, climate_path = str(inp.cube), str(inp.climate)
 
     cube = read_cube(cube_path, chunks=chunks)
-    check_same_grid(grid_template(grid), cube, f"the region grid ({inp.grid})", cube_path)
+    grid.check(cube, grid_source=inp.grid, source=cube_path)
     years = [int(y) for y in cube["year"].values]
     climate = read_cube(climate_path, chunks=chunks)
     check_same_grid(cube, climate, cube_path, climate_path)

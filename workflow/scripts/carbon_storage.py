@@ -3,7 +3,6 @@
 import pandas as pd
 
 from karstflow.carbon import carbon_storage, storage_total_mg
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, write_raster
 from karstflow.runtime import configure_logging
@@ -15,7 +14,7 @@ def main() -> None:
     grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
     lc_path = str(snakemake.input.landcover)
     landcover = read_raster(lc_path)
-    check_same_grid(grid_template(grid), landcover, f"the region grid ({snakemake.input.grid})", lc_path)
+    grid.check(landcover, grid_source=snakemake.input.grid, source=lc_path)
     pools = pd.read_csv(snakemake.input.pools)
     density = carbon_storage(landcover, pools, source=lc_path)
     write_raster(grid.data_array(density.values.astype("float32"), name="carbon_storage", units="Mg C ha-1"), snakemake.output.storage)

@@ -1,7 +1,7 @@
 """Entry script of rule desertification_grades: FVC and RD grades of every year, areas."""
 
 from karstflow.desertification import fvc_dimidiate, grade_area_table, rd_grade
-from karstflow.greening import check_same_grid, grid_template, on_grid, percentile_endmembers, select_years
+from karstflow.greening import check_same_grid, on_grid, percentile_endmembers, select_years
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_csv, write_netcdf
 from karstflow.runtime import configure_logging, set_threads
@@ -18,7 +18,7 @@ def main() -> None:
     cube_path = str(inp.cube)
 
     cube = read_cube(cube_path, chunks=chunks)
-    check_same_grid(grid_template(grid), cube, f"the region grid ({inp.grid})", cube_path)
+    grid.check(cube, grid_source=inp.grid, source=cube_path)
     ndvi = cube["ndvi"]
     years = [int(y) for y in cube["year"].values]
 

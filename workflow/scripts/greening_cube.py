@@ -2,14 +2,7 @@
 
 import numpy as np
 
-from karstflow.greening import (
-    check_index_range,
-    check_same_grid,
-    grid_template,
-    on_grid,
-    select_years,
-    vegetation_index_cube,
-)
+from karstflow.greening import check_index_range, on_grid, select_years, vegetation_index_cube
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, write_netcdf
 from karstflow.runtime import configure_logging, set_threads
@@ -24,7 +17,7 @@ def main() -> None:
     grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
 
     stack = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
-    check_same_grid(grid_template(grid), stack, f"the region grid ({snakemake.input.grid})", source)
+    grid.check(stack, grid_source=snakemake.input.grid, source=source)
     stack = select_years(stack, p.years, source=source)
     cube = vegetation_index_cube(stack, p.index, source=source)
     for name in cube.data_vars:

@@ -1,6 +1,6 @@
 """Entry script of rule greening_trend: per-pixel Theil-Sen / Mann-Kendall trend and summary."""
 
-from karstflow.greening import check_same_grid, greening_summary, greening_trend, grid_template
+from karstflow.greening import greening_summary, greening_trend
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, write_json, write_raster
 from karstflow.runtime import configure_logging, set_threads
@@ -16,7 +16,7 @@ def main() -> None:
     grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
 
     cube = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
-    check_same_grid(grid_template(grid), cube, f"the region grid ({snakemake.input.grid})", source)
+    grid.check(cube, grid_source=snakemake.input.grid, source=source)
     trend = greening_trend(
         cube[p.index],
         alpha=p.alpha,

@@ -7,7 +7,6 @@ four service maps sit side by side as the results contract lists them.
 
 import shutil
 
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import atomic_path, read_json, read_raster
 from karstflow.runtime import configure_logging
@@ -18,7 +17,7 @@ log = configure_logging(snakemake.log[0])
 def main() -> None:
     grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
     src = str(snakemake.input.storage)
-    check_same_grid(grid_template(grid), read_raster(src), f"the region grid ({snakemake.input.grid})", src)
+    grid.check(read_raster(src), grid_source=snakemake.input.grid, source=src)
     with atomic_path(snakemake.output.storage, suffix=".tif") as tmp:
         shutil.copyfile(src, tmp)
     log.info("carbon storage %s -> %s", src, snakemake.output.storage)

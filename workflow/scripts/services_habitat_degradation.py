@@ -9,7 +9,6 @@ out of the weight normalisation (logged and recorded in habitat_threats_{year}.j
 import numpy as np
 from rasterio import features
 
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, read_vector, write_json, write_raster
 from karstflow.runtime import configure_logging
@@ -24,7 +23,7 @@ def main() -> None:
     grid = RegionGrid.from_dict(read_json(inp.grid))
     lc_path = str(inp.landcover)
     landcover = read_raster(lc_path)
-    check_same_grid(grid_template(grid), landcover, f"the region grid ({inp.grid})", lc_path)
+    grid.check(landcover, grid_source=inp.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     masks, record = {}, {}
     for name, spec in p.threats.items():

@@ -7,7 +7,6 @@ one k and their quality maps compare.
 
 import numpy as np
 
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, write_raster
 from karstflow.runtime import configure_logging
@@ -22,7 +21,7 @@ def main() -> None:
     grid = RegionGrid.from_dict(read_json(inp.grid))
     lc_path = str(inp.landcover)
     landcover = read_raster(lc_path)
-    check_same_grid(grid_template(grid), landcover, f"the region grid ({inp.grid})", lc_path)
+    grid.check(landcover, grid_source=inp.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     degradation = np.asarray(read_raster(inp.degradation).values, dtype=np.float64)
     if p.half_saturation == "auto":

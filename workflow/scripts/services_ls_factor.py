@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, write_raster
 from karstflow.runtime import configure_logging, set_threads
@@ -19,7 +18,7 @@ def main() -> None:
     grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
     dem_path = str(snakemake.input.dem)
     dem = read_raster(dem_path)
-    check_same_grid(grid_template(grid), dem, f"the region grid ({snakemake.input.grid})", dem_path)
+    grid.check(dem, grid_source=snakemake.input.grid, source=dem_path)
     routing = flow_routing(dem)
     filled = grid.data_array(routing.filled_dem.astype(np.float32), name="filled_dem")
     # InVEST SDR takes the slope of the pit-filled DEM; ours is Horn's, as everywhere else.

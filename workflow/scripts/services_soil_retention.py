@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from karstflow.greening import check_same_grid, grid_template, percentile_endmembers
+from karstflow.greening import percentile_endmembers
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_json, write_raster
 from karstflow.runtime import configure_logging, set_threads
@@ -29,23 +29,21 @@ def main() -> None:
     year = int(snakemake.wildcards.year)
     sc = p.soil_conservation
     grid = RegionGrid.from_dict(read_json(inp.grid))
-    template = grid_template(grid)
-    where = f"the region grid ({inp.grid})"
 
     lc_path = str(inp.landcover)
     landcover = read_raster(lc_path)
-    check_same_grid(template, landcover, where, lc_path)
+    grid.check(landcover, grid_source=inp.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     ls = np.asarray(read_raster(inp.ls).values, dtype=np.float64)
 
     climate_path = str(inp.climate)
     climate = read_cube(climate_path)
-    check_same_grid(template, climate, where, climate_path)
+    grid.check(climate, grid_source=inp.grid, source=climate_path)
     precip = climate_of_year(climate, "precipitation_mm", year, mode=p.climate, source=climate_path)
 
     soil_path = str(inp.soil)
     soil = read_cube(soil_path)
-    check_same_grid(template, soil, where, soil_path)
+    grid.check(soil, grid_source=inp.grid, source=soil_path)
     missing = [v for v in SOIL_VARS if v not in soil.data_vars]
     if missing:
         raise ValueError(f"{soil_path}: missing soil variable(s) {missing} for the K factor; found {sorted(soil.data_vars)}")
@@ -64,7 +62,7 @@ def main() -> None:
 
         ndvi_path = str(inp.ndvi)
         cube = read_cube(ndvi_path)
-        check_same_grid(template, cube, where, ndvi_path)
+        grid.check(cube, grid_source=inp.grid, source=ndvi_path)
         soil_ndvi, veg_ndvi = percentile_endmembers(cube["ndvi"], *p.fvc_percentiles)
         ndvi = climate_of_year(cube, "ndvi", year, mode="year", source=ndvi_path)
         fvc = fvc_dimidiate(ndvi, soil_ndvi, veg_ndvi)

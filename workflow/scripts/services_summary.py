@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, read_vector, write_csv, write_json, write_raster
 from karstflow.plotting import change_bars, save_figure, tradeoff_heatmap
@@ -26,7 +25,6 @@ def main() -> None:
     p = snakemake.params
     inp = snakemake.input
     grid = RegionGrid.from_dict(read_json(inp.grid))
-    template = grid_template(grid)
     years = [int(y) for y in p.years]
     area = grid.pixel_area_m2
     maps = {}
@@ -35,7 +33,7 @@ def main() -> None:
         for service in SERVICES:
             path = str(inp[f"{service}_{year}"])
             da = read_raster(path)
-            check_same_grid(template, da, f"the region grid ({inp.grid})", path)
+            grid.check(da, grid_source=inp.grid, source=path)
             maps[year][service] = np.asarray(da.values, dtype=np.float64)
     first, last = years[0], years[-1]
     totals = service_totals(maps, pixel_area_m2=area)

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 
-from karstflow.greening import check_same_grid, grid_template
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_raster
 from karstflow.runtime import configure_logging
@@ -17,16 +16,14 @@ def main() -> None:
     inp = snakemake.input
     year = int(snakemake.wildcards.year)
     grid = RegionGrid.from_dict(read_json(inp.grid))
-    template = grid_template(grid)
-    where = f"the region grid ({inp.grid})"
     lc_path, climate_path, soil_path, bio_path = (str(inp.landcover), str(inp.climate), str(inp.soil), str(inp.biophysical))
     landcover = read_raster(lc_path)
-    check_same_grid(template, landcover, where, lc_path)
+    grid.check(landcover, grid_source=inp.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     climate = read_cube(climate_path)
-    check_same_grid(template, climate, where, climate_path)
+    grid.check(climate, grid_source=inp.grid, source=climate_path)
     soil = read_cube(soil_path)
-    check_same_grid(template, soil, where, soil_path)
+    grid.check(soil, grid_source=inp.grid, source=soil_path)
     for var in ("soil_depth_mm", "pawc"):
         if var not in soil.data_vars:
             raise ValueError(f"{soil_path}: missing variable {var!r}; found {sorted(soil.data_vars)}")
