@@ -22,8 +22,4 @@ def main() -> None:
     log.info("carbon storage %s: %.1f Mg C (mean %.2f Mg C/ha)", snakemake.wildcards.year, total, float(density.mean()))
 
 
-try:
-    main()
-except Exception as err:  # the rule's log gets the reason, not only stderr
-    log.exception("%s", err)
-    raise
+main()

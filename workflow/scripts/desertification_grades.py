@@ -79,8 +79,4 @@ def main() -> None:
     log.info("RD (light or worse): %.3f km2 in %d, %.3f km2 in %d", rd.iloc[0], years[0], rd.iloc[-1], years[-1])
 
 
-try:
-    main()
-except Exception as err:  # the rule's log gets the reason, not only stderr
-    log.exception("%s", err)
-    raise
+main()

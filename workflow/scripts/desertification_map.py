@@ -19,8 +19,4 @@ def main() -> None:
     log.info("RD grades of %d -> %s", year, snakemake.output.grade)
 
 
-try:
-    main()
-except Exception as err:  # the rule's log gets the reason, not only stderr
-    log.exception("%s", err)
-    raise
+main()

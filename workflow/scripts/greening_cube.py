@@ -34,8 +34,4 @@ def main() -> None:
     )
 
 
-try:
-    main()
-except Exception as err:  # the rule's log gets the reason, not only stderr
-    log.exception("%s", err)
-    raise
+main()

@@ -48,8 +48,4 @@ def main() -> None:
     )
 
 
-try:
-    main()
-except Exception as err:  # the rule's log gets the reason, not only stderr
-    log.exception("%s", err)
-    raise
+main()
