@@ -90,7 +90,7 @@ def test_every_forest_polygon_is_evaluated_with_its_first_failing_factor(county_
 def test_convenience_applies_the_models_rules_to_the_forest_drivers(county_run):
     from karstflow.drivers import compute_drivers
     from karstflow.io import read_raster
-    from karstflow.rules import inconvenient
+    from karstflow.conditions import inconvenient
 
     demo = county_run / "resources" / "demo" / REGION
     rules = [r["rule"] for r in read_json(results(county_run, "model", "convenience_rules.json"))["rules"]]

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from karstflow.conditions import RuleError, rule_mask
 from karstflow.drivers import DRIVER_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def design_matrix(
     """Design matrix of ``predictors`` and, per predictor, its design columns.
 
     Categorical predictors become indicators of every class present but the reference;
-    each of ``interaction_terms`` (a rule expression, :mod:`karstflow.rules`) a 0/1
+    each of ``interaction_terms`` (a rule expression, :mod:`karstflow.conditions`) a 0/1
     column named by its text. The constant, when asked for, is the last column (``const``).
     """
     cols: dict[str, np.ndarray] = {}
@@ -136,8 +137,6 @@ def design_matrix(
             cols[p] = drivers[p].to_numpy(dtype=np.float64)
             groups[p] = [p]
     if interaction_terms:
-        from karstflow.rules import rule_mask
-
         for term in interaction_terms:
             cols[term] = rule_mask(drivers, term).astype(np.float64)
             groups[term] = [term]
@@ -203,8 +202,6 @@ def check_model_input(
                     f"{source}: the reference class {reference_class} of {p} has no parcels (classes found: "
                     f"{sorted(codes)}); set config key model.aspect_reference to one of them"
                 )
-    from karstflow.rules import RuleError, rule_mask
-
     for term in interaction_terms:
         try:
             m = rule_mask(drivers, term)

@@ -439,9 +439,9 @@ def _soil_factors(
 
 
 def _convenience(cand: gpd.GeoDataFrame, layers: ReserveLayers) -> tuple[np.ndarray, list[str]]:
-    """Fail where any rule holds (:func:`karstflow.rules.rule_mask`, the model stage's
+    """Fail where any rule holds (:func:`karstflow.conditions.rule_mask`, the model stage's
     reading of a rule); not evaluated where no rule holds but one cannot be decided."""
-    from karstflow.rules import RuleError, rule_mask, rule_variables
+    from karstflow.conditions import RuleError, rule_mask, rule_variables
 
     rules = list(layers.rules or [])
     drivers = layers.drivers

@@ -2,9 +2,10 @@
 
 import pandas as pd
 
+from karstflow.conditions import RuleError
+from karstflow.convenience import evaluate_rules, find_interaction_rules
 from karstflow.io import read_json, write_csv, write_json
 from karstflow.model import design_matrix, read_driver_table, significant_from_table
-from karstflow.rules import RuleError, evaluate_rules, find_interaction_rules
 from karstflow.runtime import configure_logging, set_threads
 
 log = configure_logging(snakemake.log[0])

@@ -1,4 +1,4 @@
-"""Cultivation-convenience rules (karstflow.rules): expressions, tests, the search."""
+"""Cultivation-convenience rules (karstflow.conditions, karstflow.convenience): expressions, tests, the search."""
 
 from __future__ import annotations
 
@@ -8,20 +8,17 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from karstflow.model import fit_abandonment_model, significant_predictors
-from karstflow.rules import (
-    RuleError,
+from karstflow.conditions import RuleError, inconvenient, rule_mask, rule_variables
+from karstflow.convenience import (
     _Conditions,
     _pair_candidates,
     _pair_scores,
     _score_z,
     evaluate_rules,
     find_interaction_rules,
-    inconvenient,
-    rule_mask,
-    rule_variables,
     threshold_grid,
 )
+from karstflow.model import fit_abandonment_model, significant_predictors
 
 COLS = ["x1_elevation_m", "x10_area_ha", "x6_population_density_per_km2"]
 
