@@ -522,7 +522,7 @@ def driver_inputs(wildcards):
 # --- model stage ---
 
 from karstflow.drivers import DRIVER_COLUMNS
-from karstflow.rules import RuleError, rule_variables
+from karstflow.conditions import RuleError, rule_variables
 
 
 def check_rule_keys():
