@@ -1,6 +1,6 @@
-"""Local files: per-date GeoTIFFs listed in a date table, or one time stack per band.
+"""Local files: per-date GeoTIFFs listed in a date table, time stacks, or SAFE products.
 
-Two layouts (``regions.<id>.inputs.imagery``):
+Three layouts (``regions.<id>.inputs.imagery``):
 
 * **date table** (``date_table: path/to/scenes.csv``): one row per file, columns
   ``date`` (ISO) and ``file`` (relative to the table's folder), optionally
@@ -13,6 +13,10 @@ Two layouts (``regions.<id>.inputs.imagery``):
   file per band whose band *i* is date *i*; dates from the band descriptions (ISO
   timestamps) or a JSON list (``dates``). The cloud mask stack is non-zero where not
   clear (s2cloudless convention). Values are used as they are.
+* **SAFE products** (``safe: downloads/S2*_MSIL2A_*.zip`` or a list of folders, zips and
+  globs): Sentinel-2 L2A products as the Copernicus Data Space delivers them, read in
+  place (zips through ``/vsizip/``) by :mod:`karstflow.sources.safe` into the same
+  scenes a date table gives, harmonised per product from its metadata.
 """
 
 from __future__ import annotations
@@ -187,6 +191,34 @@ class LocalSource:
         return src
 
     @classmethod
+    def from_safe(
+        cls,
+        region: str,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        dem: str | Path | None = None,
+        bands: Sequence[str] = S2_BANDS,
+        name: str = "local",
+        max_scene_cloud_pct: float = 100.0,
+    ) -> LocalSource:
+        """Sentinel-2 L2A SAFE folders or zips (a path, a glob or a list), read when first needed.
+
+        See :func:`karstflow.sources.safe.read_safe_products`; ``bands`` are also the
+        bands the composites carry.
+        """
+        src = cls(
+            region=region,
+            all_scenes=None,
+            dem_file=str(dem) if dem else None,
+            band_list=tuple(bands),
+            name=name,
+            max_scene_cloud_pct=max_scene_cloud_pct,
+        )
+        items = [paths] if isinstance(paths, str | Path) else list(paths)
+        src.extra = {"safe": [str(p) for p in items]}
+        return src
+
+    @classmethod
     def from_stacks(
         cls,
         region: str,
@@ -209,8 +241,26 @@ class LocalSource:
         cloud = float(imagery.get("max_scene_cloud_pct", 100.0))
         if not spec:
             src = cls(region=region_id, all_scenes=None, dem_file=str(dem) if dem else None, band_list=tuple(imagery.get("bands", S2_BANDS)))
-            src.problem = f"config key regions.{region_id}.inputs.imagery: required to composite imagery (date_table or stacks)"
+            src.problem = (
+                f"config key regions.{region_id}.inputs.imagery: required to composite imagery "
+                "(date_table, stacks or safe)"
+            )
             return src
+        if "safe" in spec:
+            key = f"config key regions.{region_id}.inputs.imagery"
+            if spec.get("band_names"):
+                raise ImageryError(f"{key}.band_names: applies to date_table only (SAFE files are named by band)")
+            if spec.get("encoding", "s2-l2a-dn") != "s2-l2a-dn":
+                raise ImageryError(f"{key}.encoding: SAFE products hold L2A digital numbers (s2-l2a-dn)")
+            safe = spec["safe"]
+            items = [safe] if isinstance(safe, str) else list(safe)
+            return cls.from_safe(
+                region_id,
+                [str(p) if Path(p).is_absolute() else str(workdir / p) for p in items],
+                dem=dem,
+                bands=tuple(imagery.get("bands", S2_BANDS)),
+                max_scene_cloud_pct=cloud,
+            )
         if "date_table" in spec:
             return cls.from_date_table(
                 region_id,
@@ -235,7 +285,12 @@ class LocalSource:
             raise ImageryError(self.problem)
         if self.all_scenes is None:
             e = self.extra
-            self.all_scenes = read_date_table(e["table"], band_names=e["band_names"], encoding=e["encoding"])
+            if "safe" in e:
+                from karstflow.sources.safe import read_safe_products
+
+                self.all_scenes = read_safe_products(e["safe"], bands=self.band_list)
+            else:
+                self.all_scenes = read_date_table(e["table"], band_names=e["band_names"], encoding=e["encoding"])
         return self.all_scenes
 
     def scenes(self, period: Period, grid: RegionGrid | None = None) -> list[Scene]:
