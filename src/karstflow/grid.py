@@ -50,6 +50,35 @@ class RegionGrid:
         return cls(crs=str(crs), resolution=r, bounds=snapped)
 
     @classmethod
+    def from_raster(cls, path: str | Any) -> RegionGrid:
+        """The grid of the raster at ``path``: its CRS, pixel size and extent, not snapped.
+
+        Raises ``ValueError`` for a raster without CRS, with a rotated transform, with
+        non-square pixels (x and y sizes reported) or that is not north-up.
+        """
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            t, crs, width, height = ds.transform, ds.crs, ds.width, ds.height
+        if crs is None:
+            raise ValueError(f"{path}: raster has no CRS, so it cannot define a region grid")
+        if t.b != 0 or t.d != 0:
+            raise ValueError(f"{path}: raster transform is rotated ({tuple(t)[:6]}); a region grid is north-up")
+        if not (t.a > 0 and t.e < 0):
+            raise ValueError(f"{path}: raster is not north-up (pixel x {t.a}, y {t.e}); a region grid is north-up")
+        if not math.isclose(t.a, -t.e, rel_tol=1e-9):
+            raise ValueError(
+                f"{path}: pixels are not square (x size {t.a!r}, y size {-t.e!r}); "
+                "a region grid needs one resolution"
+            )
+        epsg = crs.to_epsg()
+        same_as_epsg = epsg is not None and CRS.from_epsg(epsg) == CRS.from_wkt(crs.to_wkt())
+        crs_text = f"EPSG:{epsg}" if same_as_epsg else crs.to_wkt()
+        r = float(t.a)
+        bounds = (float(t.c), float(t.f) - r * height, float(t.c) + r * width, float(t.f))
+        return cls(crs=crs_text, resolution=r, bounds=bounds)
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RegionGrid:
         return cls(crs=d["crs"], resolution=float(d["resolution"]), bounds=tuple(float(b) for b in d["bounds"]))  # type: ignore[arg-type]
 
