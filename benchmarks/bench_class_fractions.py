@@ -85,7 +85,9 @@ def main() -> None:
     parcels = parcels.iloc[: args.parcels].reset_index(drop=True)
     values = np.ascontiguousarray(landcover.values)
     landcover = landcover.copy(data=values)
-    print(f"{len(parcels)} parcels (mean {parcels.area.mean() / 1e4:.2f} ha) on {values.shape[1]} x {values.shape[0]} px")
+    print(
+        f"{len(parcels)} parcels (mean {parcels.area.mean() / 1e4:.2f} ha) on {values.shape[1]} x {values.shape[0]} px"
+    )
 
     tiny = parcels.iloc[:2]
     t0 = time.perf_counter()
@@ -100,7 +102,9 @@ def main() -> None:
 
     rs_parcels = parcels if not args.rasterstats_sample else parcels.iloc[: args.rasterstats_sample]
     t0 = time.perf_counter()
-    stats = zonal_stats(list(rs_parcels.geometry), values, affine=landcover.rio.transform(), nodata=255, categorical=True)
+    stats = zonal_stats(
+        list(rs_parcels.geometry), values, affine=landcover.rio.transform(), nodata=255, categorical=True
+    )
     t_rs = (time.perf_counter() - t0) * len(parcels) / len(rs_parcels)
     rs = pd.DataFrame(stats).reindex(columns=CODES).fillna(0).to_numpy()
     ours = centre[[f"frac_{c}" for c in CODES]].to_numpy()[: len(rs_parcels)]
@@ -146,11 +150,18 @@ def main() -> None:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"numba compile / cache load: {compile_s:.2f} s")
     print(f"{'':32} {'s':>8} {'us/parcel':>10} {'x rasterstats':>14}")
-    for name, t in (("class_fractions exact", t_exact), ("class_fractions centre", t_centre), ("rasterstats categorical", t_rs)):
+    for name, t in (
+        ("class_fractions exact", t_exact),
+        ("class_fractions centre", t_centre),
+        ("rasterstats categorical", t_rs),
+    ):
         print(f"{name:32} {t:8.3f} {1e6 * t / len(parcels):10.1f} {t_rs / t:14.1f}")
     if ee:
-        print(f"{'exactextract frac':32} {ee['exactextract_s']:8.3f} {1e6 * ee['exactextract_s'] / len(parcels):10.1f} "
-              f"{t_rs / ee['exactextract_s']:14.1f}   (max |diff| of exact fractions {ee['exactextract_max_abs_diff']:.1e})")
+        print(
+            f"{'exactextract frac':32} {ee['exactextract_s']:8.3f} {1e6 * ee['exactextract_s'] / len(parcels):10.1f} "
+            f"{t_rs / ee['exactextract_s']:14.1f}   (max |diff| of exact fractions "
+            f"{ee['exactextract_max_abs_diff']:.1e})"
+        )
     print(f"centre counts equal to rasterstats: {centre_equal} ({centre_mismatch} parcels differ)")
     print(f"wrote {RESULTS}")
 

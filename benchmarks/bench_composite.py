@@ -139,7 +139,19 @@ def main() -> None:
             best = None
             for _ in range(args.repeat):
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--one", str(size), str(chunk), "--threads", str(args.threads), "--dates", str(args.dates), "--gdal-cache-mb", str(args.gdal_cache_mb)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        str(size),
+                        str(chunk),
+                        "--threads",
+                        str(args.threads),
+                        "--dates",
+                        str(args.dates),
+                        "--gdal-cache-mb",
+                        str(args.gdal_cache_mb),
+                    ],
                     capture_output=True,
                     text=True,
                     check=True,
@@ -148,11 +160,21 @@ def main() -> None:
                 if best is None or row["wall_s"] < best["wall_s"]:
                     best = row
             rows.append(best)
-            print(f"{size:>5} px  chunk {chunk:>4}  {best['dates']} dates  wall {best['wall_s']:7.1f} s  cpu {best['cpu_s']:7.1f} s  "
-                  f"peak RSS {best['peak_rss_mb']:7.0f} MB  ({best['us_per_pixel_date']} us/px/date)", flush=True)
+            print(
+                f"{size:>5} px  chunk {chunk:>4}  {best['dates']} dates  wall {best['wall_s']:7.1f} s  cpu "
+                f"{best['cpu_s']:7.1f} s  "
+                f"peak RSS {best['peak_rss_mb']:7.0f} MB  ({best['us_per_pixel_date']} us/px/date)",
+                flush=True,
+            )
     out = RESULTS / f"composite_{args.dates}dates.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "prepare": prep, "runs": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "prepare": prep, "runs": rows},
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -23,6 +23,7 @@ of log(time) on log(size) (least squares). Results: a table on stdout and benchm
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -86,15 +87,19 @@ def main() -> None:
     args = ap.parse_args()
 
     res = 10.0
-    grid = RegionGrid.from_bounds("EPSG:32650", res, (500000, 2904000 - args.size * res, 500000 + args.size * res, 2904000))
+    grid = RegionGrid.from_bounds(
+        "EPSG:32650", res, (500000, 2904000 - args.size * res, 500000 + args.size * res, 2904000)
+    )
     t0 = time.perf_counter()
     bundle = generate("county", grid, 42, parcels_per_km2=args.parcels_per_km2)
     gen_s = time.perf_counter() - t0
     parcels = bundle.vectors["parcels.gpkg"].geometry
     farmland = bundle.vectors["farmland.gpkg"].geometry
     roads = bundle.vectors["roads.gpkg"]
-    print(f"county demo {args.size} x {args.size} px ({grid.width * grid.height * res**2 / 1e6:.0f} km2): "
-          f"{len(parcels)} parcels, {len(farmland)} farmland patches, {len(roads)} road lines ({gen_s:.0f} s to generate)")
+    print(
+        f"county demo {args.size} x {args.size} px ({grid.width * grid.height * res**2 / 1e6:.0f} km2): "
+        f"{len(parcels)} parcels, {len(farmland)} farmland patches, {len(roads)} road lines ({gen_s:.0f} s to generate)"
+    )
 
     build_s, graph = best_of(lambda: build_road_graph(roads), args.repeat)
     print(f"road graph: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} segments, built in {build_s:.3f} s")
@@ -102,8 +107,8 @@ def main() -> None:
     rows = []
     for n in [n for n in args.parcels if n <= len(parcels)] or [len(parcels)]:
         sub = parcels.iloc[:n]
-        t_ours, ours = best_of(lambda: travel_distance_m(sub, farmland, graph), args.repeat)
-        t_peer, peer = best_of(lambda: nearest_node_peer(graph, sub, farmland), args.repeat)
+        t_ours, ours = best_of(functools.partial(travel_distance_m, sub, farmland, graph), args.repeat)
+        t_peer, peer = best_of(functools.partial(nearest_node_peer, graph, sub, farmland), args.repeat)
         diff = np.abs(peer - ours["distance_m"].to_numpy())
         rows.append({"parcels": n, "segments": graph.number_of_edges(), "karstflow_s": t_ours, "peer_s": t_peer,
                      "ratio_peer_over_karstflow": t_peer / t_ours, "peer_median_abs_error_m": float(np.median(diff)),
@@ -115,23 +120,37 @@ def main() -> None:
             g = build_road_graph(dense)
             return g, travel_distance_m(parcels, farmland, g)
         t, (g, _) = best_of(run, args.repeat)
-        seg_rows.append({"segment_max_m": m, "segments": g.number_of_edges(), "parcels": len(parcels), "build_and_distances_s": t})
+        seg_rows.append(
+            {"segment_max_m": m, "segments": g.number_of_edges(), "parcels": len(parcels), "build_and_distances_s": t}
+        )
 
     print("\nCPU seconds, best of", args.repeat)
     print("parcels | segments | karstflow s | nearest-node peer s | peer/karstflow | peer error median / p90 (m)")
     for r in rows:
-        print(f"{r['parcels']:7d} | {r['segments']:8d} | {r['karstflow_s']:11.3f} | {r['peer_s']:19.3f} | {r['ratio_peer_over_karstflow']:14.2f} | "
-              f"{r['peer_median_abs_error_m']:.1f} / {r['peer_p90_abs_error_m']:.1f}")
+        print(
+            f"{r['parcels']:7d} | {r['segments']:8d} | {r['karstflow_s']:11.3f} | {r['peer_s']:19.3f} | "
+            f"{r['ratio_peer_over_karstflow']:14.2f} | "
+            f"{r['peer_median_abs_error_m']:.1f} / {r['peer_p90_abs_error_m']:.1f}"
+        )
     print("\nsegments (max length m) | parcels | graph + distances s")
     for r in seg_rows:
         print(f"{r['segments']:8d} ({r['segment_max_m']:g}) | {r['parcels']:7d} | {r['build_and_distances_s']:.3f}")
-    out = {"size_px": args.size, "parcels_total": len(parcels), "farmland_patches": len(farmland), "road_lines": len(roads),
-           "graph_build_s": build_s, "by_parcels": rows, "by_segments": seg_rows}
+    out = {
+        "size_px": args.size,
+        "parcels_total": len(parcels),
+        "farmland_patches": len(farmland),
+        "road_lines": len(roads),
+        "graph_build_s": build_s,
+        "by_parcels": rows,
+        "by_segments": seg_rows,
+    }
     if len(rows) >= 2:
         out["exponent_parcels"] = exponent([r["parcels"] for r in rows], [r["karstflow_s"] for r in rows])
         print(f"\ntime ~ parcels^{out['exponent_parcels']:.2f}")
     if len(seg_rows) >= 2:
-        out["exponent_segments"] = exponent([r["segments"] for r in seg_rows], [r["build_and_distances_s"] for r in seg_rows])
+        out["exponent_segments"] = exponent(
+            [r["segments"] for r in seg_rows], [r["build_and_distances_s"] for r in seg_rows]
+        )
         print(f"time ~ segments^{out['exponent_segments']:.2f}")
     path = Path(__file__).parent / "results" / "network_distances.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,9 +67,12 @@ def synthetic(size: int, seed: int = 0) -> dict[str, np.ndarray]:
     lc = np.select([patch < q[0], patch < q[1], patch < q[2], patch < q[3]], [7, 2, 5, 1], 8).astype(np.int32)
     yy, xx = np.mgrid[0:size, 0:size].astype(float)
     return {
-        "dem": dem.astype(np.float32), "lulc": lc,
-        "precip": (1100 + 0.2 * xx).astype(np.float32), "eto": (900 + 0.1 * yy).astype(np.float32),
-        "depth": np.where(lc == 5, 350.0, 900.0).astype(np.float32), "pawc": np.where(lc == 5, 0.11, 0.16).astype(np.float32),
+        "dem": dem.astype(np.float32),
+        "lulc": lc,
+        "precip": (1100 + 0.2 * xx).astype(np.float32),
+        "eto": (900 + 0.1 * yy).astype(np.float32),
+        "depth": np.where(lc == 5, 350.0, 900.0).astype(np.float32),
+        "pawc": np.where(lc == 5, 0.11, 0.16).astype(np.float32),
     }
 
 
@@ -97,12 +100,16 @@ def ours(d: dict[str, np.ndarray], grid: RegionGrid, repeat: int) -> dict[str, d
         return reclassify(d["lulc"], bio[col].to_dict(), what=col, table_source="bio")
 
     def water():
-        annual_water_yield(d["precip"], d["eto"], lookup("Kc"), lookup("root_depth"), d["depth"], d["pawc"], 5.0, lookup("LULC_veg"))
+        annual_water_yield(
+            d["precip"], d["eto"], lookup("Kc"), lookup("root_depth"), d["depth"], d["pawc"], 5.0, lookup("LULC_veg")
+        )
 
     sens = {int(r.lulc): {"crop": r.crop, "town": r.town} for r in SENS.itertuples()}
 
     def habitat():
-        habitat_degradation(d["lulc"], {"crop": d["lulc"] == 1, "town": d["lulc"] == 8}, THREATS, sens, resolution_m=RES)
+        habitat_degradation(
+            d["lulc"], {"crop": d["lulc"] == 1, "town": d["lulc"] == 8}, THREATS, sens, resolution_m=RES
+        )
 
     routing_ls()  # numba compile / cache load outside the timing
     out = {}
@@ -119,7 +126,8 @@ INVEST_DRIVER = textwrap.dedent("""
     from natcap.invest.sdr import sdr
     jobs = json.loads(sys.argv[1])
     times = {}
-    for name, module in (("routing_ls", sdr), ("water_yield", annual_water_yield), ("habitat_degradation", habitat_quality)):
+    modules = (("routing_ls", sdr), ("water_yield", annual_water_yield), ("habitat_degradation", habitat_quality))
+    for name, module in modules:
         t0 = time.perf_counter()
         module.execute(jobs[name])
         times[name] = time.perf_counter() - t0
@@ -140,26 +148,60 @@ def invest(python: str, d: dict[str, np.ndarray], grid: RegionGrid, work: Path) 
         write_raster(grid.data_array(np.full(grid.shape, value, np.float32)), paths[name])
     for t, code in (("crop", 1), ("town", 8)):
         write_raster(grid.data_array((d["lulc"] == code).astype(np.float32)), work / f"threat_{t}.tif", nodata=-1.0)
-    pd.DataFrame({"threat": list(THREATS), "max_dist": [v["max_distance_m"] / 1000 for v in THREATS.values()],
-                  "weight": [v["weight"] for v in THREATS.values()], "decay": [v["decay"] for v in THREATS.values()],
-                  "cur_path": [f"threat_{t}.tif" for t in THREATS], "fut_path": "", "base_path": ""}).to_csv(work / "threats.csv", index=False)
+    pd.DataFrame(
+        {
+            "threat": list(THREATS),
+            "max_dist": [v["max_distance_m"] / 1000 for v in THREATS.values()],
+            "weight": [v["weight"] for v in THREATS.values()],
+            "decay": [v["decay"] for v in THREATS.values()],
+            "cur_path": [f"threat_{t}.tif" for t in THREATS],
+            "fut_path": "",
+            "base_path": "",
+        }
+    ).to_csv(work / "threats.csv", index=False)
     SENS.to_csv(work / "sens.csv", index=False)
     BIO.to_csv(work / "bio.csv", index=False)
     gpd.GeoDataFrame({"ws_id": [1]}, geometry=[shapely.box(*grid.bounds)], crs=grid.crs).to_file(work / "ws.gpkg")
     jobs = {
-        "routing_ls": {"workspace_dir": str(work / "sdr"), "dem_path": paths["dem"], "erosivity_path": paths["erosivity"],
-                       "erodibility_path": paths["erodibility"], "lulc_path": paths["lulc"], "watersheds_path": str(work / "ws.gpkg"),
-                       "biophysical_table_path": str(work / "bio.csv"), "threshold_flow_accumulation": 1000, "k_param": 2,
-                       "ic_0_param": 0.5, "sdr_max": 0.8, "l_max": 122, "n_workers": -1},
-        "water_yield": {"workspace_dir": str(work / "awy"), "lulc_path": paths["lulc"], "depth_to_root_rest_layer_path": paths["depth"],
-                        "precipitation_path": paths["precip"], "pawc_path": paths["pawc"], "eto_path": paths["eto"],
-                        "watersheds_path": str(work / "ws.gpkg"), "biophysical_table_path": str(work / "bio.csv"),
-                        "seasonality_constant": 5.0, "n_workers": -1},
-        "habitat_degradation": {"workspace_dir": str(work / "hq"), "lulc_cur_path": paths["lulc"],
-                                "threats_table_path": str(work / "threats.csv"), "sensitivity_table_path": str(work / "sens.csv"),
-                                "half_saturation_constant": 0.3, "n_workers": -1},
+        "routing_ls": {
+            "workspace_dir": str(work / "sdr"),
+            "dem_path": paths["dem"],
+            "erosivity_path": paths["erosivity"],
+            "erodibility_path": paths["erodibility"],
+            "lulc_path": paths["lulc"],
+            "watersheds_path": str(work / "ws.gpkg"),
+            "biophysical_table_path": str(work / "bio.csv"),
+            "threshold_flow_accumulation": 1000,
+            "k_param": 2,
+            "ic_0_param": 0.5,
+            "sdr_max": 0.8,
+            "l_max": 122,
+            "n_workers": -1,
+        },
+        "water_yield": {
+            "workspace_dir": str(work / "awy"),
+            "lulc_path": paths["lulc"],
+            "depth_to_root_rest_layer_path": paths["depth"],
+            "precipitation_path": paths["precip"],
+            "pawc_path": paths["pawc"],
+            "eto_path": paths["eto"],
+            "watersheds_path": str(work / "ws.gpkg"),
+            "biophysical_table_path": str(work / "bio.csv"),
+            "seasonality_constant": 5.0,
+            "n_workers": -1,
+        },
+        "habitat_degradation": {
+            "workspace_dir": str(work / "hq"),
+            "lulc_cur_path": paths["lulc"],
+            "threats_table_path": str(work / "threats.csv"),
+            "sensitivity_table_path": str(work / "sens.csv"),
+            "half_saturation_constant": 0.3,
+            "n_workers": -1,
+        },
     }
-    proc = subprocess.run([python, "-c", INVEST_DRIVER, json.dumps(jobs)], cwd=work, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(
+        [python, "-c", INVEST_DRIVER, json.dumps(jobs)], cwd=work, capture_output=True, text=True, timeout=3600
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -171,7 +213,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--invest-python", default=os.environ.get("KARSTFLOW_INVEST_PYTHON"))
     args = ap.parse_args()
-    grid = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2799990, 600000 + args.size * RES, 2799990 + args.size * RES))
+    grid = RegionGrid.from_bounds(
+        "EPSG:32648", RES, (600000, 2799990, 600000 + args.size * RES, 2799990 + args.size * RES)
+    )
     d = synthetic(args.size)
     result = {"size": args.size, "pixels": args.size**2, "karstflow": ours(d, grid, args.repeat)}
     if args.invest_python:
@@ -182,7 +226,10 @@ def main() -> None:
     for name, t in result["karstflow"].items():
         inv = result.get("invest", {}).get(name)
         ratio = f"{inv / t['wall_s']:.1f}x" if inv else "-"
-        print(f"{name:22s} {t['wall_s']:12.2f} {t['cpu_s']:8.2f} {inv if inv is not None else float('nan'):10.2f} {ratio:>7s}")
+        print(
+            f"{name:22s} {t['wall_s']:12.2f} {t['cpu_s']:8.2f} {inv if inv is not None else float('nan'):10.2f} "
+            f"{ratio:>7s}"
+        )
     out = ROOT / "benchmarks" / "results" / "services.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

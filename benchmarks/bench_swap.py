@@ -16,6 +16,7 @@ benchmarks/results/swap_{cost}.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -70,7 +71,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--mip-rel-gap", type=float, default=1e-6, help="HiGHS and CBC relative gap (default 1e-6, as the config)")
+    ap.add_argument(
+        "--mip-rel-gap", type=float, default=1e-6, help="HiGHS and CBC relative gap (default 1e-6, as the config)"
+    )
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     rows = []
@@ -79,10 +82,12 @@ def main() -> None:
     for n in args.sizes:
         capacity, cost, required = instance(n, args.cost, args.share, rng)
         t_h, (x_h, status_h, _, _) = best_of(
-            args.repeat, lambda: _milp(capacity, cost, required, args.time_limit, args.mip_rel_gap)
+            args.repeat, functools.partial(_milp, capacity, cost, required, args.time_limit, args.mip_rel_gap)
         )
-        t_c, (x_c, status_c) = best_of(args.repeat, lambda: solve_cbc(capacity, cost, required, args.time_limit, args.mip_rel_gap))
-        t_g, x_g = best_of(args.repeat, lambda: greedy_cover(capacity, cost, required))
+        t_c, (x_c, status_c) = best_of(
+            args.repeat, functools.partial(solve_cbc, capacity, cost, required, args.time_limit, args.mip_rel_gap)
+        )
+        t_g, x_g = best_of(args.repeat, functools.partial(greedy_cover, capacity, cost, required))
         c_h, c_c, c_g = (float(cost[x].sum()) for x in (x_h, x_c, x_g))
         same = abs(c_h - c_c) <= 1e-6 * max(c_h, 1e-12)
         gap = c_g / c_h - 1

@@ -77,7 +77,9 @@ def write_cube(path: Path, size: int, years: int, chunk: int, seed: int = 0, com
 # --------------------------------------------------------------------------------------
 
 
-def child(cube_path: str, out_path: str, chunk: int, threads: int, autocorrelation: str | None, cache_mb: float) -> None:
+def child(
+    cube_path: str, out_path: str, chunk: int, threads: int, autocorrelation: str | None, cache_mb: float
+) -> None:
     t_start = time.perf_counter()
     import dask
     import netCDF4
@@ -99,7 +101,11 @@ def child(cube_path: str, out_path: str, chunk: int, threads: int, autocorrelati
         trend.to_netcdf(out_path, engine="netcdf4", encoding=encoding)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak_self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"import_s": t_import, "compute_write_s": wall, "cpu_s": cpu, "peak_rss_self_mb": peak_self_kb / 1024}))
+    print(
+        json.dumps(
+            {"import_s": t_import, "compute_write_s": wall, "cpu_s": cpu, "peak_rss_self_mb": peak_self_kb / 1024}
+        )
+    )
 
 
 def run_child(args: argparse.Namespace, cube: Path, out: Path) -> dict:
@@ -181,14 +187,20 @@ def main() -> None:
         sys.exit(f"not enough free disk in {work.parent}: need ~{need / 1e9:.1f} GB, have {free / 1e9:.1f} GB")
     cube, out = work / "cube.nc", work / "trend.nc"
     try:
-        print(f"writing a {args.years} x {args.size} x {args.size} float32 cube ({cube_bytes / 2**30:.2f} GiB) to {cube} ...")
+        print(
+            f"writing a {args.years} x {args.size} x {args.size} float32 cube ({cube_bytes / 2**30:.2f} GiB) to "
+            f"{cube} ..."
+        )
         write_s = write_cube(cube, args.size, args.years, args.chunk, complevel=args.complevel)
         print(f"  {write_s:.1f} s, {cube.stat().st_size / 2**30:.2f} GiB on disk")
         # compile the numba kernel (or load its cache) before the measured run
         from karstflow.trends import mann_kendall_1d
 
         mann_kendall_1d(np.arange(24.0), autocorrelation=autocorrelation)
-        print(f"theil_sen_mk over it in a subprocess ({args.threads} threads, chunks {args.years} x {args.chunk} x {args.chunk}) ...")
+        print(
+            f"theil_sen_mk over it in a subprocess ({args.threads} threads, chunks {args.years} x {args.chunk} x "
+            f"{args.chunk}) ..."
+        )
         res = run_child(args, cube, out)
         worst = check_sample(cube, out, autocorrelation=autocorrelation)
         npix = args.size**2
@@ -222,8 +234,10 @@ def main() -> None:
         f"\ncube {result['cube_gib']:.2f} GiB on disk ({result['cube_file_gib']:.2f} GiB file), "
         f"chunks {result['chunk_mib']:.0f} MiB, {args.threads} threads"
     )
-    print(f"compute + write: {res['compute_write_s']:.1f} s wall ({result['us_per_pixel']:.2f} us/pixel), "
-          f"{res['cpu_s']:.1f} s CPU ({result['cpu_us_per_pixel']:.2f} us/pixel); process total {res['process_s']:.1f} s")
+    print(
+        f"compute + write: {res['compute_write_s']:.1f} s wall ({result['us_per_pixel']:.2f} us/pixel), "
+        f"{res['cpu_s']:.1f} s CPU ({result['cpu_us_per_pixel']:.2f} us/pixel); process total {res['process_s']:.1f} s"
+    )
     print(f"peak RSS {res['peak_rss_mb']:.0f} MB = {100 * result['peak_rss_share_of_cube']:.1f} % of the cube; "
           f"budget {args.budget_mb:.0f} MB: {'within' if result['within_budget'] else 'EXCEEDED'}"
           + (f" (/usr/bin/time -v: {res['time_v_max_rss_mb']:.0f} MB)" if "time_v_max_rss_mb" in res else ""))

@@ -8,8 +8,9 @@ API root, are read over HTTP as from a bucket. Run with
 
 import os
 
+from stac_fastapi.static.app import app
 from starlette.staticfiles import StaticFiles
 
-from stac_fastapi.static.app import app
-
-app.mount("/", StaticFiles(directory=os.path.dirname(os.path.abspath(os.environ["CATALOG_HREF"]))), name="catalog-files")
+app.mount(
+    "/", StaticFiles(directory=os.path.dirname(os.path.abspath(os.environ["CATALOG_HREF"]))), name="catalog-files"
+)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -62,7 +62,12 @@ def test_parcels_mostly_on_nodata_are_not_evaluated():
 
 def test_rates_by_count_area_and_year_by_hand():
     gdf = parcels(
-        [shapely.box(0, 20, 40, 40), shapely.box(60, 20, 90, 40), shapely.box(60, 50, 100, 100), shapely.box(0, 50, 20, 60)],
+        [
+            shapely.box(0, 20, 40, 40),
+            shapely.box(60, 20, 90, 40),
+            shapely.box(60, 50, 100, 100),
+            shapely.box(0, 50, 20, 60),
+        ],
         reclaim_year=[2012, 2012, 2015, 2015],
     )
     out = judge(gdf)

@@ -140,7 +140,11 @@ def test_cultivated_land_without_a_grade_is_skipped():
 def test_capacity_accounts_by_forest_type():
     lost = pd.DataFrame({"grade": [8.0, 10.0], "area_ha": [1.0, 1.0]})
     activated = pd.DataFrame(
-        {"grade": [4.0, 6.0, 9.0], "area_ha": [2.0, 1.0, 1.0], "forest_type": ["sparse forest land", "forested land", "sparse forest land"]}
+        {
+            "grade": [4.0, 6.0, 9.0],
+            "area_ha": [2.0, 1.0, 1.0],
+            "forest_type": ["sparse forest land", "forested land", "sparse forest land"],
+        }
     )
     table = capacity_summary(lost, activated, [True, False, True]).set_index(["account", "forest_type"])
     # lost: (8 + 6) steps * 1 ha * 1.5 t

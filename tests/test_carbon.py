@@ -77,7 +77,9 @@ def test_casa_is_lazy_and_equal_on_dask():
     eps = xr.DataArray(np.full((20, 30), 0.5, np.float32), dims=("y", "x"), coords={"y": coords["y"], "x": coords["x"]})
     eager = casa_npp(ndvi, sol, temp, w, eps, ndvi_min=0.1, ndvi_max=0.8)
     chunks = {"year": -1, "y": 7, "x": 11}
-    lazy = casa_npp(ndvi.chunk(chunks), sol.chunk(chunks), temp.chunk(chunks), w.chunk(chunks), eps, ndvi_min=0.1, ndvi_max=0.8)
+    lazy = casa_npp(
+        ndvi.chunk(chunks), sol.chunk(chunks), temp.chunk(chunks), w.chunk(chunks), eps, ndvi_min=0.1, ndvi_max=0.8
+    )
     assert lazy["npp"].chunks is not None
     xr.testing.assert_allclose(lazy.compute(), eager)
     assert np.isnan(eager["npp"][2, 3, 4])

@@ -7,9 +7,9 @@ printed (run pytest with -s to see them).
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-import geopandas as gpd
 import pytest
 import shapely
 import xarray as xr
@@ -113,7 +113,11 @@ def test_points_take_the_pixel_they_fall_in():
 def test_polygons_give_every_pixel_centre_inside_one_group():
     poly = gpd.GeoDataFrame({"class_code": [2]}, geometry=[shapely.box(500000, 2900040, 500030, 2900060)], crs=GRID.crs)
     s = reference_samples(feature_cube(), poly, "class_code", LEGEND)
-    assert len(s) == 6 and set(s["group"]) == {0} and set(zip(s["row"], s["col"])) == {(r, c) for r in (0, 1) for c in (0, 1, 2)}
+    assert (
+        len(s) == 6
+        and set(s["group"]) == {0}
+        and set(zip(s["row"], s["col"], strict=True)) == {(r, c) for r in (0, 1) for c in (0, 1, 2)}
+    )
 
 
 def test_samples_outside_the_grid_or_legend_are_rejected_with_ids():
@@ -218,12 +222,16 @@ def classify_patch(patch, split: str):
     ndvi = ndvi.rename(band="time").assign_coords(time=stamps)
     clear = read_raster(patch / "cloud_mask.tif", masked=False).rename(band="time").assign_coords(time=stamps) == 0
     # one composite per season of each year (Dec-Feb winter, ...): 11 periods over 2015-07..2017-12
-    season = [f"{t.year + (t.month == 12)}-{['winter', 'spring', 'summer', 'autumn'][(t.month % 12) // 3]}" for t in stamps]
+    season = [
+        f"{t.year + (t.month == 12)}-{['winter', 'spring', 'summer', 'autumn'][(t.month % 12) // 3]}" for t in stamps
+    ]
     composites = {}
     for name in dict.fromkeys(season):
         sel = np.array([s == name for s in season])
         comp, _ = median_composite(ndvi.isel(time=sel), clear.isel(time=sel))
-        composites[name] = comp.expand_dims(band=["NDVI"]).rio.write_crs(ndvi.rio.crs).rio.write_transform(ndvi.rio.transform())
+        composites[name] = (
+            comp.expand_dims(band=["NDVI"]).rio.write_crs(ndvi.rio.crs).rio.write_transform(ndvi.rio.transform())
+        )
     dem = read_raster(patch / "dem.tif")
     slope, _ = slope_aspect(dem)
     features = build_features(composites, indices=(), elevation=dem, slope=slope)
@@ -234,7 +242,11 @@ def classify_patch(patch, split: str):
     val = split_samples(groups, samples["class_code"], 0.3, seed=42)
     names = [str(f) for f in features["feature"].values]
     model = train_random_forest(
-        samples.loc[~val, names].to_numpy(), samples.loc[~val, "class_code"].to_numpy(), n_estimators=100, seed=42, n_jobs=2
+        samples.loc[~val, names].to_numpy(),
+        samples.loc[~val, "class_code"].to_numpy(),
+        n_estimators=100,
+        seed=42,
+        n_jobs=2,
     )
     landcover = predict_map(model, features)
     mapped = landcover.values[samples.loc[val, "row"], samples.loc[val, "col"]]

@@ -99,7 +99,10 @@ def test_write_streamed_writes_blocks_with_band_names_and_leaves_nothing_on_fail
     tally = ClearCountTally()
     out_c, out_n = tmp_path / "composite.tif", tmp_path / "clear_count.tif"
     write_streamed(
-        {str(out_c): (comp, {"dtype": "float32", "nodata": float("nan"), "band_names": ["B4", "B8"]}), str(out_n): (count, {"dtype": "uint16", "nodata": 65535})},
+        {
+            str(out_c): (comp, {"dtype": "float32", "nodata": float("nan"), "band_names": ["B4", "B8"]}),
+            str(out_n): (count, {"dtype": "uint16", "nodata": 65535}),
+        },
         GRID,
         batch=3,
         on_block=lambda path, window, block: tally.add(block) if path == str(out_n) else None,

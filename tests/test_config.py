@@ -69,10 +69,16 @@ def test_local_source_needs_existing_dem(config, schema, tmp_path):
 def test_remote_sources_are_accepted_and_their_keys_checked(config, schema):
     region = config["regions"]["demo-county"]
     region.pop("demo")
-    region.update(source="stac", aoi={"bounds": [0, 0, 100, 100]}, stac={"collection": "sentinel-2-l2a", "sign": "planetary-computer"})
+    region.update(
+        source="stac",
+        aoi={"bounds": [0, 0, 100, 100]},
+        stac={"collection": "sentinel-2-l2a", "sign": "planetary-computer"},
+    )
     check_config(config, schema)
     region.update(source="earthengine", earthengine={"project": "p", "cs_cdf_threshold": 1.5})
-    with pytest.raises(ConfigError, match=r"regions\.demo-county\.earthengine\.cs_cdf_threshold: 1\.5 is greater than the maximum of 1"):
+    with pytest.raises(
+        ConfigError, match=r"regions\.demo-county\.earthengine\.cs_cdf_threshold: 1\.5 is greater than the maximum of 1"
+    ):
         check_config(config, schema)
 
 
@@ -81,10 +87,14 @@ def test_local_region_with_periods_needs_imagery(config, schema, tmp_path):
     region = config["regions"]["demo-county"]
     region.pop("demo")
     region.update(source="local", aoi={"bounds": [0, 0, 100, 100]}, inputs={"dem": "dem.tif"})
-    with pytest.raises(ConfigError, match=r"regions\.demo-county\.inputs\.imagery: required when a local region has periods"):
+    with pytest.raises(
+        ConfigError, match=r"regions\.demo-county\.inputs\.imagery: required when a local region has periods"
+    ):
         check_config(config, schema, workdir=tmp_path)
     region["inputs"]["imagery"] = {"stacks": {"NDVI": "ndvi.tif"}}
-    with pytest.raises(ConfigError, match=r"regions\.demo-county\.inputs\.imagery\.stacks\.NDVI: file not found: ndvi\.tif"):
+    with pytest.raises(
+        ConfigError, match=r"regions\.demo-county\.inputs\.imagery\.stacks\.NDVI: file not found: ndvi\.tif"
+    ):
         check_config(config, schema, workdir=tmp_path)
 
 
@@ -104,6 +114,8 @@ def test_command_line_text_is_typed_where_the_schema_wants_numbers(config, schem
     assert typed["terrain"] == {"flat_max_deg": 7.5, "dem_resampling": "cubic"}
     assert typed["regions"]["demo-karst"]["years"] == {"first": 2001, "last": 2023}
     assert typed["regions"]["demo-county"]["crs"] == "4326"
-    typed["terrain"]["flat_max_deg"] = coerce_cli_strings({"terrain": {"flat_max_deg": "steep"}}, schema)["terrain"]["flat_max_deg"]
+    typed["terrain"]["flat_max_deg"] = coerce_cli_strings({"terrain": {"flat_max_deg": "steep"}}, schema)["terrain"][
+        "flat_max_deg"
+    ]
     with pytest.raises(ConfigError, match="expected number, found 'steep'"):
         check_config(typed, schema)

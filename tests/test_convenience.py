@@ -41,7 +41,13 @@ def test_rule_expressions_are_validated():
 
 
 def test_rule_mask_and_inconvenient():
-    d = pd.DataFrame({"x1_elevation_m": [100, 150, 200, np.nan], "x10_area_ha": [0.1, 0.1, 0.5, 0.1], "x6_population_density_per_km2": [300, 500, 300, 300]})
+    d = pd.DataFrame(
+        {
+            "x1_elevation_m": [100, 150, 200, np.nan],
+            "x10_area_ha": [0.1, 0.1, 0.5, 0.1],
+            "x6_population_density_per_km2": [300, 500, 300, 300],
+        }
+    )
     assert list(rule_mask(d, "x1_elevation_m > 130 and x10_area_ha < 0.2")) == [False, True, False, False]
     rules = ["x1_elevation_m > 130 and x10_area_ha < 0.2", "x6_population_density_per_km2 < 400 and x10_area_ha < 0.2"]
     assert list(inconvenient(d, rules)) == [True, True, False, True]
@@ -50,9 +56,17 @@ def test_rule_mask_and_inconvenient():
 
 def test_evaluate_rules_by_hand():
     # 20 parcels: the rule holds for 6 of them, 5 abandoned; outside 3 of 14 abandoned
-    d = pd.DataFrame({"x1_elevation_m": [200] * 6 + [50] * 14, "x10_area_ha": [0.1] * 20, "x6_population_density_per_km2": [300] * 20})
+    d = pd.DataFrame(
+        {
+            "x1_elevation_m": [200] * 6 + [50] * 14,
+            "x10_area_ha": [0.1] * 20,
+            "x6_population_density_per_km2": [300] * 20,
+        }
+    )
     d["abandoned"] = [1, 1, 1, 1, 1, 0] + [1, 1, 1] + [0] * 11
-    out = evaluate_rules(d, ["x1_elevation_m > 130 and x10_area_ha < 0.2", "x6_population_density_per_km2 < 400 and x10_area_ha < 0.2"])
+    out = evaluate_rules(
+        d, ["x1_elevation_m > 130 and x10_area_ha < 0.2", "x6_population_density_per_km2 < 400 and x10_area_ha < 0.2"]
+    )
     r = out[0]
     assert (r["support"], r["rate"]) == (6, pytest.approx(5 / 6))
     assert r["lift"] == pytest.approx((5 / 6) / (8 / 20))
@@ -85,7 +99,9 @@ def test_score_statistic_matches_statsmodels_score_test():
         chi2 = fit.score_test(exog_extra=z[k][:, None])[0]
         assert got[k] ** 2 == pytest.approx(float(np.squeeze(chi2)), rel=1e-6)
     # the pairwise form (condition matrices) equals the indicator form
-    a = _Conditions("a", [(">", 0.0, i) for i in range(3)], np.array([x[:, 0] > t for t in (-0.5, 0, 0.5)], dtype=float))
+    a = _Conditions(
+        "a", [(">", 0.0, i) for i in range(3)], np.array([x[:, 0] > t for t in (-0.5, 0, 0.5)], dtype=float)
+    )
     b = _Conditions("b", [("<", 0.0, i) for i in range(2)], np.array([x[:, 1] < t for t in (0, 1)], dtype=float))
     s1, support, _ = _pair_scores(a, b, x, np.asarray(fit.fittedvalues), y)
     s2 = _score_z(x, np.asarray(fit.fittedvalues), y, _pair_candidates(a, b)).reshape(3, 2)
@@ -125,7 +141,16 @@ def test_search_finds_a_planted_corner(criterion):
     found = rule_mask(d, best["rule"])
     assert (found & inside).sum() / (found | inside).sum() > 0.5  # Jaccard overlap
     assert best["p_holm"] < 1e-6 and best["bootstrap_frequency"] >= 0.5 and best["lift"] > 2
-    assert set(res.pairs.columns) >= {"rule", "support", "rate", "lift", "p", "p_holm", "bootstrap_frequency", "selected"}
+    assert set(res.pairs.columns) >= {
+        "rule",
+        "support",
+        "rate",
+        "lift",
+        "p",
+        "p_holm",
+        "bootstrap_frequency",
+        "selected",
+    }
     assert res.pairs["selected"].sum() == len(res.rules)
 
 
@@ -161,7 +186,11 @@ def test_planted_interactions_are_found_on_the_demo(county_demo_1600):
     sig = significant_predictors(model)
     res = find_interaction_rules(df, sig, base_design=model.design, seed=42)
     assert len(res.rules) == 2, res.pairs
-    for rule, term in zip(sorted(res.rules, key=lambda r: r["variables"]), sorted(planted["interactions"], key=lambda t: t["expr"]), strict=True):
+    for rule, term in zip(
+        sorted(res.rules, key=lambda r: r["variables"]),
+        sorted(planted["interactions"], key=lambda t: t["expr"]),
+        strict=True,
+    ):
         want = rule_variables(term["expr"], df.columns)
         assert rule["variables"] == want, (rule["rule"], term["expr"])
         found, true = rule_mask(df, rule["rule"]), rule_mask(df, term["expr"])
@@ -175,6 +204,8 @@ def test_rate_criterion_on_the_demo_keeps_high_rate_corners(county_demo_1600):
     truth, _ = county_demo_1600
     df = truth.rename(columns={"abandoned_true": "abandoned"})
     model = fit_abandonment_model(df)
-    res = find_interaction_rules(df, significant_predictors(model), criterion="rate", base_design=model.design, n_bootstrap=50, seed=42)
+    res = find_interaction_rules(
+        df, significant_predictors(model), criterion="rate", base_design=model.design, n_bootstrap=50, seed=42
+    )
     assert len(res.rules) >= 5
     assert min(r["lift"] for r in res.rules) > 1.5 and max(r["p_holm"] for r in res.rules) < 0.05

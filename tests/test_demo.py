@@ -91,7 +91,7 @@ def test_rasters_lie_on_the_grid(county, karst):
                 np.testing.assert_allclose(ds["x"].values, grid.coords()["x"])
                 np.testing.assert_allclose(ds["y"].values, grid.coords()["y"])
                 assert ds.rio.crs is not None and ds.rio.crs.to_epsg() == 32648
-    for rel, gdf in county["bundle"].vectors.items():
+    for rel in county["bundle"].vectors:
         assert gpd.read_file(county["dir"] / rel).crs.to_epsg() == 32650, rel
 
 
@@ -101,12 +101,20 @@ def test_same_seed_same_bytes_other_seed_differs(county, karst, tmp_path):
     for rel in ("dem.tif", "landcover.tif", "precipitation.tif", county_files()[-2]):
         assert filecmp.cmp(county["dir"] / rel, tmp_path / "county" / rel, shallow=False), rel
     assert (tmp_path / "county" / "PLANTED.json").read_text() == (county["dir"] / "PLANTED.json").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "county" / "parcels_truth.csv"), pd.read_csv(county["dir"] / "parcels_truth.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "county" / "parcels_truth.csv"), pd.read_csv(county["dir"] / "parcels_truth.csv")
+    )
 
     k2 = generate("karst", KARST_GRID, 7)
-    np.testing.assert_array_equal(k2.cubes["ndvi_annual.nc"]["ndvi"].values, karst["bundle"].cubes["ndvi_annual.nc"]["ndvi"].values)
-    np.testing.assert_array_equal(k2.cubes["climate.nc"]["eto_mm"].values, karst["bundle"].cubes["climate.nc"]["eto_mm"].values)
-    assert json.dumps(k2.planted, sort_keys=True, default=str) == json.dumps(karst["bundle"].planted, sort_keys=True, default=str)
+    np.testing.assert_array_equal(
+        k2.cubes["ndvi_annual.nc"]["ndvi"].values, karst["bundle"].cubes["ndvi_annual.nc"]["ndvi"].values
+    )
+    np.testing.assert_array_equal(
+        k2.cubes["climate.nc"]["eto_mm"].values, karst["bundle"].cubes["climate.nc"]["eto_mm"].values
+    )
+    assert json.dumps(k2.planted, sort_keys=True, default=str) == json.dumps(
+        karst["bundle"].planted, sort_keys=True, default=str
+    )
 
     other = generate("county", COUNTY_GRID, SEED + 1)
     assert not np.array_equal(other.rasters["dem.tif"][0].values, county["bundle"].rasters["dem.tif"][0].values)
@@ -161,7 +169,9 @@ def test_county_parcels(county):
     lc = read_raster(d / "landcover.tif", masked=False).values
     from rasterio.features import rasterize
 
-    ids = rasterize(zip(parcels.geometry, parcels["parcel_id"]), out_shape=lc.shape, transform=COUNTY_GRID.transform)
+    ids = rasterize(
+        zip(parcels.geometry, parcels["parcel_id"], strict=True), out_shape=lc.shape, transform=COUNTY_GRID.transform
+    )
     inside = ids > 0
     cls = lc[inside]
     abandoned = parcels.set_index("parcel_id")["abandoned_true"].to_numpy()[ids[inside] - 1]
@@ -193,7 +203,9 @@ def test_planted_logit_is_recovered(county):
         assert term["n_parcels"] >= 30
         assert term["abandonment_rate_inside"] > term["abandonment_rate_outside"] + 0.15
     # driver values are stored in PLANTED.json as written in the CSV
-    np.testing.assert_array_equal(np.array(p["driver_values"]["x4_settlement_distance_m"]), df["x4_settlement_distance_m"].to_numpy())
+    np.testing.assert_array_equal(
+        np.array(p["driver_values"]["x4_settlement_distance_m"]), df["x4_settlement_distance_m"].to_numpy()
+    )
 
 
 def test_drivers_recomputed_from_the_files(county):
@@ -209,7 +221,9 @@ def test_drivers_recomputed_from_the_files(county):
     dem = read_raster(d / "dem.tif")
     slope, aspect = slope_aspect(dem)
     acls = aspect_class(aspect, slope, planted(county)["options"]["flat_max_deg"]).values
-    ids = rasterize(zip(parcels.geometry, parcels.index), out_shape=dem.shape, transform=COUNTY_GRID.transform)
+    ids = rasterize(
+        zip(parcels.geometry, parcels.index, strict=True), out_shape=dem.shape, transform=COUNTY_GRID.transform
+    )
     n = len(parcels)
     cnt = np.bincount(ids.ravel(), minlength=n + 1)[1:]
     x1 = np.bincount(ids.ravel(), weights=dem.values.ravel().astype(float), minlength=n + 1)[1:] / cnt
@@ -224,15 +238,25 @@ def test_drivers_recomputed_from_the_files(county):
     np.testing.assert_allclose(x4["distance_m"], truth["x4_settlement_distance_m"], rtol=1e-12)
     np.testing.assert_allclose(x5["distance_m"], truth["x5_farmland_distance_m"], rtol=1e-12)
     villages = gpd.read_file(d / "villages.gpkg")
-    ov = gpd.overlay(parcels.reset_index()[["parcel_id", "geometry"]], villages, how="intersection", keep_geom_type=True)
+    ov = gpd.overlay(
+        parcels.reset_index()[["parcel_id", "geometry"]], villages, how="intersection", keep_geom_type=True
+    )
     ov["a"] = ov.area
-    best = ov.sort_values(["parcel_id", "a"], ascending=[True, False]).drop_duplicates("parcel_id").set_index("parcel_id")
-    np.testing.assert_allclose((best["population"] / best["area_km2"]).loc[truth.index], truth["x6_population_density_per_km2"], rtol=1e-12)
+    best = (
+        ov.sort_values(["parcel_id", "a"], ascending=[True, False]).drop_duplicates("parcel_id").set_index("parcel_id")
+    )
+    np.testing.assert_allclose(
+        (best["population"] / best["area_km2"]).loc[truth.index], truth["x6_population_density_per_km2"], rtol=1e-12
+    )
     assert (parcels["village_id"] == best["village_id"].loc[parcels.index]).all()
     grades = gpd.read_file(d / "quality_grades.gpkg")
     og = gpd.overlay(parcels.reset_index()[["parcel_id", "geometry"]], grades, how="intersection", keep_geom_type=True)
     og["a"] = og.area
-    for col, name in (("natural_grade", "x7_natural_grade"), ("utilization_grade", "x8_utilization_grade"), ("economic_grade", "x9_economic_grade")):
+    for col, name in (
+        ("natural_grade", "x7_natural_grade"),
+        ("utilization_grade", "x8_utilization_grade"),
+        ("economic_grade", "x9_economic_grade"),
+    ):
         w = (og[col] * og["a"]).groupby(og["parcel_id"]).sum() / og["a"].groupby(og["parcel_id"]).sum()
         np.testing.assert_allclose(w.loc[truth.index], truth[name], rtol=1e-6)
     np.testing.assert_allclose(parcels.area / 1e4, truth["x10_area_ha"], rtol=1e-12)
@@ -270,10 +294,20 @@ def test_county_support_layers(county):
     assert forest["carbon_mg_ha"].gt(0).all() and forest["township"].notna().all()
     assert planted(county)["forest_polygons_per_type"] == forest["forest_type"].value_counts().to_dict()
     redline = gpd.read_file(d / "redline.gpkg")
-    assert set(redline["kind"]) == {"nature_reserve", "park", "drinking_water_source", "fragile_zone", "geohazard_zone", "flood_storage"}
+    assert set(redline["kind"]) == {
+        "nature_reserve",
+        "park",
+        "drinking_water_source",
+        "fragile_zone",
+        "geohazard_zone",
+        "flood_storage",
+    }
     soil = gpd.read_file(d / "soil.gpkg")
     assert set(soil["texture"]) <= {"loam", "clay", "sand", "gravelly"} and "gravelly" in set(soil["texture"])
-    assert set(soil["salinization"]) <= {"none", "light", "moderate", "severe"} and (soil["salinization"] == "severe").any()
+    assert (
+        set(soil["salinization"]) <= {"none", "light", "moderate", "severe"}
+        and (soil["salinization"] == "severe").any()
+    )
     assert soil["polluted"].any() and (~soil["drainage"].astype(bool)).any() and (soil["ph"] < 4.0).any()
     assert len(gpd.read_file(d / "irrigation.gpkg")) >= 1
     at = read_raster(d / "accumulated_temperature.tif").values
@@ -288,7 +322,7 @@ def test_reference_points(county):
     assert 200 <= len(refs) <= 600 and set(refs["class_code"]) == set(LANDCOVER_CLASSES)
     assert (refs["class_name"] == refs["class_code"].map(LANDCOVER_CLASSES)).all()
     with rasterio.open(d / "landcover.tif") as src:
-        sampled = np.array([v[0] for v in src.sample(zip(refs.geometry.x, refs.geometry.y))])
+        sampled = np.array([v[0] for v in src.sample(zip(refs.geometry.x, refs.geometry.y, strict=True))])
     np.testing.assert_array_equal(sampled, refs["class_code"].to_numpy())
 
 
@@ -304,7 +338,9 @@ def test_s2_scenes_and_baseline_offsets(county):
         assert (off == -1000) == (date >= dt.date(2022, 1, 25))
     assert scenes["cloud_cover_pct"].min() < 2 and scenes["cloud_cover_pct"].max() > 50
     info = planted(county)["s2"]
-    assert info["offset_dates"] == [s for s, o in zip(scenes["date"], scenes["boa_add_offset"], strict=True) if o == -1000]
+    assert info["offset_dates"] == [
+        s for s, o in zip(scenes["date"], scenes["boa_add_offset"], strict=True) if o == -1000
+    ]
     assert info["baseline_04_dates"] == list(scenes["date"][scenes["processing_baseline"] == "04.00"])
     assert len(info["baseline_04_dates"]) >= 5
     np.testing.assert_allclose(scenes["cloud_cover_pct"], [round(100 * x["cloud_fraction"], 2) for x in info["dates"]])
@@ -394,7 +430,12 @@ def test_karst_landcover_climate_soil_tables(karst):
     carb = read_raster(d / "carbonate.tif", masked=False).values
     assert set(np.unique(carb)) == {0, 1}
     with xr.open_dataset(d / "climate.nc") as c:
-        for var, lo, hi in (("temperature_c", 14, 20.5), ("precipitation_mm", 950, 1550), ("solar_mj_m2", 3500, 4500), ("eto_mm", 800, 1100)):
+        for var, lo, hi in (
+            ("temperature_c", 14, 20.5),
+            ("precipitation_mm", 950, 1550),
+            ("solar_mj_m2", 3500, 4500),
+            ("eto_mm", 800, 1100),
+        ):
             q = np.quantile(c[var].values, [0.02, 0.98])
             assert lo <= q[0] and q[1] <= hi, (var, q)
     with xr.open_dataset(d / "soil.nc") as s:
@@ -404,7 +445,14 @@ def test_karst_landcover_climate_soil_tables(karst):
         assert np.median(depth[carb == 1]) < np.median(depth[carb == 0])
         assert float(s["pawc"].min()) > 0 and float(s["pawc"].max()) < 1
     pools = pd.read_csv(d / "carbon_pools.csv")
-    assert list(pools["lucode"]) == list(LANDCOVER_CLASSES) and list(pools.columns) == ["lucode", "lulc_name", "c_above", "c_below", "c_soil", "c_dead"]
+    assert list(pools["lucode"]) == list(LANDCOVER_CLASSES) and list(pools.columns) == [
+        "lucode",
+        "lulc_name",
+        "c_above",
+        "c_below",
+        "c_soil",
+        "c_dead",
+    ]
     bio = pd.read_csv(d / "biophysical.csv")
     assert list(bio.columns) == ["lucode", "lulc_name", "root_depth_mm", "kc", "lulc_veg", "usle_c", "usle_p"]
     assert len(gpd.read_file(d / "townships.gpkg")) >= 2
@@ -414,6 +462,14 @@ def test_years_option(tmp_path):
     b = generate("karst", KARST_GRID, 3, years=range(2005, 2011))
     assert set(b.rasters) >= {"landcover_2005.tif", "landcover_2010.tif"}
     assert list(b.cubes["ndvi_annual.nc"]["year"].values) == list(range(2005, 2011))
-    c = generate("county", RegionGrid.from_bounds("EPSG:32650", 10, (500000, 2900000, 501500, 2901500)), 5, years=(2021, 2022), dates_per_year=3)
+    c = generate(
+        "county",
+        RegionGrid.from_bounds("EPSG:32650", 10, (500000, 2900000, 501500, 2901500)),
+        5,
+        years=(2021, 2022),
+        dates_per_year=3,
+    )
     assert sum(k.startswith("s2/S2_") for k in c.rasters) == 6
-    assert set(write_bundle(c, tmp_path) and [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]) == set(county_files((2021, 2022), 3))
+    assert set(
+        write_bundle(c, tmp_path) and [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    ) == set(county_files((2021, 2022), 3))

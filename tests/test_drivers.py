@@ -40,8 +40,15 @@ def test_demo_drivers_equal_the_planted_ones(county):
     bundle, dem, slope, classes = county
     v = bundle.vectors
     got = compute_drivers(
-        v["parcels.gpkg"], dem=dem, slope_deg=slope, aspect_class=classes, settlements=v["settlements.gpkg"],
-        roads=v["roads.gpkg"], farmland=v["farmland.gpkg"], villages=v["villages.gpkg"], grades=v["quality_grades.gpkg"],
+        v["parcels.gpkg"],
+        dem=dem,
+        slope_deg=slope,
+        aspect_class=classes,
+        settlements=v["settlements.gpkg"],
+        roads=v["roads.gpkg"],
+        farmland=v["farmland.gpkg"],
+        villages=v["villages.gpkg"],
+        grades=v["quality_grades.gpkg"],
     )
     truth = bundle.tables["parcels_truth.csv"]
     assert list(got.columns[:11]) == ["parcel_id", *DRIVER_COLUMNS]
@@ -79,9 +86,14 @@ def _layers(parcels: list, **over):
         "roads": gdf({"road_id": [1]}, [LineString([(0, 90), (200, 90)])]),
         # patch 1: a diamond whose top vertex (10, 80) is 10 m below the road; patch 2 is
         # half of parcel B
-        "farmland": gdf({"farmland_id": [1, 2]}, [Polygon([(10, 80), (20, 70), (10, 60), (0, 70)]), box(120, 100, 150, 120)]),
+        "farmland": gdf(
+            {"farmland_id": [1, 2]}, [Polygon([(10, 80), (20, 70), (10, 60), (0, 70)]), box(120, 100, 150, 120)]
+        ),
         # densities 500 and 300 people/km2
-        "villages": gdf({"village_id": [11, 12], "population": [500, 300], "area_km2": [1.0, 1.0]}, [box(0, 0, 70, 200), box(70, 0, 200, 200)]),
+        "villages": gdf(
+            {"village_id": [11, 12], "population": [500, 300], "area_km2": [1.0, 1.0]},
+            [box(0, 0, 70, 200), box(70, 0, 200, 200)],
+        ),
         "grades": gdf(
             {"natural_grade": [3, 9], "utilization_grade": [4, 10], "economic_grade": [5, 11]},
             [box(0, 0, 100, 200), box(100, 0, 200, 200)],
@@ -93,7 +105,9 @@ def _layers(parcels: list, **over):
 
 def _drivers(parcels: list, **kw):
     dem, slope, aspect = _rasters()
-    lay = _layers(parcels, **{k: kw.pop(k) for k in list(kw) if k in ("villages", "grades", "farmland", "settlements", "roads")})
+    lay = _layers(
+        parcels, **{k: kw.pop(k) for k in list(kw) if k in ("villages", "grades", "farmland", "settlements", "roads")}
+    )
     return compute_drivers(lay.pop("polygons"), dem=dem, slope_deg=slope, aspect_class=aspect, **lay, **kw)
 
 
@@ -176,7 +190,9 @@ def test_prebuilt_graph_gives_the_same_drivers():
 
 def test_parcel_without_a_village_is_an_error():
     only_first = _layers([])["villages"].iloc[[0]]
-    with pytest.raises(DriverInputError, match=r"villages: 1 polygon\(s\) lie outside every village polygon.*parcel_id 2"):
+    with pytest.raises(
+        DriverInputError, match=r"villages: 1 polygon\(s\) lie outside every village polygon.*parcel_id 2"
+    ):
         _drivers([A, B], villages=only_first)
 
 
@@ -206,7 +222,9 @@ def test_missing_columns_crs_and_ids():
         compute_drivers(polys, dem=dem, slope_deg=slope, aspect_class=aspect, id_column="forest_id", **lay)
     polys["parcel_id"] = [7, 8]
     with pytest.raises(DriverInputError, match="expected a projected CRS in metres, found EPSG:4326"):
-        compute_drivers(polys.set_crs("EPSG:4326", allow_override=True), dem=dem, slope_deg=slope, aspect_class=aspect, **lay)
+        compute_drivers(
+            polys.set_crs("EPSG:4326", allow_override=True), dem=dem, slope_deg=slope, aspect_class=aspect, **lay
+        )
 
 
 def test_other_id_column_for_forest_polygons():

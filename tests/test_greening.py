@@ -96,7 +96,13 @@ def test_mismatched_grids_name_both_files():
     ndvi_cube = a.data_array(np.zeros(a.shape, np.float32))
     climate = b.data_array(np.zeros(b.shape, np.float32))
     check_same_grid(ndvi_cube, a.data_array(np.ones(a.shape)), "ndvi_annual.nc", "same.nc")
-    with pytest.raises(ValueError, match=r"grid mismatch.*climate.nc \[81 x 80 px, upper-left \(600030, 2800020\).*ndvi_annual.nc \[81 x 80 px, upper-left \(600000"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"grid mismatch.*climate.nc \[81 x 80 px, upper-left \(600030, 2800020\).*ndvi_annual.nc \[81 x 80 px, "
+            r"upper-left \(600000"
+        ),
+    ):
         check_same_grid(ndvi_cube, climate, "ndvi_annual.nc", "climate.nc")
     other_crs = a.data_array(np.zeros(a.shape)).rio.write_crs("EPSG:32649")
     with pytest.raises(ValueError, match="different CRS"):

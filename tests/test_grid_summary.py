@@ -67,7 +67,7 @@ def test_failed_write_leaves_nothing(tmp_path):
     grid = RegionGrid.from_bounds("EPSG:32650", 10, (0, 0, 100, 100))
     bad = grid.data_array(np.zeros(grid.shape, dtype="float32"))
     target = tmp_path / "out.tif"
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError, match="not-a-dtype"):
         write_raster(bad, target, dtype="not-a-dtype")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []

@@ -39,10 +39,16 @@ def test_local_region_on_the_real_patch(project_root, tmp_path, eolearn_patch):
         "crs": crs,
         "resolution_m": 10,
         "years": {"first": 2016, "last": 2017},
-        "periods": {"2016": {"start": "2016-01-01", "end": "2016-12-31"}, "2017-summer": {"start": "2017-06-01", "end": "2017-08-31"}},
+        "periods": {
+            "2016": {"start": "2016-01-01", "end": "2016-12-31"},
+            "2017-summer": {"start": "2017-06-01", "end": "2017-08-31"},
+        },
         "inputs": {
             "dem": str(eolearn_patch / "dem.tif"),
-            "imagery": {"stacks": {"NDVI": str(eolearn_patch / "ndvi.tif")}, "cloud_mask": str(eolearn_patch / "cloud_mask.tif")},
+            "imagery": {
+                "stacks": {"NDVI": str(eolearn_patch / "ndvi.tif")},
+                "cloud_mask": str(eolearn_patch / "cloud_mask.tif"),
+            },
         },
     }
     workdir = _workdir(project_root, tmp_path, {"eolearn": region})
@@ -56,7 +62,9 @@ def test_local_region_on_the_real_patch(project_root, tmp_path, eolearn_patch):
     with open(eolearn_patch / "timestamps.json") as f:
         stamps = json.load(f)
     assert summary["periods"]["2016"]["scenes"] == sum(t.startswith("2016") for t in stamps)
-    assert summary["periods"]["2017-summer"]["scenes"] == sum(t[:7] in ("2017-06", "2017-07", "2017-08") for t in stamps)
+    assert summary["periods"]["2017-summer"]["scenes"] == sum(
+        t[:7] in ("2017-06", "2017-07", "2017-08") for t in stamps
+    )
 
 
 def test_stac_region_fetches_once_and_composites(project_root, tmp_path, stac_api):  # noqa: F811
@@ -79,7 +87,10 @@ def test_stac_region_fetches_once_and_composites(project_root, tmp_path, stac_ap
     assert manifest["scenes"] == 5 and manifest["tiles_fetched"] > 0 and manifest["tiles_from_cache"] == 0
     assert all(e["sha256"] for e in manifest["entries"])
     summary = json.loads((base / "summary.json").read_text())
-    assert summary["imagery"]["periods"]["2022"]["scenes"] == 5 and summary["terrain"]["valid_pixels"] == STAC_GRID.width * STAC_GRID.height
+    assert (
+        summary["imagery"]["periods"]["2022"]["scenes"] == 5
+        and summary["terrain"]["valid_pixels"] == STAC_GRID.width * STAC_GRID.height
+    )
     # masking parameters rerun the composite only; a forced refetch reads the cache
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
@@ -94,7 +105,9 @@ def test_stac_region_fetches_once_and_composites(project_root, tmp_path, stac_ap
     assert again["tiles_fetched"] == 0 and again["tiles_from_cache"] == manifest["tiles_fetched"]
 
 
-def test_earthengine_region_plans_without_credentials_and_fails_naming_the_variable(project_root, tmp_path, monkeypatch):
+def test_earthengine_region_plans_without_credentials_and_fails_naming_the_variable(
+    project_root, tmp_path, monkeypatch
+):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     region = {
         "source": "earthengine",

@@ -122,7 +122,9 @@ def test_the_graph_sees_lazy_and_relative_imports():
     assert g.has_edge("karstflow.model", "karstflow.conditions")
     assert not g.has_edge("karstflow.model", "karstflow.convenience")
     # imports inside functions are edges too (report imports demo only inside one)
-    assert g.has_edge("karstflow.report", "karstflow.demo") and g.edges["karstflow.report", "karstflow.demo"]["deferred"]
+    assert (
+        g.has_edge("karstflow.report", "karstflow.demo") and g.edges["karstflow.report", "karstflow.demo"]["deferred"]
+    )
 
 
 def test_the_exception_is_only_a_package_deferring_its_own_submodule():

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import copy_workflow, planned_rules, snakemake
 
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_raster, write_netcdf
+from test_workflow import copy_workflow, planned_rules, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -203,7 +203,12 @@ def test_parameter_changes_rerun_only_dependants(karst_run, tmp_path):
     assert plan == {"greening_trend": 1, "carbon_npp": 1, "carbon_summary": 1, "region_summary": 1}
     extra = override(tmp_path, "combine", {"desertification": {"combine": "max"}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
-    assert plan == {"desertification_grades": 1, "desertification_map": 2, "desertification_summary": 1, "region_summary": 1}
+    assert plan == {
+        "desertification_grades": 1,
+        "desertification_map": 2,
+        "desertification_summary": 1,
+        "region_summary": 1,
+    }
     extra = override(tmp_path, "omega", {"carbon": {"fu_omega": 2.2}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
     assert plan == {"carbon_npp": 1, "carbon_summary": 1, "region_summary": 1}

@@ -112,9 +112,11 @@ def test_planted_abandonment_is_recovered(county_run):
     assert (exact["abandoned"] == exact["abandoned_true"]).all()
     # within the justified tolerance with the classified map
     agreement = float((parcels["abandoned"] == parcels["abandoned_true"]).mean())
-    print(f"\ndemo recovery: parcel agreement {agreement:.3f}; rate by count {summary['abandonment_rate_by_count']:.4f} "
-          f"(planted {planted['rate_by_count']:.4f}); by area {summary['abandonment_rate_by_area']:.4f} "
-          f"(planted {planted['rate_by_area']:.4f})")
+    print(
+        f"\ndemo recovery: parcel agreement {agreement:.3f}; rate by count {summary['abandonment_rate_by_count']:.4f} "
+        f"(planted {planted['rate_by_count']:.4f}); by area {summary['abandonment_rate_by_area']:.4f} "
+        f"(planted {planted['rate_by_area']:.4f})"
+    )
     assert summary["parcels"] == planted["n_parcels"] == len(parcels)
     assert agreement >= 0.95
     assert summary["abandonment_rate_by_count"] == pytest.approx(planted["rate_by_count"], abs=0.03)
@@ -132,7 +134,9 @@ def test_sampling_design_exports_points_to_label(county_run):
     sample = gpd.read_file(base / "validation_sample.gpkg")
     kml = gpd.read_file(base / "validation_sample.kml")
     assert len(sample) == len(kml) == design["n_samples"].sum()
-    assert sample.groupby("map_code").size().to_dict() == dict(zip(design["class_code"], design["n_samples"]))
+    assert sample.groupby("map_code").size().to_dict() == dict(
+        zip(design["class_code"], design["n_samples"], strict=True)
+    )
     assert kml.crs.to_epsg() == 4326 and "reference_code:" in kml["description"].iloc[0]
     lc = read_raster(county_run / "results" / REGION / "landcover" / "landcover.tif", masked=False)
     t = lc.rio.transform()

@@ -129,7 +129,18 @@ def test_coefficient_table_matches_statsmodels(table, model):
     x, groups = design_matrix(table, DRIVER_COLUMNS)
     ref = sm.Logit(table["abandoned"], x).fit(disp=0)
     coef = model.coefficients.set_index("term")
-    assert list(model.coefficients.columns) == ["term", "B", "SE", "Wald", "df", "p", "exp_B", "ci_low", "ci_high", "B_std"]
+    assert list(model.coefficients.columns) == [
+        "term",
+        "B",
+        "SE",
+        "Wald",
+        "df",
+        "p",
+        "exp_B",
+        "ci_low",
+        "ci_high",
+        "B_std",
+    ]
     # SPSS order: x1, x2, aspect (joint) and its classes, x4..x10, constant last
     assert list(model.coefficients["term"])[:3] == ["x1_elevation_m", "x2_slope_deg", "x3_aspect_class"]
     assert model.coefficients["term"].iloc[3] == "x3_aspect_class[1 shady]"
@@ -179,7 +190,9 @@ def test_fit_figures_by_their_formulas(table, model):
     # the synthetic data follow the fitted model's form: adequate fit, the real drivers significant
     assert f["hosmer_lemeshow"]["p"] > 0.05
     sig = significant_predictors(model)
-    assert {"x1_elevation_m", "x2_slope_deg", "x10_area_ha", "x6_population_density_per_km2", "x3_aspect_class"} <= set(sig)
+    assert {"x1_elevation_m", "x2_slope_deg", "x10_area_ha", "x6_population_density_per_km2", "x3_aspect_class"} <= set(
+        sig
+    )
 
 
 def test_interaction_terms_enter_as_indicators(table):
@@ -214,7 +227,11 @@ def test_gvif_of_a_two_class_categorical_is_its_vif(table):
     t = table.assign(x3_aspect_class=np.where(table["x1_elevation_m"] + 100 * table["x2_slope_deg"] > 900, 1, 0))
     cols = ["x1_elevation_m", "x2_slope_deg", "x3_aspect_class", "x10_area_ha"]
     got = vif_table(t, cols).set_index("predictor")
-    plain = vif_table(t.assign(dummy=t["x3_aspect_class"].astype(float)), ["x1_elevation_m", "x2_slope_deg", "dummy", "x10_area_ha"], categorical=()).set_index("predictor")
+    plain = vif_table(
+        t.assign(dummy=t["x3_aspect_class"].astype(float)),
+        ["x1_elevation_m", "x2_slope_deg", "dummy", "x10_area_ha"],
+        categorical=(),
+    ).set_index("predictor")
     assert got.loc["x3_aspect_class", "df"] == 1
     assert got.loc["x3_aspect_class", "vif"] == pytest.approx(plain.loc["dummy", "vif"], rel=1e-8)
     assert got.loc["x3_aspect_class", "vif"] > 1.3  # the class follows elevation and slope
@@ -246,14 +263,20 @@ def test_collinear_predictor_dropped_or_warned(table, caplog):
 
 def test_perfect_separation_is_an_error(table):
     t = table.assign(abandoned=(table["x10_area_ha"] < 0.3).astype(int))
-    with pytest.raises(ModelInputError, match=r"complete separation.*x10_area_ha < 0\.3.* exactly for the abandoned parcels.*do not exist"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"complete separation.*x10_area_ha < 0\.3.* exactly for the abandoned parcels.*do not exist",
+    ):
         fit_abandonment_model(t)
 
 
 def test_quasi_complete_separation_is_an_error(table):
     t = table.copy()
     t.loc[t["x3_aspect_class"] == 4, "abandoned"] = 0
-    with pytest.raises(ModelInputError, match=r"quasi-complete separation.*x3_aspect_class.*every parcel of x3_aspect_class = 4 has outcome 0"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"quasi-complete separation.*x3_aspect_class.*every parcel of x3_aspect_class = 4 has outcome 0",
+    ):
         fit_abandonment_model(t)
 
 
@@ -265,13 +288,20 @@ def test_no_abandoned_parcels_is_an_error(table):
 
 
 def test_constant_or_missing_predictor_is_an_error(table):
-    with pytest.raises(ModelInputError, match=r"predictor x7_natural_grade is constant \(5\.0 for all 1500 parcels\).*model\.predictors"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"predictor x7_natural_grade is constant \(5\.0 for all 1500 parcels\).*model\.predictors",
+    ):
         fit_abandonment_model(table.assign(x7_natural_grade=5.0))
     t = table.copy()
     t.loc[[3, 8], "x6_population_density_per_km2"] = np.nan
-    with pytest.raises(ModelInputError, match=r"x6_population_density_per_km2 is missing for 2 parcel\(s\) \(parcel_id 4, 9\)"):
+    with pytest.raises(
+        ModelInputError, match=r"x6_population_density_per_km2 is missing for 2 parcel\(s\) \(parcel_id 4, 9\)"
+    ):
         fit_abandonment_model(t)
-    with pytest.raises(ModelInputError, match=r"the reference class 0 of x3_aspect_class has no parcels.*model\.aspect_reference"):
+    with pytest.raises(
+        ModelInputError, match=r"the reference class 0 of x3_aspect_class has no parcels.*model\.aspect_reference"
+    ):
         fit_abandonment_model(table[table["x3_aspect_class"] != 0])
     with pytest.raises(ModelInputError, match=r"expected column\(s\) \['x2_slope_deg'\]"):
         fit_abandonment_model(table.drop(columns=["x2_slope_deg"]))

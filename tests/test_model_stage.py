@@ -46,7 +46,14 @@ def test_driver_table_holds_the_planted_drivers(stage_run):
     base = stage_run / "results" / REGION
     table = pd.read_csv(base / "drivers" / "parcel_drivers.csv")
     truth = pd.read_csv(stage_run / "resources" / "demo" / REGION / "parcels_truth.csv")
-    assert list(table.columns) == ["parcel_id", "abandoned", *DRIVER_COLUMNS, "x4_off_network", "x5_off_network", "village_id"]
+    assert list(table.columns) == [
+        "parcel_id",
+        "abandoned",
+        *DRIVER_COLUMNS,
+        "x4_off_network",
+        "x5_off_network",
+        "village_id",
+    ]
     np.testing.assert_array_equal(table["parcel_id"], truth["parcel_id"])
     np.testing.assert_array_equal(table["abandoned"], truth["abandoned_true"])
     for col in DRIVER_COLUMNS:
@@ -67,7 +74,13 @@ def test_model_outputs_follow_the_contract(stage_run):
     fit = json.loads((base / "model_fit.json").read_text())
     pred = pd.read_csv(base / "predicted.csv")
     stat, df, p = hosmer_lemeshow(pred["abandoned"], pred["p_abandoned"], 10)
-    assert fit["hosmer_lemeshow"] == {"statistic": pytest.approx(stat), "df": df, "p": pytest.approx(p), "groups": 10, "adequate_fit_at_0.05": p > 0.05}
+    assert fit["hosmer_lemeshow"] == {
+        "statistic": pytest.approx(stat),
+        "df": df,
+        "p": pytest.approx(p),
+        "groups": 10,
+        "adequate_fit_at_0.05": p > 0.05,
+    }
     assert fit["n"] == len(pred) and fit["events"] == int(pred["abandoned"].sum())
     for key in ("log_likelihood", "mcfadden_r2", "nagelkerke_r2", "auc", "classification_table"):
         assert key in fit
@@ -120,7 +133,10 @@ def test_rules_from_the_config_replace_the_search(stage_run, workflow_runner, tm
     bad = _override(tmp_path, "bad", "model:\n  rules: ['slope > 3 and x10_area_ha < 0.2']\n")
     proc = workflow_runner.run(workdir, rules_file, *bad, "--dry-run", check=False)
     assert proc.returncode != 0
-    assert "config key model.rules[0]: rule 'slope > 3 and x10_area_ha < 0.2': unknown column(s) ['slope']" in proc.stdout + proc.stderr
+    assert (
+        "config key model.rules[0]: rule 'slope > 3 and x10_area_ha < 0.2': unknown column(s) ['slope']"
+        in proc.stdout + proc.stderr
+    )
 
 
 def test_parcels_without_a_village_fail_clearly_and_leave_nothing(stage_run, workflow_runner, tmp_path):

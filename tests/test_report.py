@@ -9,7 +9,6 @@ tables. karstflow.report's styles are checked on their own too.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

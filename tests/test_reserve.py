@@ -107,7 +107,10 @@ def scene():
     soil = gpd.GeoDataFrame(
         {
             "soil_id": np.arange(101, 101 + len(names)),
-            **{c: [v[c] for v in values] for c in ("texture", "polluted", "salinization", "drainage", "depth_cm", "weatherable_bedrock", "ph")},
+            **{
+                c: [v[c] for v in values]
+                for c in ("texture", "polluted", "salinization", "drainage", "depth_cm", "weatherable_bedrock", "ph")
+            },
         },
         geometry=boxes,
         crs=CRS,
@@ -203,7 +206,10 @@ def test_a_missing_soil_column_leaves_only_its_factor_unevaluated():
     candidates, layers = scene()
     layers.soil = layers.soil.drop(columns="ph")
     ev = evaluate_reserve(candidates, layers, CRITERIA)
-    assert ev.not_evaluated == {"ph": "soil.gpkg has no column 'ph'", "convenience": "convenience_rules.json holds no rules"}
+    assert ev.not_evaluated == {
+        "ph": "soil.gpkg has no column 'ph'",
+        "convenience": "convenience_rules.json holds no rules",
+    }
     out = ev.candidates.set_index("name")
     assert (out["ph"] == NOT_EVALUATED).all() and out.loc["gravelly", "texture"] == FAIL
 
@@ -302,11 +308,16 @@ def test_pixel_mean_matches_the_driver_x2_rule():
     assert mean[2] == pytest.approx(float(slope.values[30, 30]))
     everywhere = gpd.GeoDataFrame(geometry=[GRID_BOX], crs=CRS)
     drivers = compute_drivers(
-        polys, dem=slope, slope_deg=slope, aspect_class=GRID.data_array(np.ones(GRID.shape)),
+        polys,
+        dem=slope,
+        slope_deg=slope,
+        aspect_class=GRID.data_array(np.ones(GRID.shape)),
         settlements=gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 5, Y0 - 5)], crs=CRS),
-        roads=nx.Graph(), farmland=gpd.GeoDataFrame(geometry=[shapely.box(X0 + 380, Y0 - 400, X0 + 400, Y0 - 380)], crs=CRS),
+        roads=nx.Graph(),
+        farmland=gpd.GeoDataFrame(geometry=[shapely.box(X0 + 380, Y0 - 400, X0 + 400, Y0 - 380)], crs=CRS),
         villages=everywhere.assign(population=100, area_km2=0.16),
-        grades=everywhere.assign(natural_grade=5, utilization_grade=5, economic_grade=5), id_column="forest_id",
+        grades=everywhere.assign(natural_grade=5, utilization_grade=5, economic_grade=5),
+        id_column="forest_id",
     )
     np.testing.assert_allclose(mean, drivers["x2_slope_deg"].to_numpy())
 
@@ -334,7 +345,9 @@ def test_summary_by_forest_type_and_township():
 
 
 def test_dominant_zone_takes_the_largest_overlap():
-    zones = gpd.GeoDataFrame({"township": ["A", "B"]}, geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], crs=CRS)
+    zones = gpd.GeoDataFrame(
+        {"township": ["A", "B"]}, geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], crs=CRS
+    )
     polys = gpd.GeoSeries([shapely.box(4, 0, 14, 10), shapely.box(8, 0, 18, 10), shapely.box(50, 50, 60, 60)], crs=CRS)
     assert dominant_zone(polys, zones, "township").tolist() == ["A", "B", None]
 
@@ -347,11 +360,19 @@ def test_defaults_from_the_schema_are_the_studys(project_root):
     validate(config, schema=str(project_root / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     criteria, skip = criteria_from_config(config["reserve"])
     assert skip == {}
-    assert (criteria.slope_max_deg, criteria.accumulated_temperature_min_degc_day, criteria.precipitation_min_mm) == (25, 1800, 400)
+    assert (criteria.slope_max_deg, criteria.accumulated_temperature_min_degc_day, criteria.precipitation_min_mm) == (
+        25,
+        1800,
+        400,
+    )
     assert (criteria.soil_depth_min_cm, criteria.ph_min_exclusive, criteria.ph_max_exclusive) == (30, 4.0, 9.5)
     assert set(criteria.textures_allowed) == {"loam", "clay", "sand"} and criteria.salinization_max_level == "moderate"
     assert all(criteria.redline_kinds.values()) and len(criteria.redline_kinds) == 6
-    assert config["capacity"]["D"] == 16 and config["capacity"]["mu_per_ha"] == 15 and config["capacity"]["kg_per_mu_per_grade"] == 100
+    assert (
+        config["capacity"]["D"] == 16
+        and config["capacity"]["mu_per_ha"] == 15
+        and config["capacity"]["kg_per_mu_per_grade"] == 100
+    )
     section = yaml.safe_load(yaml.safe_dump(config["reserve"]))
     section["ph"]["layer"] = None
     section["water"]["precipitation_layer"] = None

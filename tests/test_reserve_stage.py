@@ -68,7 +68,7 @@ def test_every_forest_polygon_is_evaluated_with_its_first_failing_factor(county_
     assert set(np.unique(values)) <= {"pass", "fail", "not evaluated"}
     fails = values == "fail"
     assert (out["reclaimable"].to_numpy() == (~fails.any(axis=1))).all()
-    first = [next((f for f, bad in zip(FACTORS, row) if bad), "") for row in fails]
+    first = [next((f for f, bad in zip(FACTORS, row, strict=True) if bad), "") for row in fails]
     assert out["first_failing_factor"].fillna("").tolist() == first
     np.testing.assert_allclose(out["area_ha"], out.geometry.area / 1e4)
     assert {"forest_type", "township", "carbon_mg_ha"} <= set(out.columns)
@@ -88,9 +88,9 @@ def test_every_forest_polygon_is_evaluated_with_its_first_failing_factor(county_
 
 
 def test_convenience_applies_the_models_rules_to_the_forest_drivers(county_run):
+    from karstflow.conditions import inconvenient
     from karstflow.drivers import compute_drivers
     from karstflow.io import read_raster
-    from karstflow.conditions import inconvenient
 
     demo = county_run / "resources" / "demo" / REGION
     rules = [r["rule"] for r in read_json(results(county_run, "model", "convenience_rules.json"))["rules"]]
@@ -129,7 +129,9 @@ def test_lost_capacity_matches_an_independent_calculation(county_run):
     assert capacity["lost_t"] == pytest.approx(expected_t, rel=1e-9)
     assert capacity["lost_area_ha"] == pytest.approx(float(area_ha.sum()))
     # the same from the driver stage's x8 (area-weighted utilization grade) and x10 (ha)
-    drivers = pd.read_csv(results(county_run, "drivers", "parcel_drivers.csv")).set_index("parcel_id").loc[lost["parcel_id"]]
+    drivers = (
+        pd.read_csv(results(county_run, "drivers", "parcel_drivers.csv")).set_index("parcel_id").loc[lost["parcel_id"]]
+    )
     assert capacity["lost_t"] == pytest.approx(
         float(((16 - drivers["x8_utilization_grade"]) * drivers["x10_area_ha"] * 1.5).sum()), rel=1e-6
     )
@@ -159,16 +161,22 @@ def test_swap_plan_is_the_least_area_covering_the_loss(county_run):
     demo = county_run / "resources" / "demo" / REGION
     grades = gpd.read_file(demo / "quality_grades.gpkg")
     parcels = gpd.read_file(results(county_run, "abandonment", "parcels.gpkg"))
-    cultivated = pd.concat([gpd.read_file(demo / "farmland.gpkg")[["geometry"]], parcels.loc[parcels["abandoned"] == 0, ["geometry"]]])
+    cultivated = pd.concat(
+        [gpd.read_file(demo / "farmland.gpkg")[["geometry"]], parcels.loc[parcels["abandoned"] == 0, ["geometry"]]]
+    )
     cultivated = gpd.GeoDataFrame(cultivated, crs=grades.crs)
     near = nearest_grade(reclaimable, cultivated, polygon_grades(cultivated, grades))
     cap_t = np.asarray(grain_capacity_kg(near["grade"], reclaimable["area_ha"])) / 1000
     planned_ids = set(plan["forest_id"])
-    np.testing.assert_allclose(cap_t[reclaimable["forest_id"].isin(planned_ids).to_numpy()].sum(), capacity["planned_t"])
+    np.testing.assert_allclose(
+        cap_t[reclaimable["forest_id"].isin(planned_ids).to_numpy()].sum(), capacity["planned_t"]
+    )
     area = reclaimable["area_ha"].to_numpy()
     n = len(area)
     if n > 22:
-        pytest.skip(f"{n} reclaimable patches: too many to brute-force here (tests/test_swap.py brute-forces small cases)")
+        pytest.skip(
+            f"{n} reclaimable patches: too many to brute-force here (tests/test_swap.py brute-forces small cases)"
+        )
     best = min(
         (area[list(s)].sum() for k in range(n + 1) for s in itertools.combinations(range(n), k)
          if cap_t[list(s)].sum() >= capacity["lost_t"]),

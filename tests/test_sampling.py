@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-import geopandas as gpd
 import pytest
 import shapely
 
@@ -72,7 +72,8 @@ def test_labels_read_from_the_field_or_a_kml_description():
         {
             "sample_id": [1, 2, 3, 4],
             "reference_code": ["2", None, "", None],
-            "description": [kml_description(legend)] * 2 + [kml_description(legend) + "1", kml_description(legend) + " 2"],
+            "description": [kml_description(legend)] * 2
+            + [kml_description(legend) + "1", kml_description(legend) + " 2"],
         },
         geometry=[shapely.Point(0, 0)] * 4,
     )

@@ -214,7 +214,9 @@ def test_water_yield_rejects_zero_precipitation_and_negative_eto():
     with pytest.raises(ValueError, match=r"climate.nc: precipitation_mm 2000: expected values > 0 .* 1 pixel\(s\)"):
         annual_water_yield(np.array([1200.0, 0.0]), np.array([900.0, 900.0]),
                            names={"precip_mm": "climate.nc: precipitation_mm 2000"}, **args)
-    with pytest.raises(ValueError, match=r"eto_mm: expected values >= 0 \(reference evapotranspiration\); found 1 pixel"):
+    with pytest.raises(
+        ValueError, match=r"eto_mm: expected values >= 0 \(reference evapotranspiration\); found 1 pixel"
+    ):
         annual_water_yield(np.array([1200.0, 1100.0]), np.array([900.0, -5.0]), **args)
     with pytest.raises(ValueError, match="seasonality constant Z"):
         annual_water_yield(np.array([1200.0]), np.array([900.0]), 0.8, 2500.0, 400.0, 0.11, 0.0, 1)
@@ -226,10 +228,17 @@ def test_water_yield_rejects_zero_precipitation_and_negative_eto():
 
 
 def _biophysical(codes=(1, 2)) -> pd.DataFrame:
-    return pd.DataFrame({
-        "lucode": list(codes), "lulc_name": [f"c{c}" for c in codes], "root_depth_mm": [1500.0] * len(codes),
-        "kc": [0.8] * len(codes), "lulc_veg": [1] * len(codes), "usle_c": [0.2] * len(codes), "usle_p": [1.0] * len(codes),
-    })
+    return pd.DataFrame(
+        {
+            "lucode": list(codes),
+            "lulc_name": [f"c{c}" for c in codes],
+            "root_depth_mm": [1500.0] * len(codes),
+            "kc": [0.8] * len(codes),
+            "lulc_veg": [1] * len(codes),
+            "usle_c": [0.2] * len(codes),
+            "usle_p": [1.0] * len(codes),
+        }
+    )
 
 
 def test_biophysical_table_missing_a_landcover_code_names_the_codes():
@@ -287,7 +296,9 @@ def test_threat_decay_linear_and_exponential():
     # diagonal distance: sqrt(2) * 100 = 141.42 m -> 1 - 141.42 / 250 = 0.434315
     m2 = np.zeros((2, 2), bool)
     m2[0, 0] = True
-    assert threat_proximity(m2, max_distance_m=250.0, decay="linear", resolution_m=100.0)[1, 1] == pytest.approx(0.434315, abs=1e-6)
+    assert threat_proximity(m2, max_distance_m=250.0, decay="linear", resolution_m=100.0)[1, 1] == pytest.approx(
+        0.434315, abs=1e-6
+    )
     assert not threat_proximity(np.zeros((2, 2), bool), max_distance_m=250.0, decay="linear", resolution_m=100.0).any()
 
 

@@ -55,14 +55,18 @@ def _run_invest(python: str, model: str, args: dict, workdir: Path) -> None:
         logging.basicConfig(level=logging.WARNING)
         importlib.import_module("natcap.invest.{model}").execute(json.loads(sys.argv[1]))
     """)
-    proc = subprocess.run([python, "-c", code, json.dumps(args)], cwd=workdir, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [python, "-c", code, json.dumps(args)], cwd=workdir, capture_output=True, text=True, timeout=600
+    )
     if proc.returncode != 0:
         raise AssertionError(f"InVEST {model} failed:\n{proc.stderr[-4000:]}")
 
 
 def _inputs(tmp_path: Path):
     """A small region: a valley DEM, land cover with forest, crops, shrub and a town."""
-    grid = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2799990, 600000 + SHAPE[1] * RES, 2799990 + SHAPE[0] * RES))
+    grid = RegionGrid.from_bounds(
+        "EPSG:32648", RES, (600000, 2799990, 600000 + SHAPE[1] * RES, 2799990 + SHAPE[0] * RES)
+    )
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]].astype(float)
     dem = 900 + 4.0 * np.abs(yy - 20) + 2.5 * xx + 3 * np.sin(xx / 3) * np.cos(yy / 4) + rng.normal(0, 0.3, SHAPE)
@@ -114,7 +118,9 @@ def test_water_yield_matches_invest(tmp_path):
     def lookup(col):
         return reclassify(d["lc"], bio[col].to_dict(), what=col, table_source="bio")
 
-    ours = annual_water_yield(d["precip"], d["eto"], lookup("Kc"), lookup("root_depth"), d["depth"], d["pawc"], 5.0, lookup("LULC_veg"))
+    ours = annual_water_yield(
+        d["precip"], d["eto"], lookup("Kc"), lookup("root_depth"), d["depth"], d["pawc"], 5.0, lookup("LULC_veg")
+    )
     assert np.isfinite(invest).all()
     np.testing.assert_allclose(ours.water_yield_mm, invest, rtol=1e-4, atol=0.05)
 
@@ -143,10 +149,19 @@ def test_habitat_quality_matches_invest(tmp_path):
     })
     sens.to_csv(tmp_path / "sensitivity.csv", index=False)
     ws = tmp_path / "hq"
-    _run_invest(python, "habitat_quality", {
-        "workspace_dir": str(ws), "lulc_cur_path": str(paths["lulc"]), "threats_table_path": str(tmp_path / "threats.csv"),
-        "sensitivity_table_path": str(tmp_path / "sensitivity.csv"), "half_saturation_constant": 0.3, "n_workers": -1,
-    }, tmp_path)
+    _run_invest(
+        python,
+        "habitat_quality",
+        {
+            "workspace_dir": str(ws),
+            "lulc_cur_path": str(paths["lulc"]),
+            "threats_table_path": str(tmp_path / "threats.csv"),
+            "sensitivity_table_path": str(tmp_path / "sensitivity.csv"),
+            "half_saturation_constant": 0.3,
+            "n_workers": -1,
+        },
+        tmp_path,
+    )
     deg_invest = read_raster(ws / "deg_sum_c.tif").values
     q_invest = read_raster(ws / "quality_c.tif").values
     table = sens.set_index("lulc")
@@ -168,12 +183,26 @@ def test_ls_factor_agrees_with_invest_sdr(tmp_path):
         paths[name] = tmp_path / f"{name}.tif"
         write_raster(grid.data_array(np.full(SHAPE, value, np.float32)), paths[name])
     ws = tmp_path / "sdr"
-    _run_invest(python, "sdr.sdr", {
-        "workspace_dir": str(ws), "dem_path": str(paths["dem"]), "erosivity_path": str(paths["erosivity"]),
-        "erodibility_path": str(paths["erodibility"]), "lulc_path": str(paths["lulc"]),
-        "watersheds_path": str(paths["watersheds"]), "biophysical_table_path": str(paths["bio"]),
-        "threshold_flow_accumulation": 1000, "k_param": 2, "ic_0_param": 0.5, "sdr_max": 0.8, "l_max": 122, "n_workers": -1,
-    }, tmp_path)
+    _run_invest(
+        python,
+        "sdr.sdr",
+        {
+            "workspace_dir": str(ws),
+            "dem_path": str(paths["dem"]),
+            "erosivity_path": str(paths["erosivity"]),
+            "erodibility_path": str(paths["erodibility"]),
+            "lulc_path": str(paths["lulc"]),
+            "watersheds_path": str(paths["watersheds"]),
+            "biophysical_table_path": str(paths["bio"]),
+            "threshold_flow_accumulation": 1000,
+            "k_param": 2,
+            "ic_0_param": 0.5,
+            "sdr_max": 0.8,
+            "l_max": 122,
+            "n_workers": -1,
+        },
+        tmp_path,
+    )
     invest = read_raster(ws / "intermediate_outputs" / "ls.tif").values
     dem = grid.data_array(d["dem"].astype(np.float64))
     routing = flow_routing(dem)

@@ -103,7 +103,11 @@ class _FakeRemote(RemoteSource):
         self.calls = 0
 
     def search(self, period, grid):
-        return [Acquisition(d, [f"item-{d}"], [{"id": f"item-{d}", "processing_baseline": "04.00", "cloud_cover_pct": 5.0}]) for d in self.dates if period.contains(d)]
+        return [
+            Acquisition(d, [f"item-{d}"], [{"id": f"item-{d}", "processing_baseline": "04.00", "cloud_cover_pct": 5.0}])
+            for d in self.dates
+            if period.contains(d)
+        ]
 
     def fetch_tile(self, acq, tile, path):
         self.calls += 1

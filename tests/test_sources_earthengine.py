@@ -10,6 +10,7 @@ of cloud layers, and the credential checks.
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import logging
 import random
@@ -43,7 +44,11 @@ def covered_exactly(grid: RegionGrid, reqs) -> bool:
 
     def contiguous(runs, n):
         runs = sorted(set(runs))
-        return runs[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in zip(runs, runs[1:])) and runs[-1][0] + runs[-1][1] == n
+        return (
+            runs[0][0] == 0
+            and all(a[0] + a[1] == b[0] for a, b in itertools.pairwise(runs))
+            and runs[-1][0] + runs[-1][1] == n
+        )
 
     rows = {(r.row_off, r.height) for r in reqs}
     cols = {(r.col_off, r.width) for r in reqs}
@@ -60,7 +65,12 @@ def test_a_default_cache_tile_is_one_request():
 
 @pytest.mark.parametrize(
     ("shape", "dtypes"),
-    [((4000, 3000), S2_DTYPES), ((1024, 1024), ["float64"] * 40), ((3, 70000), ["uint8"]), ((50000, 50000), ["uint16"])],
+    [
+        ((4000, 3000), S2_DTYPES),
+        ((1024, 1024), ["float64"] * 40),
+        ((3, 70000), ["uint8"]),
+        ((50000, 50000), ["uint16"]),
+    ],
 )
 def test_requests_respect_byte_and_edge_limits_and_tile_the_grid(shape, dtypes):
     h, w = shape
@@ -167,7 +177,14 @@ def test_retry_gives_up_after_the_policy_and_never_retries_a_400(flaky_server):
 def test_status_is_read_from_earth_engine_style_messages():
     from ee.ee_exception import EEException
 
-    assert http_status(EEException("Too Many Requests: Request was rejected because the request rate or concurrency limit was exceeded.")) == 429
+    assert (
+        http_status(
+            EEException(
+                "Too Many Requests: Request was rejected because the request rate or concurrency limit was exceeded."
+            )
+        )
+        == 429
+    )
     assert http_status(EEException("<HttpError 503 when requesting https://earthengine.googleapis.com/...>")) == 503
     assert is_retryable(EEException("HTTP Error 502: Bad Gateway"))
     assert not is_retryable(EEException("Image.select: Pattern 'B99' did not match any bands."))
@@ -194,14 +211,24 @@ def test_clear_mask_uses_the_cloud_score_threshold_and_falls_back_per_pixel():
 
 def test_earthengine_without_credentials_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.delenv(ENV_CREDENTIALS, raising=False)
-    region = {"source": "earthengine", "aoi": {"bounds": [500000, 2900000, 501000, 2901000]}, "crs": "EPSG:32650", "resolution_m": 10, "years": {"first": 2022, "last": 2022}, "earthengine": {"project": "my-project"}}
+    region = {
+        "source": "earthengine",
+        "aoi": {"bounds": [500000, 2900000, 501000, 2901000]},
+        "crs": "EPSG:32650",
+        "resolution_m": 10,
+        "years": {"first": 2022, "last": 2022},
+        "earthengine": {"project": "my-project"},
+    }
     src = get_source("xunwu", region, {}, cache_root=tmp_path)
     assert isinstance(src, EarthEngineSource) and src.dem_choice == "aster-gdem"
-    from karstflow.sources import Period
     import datetime as dt
 
+    from karstflow.sources import Period
+
     grid = RegionGrid.from_bounds("EPSG:32650", 10, (500000, 2900000, 501000, 2901000))
-    with pytest.raises(CredentialsError, match=rf"region xunwu, period 2022: .*set the environment variable {ENV_CREDENTIALS}"):
+    with pytest.raises(
+        CredentialsError, match=rf"region xunwu, period 2022: .*set the environment variable {ENV_CREDENTIALS}"
+    ):
         src.scenes(Period("2022", dt.date(2022, 1, 1), dt.date(2022, 12, 31)), grid)
     monkeypatch.setenv(ENV_CREDENTIALS, str(tmp_path / "missing.json"))
     with pytest.raises(CredentialsError, match=rf"{ENV_CREDENTIALS} names a file that does not exist"):
@@ -213,7 +240,9 @@ def test_service_account_key_is_loaded_and_never_logged(tmp_path, caplog):
     from cryptography.hazmat.primitives import serialization
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     info = {
         "type": "service_account",
         "project_id": "p",

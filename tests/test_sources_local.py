@@ -11,6 +11,7 @@ missing band.
 from __future__ import annotations
 
 import datetime as dt
+
 import dask
 import numpy as np
 import pandas as pd
@@ -41,7 +42,12 @@ ALL = Period("all", dt.date(2015, 1, 1), dt.date(2017, 12, 31))
 
 @pytest.fixture(scope="module")
 def patch(eolearn_patch):
-    src = LocalSource.from_stacks("eolearn", {"NDVI": eolearn_patch / "ndvi.tif"}, cloud_mask=eolearn_patch / "cloud_mask.tif", dem=eolearn_patch / "dem.tif")
+    src = LocalSource.from_stacks(
+        "eolearn",
+        {"NDVI": eolearn_patch / "ndvi.tif"},
+        cloud_mask=eolearn_patch / "cloud_mask.tif",
+        dem=eolearn_patch / "dem.tif",
+    )
     with rasterio.open(eolearn_patch / "ndvi.tif") as f:
         grid = RegionGrid.from_bounds(f.crs.to_string(), 10, tuple(f.bounds))
     return src, grid, eolearn_patch
@@ -109,7 +115,9 @@ S2 = ["B2", "B3", "B4", "B8", "B11", "B12", "SCL"]
 
 def _refl(day: dt.date) -> np.ndarray:
     yy, xx = np.mgrid[0 : GRID.height, 0 : GRID.width]
-    return np.stack([np.round(0.03 + 0.04 * b + 0.0001 * ((xx + 2 * yy) % 300) + 0.002 * day.month, 4) for b in range(6)])
+    return np.stack(
+        [np.round(0.03 + 0.04 * b + 0.0001 * ((xx + 2 * yy) % 300) + 0.002 * day.month, 4) for b in range(6)]
+    )
 
 
 def write_scene(folder, day, *, offset, cloudy=None, all_cloudy=False, bands=S2, grid=GRID):
@@ -147,7 +155,15 @@ def table(tmp_path):
     out = []
     for day, pb, off, cloud in rows:
         name = write_scene(folder, day, offset=off, cloudy=cloud)
-        out.append({"date": day.isoformat(), "file": name, "processing_baseline": pb, "boa_add_offset": off, "cloud_cover_pct": 0.0 if cloud is None else 30.0})
+        out.append(
+            {
+                "date": day.isoformat(),
+                "file": name,
+                "processing_baseline": pb,
+                "boa_add_offset": off,
+                "cloud_cover_pct": 0.0 if cloud is None else 30.0,
+            }
+        )
     pd.DataFrame(out).to_csv(folder / "scenes.csv", index=False)
     return folder / "scenes.csv", rows
 
@@ -172,7 +188,10 @@ def test_a_date_table_without_baseline_metadata_is_refused(table):
     df.to_csv(path, index=False)
     src = LocalSource.from_date_table("county", path)
     period = Period("2022", dt.date(2022, 1, 1), dt.date(2022, 12, 31))
-    with pytest.raises(HarmonisationError, match=r"region county, period 2022: scene .* cannot tell whether the processing-baseline 04.00 offset applies"):
+    with pytest.raises(
+        HarmonisationError,
+        match=r"region county, period 2022: scene .* cannot tell whether the processing-baseline 04.00 offset applies",
+    ):
         load_stack(src.scenes(period, GRID), GRID, src.bands, region="county", period=period)
 
 
@@ -181,14 +200,23 @@ def test_aoi_outside_the_data_names_region_and_period(table):
     src = LocalSource.from_date_table("county", path)
     far = RegionGrid.from_bounds("EPSG:32650", 10, (600000, 2900000, 600640, 2900480))
     period = Period("2022", dt.date(2022, 1, 1), dt.date(2022, 12, 31))
-    with pytest.raises(AoiOutsideDataError, match=r"region county, period 2022: the region grid .* does not overlap the data of its 3 scenes"):
+    with pytest.raises(
+        AoiOutsideDataError,
+        match=r"region county, period 2022: the region grid .* does not overlap the data of its 3 scenes",
+    ):
         load_stack(src.scenes(period, far), far, src.bands, region="county", period=period)
 
 
 def test_no_scenes_in_a_period_names_region_period_and_what_exists(table):
     path, _ = table
     src = LocalSource.from_date_table("county", path)
-    with pytest.raises(NoScenesError, match=r"region county, period 2019: no scenes between 2019-01-01 and 2019-12-31; the source has 4 scenes from 2021-12-20 to 2022-06-09"):
+    with pytest.raises(
+        NoScenesError,
+        match=(
+            r"region county, period 2019: no scenes between 2019-01-01 and 2019-12-31; the source has 4 scenes from "
+            r"2021-12-20 to 2022-06-09"
+        ),
+    ):
         src.scenes(Period("2019", dt.date(2019, 1, 1), dt.date(2019, 12, 31)), GRID)
 
 
@@ -196,10 +224,14 @@ def test_missing_band_names_region_period_scene_and_band(tmp_path):
     folder = tmp_path / "s2"
     folder.mkdir()
     name = write_scene(folder, dt.date(2022, 5, 1), offset=-1000, bands=["B2", "B3", "B4", "B8", "B11", "SCL"])
-    pd.DataFrame([{"date": "2022-05-01", "file": name, "processing_baseline": "04.00"}]).to_csv(folder / "scenes.csv", index=False)
+    pd.DataFrame([{"date": "2022-05-01", "file": name, "processing_baseline": "04.00"}]).to_csv(
+        folder / "scenes.csv", index=False
+    )
     src = LocalSource.from_date_table("county", folder / "scenes.csv")
     period = Period("spring", dt.date(2022, 3, 1), dt.date(2022, 5, 31))
-    with pytest.raises(MissingBandError, match=r"region county, period spring: scene 2022-05-01 \(2022-05-01\) has no band B12"):
+    with pytest.raises(
+        MissingBandError, match=r"region county, period spring: scene 2022-05-01 \(2022-05-01\) has no band B12"
+    ):
         load_stack(src.scenes(period, GRID), GRID, src.bands, region="county", period=period)
 
 
@@ -208,7 +240,13 @@ def test_a_period_cloudy_everywhere_gives_nodata_count_zero_and_a_warning(tmp_pa
     folder.mkdir()
     rows = []
     for day in (dt.date(2022, 7, 1), dt.date(2022, 7, 6)):
-        rows.append({"date": day.isoformat(), "file": write_scene(folder, day, offset=-1000, all_cloudy=True), "processing_baseline": "04.00"})
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "file": write_scene(folder, day, offset=-1000, all_cloudy=True),
+                "processing_baseline": "04.00",
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / "scenes.csv", index=False)
     src = LocalSource.from_date_table("county", folder / "scenes.csv")
     period = Period("july", dt.date(2022, 7, 1), dt.date(2022, 7, 31))
@@ -216,8 +254,18 @@ def test_a_period_cloudy_everywhere_gives_nodata_count_zero_and_a_warning(tmp_pa
     composite, count = median_composite(ds["reflectance"], ds["clear"])
     assert np.isnan(composite.values).all() and (count.values == 0).all()
     with_clear, total, mx = (int(v) for v in dask.compute(*clear_count_reductions(count)))
-    with pytest.warns(AllCloudyWarning, match=r"region county, period july: no clear observation in any of the 2 scenes"):
-        summary = composite_summary(pixels=count.size, pixels_with_clear=with_clear, clear_count_sum=total, clear_count_max=mx, n_scenes=2, period="july", context="region county, period july")
+    with pytest.warns(
+        AllCloudyWarning, match=r"region county, period july: no clear observation in any of the 2 scenes"
+    ):
+        summary = composite_summary(
+            pixels=count.size,
+            pixels_with_clear=with_clear,
+            clear_count_sum=total,
+            clear_count_max=mx,
+            n_scenes=2,
+            period="july",
+            context="region county, period july",
+        )
     assert summary["clear_share"] == 0 and summary["all_cloudy"]
 
 
@@ -225,11 +273,21 @@ def test_local_region_config_and_demo_source_resolve(tmp_path, table):
     path, _ = table
     dem = tmp_path / "dem.tif"
     write_raster(GRID.data_array(np.ones(GRID.shape, "float32")), dem)
-    region = {"source": "local", "crs": GRID.crs, "resolution_m": 10, "years": {"first": 2022, "last": 2022}, "aoi": {"bounds": list(GRID.bounds)}, "inputs": {"dem": "dem.tif", "imagery": {"date_table": str(path.relative_to(tmp_path))}}}
+    region = {
+        "source": "local",
+        "crs": GRID.crs,
+        "resolution_m": 10,
+        "years": {"first": 2022, "last": 2022},
+        "aoi": {"bounds": list(GRID.bounds)},
+        "inputs": {"dem": "dem.tif", "imagery": {"date_table": str(path.relative_to(tmp_path))}},
+    }
     src = get_source("mine", region, {"bands": ["B4", "B8"], "max_scene_cloud_pct": 20}, workdir=tmp_path)
     assert src.bands == ("B4", "B8") and src.dem() == [str(dem)]
     period = Period("2022", dt.date(2022, 1, 1), dt.date(2022, 12, 31))
-    assert [s.date for s in src.scenes(period, GRID)] == [dt.date(2022, 1, 15), dt.date(2022, 6, 9)]  # cloudier ones skipped
+    assert [s.date for s in src.scenes(period, GRID)] == [
+        dt.date(2022, 1, 15),
+        dt.date(2022, 6, 9),
+    ]  # cloudier ones skipped
     # the demo layout: {demo_dir}/s2/scenes.csv and {demo_dir}/dem.tif
     demo = get_source("demo-county", {"source": "demo"}, {}, demo_dir=tmp_path)
     assert demo.name == "demo" and demo.dem() == [str(tmp_path / "dem.tif")]

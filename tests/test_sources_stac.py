@@ -46,7 +46,13 @@ PERIOD = Period("2022", dt.date(2022, 1, 1), dt.date(2022, 12, 31))
 SCENES = [
     (dt.date(2022, 2, 10), "", {"s2:processing_baseline": "03.01"}, 0, None),  # after 25 Jan, still no offset
     (dt.date(2022, 3, 12), "", {"s2:processing_baseline": "04.00"}, 1000, (10, 10, 20)),
-    (dt.date(2022, 4, 11), "", {"s2:processing_baseline": "04.00", "earthsearch:boa_offset_applied": True}, 0, (30, 40, 25)),
+    (
+        dt.date(2022, 4, 11),
+        "",
+        {"s2:processing_baseline": "04.00", "earthsearch:boa_offset_applied": True},
+        0,
+        (30, 40, 25),
+    ),
     (dt.date(2022, 5, 11), "", {"s2:processing_baseline": "05.09"}, 1000, None),
     (dt.date(2022, 6, 10), "", {"s2:processing_baseline": "04.00"}, 1000, (0, 0, 15)),
 ]
@@ -76,7 +82,20 @@ def write_cog(path: Path, data: np.ndarray, res: float, bounds=FOOT, crs=CRS, no
 
     path.parent.mkdir(parents=True, exist_ok=True)
     t = Affine(res, 0, bounds[0], 0, -res, bounds[3])
-    with rasterio.open(path, "w", driver="COG", width=data.shape[1], height=data.shape[0], count=1, dtype=data.dtype.name, crs=crs, transform=t, nodata=nodata, compress="deflate", blocksize=64) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype.name,
+        crs=crs,
+        transform=t,
+        nodata=nodata,
+        compress="deflate",
+        blocksize=64,
+    ) as dst:
         dst.write(data, 1)
 
 
@@ -88,12 +107,27 @@ def _lonlat(bounds, crs=CRS):
 
 def _item(item_id, when, props, bounds=FOOT, crs=CRS):
     bb = _lonlat(bounds, crs)
-    geom = {"type": "Polygon", "coordinates": [[[bb[0], bb[1]], [bb[2], bb[1]], [bb[2], bb[3]], [bb[0], bb[3]], [bb[0], bb[1]]]]}
+    geom = {
+        "type": "Polygon",
+        "coordinates": [[[bb[0], bb[1]], [bb[2], bb[1]], [bb[2], bb[3]], [bb[0], bb[3]], [bb[0], bb[1]]]],
+    }
     return pystac.Item(id=item_id, geometry=geom, bbox=bb, datetime=when, properties=dict(props))
 
 
-def _s2_item(root: Path, item_id: str, day: dt.date, props, offset, cloud, *, west_only=None, keys=ES_KEYS, garbage=False, cloud_cover=12.0):
-    when = dt.datetime(day.year, day.month, day.day, 3, 0, 5, tzinfo=dt.timezone.utc)
+def _s2_item(
+    root: Path,
+    item_id: str,
+    day: dt.date,
+    props,
+    offset,
+    cloud,
+    *,
+    west_only=None,
+    keys=ES_KEYS,
+    garbage=False,
+    cloud_cover=12.0,
+):
+    when = dt.datetime(day.year, day.month, day.day, 3, 0, 5, tzinfo=dt.UTC)
     item = _item(item_id, when, {**props, "s2:mgrs_tile": "50RKN", "eo:cloud_cover": cloud_cover})
     for band, key in keys.items():
         if band == "SCL":
@@ -124,7 +158,9 @@ def _s2_item(root: Path, item_id: str, day: dt.date, props, offset, cloud, *, we
 
 def build_catalog(root: Path) -> Path:
     cat = pystac.Catalog(id="karstflow-test", description="loopback test catalog")
-    extent = pystac.Extent(pystac.SpatialExtent([_lonlat(FOOT)]), pystac.TemporalExtent([[dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc), None]]))
+    extent = pystac.Extent(
+        pystac.SpatialExtent([_lonlat(FOOT)]), pystac.TemporalExtent([[dt.datetime(2022, 1, 1, tzinfo=dt.UTC), None]])
+    )
     s2 = pystac.Collection(id="sentinel-2-l2a", description="Sentinel-2 L2A", extent=extent)
     cat.add_child(s2)
     for day, _, props, offset, cloud in SCENES:
@@ -136,14 +172,44 @@ def build_catalog(root: Path) -> Path:
             continue
         s2.add_item(_s2_item(root, f"S2A_50RKN_{day:%Y%m%d}_0_L2A", day, props, offset, cloud))
     # an older processing of 2022-05-11 (same tile and time) that the 05.09 item replaces
-    s2.add_item(_s2_item(root, "S2A_50RKN_20220511_1_L2A", dt.date(2022, 5, 11), {"s2:processing_baseline": "04.00"}, 1000, None, garbage=True))
+    s2.add_item(
+        _s2_item(
+            root,
+            "S2A_50RKN_20220511_1_L2A",
+            dt.date(2022, 5, 11),
+            {"s2:processing_baseline": "04.00"},
+            1000,
+            None,
+            garbage=True,
+        )
+    )
     # a scene that is 95 % cloudy by its metadata: dropped by max_scene_cloud_pct = 80
-    s2.add_item(_s2_item(root, "S2A_50RKN_20220720_0_L2A", dt.date(2022, 7, 20), {"s2:processing_baseline": "04.00"}, 1000, (0, 0, 80), cloud_cover=95.0))
+    s2.add_item(
+        _s2_item(
+            root,
+            "S2A_50RKN_20220720_0_L2A",
+            dt.date(2022, 7, 20),
+            {"s2:processing_baseline": "04.00"},
+            1000,
+            (0, 0, 80),
+            cloud_cover=95.0,
+        )
+    )
     # a collection whose items lack swir22
     bad = pystac.Collection(id="s2-no-swir22", description="missing band", extent=extent)
     cat.add_child(bad)
     keys = {k: v for k, v in ES_KEYS.items() if k != "B12"}
-    bad.add_item(_s2_item(root, "S2B_50RKN_20220301_0_L2A", dt.date(2022, 3, 1), {"s2:processing_baseline": "04.00"}, 1000, None, keys=keys))
+    bad.add_item(
+        _s2_item(
+            root,
+            "S2B_50RKN_20220301_0_L2A",
+            dt.date(2022, 3, 1),
+            {"s2:processing_baseline": "04.00"},
+            1000,
+            None,
+            keys=keys,
+        )
+    )
     # DEM: a plane in EPSG:4326 like Copernicus GLO-30 (1 arc-second)
     dem = pystac.Collection(id="cop-dem-glo-30", description="DEM", extent=extent)
     cat.add_child(dem)
@@ -156,7 +222,13 @@ def build_catalog(root: Path) -> Path:
     dem_bounds = (west, north - h * step, west + w * step, north)
     path = root / "catalog" / "data" / "dem" / "Copernicus_DSM_COG_10_N26_00_E116_00_DEM.tif"
     write_cog(path, z, step, bounds=dem_bounds, crs="EPSG:4326", nodata=-32767.0)
-    item = _item("Copernicus_DSM_COG_10_N26_00_E116_00_DEM", dt.datetime(2021, 4, 22, tzinfo=dt.timezone.utc), {}, bounds=dem_bounds, crs="EPSG:4326")
+    item = _item(
+        "Copernicus_DSM_COG_10_N26_00_E116_00_DEM",
+        dt.datetime(2021, 4, 22, tzinfo=dt.UTC),
+        {},
+        bounds=dem_bounds,
+        crs="EPSG:4326",
+    )
     item.add_asset("data", pystac.Asset(href=str(path), media_type=pystac.MediaType.COG, roles=["data"]))
     dem.add_item(item)
     cat.normalize_hrefs(str(root / "catalog"))
@@ -179,7 +251,20 @@ def stac_api(tmp_path_factory):
     env = {**os.environ, "CATALOG_HREF": str(catalog), "RELOAD": "false", "LOG_LEVEL": "warning"}
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "stac_server:app", "--app-dir", str(Path(__file__).parent), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "stac_server:app",
+            "--app-dir",
+            str(Path(__file__).parent),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -208,7 +293,9 @@ def stac_api(tmp_path_factory):
 
 
 def source(stac_api, cache, **kw):
-    args = dict(url=stac_api["url"], collection="sentinel-2-l2a", tile_px=64, max_concurrent=2, max_scene_cloud_pct=80.0)
+    args = dict(
+        url=stac_api["url"], collection="sentinel-2-l2a", tile_px=64, max_concurrent=2, max_scene_cloud_pct=80.0
+    )
     args.update(kw)
     return StacSource("stac-test", cache, **args)
 
@@ -218,7 +305,7 @@ def expected_composite() -> tuple[dict[str, np.ndarray], np.ndarray]:
     r0, c0 = int((FOOT[3] - GRID.bounds[3]) / 10), int((GRID.bounds[0] - FOOT[0]) / 10)
     h, w = GRID.shape
     clear = []
-    for day, _, _, _, cloud in SCENES:
+    for _day, _, _, _, cloud in SCENES:
         scl10 = np.repeat(np.repeat(scl_of(cloud), 2, 0), 2, 1)
         clear.append(scl10[r0 : r0 + h, c0 : c0 + w] == 4)
     clear = np.array(clear)
@@ -240,8 +327,13 @@ def test_stac_composite_recovers_the_truth_with_per_item_harmonisation(stac_api,
     # 5 dates: the 95 % cloudy scene dropped, the older 2022-05-11 processing replaced
     assert [s.date for s in scenes] == [s[0] for s in SCENES]
     june = scenes[-1]
-    assert "S2A_50RKN_20220610_0_L2A" in june.meta["source_items"] and "S2A_50RLN_20220610_0_L2A" in june.meta["source_items"]
-    assert "S2A_50RKN_20220511_0_L2A" in scenes[3].meta["source_items"] and "_1_L2A" not in scenes[3].meta["source_items"]
+    assert (
+        "S2A_50RKN_20220610_0_L2A" in june.meta["source_items"]
+        and "S2A_50RLN_20220610_0_L2A" in june.meta["source_items"]
+    )
+    assert (
+        "S2A_50RKN_20220511_0_L2A" in scenes[3].meta["source_items"] and "_1_L2A" not in scenes[3].meta["source_items"]
+    )
     ds = load_stack(scenes, GRID, BANDS, chunk_px=48, region="stac-test", period=PERIOD)
     # per item, not per date: the 03.01 item of 2022-02-10 is not shifted, 05.09 and 04.00 are
     for t, (day, *_rest) in enumerate(SCENES):
@@ -290,14 +382,22 @@ def test_stac_dem_is_mosaicked_onto_the_grid(stac_api, tmp_path):
 
 def test_stac_missing_band_names_region_period_item_and_band(stac_api, tmp_path):
     src = source(stac_api, tmp_path / "resources", collection="s2-no-swir22")
-    with pytest.raises(MissingBandError, match=r"region stac-test, period 2022: STAC item S2B_50RKN_20220301_0_L2A .* no asset for B12"):
+    with pytest.raises(
+        MissingBandError, match=r"region stac-test, period 2022: STAC item S2B_50RKN_20220301_0_L2A .* no asset for B12"
+    ):
         src.scenes(PERIOD, GRID)
 
 
 def test_stac_period_without_scenes_and_aoi_outside(stac_api, tmp_path):
     src = source(stac_api, tmp_path / "resources")
-    with pytest.raises(NoScenesError, match=r"region stac-test, period 2021: .*no sentinel-2-l2a-.* scenes between 2021-01-01 and 2021-12-31"):
+    with pytest.raises(
+        NoScenesError,
+        match=r"region stac-test, period 2021: .*no sentinel-2-l2a-.* scenes between 2021-01-01 and 2021-12-31",
+    ):
         src.scenes(Period("2021", dt.date(2021, 1, 1), dt.date(2021, 12, 31)), GRID)
     far = RegionGrid.from_bounds(CRS, 10, (600000, 3000000, 600500, 3000500))
-    with pytest.raises(AoiOutsideDataError, match=r"region stac-test, period 2022: the region's bounding box .* overlaps no sentinel-2-l2a item"):
+    with pytest.raises(
+        AoiOutsideDataError,
+        match=r"region stac-test, period 2022: the region's bounding box .* overlaps no sentinel-2-l2a item",
+    ):
         src.scenes(PERIOD, far)

@@ -53,7 +53,10 @@ def test_milp_is_optimal_on_small_cases_and_greedy_gap_is_reported(record_proper
     gaps = np.array(gaps)
     record_property("greedy_gap_max", float(gaps.max()))
     record_property("greedy_gap_mean", float(gaps.mean()))
-    print(f"greedy gap over 60 brute-forced cases: mean {gaps.mean():.4f}, max {gaps.max():.4f}, optimal in {np.mean(gaps < 1e-12):.0%}")
+    print(
+        f"greedy gap over 60 brute-forced cases: mean {gaps.mean():.4f}, max {gaps.max():.4f}, optimal in "
+        f"{np.mean(gaps < 1e-12):.0%}"
+    )
 
 
 def test_greedy_gap_on_a_hand_case():

@@ -128,7 +128,15 @@ def test_changing_the_cloud_classes_reruns_only_the_composite_and_summaries(demo
     # every composite of the county demo and what reads them; nothing upstream of them
     assert plan["imagery_composite"] == periods and plan["imagery_summary"] == 1
     assert plan["region_summary"] == 1 and plan["summary_table"] == 1
-    upstream = {"demo_county", "demo_karst", "region_grid", "terrain_dem", "terrain_derivatives", "imagery_fetch", "dem_fetch"}
+    upstream = {
+        "demo_county",
+        "demo_karst",
+        "region_grid",
+        "terrain_dem",
+        "terrain_derivatives",
+        "imagery_fetch",
+        "dem_fetch",
+    }
     assert not upstream & set(plan), plan
 
 
@@ -150,12 +158,31 @@ def test_second_run_does_nothing(demo_run):
 
 def test_changing_a_terrain_parameter_reruns_only_terrain_and_dependants(demo_run):
     plan = planned_rules(demo_run, "--config", "terrain={flat_max_deg: 7.5}")
-    assert plan == {"terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, **SERVICES_SLOPE_RULES, "report_maps": 2, "region_summary": 2, "summary_table": 1}
+    assert plan == {
+        "terrain_derivatives": 2,
+        **MODEL_STAGE_RULES,
+        **RESERVE_STAGE_RULES,
+        **LANDCOVER_STAGE_RULES,
+        **SERVICES_SLOPE_RULES,
+        "report_maps": 2,
+        "region_summary": 2,
+        "summary_table": 1,
+    }
 
 
 def test_changing_dem_resampling_reruns_dem_but_not_demo(demo_run):
     plan = planned_rules(demo_run, "--config", "terrain={dem_resampling: cubic}")
-    assert plan == {"terrain_dem": 2, "terrain_derivatives": 2, **MODEL_STAGE_RULES, **RESERVE_STAGE_RULES, **LANDCOVER_STAGE_RULES, **SERVICES_DEM_RULES, "report_maps": 2, "region_summary": 2, "summary_table": 1}
+    assert plan == {
+        "terrain_dem": 2,
+        "terrain_derivatives": 2,
+        **MODEL_STAGE_RULES,
+        **RESERVE_STAGE_RULES,
+        **LANDCOVER_STAGE_RULES,
+        **SERVICES_DEM_RULES,
+        "report_maps": 2,
+        "region_summary": 2,
+        "summary_table": 1,
+    }
 
 
 def test_lint_passes(project_root, tmp_path):

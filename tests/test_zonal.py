@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -22,7 +22,9 @@ def raster(seed: int = 1):
 
 POLYGONS = [
     shapely.Polygon([(3, 4), (97, 12), (120, 140), (60, 90), (10, 149)]),  # concave
-    shapely.Polygon([(20, 20), (180, 20), (180, 130), (20, 130)], [[(50, 50), (50, 100), (100, 100), (100, 50)]]),  # hole
+    shapely.Polygon(
+        [(20, 20), (180, 20), (180, 130), (20, 130)], [[(50, 50), (50, 100), (100, 100), (100, 50)]]
+    ),  # hole
     shapely.Polygon([(-30, -20), (60, -10), (55, 60), (-5, 170)]),  # partly beyond the raster
     shapely.MultiPolygon([shapely.box(1, 1, 9, 9), shapely.box(101.3, 55.5, 133.3, 77.7)]),
     shapely.Polygon([(40.5, 30.5), (40.5, 72.2), (12.25, 72.2)][::-1]),  # clockwise
@@ -34,7 +36,10 @@ def shapely_reference(poly, lc):
     out = {"1": 0.0, "2": 0.0, "3": 0.0, "other": 0.0, "nodata": 0.0}
     for i in range(GRID.height):
         for j in range(GRID.width):
-            a = shapely.intersection(poly, shapely.box(j * 10, 150 - (i + 1) * 10, (j + 1) * 10, 150 - i * 10)).area / 100
+            a = (
+                shapely.intersection(poly, shapely.box(j * 10, 150 - (i + 1) * 10, (j + 1) * 10, 150 - i * 10)).area
+                / 100
+            )
             if a == 0:
                 continue
             v = int(lc[i, j])
@@ -48,7 +53,14 @@ def test_exact_weights_equal_shapely_intersections(k):
     lc, da = raster()
     got = coverage_fractions(gpd.GeoSeries([POLYGONS[k]], crs=GRID.crs), da, [1, 2, 3]).iloc[0]
     ref = shapely_reference(POLYGONS[k], lc)
-    for name, col in (("1", "frac_1"), ("2", "frac_2"), ("3", "frac_3"), ("other", "other"), ("nodata", "nodata"), ("outside", "outside")):
+    for name, col in (
+        ("1", "frac_1"),
+        ("2", "frac_2"),
+        ("3", "frac_3"),
+        ("other", "other"),
+        ("nodata", "nodata"),
+        ("outside", "outside"),
+    ):
         assert got[col] == pytest.approx(ref[name], abs=1e-9), name
 
 

@@ -72,12 +72,18 @@ def prepare_parcels(
     Returns the parcels and a report ``{"repaired_ids": [...], "partly_outside_ids": [...]}``.
     """
     if id_column not in parcels.columns:
-        raise ParcelError(f"{source}: expected a parcel id column {id_column!r} (config key abandonment.id_column), found {list(parcels.columns)}")
+        raise ParcelError(
+            f"{source}: expected a parcel id column {id_column!r} (config key abandonment.id_column), found "
+            f"{list(parcels.columns)}"
+        )
     if parcels.empty:
         raise ParcelError(f"{source}: no parcels")
     ids = parcels[id_column]
     if ids.isna().any():
-        raise ParcelError(f"{source}: {int(ids.isna().sum())} parcel(s) have no {id_column} (rows {_first(np.flatnonzero(ids.isna()) + 1)})")
+        raise ParcelError(
+            f"{source}: {int(ids.isna().sum())} parcel(s) have no {id_column} (rows "
+            f"{_first(np.flatnonzero(ids.isna()) + 1)})"
+        )
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
         raise ParcelError(f"{source}: parcel ids must be unique; duplicated: {_first(sorted(set(dup.tolist())))}")
@@ -100,13 +106,19 @@ def prepare_parcels(
         bad_ids = ids[invalid].to_numpy()
         if lost.any():
             raise ParcelError(
-                f"{source}: {int(lost.sum())} invalid parcel geometr(ies) have no area once repaired: ids {_first(bad_ids[lost])}"
+                f"{source}: {int(lost.sum())} invalid parcel geometr(ies) have no area once repaired: ids "
+                f"{_first(bad_ids[lost])}"
             )
         geoms = geoms.copy()
         geoms[invalid] = fixed
         out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
         repaired_ids = bad_ids.tolist()
-        log.warning("%s: repaired %d invalid geometr(ies) with make_valid: parcel ids %s", source, len(repaired_ids), _first(repaired_ids))
+        log.warning(
+            "%s: repaired %d invalid geometr(ies) with make_valid: parcel ids %s",
+            source,
+            len(repaired_ids),
+            _first(repaired_ids),
+        )
     box = shapely.box(*region_bounds)
     inside = shapely.intersects(geoms, box)
     if not inside.all():
@@ -118,7 +130,12 @@ def prepare_parcels(
     partly = ~shapely.within(geoms, box)
     partly_ids = ids[partly].tolist()
     if partly_ids:
-        log.warning("%s: %d parcel(s) extend beyond the region (only their part inside is classified): ids %s", source, len(partly_ids), _first(partly_ids))
+        log.warning(
+            "%s: %d parcel(s) extend beyond the region (only their part inside is classified): ids %s",
+            source,
+            len(partly_ids),
+            _first(partly_ids),
+        )
     return out, {"repaired_ids": repaired_ids, "partly_outside_ids": partly_ids}
 
 

@@ -67,7 +67,10 @@ def _check_areas(area: np.ndarray, what: str = "area_ha") -> None:
     bad = ~np.isfinite(area) | (area < 0)
     if bad.any():
         found = np.unique(area[bad])[:10]
-        raise CapacityInputError(f"{what}: expected areas >= 0 ha, found {int(bad.sum())} negative or missing value(s), e.g. {found.tolist()}")
+        raise CapacityInputError(
+            f"{what}: expected areas >= 0 ha, found {int(bad.sum())} negative or missing value(s), e.g. "
+            f"{found.tolist()}"
+        )
 
 
 def grain_capacity_kg(
@@ -91,10 +94,13 @@ def grain_capacity_kg(
     _check_grades(k.ravel())
     _check_areas(s.ravel())
     if not D > GRADE_WORST:
-        raise CapacityInputError(f"D: expected a constant above the worst grade {GRADE_WORST} (the study uses 16), found {D}")
+        raise CapacityInputError(
+            f"D: expected a constant above the worst grade {GRADE_WORST} (the study uses 16), found {D}"
+        )
     if not (mu_per_ha > 0 and kg_per_mu_per_grade > 0):
         raise CapacityInputError(
-            f"mu_per_ha and kg_per_mu_per_grade: expected positive constants (15 and 100), found {mu_per_ha} and {kg_per_mu_per_grade}"
+            f"mu_per_ha and kg_per_mu_per_grade: expected positive constants (15 and 100), found {mu_per_ha} and "
+            f"{kg_per_mu_per_grade}"
         )
     y = (D - k) * s * mu_per_ha * kg_per_mu_per_grade
     return float(y) if y.ndim == 0 else y
@@ -252,16 +258,24 @@ def capacity_summary(
     constants = {"D": D, "mu_per_ha": mu_per_ha, "kg_per_mu_per_grade": kg_per_mu_per_grade}
     sel = np.asarray(planned, dtype=bool)
     if sel.shape != (len(activated),):
-        raise CapacityInputError(f"planned: expected one flag per reclaimable patch ({len(activated)}), found {sel.shape}")
+        raise CapacityInputError(
+            f"planned: expected one flag per reclaimable patch ({len(activated)}), found {sel.shape}"
+        )
     parts = []
 
     def add(account: str, frame: pd.DataFrame, by_type: bool) -> None:
-        total = capacity_by_group(frame["grade"], frame["area_ha"], np.full(len(frame), "all", dtype=object), **constants)
+        total = capacity_by_group(
+            frame["grade"], frame["area_ha"], np.full(len(frame), "all", dtype=object), **constants
+        )
         if total.empty:
-            total = pd.DataFrame([{"group": "all", "n": 0, "area_ha": 0.0, "weighted_grade": np.nan, "capacity_t": 0.0}])
+            total = pd.DataFrame(
+                [{"group": "all", "n": 0, "area_ha": 0.0, "weighted_grade": np.nan, "capacity_t": 0.0}]
+            )
         tables = [total]
         if by_type:
-            tables.insert(0, capacity_by_group(frame["grade"], frame["area_ha"], frame[type_column].astype(str), **constants))
+            tables.insert(
+                0, capacity_by_group(frame["grade"], frame["area_ha"], frame[type_column].astype(str), **constants)
+            )
         for t in tables:
             parts.append(t.rename(columns={"group": "forest_type"}).assign(account=account))
 

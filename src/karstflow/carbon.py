@@ -271,13 +271,17 @@ def landcover_by_year(landcovers: Mapping[int, xr.DataArray], years: Any, dim: s
     layers = []
     for year in np.asarray(years).tolist():
         nearest = int(have[np.argmin(np.abs(have - int(year)))])
-        layers.append(landcovers[nearest].drop_vars([c for c in ("band", "spatial_ref") if c in landcovers[nearest].coords]))
+        layers.append(
+            landcovers[nearest].drop_vars([c for c in ("band", "spatial_ref") if c in landcovers[nearest].coords])
+        )
     cube = xr.concat(layers, dim=dim).assign_coords({dim: np.asarray(years)})
     cube.name = "landcover"
     return cube
 
 
-def epsilon_max_map(landcover: xr.DataArray, epsilon_max: Mapping[int | str, float], *, source: str = "land cover") -> xr.DataArray:
+def epsilon_max_map(
+    landcover: xr.DataArray, epsilon_max: Mapping[int | str, float], *, source: str = "land cover"
+) -> xr.DataArray:
     """epsilon_max (g C MJ-1) per pixel from its land-cover code; NaN where the code is NaN.
 
     Raises ``ValueError`` naming ``source`` and the codes present in the map but missing
@@ -359,7 +363,9 @@ def carbon_summary(
         yearly = da.mean(("y", "x"), skipna=True).values.astype(float)
         totals = (da.sum(("y", "x"), skipna=True).values.astype(float) * pixel_area_m2 / 1e9)
         out[f"{var}_mean_g_c_m2_yr"] = float(np.nanmean(yearly))
-        out[f"{var}_mean_g_c_m2_yr_by_year"] = {str(int(y)): float(v) for y, v in zip(npp["year"].values, yearly, strict=True)}
+        out[f"{var}_mean_g_c_m2_yr_by_year"] = {
+            str(int(y)): float(v) for y, v in zip(npp["year"].values, yearly, strict=True)
+        }
         out[f"{var}_total_gg_c_yr_mean"] = float(np.nanmean(totals))
     cls = np.asarray(trend["trend_class"].values)
     slope = np.asarray(trend["slope"].values, dtype=float)

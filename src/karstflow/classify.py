@@ -88,7 +88,9 @@ def check_class_codes(
     raw = frame[column]
     empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
     if empty.any() and not allow_missing:
-        raise SampleError(f"{source}: {int(empty.sum())} sample(s) have no class code in {column!r} (ids {_first(ids[empty])})")
+        raise SampleError(
+            f"{source}: {int(empty.sum())} sample(s) have no class code in {column!r} (ids {_first(ids[empty])})"
+        )
     numeric = pd.to_numeric(raw.where(~empty), errors="coerce")
     not_int = (~empty) & (numeric.isna().to_numpy() | (numeric.fillna(0) % 1 != 0).to_numpy())
     if not_int.any():
@@ -138,7 +140,9 @@ def reference_samples(
     is_point = np.isin(kinds, (0, 4))
     is_poly = np.isin(kinds, (3, 6))
     if not (is_point | is_poly).all():
-        raise SampleError(f"{source}: samples must be points or polygons; ids {_first(ids[~(is_point | is_poly)])} are not")
+        raise SampleError(
+            f"{source}: samples must be points or polygons; ids {_first(ids[~(is_point | is_poly)])} are not"
+        )
     transform = features.rio.transform()
     height, width = features.sizes["y"], features.sizes["x"]
     rows_l, cols_l, idx_l = [], [], []
@@ -151,7 +155,11 @@ def reference_samples(
     if is_poly.any():
         poly_idx = np.flatnonzero(is_poly)
         burned = rfeatures.rasterize(
-            zip(geoms[poly_idx], poly_idx + 1), out_shape=(height, width), transform=transform, fill=0, dtype="int64"
+            zip(geoms[poly_idx], poly_idx + 1, strict=True),
+            out_shape=(height, width),
+            transform=transform,
+            fill=0,
+            dtype="int64",
         )
         r, c = np.nonzero(burned)
         which = burned[r, c] - 1
@@ -172,7 +180,11 @@ def reference_samples(
             rows_l.append(np.floor(r2).astype(np.int64))
             cols_l.append(np.floor(c2).astype(np.int64))
             idx_l.append(empty_polys)
-            log.info("%s: %d polygon(s) hold no pixel centre; used the pixel under a point inside each", source, len(empty_polys))
+            log.info(
+                "%s: %d polygon(s) hold no pixel centre; used the pixel under a point inside each",
+                source,
+                len(empty_polys),
+            )
     rows = np.concatenate(rows_l)
     cols = np.concatenate(cols_l)
     which = np.concatenate(idx_l)
@@ -298,7 +310,9 @@ def train_random_forest(
     return model
 
 
-def predict_map(model: Any, features: xr.DataArray, chunk_px: int = 512, nodata: int = LANDCOVER_NODATA) -> xr.DataArray:
+def predict_map(
+    model: Any, features: xr.DataArray, chunk_px: int = 512, nodata: int = LANDCOVER_NODATA
+) -> xr.DataArray:
     """Class codes (uint8, ``nodata`` where every feature is NaN) over the grid of ``features``.
 
     Predicts ``chunk_px`` rows at a time, so only one block of features is in memory at

@@ -20,7 +20,14 @@ import xarray as xr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AllCloudyWarning", "ClearCountTally", "clear_count_reductions", "composite_summary", "median_composite", "nanmedian_time"]
+__all__ = [
+    "AllCloudyWarning",
+    "ClearCountTally",
+    "clear_count_reductions",
+    "composite_summary",
+    "median_composite",
+    "nanmedian_time",
+]
 
 
 class AllCloudyWarning(UserWarning):
@@ -184,7 +191,11 @@ def median_composite(
         extra: list[str] = ["__band__"]
     else:
         extra = [d for d in reflectance.dims if d not in clear.dims]
-        cube = reflectance.stack(__band__=extra) if len(extra) > 1 else (reflectance.rename({extra[0]: "__band__"}) if extra else reflectance.expand_dims("__band__", axis=1))
+        cube = (
+            reflectance.stack(__band__=extra)
+            if len(extra) > 1
+            else (reflectance.rename({extra[0]: "__band__"}) if extra else reflectance.expand_dims("__band__", axis=1))
+        )
     missing = [d for d in space if d not in cube.dims]
     if missing:
         raise ValueError(f"reflectance lacks the clear mask's dims {missing} (dims {cube.dims})")
@@ -213,11 +224,18 @@ def median_composite(
     count.attrs = {"long_name": "clear observations per pixel", "units": "1"}
     if isinstance(reflectance, xr.Dataset):
         composite: xr.Dataset | xr.DataArray = xr.Dataset(
-            {n: xr.DataArray(out[i], dims=tuple(space), coords=coords, name=n, attrs=dict(reflectance[n].attrs)) for i, n in enumerate(names)},
+            {
+                n: xr.DataArray(out[i], dims=tuple(space), coords=coords, name=n, attrs=dict(reflectance[n].attrs))
+                for i, n in enumerate(names)
+            },
             attrs=dict(reflectance.attrs),
         )
     else:
-        med = xr.DataArray(out[:-1], dims=("__band__", *space), coords={**coords, **{k: v for k, v in cube.coords.items() if v.dims == ("__band__",)}})
+        med = xr.DataArray(
+            out[:-1],
+            dims=("__band__", *space),
+            coords={**coords, **{k: v for k, v in cube.coords.items() if v.dims == ("__band__",)}},
+        )
         if len(extra) > 1:
             med = med.unstack("__band__")
         elif extra:

@@ -159,7 +159,9 @@ class _Conditions:
         return f"{self.variable} {op} {value:g}"
 
 
-def _conditions(x: np.ndarray, variable: str, categorical: bool, quantiles: Sequence[float], digits: int) -> _Conditions:
+def _conditions(
+    x: np.ndarray, variable: str, categorical: bool, quantiles: Sequence[float], digits: int
+) -> _Conditions:
     labels: list[tuple[str, float, int]] = []
     rows = []
     if categorical:
@@ -229,7 +231,9 @@ def _score_z(x: np.ndarray, p: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.n
     return np.where(np.isfinite(out) & (var > 1e-12), out, -np.inf)
 
 
-def _fit_logit(x: np.ndarray, y: np.ndarray, start: np.ndarray | None = None, maxiter: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def _fit_logit(
+    x: np.ndarray, y: np.ndarray, start: np.ndarray | None = None, maxiter: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     """Fitted probabilities and coefficients of a logit by Newton-Raphson (IRLS).
 
     Our own few lines instead of statsmodels here: the search refits thousands of times
@@ -263,7 +267,9 @@ def _pair_candidates(a: _Conditions, b: _Conditions) -> np.ndarray:
     return (a.matrix[:, None, :] * b.matrix[None, :, :]).reshape(-1, a.matrix.shape[1])
 
 
-def _pair_scores(a: _Conditions, b: _Conditions, x: np.ndarray, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair_scores(
+    a: _Conditions, b: _Conditions, x: np.ndarray, p: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score statistics (as :func:`_score_z`), supports and events of every condition pair.
 
     Works on the two condition matrices (conditions x parcels) instead of the
@@ -278,7 +284,9 @@ def _pair_scores(a: _Conditions, b: _Conditions, x: np.ndarray, p: np.ndarray, y
     zwz = (am * w) @ bm.T
     k = x.shape[1]
     # zwx[c, i, j] = sum_n a_i(n) b_j(n) w(n) x_c(n)
-    zwx = ((am[None, :, :] * (w * x.T)[:, None, :]).reshape(k * am.shape[0], -1) @ bm.T).reshape(k, am.shape[0], bm.shape[0])
+    zwx = ((am[None, :, :] * (w * x.T)[:, None, :]).reshape(k * am.shape[0], -1) @ bm.T).reshape(
+        k, am.shape[0], bm.shape[0]
+    )
     info = x.T @ (x * w[:, None])
     proj = np.einsum("cij,cd,dij->ij", zwx, np.linalg.inv(info), zwx)
     var = zwz - proj
@@ -304,7 +312,12 @@ def _best_interaction(
 
 
 def _null_max(
-    conds: dict[str, _Conditions], pairs: Sequence[tuple[str, str]], x: np.ndarray, p: np.ndarray, y_sim: np.ndarray, min_support: float
+    conds: dict[str, _Conditions],
+    pairs: Sequence[tuple[str, str]],
+    x: np.ndarray,
+    p: np.ndarray,
+    y_sim: np.ndarray,
+    min_support: float,
 ) -> np.ndarray:
     """Largest search statistic over ``pairs`` for each simulated outcome column of ``y_sim``.
 
@@ -327,7 +340,9 @@ def _null_max(
         with np.errstate(invalid="ignore", divide="ignore"):
             stat = (z @ e) / np.sqrt(np.where(ok_var, var, np.nan))[:, None]
             rate = (z @ y_sim) / support[:, None]
-        bad = (support < min_support - 1e-9)[:, None] | ~ok_var[:, None] | ~(rate > y_mean[None, :]) | ~np.isfinite(stat)
+        bad = (
+            (support < min_support - 1e-9)[:, None] | ~ok_var[:, None] | ~(rate > y_mean[None, :]) | ~np.isfinite(stat)
+        )
         stat = np.where(bad, -np.inf, stat)
         best = np.maximum(best, stat.max(axis=0))
     return best
@@ -534,7 +549,21 @@ def _find_rules(
         else:
             keep = pd.Series(dtype=bool)
 
-    cols = ["rule", "variables", "support", "events", "expected_events", "rate", "lift", "p", "p_holm", "p_interaction", "p_search", "bootstrap_frequency", "step"]
+    cols = [
+        "rule",
+        "variables",
+        "support",
+        "events",
+        "expected_events",
+        "rate",
+        "lift",
+        "p",
+        "p_holm",
+        "p_interaction",
+        "p_search",
+        "bootstrap_frequency",
+        "step",
+    ]
     if not len(table):
         table = pd.DataFrame(columns=[*cols, "selected"])
         chosen_rows = table

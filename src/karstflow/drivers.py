@@ -61,9 +61,9 @@ import numpy as np
 import pandas as pd
 import shapely
 import xarray as xr
+from pyproj import CRS
 from rasterio import features
 from rasterio.transform import rowcol
-from pyproj import CRS
 
 from karstflow.network import build_road_graph, travel_distance_m
 
@@ -160,7 +160,12 @@ def compute_drivers(
     t0 = time.perf_counter()
     _check_polygons(polygons, id_column)
     crs = polygons.crs
-    for name, layer in (("settlements", settlements), ("farmland", farmland), ("villages", villages), ("grades", grades)):
+    for name, layer in (
+        ("settlements", settlements),
+        ("farmland", farmland),
+        ("villages", villages),
+        ("grades", grades),
+    ):
         _check_layer(name, layer, crs)
     if isinstance(roads, gpd.GeoDataFrame | gpd.GeoSeries):
         _check_layer("roads", roads, crs)
@@ -187,7 +192,10 @@ def compute_drivers(
     x5 = travel_distance_m(
         geoms, farm, graph, max_access_m=max_access_m, exclude_self=own if own is not None else None
     )
-    for col, res, what in (("x4_settlement_distance_m", x4, "settlement"), ("x5_farmland_distance_m", x5, "cultivated patch")):
+    for col, res, what in (
+        ("x4_settlement_distance_m", x4, "settlement"),
+        ("x5_farmland_distance_m", x5, "cultivated patch"),
+    ):
         if res["distance_m"].isna().any():
             bad = ids[res["distance_m"].isna().to_numpy()]
             raise DriverInputError(
@@ -230,7 +238,9 @@ def _check_polygons(polygons: gpd.GeoDataFrame, id_column: str) -> None:
     if not isinstance(polygons, gpd.GeoDataFrame):
         raise DriverInputError(f"polygons: expected a GeoDataFrame, found {type(polygons).__name__}")
     if id_column not in polygons.columns:
-        raise DriverInputError(f"polygons: expected an identifier column {id_column!r}, found columns {list(polygons.columns)}")
+        raise DriverInputError(
+            f"polygons: expected an identifier column {id_column!r}, found columns {list(polygons.columns)}"
+        )
     if polygons[id_column].duplicated().any():
         dup = polygons.loc[polygons[id_column].duplicated(), id_column].tolist()
         raise DriverInputError(f"polygons: {id_column} must be unique, found duplicates {_some(dup)}")
@@ -241,7 +251,9 @@ def _check_polygons(polygons: gpd.GeoDataFrame, id_column: str) -> None:
         raise DriverInputError(f"polygons: expected Polygon or MultiPolygon geometries, found {sorted(types)}")
     bad = polygons.geometry.isna() | polygons.geometry.is_empty
     if bad.any():
-        raise DriverInputError(f"polygons: {int(bad.sum())} empty geometries ({id_column} {_some(polygons.loc[bad, id_column])})")
+        raise DriverInputError(
+            f"polygons: {int(bad.sum())} empty geometries ({id_column} {_some(polygons.loc[bad, id_column])})"
+        )
 
 
 def _check_layer(name: str, layer: Any, crs: Any) -> None:
@@ -266,8 +278,13 @@ def _terrain_drivers(
     shape = (dem.sizes["y"], dem.sizes["x"])
     transform = dem.rio.transform()
     for name, da in (("slope_deg", slope), ("aspect_class", aspect)):
-        if (da.sizes["y"], da.sizes["x"]) != shape or not np.allclose(tuple(da.rio.transform())[:6], tuple(transform)[:6]):
-            raise DriverInputError(f"{name}: expected the DEM's grid ({shape[1]} x {shape[0]} px), found {da.sizes['x']} x {da.sizes['y']} px or another transform")
+        if (da.sizes["y"], da.sizes["x"]) != shape or not np.allclose(
+            tuple(da.rio.transform())[:6], tuple(transform)[:6]
+        ):
+            raise DriverInputError(
+                f"{name}: expected the DEM's grid ({shape[1]} x {shape[0]} px), found {da.sizes['x']} x "
+                f"{da.sizes['y']} px or another transform"
+            )
     if dem.rio.crs is not None and CRS.from_user_input(dem.rio.crs) != CRS.from_user_input(geoms.crs):
         raise DriverInputError(f"dem: expected the polygons' CRS ({geoms.crs}), found {dem.rio.crs}")
     n = len(geoms)
@@ -312,7 +329,10 @@ def _terrain_drivers(
         x1[empty], x2[empty] = z[flat], s[flat]
         av = a[flat]
         x3[empty] = np.where(np.isfinite(av) & (av >= 0) & (av <= 4), np.nan_to_num(av, nan=-1), -1).astype(np.int64)
-        log.info("drivers: %d polygon(s) hold no pixel centre; they take the pixel under a point on their surface", len(empty))
+        log.info(
+            "drivers: %d polygon(s) hold no pixel centre; they take the pixel under a point on their surface",
+            len(empty),
+        )
     for col, v, what in (("x1_elevation_m", x1, "dem"), ("x2_slope_deg", x2, "slope_deg")):
         bad = ~np.isfinite(v)
         if bad.any():
@@ -359,7 +379,9 @@ def _own_patches(geoms: gpd.GeoSeries, farm: gpd.GeoSeries, min_share: float) ->
     return own
 
 
-def _village_density(geoms: gpd.GeoSeries, villages: gpd.GeoDataFrame, ids: np.ndarray, id_column: str) -> tuple[np.ndarray, np.ndarray]:
+def _village_density(
+    geoms: gpd.GeoSeries, villages: gpd.GeoDataFrame, ids: np.ndarray, id_column: str
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(geoms)
     v = villages.reset_index(drop=True)
     ov = _overlap_areas(geoms, v.geometry)
@@ -391,7 +413,9 @@ def _village_density(geoms: gpd.GeoSeries, villages: gpd.GeoDataFrame, ids: np.n
     return x6, vid
 
 
-def _grade_means(geoms: gpd.GeoSeries, grades: gpd.GeoDataFrame, ids: np.ndarray, id_column: str) -> dict[str, np.ndarray]:
+def _grade_means(
+    geoms: gpd.GeoSeries, grades: gpd.GeoDataFrame, ids: np.ndarray, id_column: str
+) -> dict[str, np.ndarray]:
     n = len(geoms)
     g = grades.reset_index(drop=True)
     ov = _overlap_areas(geoms, g.geometry)
@@ -408,7 +432,9 @@ def _grade_means(geoms: gpd.GeoSeries, grades: gpd.GeoDataFrame, ids: np.ndarray
     for src, col in GRADE_COLUMNS.items():
         vals = g[src].to_numpy(dtype=np.float64)[ov["ib"].to_numpy()]
         if not np.isfinite(vals).all():
-            raise DriverInputError(f"grades: column {src} has missing values under some polygons; expected grades 1..15")
+            raise DriverInputError(
+                f"grades: column {src} has missing values under some polygons; expected grades 1..15"
+            )
         out[col] = np.bincount(ia, weights=vals * w, minlength=n) / tot
     return out
 

@@ -77,7 +77,9 @@ def spectral_indices(
         a, b, _ = SPECTRAL_INDICES[name]
         missing = [x for x in (a, b) if x not in have]
         if missing:
-            raise ValueError(f"{source}: index {name} needs bands {a} and {b}; the composite has {have} (missing {missing})")
+            raise ValueError(
+                f"{source}: index {name} needs bands {a} and {b}; the composite has {have} (missing {missing})"
+            )
         out[name] = normalized_difference(composite.sel(band=a, drop=True), composite.sel(band=b, drop=True))
     return xr.Dataset(out)
 
@@ -142,7 +144,10 @@ def build_features(
     aligned = []
     for name, layer in zip(names, layers, strict=True):
         if layer.shape != template.shape:
-            raise ValueError(f"feature {name} has shape {layer.shape}, the first feature {template.shape}: inputs must share the region grid")
+            raise ValueError(
+                f"feature {name} has shape {layer.shape}, the first feature {template.shape}: "
+                "inputs must share the region grid"
+            )
         aligned.append(layer.drop_vars([c for c in layer.coords if c not in ("y", "x")]).astype(np.float32))
     stack = xr.concat(aligned, dim="feature", coords="minimal", compat="override", join="override")
     stack = stack.assign_coords(feature=names)

@@ -165,14 +165,20 @@ def check_model_input(
     if missing:
         raise ModelInputError(f"{source}: expected column(s) {missing}, found {list(drivers.columns)}")
     if not predictors:
-        raise ModelInputError(f"{source}: no predictors to fit (config key model.predictors is empty or all were dropped)")
+        raise ModelInputError(
+            f"{source}: no predictors to fit (config key model.predictors is empty or all were dropped)"
+        )
     ids = drivers[id_column] if id_column in drivers.columns else pd.Series(drivers.index, index=drivers.index)
     y = drivers[outcome]
     if y.isna().any():
-        raise ModelInputError(f"{source}: {outcome} is missing for {int(y.isna().sum())} parcel(s) ({id_column} {_some(ids[y.isna()])})")
+        raise ModelInputError(
+            f"{source}: {outcome} is missing for {int(y.isna().sum())} parcel(s) ({id_column} {_some(ids[y.isna()])})"
+        )
     bad = ~y.isin([0, 1])
     if bad.any():
-        raise ModelInputError(f"{source}: {outcome} must be 0 (used) or 1 (abandoned), found {_some(pd.unique(y[bad]))}")
+        raise ModelInputError(
+            f"{source}: {outcome} must be 0 (used) or 1 (abandoned), found {_some(pd.unique(y[bad]))}"
+        )
     n, events = len(y), int(y.sum())
     if events == 0:
         raise ModelInputError(
@@ -187,9 +193,14 @@ def check_model_input(
     for p in predictors:
         v = drivers[p]
         if v.isna().any():
-            raise ModelInputError(f"{source}: {p} is missing for {int(v.isna().sum())} parcel(s) ({id_column} {_some(ids[v.isna()])})")
+            raise ModelInputError(
+                f"{source}: {p} is missing for {int(v.isna().sum())} parcel(s) ({id_column} {_some(ids[v.isna()])})"
+            )
         if not np.isfinite(v.to_numpy(dtype=np.float64)).all():
-            raise ModelInputError(f"{source}: {p} is not finite for some parcels ({id_column} {_some(ids[~np.isfinite(v.to_numpy(dtype=float))])})")
+            raise ModelInputError(
+                f"{source}: {p} is not finite for some parcels ({id_column} "
+                f"{_some(ids[~np.isfinite(v.to_numpy(dtype=float))])})"
+            )
         if v.nunique() < 2:
             raise ModelInputError(
                 f"{source}: predictor {p} is constant ({float(v.iloc[0])!r} for all {n} parcels), so its coefficient "
@@ -212,7 +223,13 @@ def check_model_input(
                 f"config key model.interaction_terms: {term!r} holds for {int(m.sum())} of {len(m)} parcels; "
                 "a term that holds for all or none is constant"
             )
-    x, groups = design_matrix(drivers, predictors, categorical=categorical, reference_class=reference_class, interaction_terms=interaction_terms)
+    x, groups = design_matrix(
+        drivers,
+        predictors,
+        categorical=categorical,
+        reference_class=reference_class,
+        interaction_terms=interaction_terms,
+    )
     rank = np.linalg.matrix_rank(_standardised(x.to_numpy()))
     if rank < x.shape[1]:
         raise ModelInputError(
@@ -265,7 +282,9 @@ def separation(x: pd.DataFrame, y: np.ndarray, tol: float = 1e-7) -> tuple[str, 
     return kind, involved
 
 
-def _single_separator(drivers: pd.DataFrame, y: pd.Series, predictors: Sequence[str], categorical: Sequence[str]) -> str:
+def _single_separator(
+    drivers: pd.DataFrame, y: pd.Series, predictors: Sequence[str], categorical: Sequence[str]
+) -> str:
     """A plain-words description of one predictor that separates on its own, if any."""
     y = y.astype(int)
     for p in predictors:
@@ -314,7 +333,9 @@ def risk_groups(y: Any, p: Any, groups: int = 10) -> pd.DataFrame:
     # (b_k, b_k+1], the first closed on the left too: index = interior breaks below p
     g = np.searchsorted(breaks[1:-1], pv, side="left")
     df = pd.DataFrame({"g": g, "y": yv, "p": pv})
-    agg = df.groupby("g").agg(n=("y", "size"), observed=("y", "sum"), expected=("p", "sum"), mean_predicted=("p", "mean"))
+    agg = df.groupby("g").agg(
+        n=("y", "size"), observed=("y", "sum"), expected=("p", "sum"), mean_predicted=("p", "mean")
+    )
     agg["p_low"] = breaks[agg.index.to_numpy()]
     agg["p_high"] = breaks[np.minimum(agg.index.to_numpy() + 1, len(breaks) - 1)]
     agg["observed_rate"] = agg["observed"] / agg["n"]
@@ -353,7 +374,13 @@ def hosmer_lemeshow(y: Any, p: Any, groups: int = 10) -> tuple[float, int, float
 # --------------------------------------------------------------------------------------
 
 
-def vif_table(drivers: pd.DataFrame, predictors: Sequence[str], *, categorical: Sequence[str] = ("x3_aspect_class",), reference_class: int = 0) -> pd.DataFrame:
+def vif_table(
+    drivers: pd.DataFrame,
+    predictors: Sequence[str],
+    *,
+    categorical: Sequence[str] = ("x3_aspect_class",),
+    reference_class: int = 0,
+) -> pd.DataFrame:
     """VIF per predictor (GVIF for categorical ones): columns predictor, df, vif, gvif_per_df."""
     from statsmodels.stats.outliers_influence import variance_inflation_factor
 
@@ -378,7 +405,11 @@ def vif_table(drivers: pd.DataFrame, predictors: Sequence[str], *, categorical: 
             else:
                 rest = [j for j in range(r.shape[0]) if j not in idx]
                 det_all = np.linalg.det(r)
-                v = float(np.linalg.det(r[np.ix_(idx, idx)]) * np.linalg.det(r[np.ix_(rest, rest)]) / det_all) if det_all > 0 else float("inf")
+                v = (
+                    float(np.linalg.det(r[np.ix_(idx, idx)]) * np.linalg.det(r[np.ix_(rest, rest)]) / det_all)
+                    if det_all > 0
+                    else float("inf")
+                )
         rows.append({"predictor": p, "df": k, "vif": v, "gvif_per_df": v ** (1.0 / k) if k else float("nan")})
     return pd.DataFrame(rows, columns=["predictor", "df", "vif", "gvif_per_df"])
 
@@ -423,13 +454,21 @@ def reduce_collinearity(
     else:
         high = current[current["gvif_per_df"] > threshold]
         for row in high.itertuples():
-            log.warning("collinearity: %s has VIF %.2f (GVIF^(1/df) %.2f) above %g; kept (action warn)", row.predictor, row.vif, row.gvif_per_df, threshold)
+            log.warning(
+                "collinearity: %s has VIF %.2f (GVIF^(1/df) %.2f) above %g; kept (action warn)",
+                row.predictor,
+                row.vif,
+                row.gvif_per_df,
+                threshold,
+            )
     final = current.set_index("predictor")
     table["vif"] = table["predictor"].map(final["vif"])
     table["gvif_per_df"] = table["predictor"].map(final["gvif_per_df"])
     table["dropped"] = table["predictor"].isin(step).astype(int)
     table["drop_step"] = table["predictor"].map(step).astype("Int64")
-    return kept, table[["predictor", "df", "vif", "gvif_per_df", "vif_initial", "gvif_per_df_initial", "dropped", "drop_step"]]
+    return kept, table[
+        ["predictor", "df", "vif", "gvif_per_df", "vif_initial", "gvif_per_df_initial", "dropped", "drop_step"]
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -516,7 +555,11 @@ def _fit_model(
     )
     y = drivers[outcome].astype(int)
     x, groups = design_matrix(
-        drivers, predictors, categorical=categorical, reference_class=reference_class, interaction_terms=interaction_terms
+        drivers,
+        predictors,
+        categorical=categorical,
+        reference_class=reference_class,
+        interaction_terms=interaction_terms,
     )
     n, events = len(y), int(y.sum())
     epv = min(events, n - events) / (x.shape[1] - 1)
@@ -537,7 +580,9 @@ def _fit_model(
         try:
             res = sm.Logit(y.to_numpy(), x).fit(method="newton", maxiter=maxiter, disp=0)
         except (PerfectSeparationWarning, np.linalg.LinAlgError) as err:
-            raise ModelInputError(f"{source}: the logit fit failed ({err}); check the predictors for separation or collinearity") from err
+            raise ModelInputError(
+                f"{source}: the logit fit failed ({err}); check the predictors for separation or collinearity"
+            ) from err
     if not res.mle_retvals.get("converged", False):
         raise ModelInputError(
             f"{source}: the logit fit did not converge in {maxiter} Newton iterations; the drivers may nearly "
@@ -555,8 +600,20 @@ def _fit_model(
             bb = b[cols].to_numpy()
             vv = cov.loc[cols, cols].to_numpy()
             wald = float(bb @ np.linalg.solve(vv, bb))
-            rows.append({"term": p, "B": np.nan, "SE": np.nan, "Wald": wald, "df": len(cols), "p": float(stats.chi2.sf(wald, len(cols))),
-                         "exp_B": np.nan, "ci_low": np.nan, "ci_high": np.nan, "B_std": np.nan})
+            rows.append(
+                {
+                    "term": p,
+                    "B": np.nan,
+                    "SE": np.nan,
+                    "Wald": wald,
+                    "df": len(cols),
+                    "p": float(stats.chi2.sf(wald, len(cols))),
+                    "exp_B": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "B_std": np.nan,
+                }
+            )
         for c in cols:
             rows.append(_term_row(c, b[c], se[c], z, sd[c]))
     rows.append(_term_row("const", b["const"], se["const"], z, np.nan))
@@ -616,7 +673,13 @@ def _fit_model(
         "events_per_predictor_column": epv,
     }
     return LogitModel(
-        coefficients=coef, fit=fit, predicted=prob, risk_groups=risk_groups(y, prob, hl_groups), design=x, term_groups=groups, result=res
+        coefficients=coef,
+        fit=fit,
+        predicted=prob,
+        risk_groups=risk_groups(y, prob, hl_groups),
+        design=x,
+        term_groups=groups,
+        result=res,
     )
 
 
@@ -639,7 +702,9 @@ def significant_from_table(coefficients: pd.DataFrame, predictors: Sequence[str]
     return [p for p in predictors if p in tab.index and float(tab.loc[p, "p"]) < alpha]
 
 
-def read_driver_table(table: pd.DataFrame, *, outcome: str = "abandoned", source: str = "parcel_drivers.csv") -> pd.DataFrame:
+def read_driver_table(
+    table: pd.DataFrame, *, outcome: str = "abandoned", source: str = "parcel_drivers.csv"
+) -> pd.DataFrame:
     """The parcels of a driver table that have an outcome, ``outcome`` as int.
 
     Parcels the abandonment stage could not evaluate (empty outcome) are left out and
@@ -654,12 +719,18 @@ def read_driver_table(table: pd.DataFrame, *, outcome: str = "abandoned", source
     out[outcome] = y[keep].astype(int).to_numpy()
     out.attrs["not_evaluated"] = int((~keep).sum())
     if (~keep).any():
-        log.warning("%s: %d parcel(s) without an outcome (not evaluated) are left out of the model", source, int((~keep).sum()))
+        log.warning(
+            "%s: %d parcel(s) without an outcome (not evaluated) are left out of the model", source, int((~keep).sum())
+        )
     return out
 
 
 def model_summary(
-    fit: dict[str, Any], rules: dict[str, Any], coefficients: pd.DataFrame, drivers: dict[str, Any], figures: dict[str, str] | None = None
+    fit: dict[str, Any],
+    rules: dict[str, Any],
+    coefficients: pd.DataFrame,
+    drivers: dict[str, Any],
+    figures: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Headline figures of the driver and model stages (model/model.json)."""
     hl = fit["hosmer_lemeshow"]
@@ -674,7 +745,9 @@ def model_summary(
         "predictors": len(fit["predictors"]),
         "dropped_for_collinearity": ";".join(fit.get("collinearity", {}).get("dropped", [])),
         "max_gvif_per_df": fit.get("collinearity", {}).get("max_gvif_per_df"),
-        "significant_at_0.05": ";".join(p for p in fit["predictors"] if p in tab.index and float(tab.loc[p, "p"]) < 0.05),
+        "significant_at_0.05": ";".join(
+            p for p in fit["predictors"] if p in tab.index and float(tab.loc[p, "p"]) < 0.05
+        ),
         "mcfadden_r2": fit["mcfadden_r2"],
         "nagelkerke_r2": fit["nagelkerke_r2"],
         "auc": fit["auc"],
@@ -706,7 +779,9 @@ def coefficient_figure(coefficients: pd.DataFrame, *, ci_level: float = 0.95) ->
 
     tab = coefficients[(coefficients["term"] != "const") & coefficients["B"].notna()].iloc[::-1].copy()
     z = stats.norm.ppf(0.5 + ci_level / 2)
-    indicator = tab["term"].str.contains(r"\[", regex=True) | (tab["term"].str.contains(" ") & ~tab["term"].str.contains(r"\[", regex=True))
+    indicator = tab["term"].str.contains(r"\[", regex=True) | (
+        tab["term"].str.contains(" ") & ~tab["term"].str.contains(r"\[", regex=True)
+    )
     scale = np.where(indicator | (tab["B"] == 0), 1.0, tab["B_std"] / tab["B"].where(tab["B"] != 0, 1.0))
     centre = np.exp(tab["B"] * scale)
     low = np.exp((tab["B"] - z * tab["SE"]) * scale)
@@ -739,7 +814,15 @@ def calibration_figure(groups: pd.DataFrame, hl: dict[str, Any] | None = None) -
     zz = 1.96
     centre = (rate + zz**2 / (2 * n)) / (1 + zz**2 / n)
     half = zz * np.sqrt(rate * (1 - rate) / n + zz**2 / (4 * n**2)) / (1 + zz**2 / n)
-    ax.errorbar(groups["mean_predicted"], rate, yerr=[rate - (centre - half), centre + half - rate], fmt="o", color="#2c3e50", capsize=2, label="risk group (95 % Wilson CI)")
+    ax.errorbar(
+        groups["mean_predicted"],
+        rate,
+        yerr=[rate - (centre - half), centre + half - rate],
+        fmt="o",
+        color="#2c3e50",
+        capsize=2,
+        label="risk group (95 % Wilson CI)",
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted probability of abandonment")
@@ -772,7 +855,9 @@ def roc_figure(y: Any, p: Any) -> Any:
     return fig
 
 
-def rule_heatmap_figure(drivers: pd.DataFrame, rules: dict[str, Any], *, outcome: str = "abandoned", bins: int = 5) -> Any:
+def rule_heatmap_figure(
+    drivers: pd.DataFrame, rules: dict[str, Any], *, outcome: str = "abandoned", bins: int = 5
+) -> Any:
     """Abandonment rate over quantile bins of each rule's two drivers (parcel counts in
     brackets); dashed lines mark the rule's thresholds."""
     from karstflow.plotting import plt
@@ -802,7 +887,12 @@ def rule_heatmap_figure(drivers: pd.DataFrame, rules: dict[str, Any], *, outcome
         for (r, c), v in np.ndenumerate(rate):
             if np.isfinite(v):
                 ax.text(c, r, f"{v:.2f}\n({int(tot[r, c])})", ha="center", va="center", fontsize=6.5)
-        ax.set_xticks(np.arange(len(ea) - 1), [f"{ea[k]:.3g}-{ea[k + 1]:.3g}" for k in range(len(ea) - 1)], rotation=30, fontsize=7)
+        ax.set_xticks(
+            np.arange(len(ea) - 1),
+            [f"{ea[k]:.3g}-{ea[k + 1]:.3g}" for k in range(len(ea) - 1)],
+            rotation=30,
+            fontsize=7,
+        )
         ax.set_yticks(np.arange(len(eb) - 1), [f"{eb[k]:.3g}-{eb[k + 1]:.3g}" for k in range(len(eb) - 1)], fontsize=7)
         for var, edges, line in ((va, ea, ax.axvline), (vb, eb, ax.axhline)):
             t = _rule_threshold(entry["rule"], var)
@@ -811,7 +901,10 @@ def rule_heatmap_figure(drivers: pd.DataFrame, rules: dict[str, Any], *, outcome
                 line(k - 0.5 + (t - edges[k]) / (edges[k + 1] - edges[k]), color="#1f4e79", ls="--", lw=1.2)
         ax.set_xlabel(va)
         ax.set_ylabel(vb)
-        ax.set_title(f"{entry['rule']}\nrate {entry['rate']:.2f}, lift {entry['lift']:.2f}, support {entry['support']}", fontsize=8)
+        ax.set_title(
+            f"{entry['rule']}\nrate {entry['rate']:.2f}, lift {entry['lift']:.2f}, support {entry['support']}",
+            fontsize=8,
+        )
         fig.colorbar(im, ax=ax, label="abandonment rate (parcels)")
     for ax in axes.ravel()[len(entries):]:
         ax.axis("off")

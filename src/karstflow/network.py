@@ -152,7 +152,9 @@ def build_road_graph(roads: gpd.GeoDataFrame | gpd.GeoSeries, snap_tolerance_m: 
     # --- T-junctions: line ends within the tolerance of another piece's interior
     splits: dict[int, list[int]] = {}
     if tol > 0 and len(su):
-        ends = np.unique(np.concatenate([[label[s], label[s + len(xy) - 1]] for s, xy in zip(starts, lines, strict=True)]))
+        ends = np.unique(
+            np.concatenate([[label[s], label[s + len(xy) - 1]] for s, xy in zip(starts, lines, strict=True)])
+        )
         seg_lines = shapely.linestrings(np.stack([node_xy[su], node_xy[sv]], axis=1))
         tree = shapely.STRtree(seg_lines)
         pi, si = tree.query(shapely.points(node_xy[ends]), predicate="dwithin", distance=tol)
@@ -400,7 +402,6 @@ def travel_distance_m(
                 d1 = np.array([reach.get(n, np.inf) for n in nodes], dtype=np.float64)
             s1 = np.full(n_nodes, -2, dtype=np.int64)  # never equal to an exclusion
             d2 = np.full(n_nodes, np.inf)
-            s2 = s1
 
         def node_cost(node: np.ndarray, o: np.ndarray) -> np.ndarray:
             return np.where(s1[node] != excl[o], d1[node], d2[node])

@@ -30,7 +30,16 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-__all__ = ["add_legend", "finish_map", "forest_type_colours", "add_north_arrow", "add_scale_bar", "map_figure", "nice_length", "save_figure"]
+__all__ = [
+    "add_legend",
+    "finish_map",
+    "forest_type_colours",
+    "add_north_arrow",
+    "add_scale_bar",
+    "map_figure",
+    "nice_length",
+    "save_figure",
+]
 
 
 def map_figure(
@@ -64,7 +73,9 @@ def nice_length(target: float) -> float:
     return float(10**exp)
 
 
-def add_scale_bar(ax: Axes, length_m: float | None = None, *, fraction: float = 0.2, location: str = "lower left") -> float:
+def add_scale_bar(
+    ax: Axes, length_m: float | None = None, *, fraction: float = 0.2, location: str = "lower left"
+) -> float:
     """Draw a two-segment scale bar (metres of the axes' CRS); returns its length in m."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
@@ -98,7 +109,9 @@ def add_north_arrow(ax: Axes, *, location: tuple[float, float] = (0.94, 0.9), si
     )
 
 
-def add_legend(ax: Axes, entries: Mapping[str, Any], *, title: str | None = None, outside: bool = True, **kwargs: Any) -> None:
+def add_legend(
+    ax: Axes, entries: Mapping[str, Any], *, title: str | None = None, outside: bool = True, **kwargs: Any
+) -> None:
     """A legend of filled patches: label -> colour (or dict of Patch keyword arguments).
 
     Placed to the right of the map by default, so it hides nothing.

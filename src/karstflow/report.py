@@ -46,7 +46,12 @@ _CONTINUOUS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "terrain/slope": ("slope (Horn)", "degree", "YlOrRd", {"vmin": 0.0}),
     "terrain/aspect": ("aspect", "degree clockwise from north (-1 flat)", "twilight", {"vmin": 0.0, "vmax": 360.0}),
     "imagery/clear_count": ("clear observations", "scenes", "viridis", {"vmin": 0.0}),
-    "greening/trend_slope": ("Theil-Sen slope of the vegetation index", "index units per year", "RdYlGn", {"symmetric": True}),
+    "greening/trend_slope": (
+        "Theil-Sen slope of the vegetation index",
+        "index units per year",
+        "RdYlGn",
+        {"symmetric": True},
+    ),
     "greening/trend_p": ("Mann-Kendall p", "p", "viridis_r", {"vmin": 0.0, "vmax": 1.0}),
     "carbon/npp_trend_slope": ("NPP trend (Theil-Sen)", "g C m-2 yr-1 per year", "RdYlGn", {"symmetric": True}),
     "carbon/carbon_storage": ("carbon storage", "Mg C ha-1", "YlGn", {"vmin": 0.0}),
@@ -85,7 +90,11 @@ def map_style(stage: str, name: str, *, region: str | None = None) -> dict[str, 
     """Keyword arguments of :func:`karstflow.plotting.raster_map` for ``{stage}/{name}.tif``."""
     key, year = map_key(stage, name)
     kind = key.split("/", 1)[1]
-    suffix = f" {year}" if year is not None else (f" {name[len(kind) + 1:]}" if kind in ("composite", "clear_count") else "")
+    suffix = (
+        f" {year}"
+        if year is not None
+        else (f" {name[len(kind) + 1 :]}" if kind in ("composite", "clear_count") else "")
+    )
     prefix = f"{region}: " if region else ""
     classes = _classes()
     if kind in classes:

@@ -169,7 +169,9 @@ class ReserveCriteria:
                 f"pH window: expected min < max, found {self.ph_min_exclusive} .. {self.ph_max_exclusive}"
             )
         if not 0 < self.irrigated_min_share <= 1:
-            raise ReserveInputError(f"irrigated_min_share: expected a share in (0, 1], found {self.irrigated_min_share}")
+            raise ReserveInputError(
+                f"irrigated_min_share: expected a share in (0, 1], found {self.irrigated_min_share}"
+            )
         if self.redline_min_overlap_m2 < 0:
             raise ReserveInputError(f"redline_min_overlap_m2: expected >= 0, found {self.redline_min_overlap_m2}")
 
@@ -254,7 +256,10 @@ def _as_bool(values: pd.Series, what: str) -> np.ndarray:
 
 def _text(values: pd.Series) -> list[str | None]:
     """Lower-case, stripped text of a categorical column; None where missing."""
-    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip().lower() for v in values.to_numpy(dtype=object)]
+    return [
+        None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip().lower()
+        for v in values.to_numpy(dtype=object)
+    ]
 
 
 def _numeric(values: pd.Series, what: str) -> np.ndarray:
@@ -342,7 +347,9 @@ def _redline(cand: gpd.GeoDataFrame, layers: ReserveLayers, crit: ReserveCriteri
     name = layers.name("redline")
     _same_crs(name, zones.crs, cand.crs)
     if "kind" not in zones.columns:
-        raise ReserveInputError(f"{name}: expected a column 'kind' (one of {list(crit.redline_kinds)}), found {list(zones.columns)}")
+        raise ReserveInputError(
+            f"{name}: expected a column 'kind' (one of {list(crit.redline_kinds)}), found {list(zones.columns)}"
+        )
     kinds = zones["kind"].astype(str).str.strip().to_numpy()
     unknown = sorted(set(kinds) - set(crit.redline_kinds))
     if unknown:
@@ -384,7 +391,11 @@ def _soil_factors(
     unit = _soil_units(cand, soil, name)
     has = unit >= 0
     if (~has).any():
-        log.warning("reserve: %d candidate(s) overlap no soil unit of %s; their soil factors are not evaluated", int((~has).sum()), name)
+        log.warning(
+            "reserve: %d candidate(s) overlap no soil unit of %s; their soil factors are not evaluated",
+            int((~has).sum()),
+            name,
+        )
 
     def column(col: str) -> pd.Series:
         vals = soil[col].reset_index(drop=True)
@@ -426,7 +437,10 @@ def _soil_factors(
                 b = _as_bool(column("weatherable_bedrock"), f"{name} column 'weatherable_bedrock'")
                 res = _kleene_or(res, _threshold(b, b == 1))
             else:
-                log.warning("reserve: %s has no column 'weatherable_bedrock'; shallow soil cannot pass on weatherable bedrock", name)
+                log.warning(
+                    "reserve: %s has no column 'weatherable_bedrock'; shallow soil cannot pass on weatherable bedrock",
+                    name,
+                )
                 res = _kleene_or(res, np.full(len(cand), NOT_EVALUATED, dtype=object))
         elif factor == "ph":
             ph = _numeric(vals, f"{name} column 'ph'")
@@ -513,14 +527,21 @@ def evaluate_reserve(
     if not isinstance(candidates, gpd.GeoDataFrame):
         raise ReserveInputError(f"candidates: expected a GeoDataFrame, found {type(candidates).__name__}")
     if id_column not in candidates.columns:
-        raise ReserveInputError(f"candidates: expected an identifier column {id_column!r}, found {list(candidates.columns)}")
+        raise ReserveInputError(
+            f"candidates: expected an identifier column {id_column!r}, found {list(candidates.columns)}"
+        )
     if candidates.crs is None or not CRS.from_user_input(candidates.crs).is_projected:
         raise ReserveInputError(f"candidates: expected a projected CRS in metres, found {candidates.crs}")
     if candidates[id_column].duplicated().any():
-        raise ReserveInputError(f"candidates: {id_column} must be unique, found duplicates {_some(candidates.loc[candidates[id_column].duplicated(), id_column])}")
+        raise ReserveInputError(
+            f"candidates: {id_column} must be unique, found duplicates "
+            f"{_some(candidates.loc[candidates[id_column].duplicated(), id_column])}"
+        )
     bad = candidates.geometry.isna() | candidates.geometry.is_empty
     if bad.any():
-        raise ReserveInputError(f"candidates: {int(bad.sum())} empty geometries ({id_column} {_some(candidates.loc[bad, id_column])})")
+        raise ReserveInputError(
+            f"candidates: {int(bad.sum())} empty geometries ({id_column} {_some(candidates.loc[bad, id_column])})"
+        )
 
     cand = candidates.reset_index(drop=True).copy()
     n = len(cand)
@@ -539,7 +560,7 @@ def evaluate_reserve(
         results["redline"], cand["redline_kinds"] = _redline(cand, layers, criteria)
 
     # rasters
-    for factor, layer, col, attr in (
+    for factor, layer, col, _attr in (
         ("slope", "slope_deg", "slope_mean_deg", None),
         ("accumulated_temperature", "accumulated_temperature", "accumulated_temperature_degc_day", None),
         ("water", "precipitation", "precipitation_mm", None),
@@ -549,7 +570,12 @@ def evaluate_reserve(
         if da is not None:
             nodata = int(np.isnan(cand[col]).sum())
             if nodata:
-                log.warning("reserve: %d candidate(s) hold no valid pixel of %s; %s is not evaluated for them", nodata, layers.name(layer), factor)
+                log.warning(
+                    "reserve: %d candidate(s) hold no valid pixel of %s; %s is not evaluated for them",
+                    nodata,
+                    layers.name(layer),
+                    factor,
+                )
     v = cand["slope_mean_deg"].to_numpy()
     if layers.slope_deg is None:
         missing("slope", f"no slope raster ({layers.name('slope_deg')})")
@@ -557,7 +583,9 @@ def evaluate_reserve(
         results["slope"] = _threshold(v, v < criteria.slope_max_deg)
     v = cand["accumulated_temperature_degc_day"].to_numpy()
     if layers.accumulated_temperature is None:
-        missing("accumulated_temperature", f"no accumulated temperature raster ({layers.name('accumulated_temperature')})")
+        missing(
+            "accumulated_temperature", f"no accumulated temperature raster ({layers.name('accumulated_temperature')})"
+        )
     else:
         results["accumulated_temperature"] = _threshold(v, v >= criteria.accumulated_temperature_min_degc_day)
 
@@ -578,12 +606,18 @@ def evaluate_reserve(
         cand["irrigated_share"] = share
         irrigated = np.where(share >= criteria.irrigated_min_share, PASS, FAIL).astype(object)
     if layers.precipitation is None and layers.irrigation is None:
-        missing("water", f"no precipitation raster ({layers.name('precipitation')}) and no irrigation layer ({layers.name('irrigation')})")
+        missing(
+            "water",
+            f"no precipitation raster ({layers.name('precipitation')}) and no irrigation layer "
+            f"({layers.name('irrigation')})",
+        )
     else:
         if layers.precipitation is None:
             log.warning("reserve: no precipitation raster; water passes only where irrigated, else not evaluated")
         if layers.irrigation is None:
-            log.warning("reserve: no irrigation layer; water passes only where precipitation suffices, else not evaluated")
+            log.warning(
+                "reserve: no irrigation layer; water passes only where precipitation suffices, else not evaluated"
+            )
         results["water"] = _kleene_or(precip, irrigated)
 
     # soil
@@ -631,7 +665,9 @@ def evaluate_reserve(
         "reserve: %d of %d candidates reclaimable (%d decided with some factor not evaluated)",
         int(cand["reclaimable"].sum()), n, int(((cand["reclaimable"] == 1) & (cand["n_not_evaluated"] > 0)).sum()),
     )
-    return ReserveEvaluation(candidates=gpd.GeoDataFrame(cand, geometry="geometry", crs=candidates.crs), not_evaluated=notes)
+    return ReserveEvaluation(
+        candidates=gpd.GeoDataFrame(cand, geometry="geometry", crs=candidates.crs), not_evaluated=notes
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -754,7 +790,10 @@ def rules_from_json(obj: Any, name: str = "convenience_rules.json") -> list[str]
     for i, entry in enumerate(obj["rules"]):
         text = entry.get("rule") if isinstance(entry, Mapping) else None
         if not isinstance(text, str) or not text.strip():
-            raise ReserveInputError(f"{name}: rules[{i}] has no rule text (expected {{'rule': 'x1_elevation_m > 130 and ...'}}), found {entry!r}")
+            raise ReserveInputError(
+                f"{name}: rules[{i}] has no rule text (expected {{'rule': 'x1_elevation_m > 130 and ...'}}), found "
+                f"{entry!r}"
+            )
         rules.append(text.strip())
     return rules
 

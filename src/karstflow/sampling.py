@@ -45,7 +45,9 @@ __all__ = [
 LABEL_HINT = "reference_code:"
 
 
-def olofsson_sample_size(weights: np.ndarray | pd.Series, users_accuracy: np.ndarray | pd.Series, target_se: float) -> int:
+def olofsson_sample_size(
+    weights: np.ndarray | pd.Series, users_accuracy: np.ndarray | pd.Series, target_se: float
+) -> int:
     """Olofsson et al. (2014) eq. 13, rounded up."""
     w = np.asarray(weights, dtype=float)
     u = np.asarray(users_accuracy, dtype=float)
@@ -137,7 +139,9 @@ def sampling_design(
     )
 
 
-def stratified_sample(landcover: xr.DataArray, design: pd.DataFrame, legend: Mapping[int, str], seed: int) -> gpd.GeoDataFrame:
+def stratified_sample(
+    landcover: xr.DataArray, design: pd.DataFrame, legend: Mapping[int, str], seed: int
+) -> gpd.GeoDataFrame:
     """Points at the centres of pixels drawn without replacement, ``n_samples`` per class.
 
     Columns: ``sample_id``, ``map_code``, ``map_class``, ``reference_code`` (empty, for

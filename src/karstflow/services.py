@@ -236,12 +236,17 @@ def check_biophysical_table(table: pd.DataFrame, *, source: str = "biophysical t
             )
     if not numeric["lulc_veg"].isin([0, 1]).all():
         bad = numeric.loc[~numeric["lulc_veg"].isin([0, 1])]
-        raise ValueError(f"{source}: lulc_veg must be 0 or 1; lucode(s) {bad['lucode'].astype(int).tolist()} have {bad['lulc_veg'].tolist()}")
+        raise ValueError(
+            f"{source}: lulc_veg must be 0 or 1; lucode(s) {bad['lucode'].astype(int).tolist()} have "
+            f"{bad['lulc_veg'].tolist()}"
+        )
     numeric["lucode"] = numeric["lucode"].astype(np.int64)
     return numeric.set_index("lucode")
 
 
-def climate_of_year(climate: xr.Dataset, variable: str, year: int, *, mode: str = "year", source: str = "climate cube") -> xr.DataArray:
+def climate_of_year(
+    climate: xr.Dataset, variable: str, year: int, *, mode: str = "year", source: str = "climate cube"
+) -> xr.DataArray:
     """One climate variable for a service year: that year's layer (``mode="year"``) or the
     mean over every year of the cube (``"period_mean"``, so that changes between service
     years come from land cover alone)."""
@@ -265,7 +270,14 @@ def climate_of_year(climate: xr.Dataset, variable: str, year: int, *, mode: str 
 # --------------------------------------------------------------------------------------
 
 
-def r_factor(precip_mm: Any, *, method: str = "renard_freimund_1994", a: float | None = None, b: float | None = None, name: str = "precipitation") -> Any:
+def r_factor(
+    precip_mm: Any,
+    *,
+    method: str = "renard_freimund_1994",
+    a: float | None = None,
+    b: float | None = None,
+    name: str = "precipitation",
+) -> Any:
     """Rainfall erosivity R (MJ mm ha-1 h-1 yr-1) from annual precipitation (mm).
 
     ``renard_freimund_1994``: 0.0483 P^1.61 (P <= 850 mm), 587.8 - 1.219 P + 0.004105 P^2
@@ -508,10 +520,15 @@ def annual_water_yield(
     veg = _values(vegetated)
     vf = veg[np.isfinite(veg)] if np.issubdtype(veg.dtype, np.floating) else veg
     if not np.isin(vf, (0, 1)).all():
-        raise ValueError(f"{(names or {}).get('vegetated', 'vegetated')}: expected 0 or 1, found {sorted(set(np.unique(vf).tolist()) - {0, 1})}")
+        raise ValueError(
+            f"{(names or {}).get('vegetated', 'vegetated')}: expected 0 or 1, found "
+            f"{sorted(set(np.unique(vf).tolist()) - {0, 1})}"
+        )
     zf = float(z)
 
-    def kernel(p: np.ndarray, eto: np.ndarray, k: np.ndarray, root: np.ndarray, soil: np.ndarray, pw: np.ndarray, v: np.ndarray):
+    def kernel(
+        p: np.ndarray, eto: np.ndarray, k: np.ndarray, root: np.ndarray, soil: np.ndarray, pw: np.ndarray, v: np.ndarray
+    ):
         pet = k * eto
         awc = np.minimum(root, soil) * pw
         w = np.minimum(zf * awc / p + 1.25, 5.0)
@@ -521,7 +538,15 @@ def annual_water_yield(
         aet_p_veg = np.minimum(phi, budyko)
         aet_p_bare = np.minimum(pet, p) / p
         aet_p = np.where(v == 1, aet_p_veg, aet_p_bare)
-        nan = ~(np.isfinite(p) & np.isfinite(eto) & np.isfinite(k) & np.isfinite(root) & np.isfinite(soil) & np.isfinite(pw) & np.isfinite(v))
+        nan = ~(
+            np.isfinite(p)
+            & np.isfinite(eto)
+            & np.isfinite(k)
+            & np.isfinite(root)
+            & np.isfinite(soil)
+            & np.isfinite(pw)
+            & np.isfinite(v)
+        )
         aet = np.where(nan, np.nan, aet_p * p)
         wy = np.where(nan, np.nan, p - aet)
         return wy, aet, np.where(nan, np.nan, pet), np.where(nan | (v != 1), np.nan, w)
@@ -591,15 +616,23 @@ def habitat_degradation(
             raise ValueError(f"threat {name}: map shape {_values(mask).shape} differs from the land cover {shape}")
         missing = [code for code, row in sensitivity.items() if name not in row]
         if missing:
-            raise ValueError(f"{table_source}: no sensitivity to threat {name!r} for land-cover code(s) {sorted(missing)}")
+            raise ValueError(
+                f"{table_source}: no sensitivity to threat {name!r} for land-cover code(s) {sorted(missing)}"
+            )
         sens = reclassify(landcover, {c: row[name] for c, row in sensitivity.items()},
                           what=f"sensitivity to {name}", table_source=table_source, map_source=source)
         spec = threats[name]
-        impact = threat_proximity(mask, max_distance_m=float(spec["max_distance_m"]), decay=str(spec["decay"]), resolution_m=resolution_m)
+        impact = threat_proximity(
+            mask, max_distance_m=float(spec["max_distance_m"]), decay=str(spec["decay"]), resolution_m=resolution_m
+        )
         d = d + weights[name] / total_w * impact * _values(sens)
     d = np.where(np.isfinite(_values(landcover).astype(float)), d, np.nan)
     if isinstance(landcover, xr.DataArray):
-        return landcover.copy(data=d).rename("habitat_degradation").assign_attrs(units="1", long_name="total threat D (InVEST habitat quality)")
+        return (
+            landcover.copy(data=d)
+            .rename("habitat_degradation")
+            .assign_attrs(units="1", long_name="total threat D (InVEST habitat quality)")
+        )
     return d
 
 
@@ -622,5 +655,8 @@ def half_saturation_auto(degradations: Sequence[Any]) -> float:
     """Half the highest degradation over the given maps (InVEST user guide's advice)."""
     highest = max(float(np.nanmax(_values(d))) if np.isfinite(_values(d)).any() else 0.0 for d in degradations)
     if not highest > 0:
-        raise ValueError("all degradation maps are 0 or empty: no threat reaches any pixel, k cannot be derived (set services.habitat_quality.half_saturation)")
+        raise ValueError(
+            "all degradation maps are 0 or empty: no threat reaches any pixel, k cannot be derived (set "
+            "services.habitat_quality.half_saturation)"
+        )
     return highest / 2.0

@@ -108,12 +108,15 @@ def swap_costs(
     elif kind == "carbon":
         if carbon_column not in candidates.columns:
             raise SwapInputError(
-                f"candidates: cost 'carbon' needs a carbon density column {carbon_column!r} (Mg C/ha), found {list(candidates.columns)}"
+                f"candidates: cost 'carbon' needs a carbon density column {carbon_column!r} (Mg C/ha), found "
+                f"{list(candidates.columns)}"
             )
         cost = candidates[carbon_column].to_numpy(dtype=np.float64) * area
     else:
         if type_column not in candidates.columns:
-            raise SwapInputError(f"candidates: cost 'forest_type' needs a column {type_column!r}, found {list(candidates.columns)}")
+            raise SwapInputError(
+                f"candidates: cost 'forest_type' needs a column {type_column!r}, found {list(candidates.columns)}"
+            )
         weights = dict(forest_type_weights or {})
         types = candidates[type_column].astype(str).to_numpy()
         unknown = sorted(set(types) - set(weights))
@@ -125,13 +128,18 @@ def swap_costs(
         cost = np.array([weights[t] for t in types], dtype=np.float64) * area
     bad = ~np.isfinite(cost) | (cost < 0)
     if bad.any():
-        raise SwapInputError(f"cost {kind!r}: expected finite costs >= 0, found {int(bad.sum())} negative or missing (e.g. {cost[bad][:5].tolist()})")
+        raise SwapInputError(
+            f"cost {kind!r}: expected finite costs >= 0, found {int(bad.sum())} negative or missing (e.g. "
+            f"{cost[bad][:5].tolist()})"
+        )
     return cost
 
 
 def _check(capacity: np.ndarray, cost: np.ndarray, required: float) -> None:
     if capacity.shape != cost.shape or capacity.ndim != 1:
-        raise SwapInputError(f"expected one capacity and one cost per patch, found shapes {capacity.shape} and {cost.shape}")
+        raise SwapInputError(
+            f"expected one capacity and one cost per patch, found shapes {capacity.shape} and {cost.shape}"
+        )
     if (~np.isfinite(capacity) | (capacity < 0)).any():
         raise SwapInputError("capacity: expected finite capacities >= 0 kg")
     if (~np.isfinite(cost) | (cost < 0)).any():
@@ -318,7 +326,14 @@ def plan_swap(
             n, milp_max_candidates, greedy_cost, 100 * (gap(greedy_cost, lower) or 0.0), lower or float("nan"),
         )
         assert greedy is not None
-        return done(greedy, "greedy", "greedy", lower_bound=lower, greedy_cost=greedy_cost, greedy_gap_bound=gap(greedy_cost, lower))
+        return done(
+            greedy,
+            "greedy",
+            "greedy",
+            lower_bound=lower,
+            greedy_cost=greedy_cost,
+            greedy_gap_bound=gap(greedy_cost, lower),
+        )
 
     if not 0 <= mip_rel_gap < 1:
         raise SwapInputError(f"mip_rel_gap: expected a relative gap in [0, 1), found {mip_rel_gap}")
@@ -327,7 +342,14 @@ def plan_swap(
         log.warning("swap: the MILP gave no covering plan (%s); falling back to the greedy heuristic", status)
         greedy = greedy if greedy is not None else greedy_cover(a, c, required)
         greedy_cost = float(c[greedy].sum())
-        return done(greedy, "greedy", "greedy", lower_bound=lower, greedy_cost=greedy_cost, greedy_gap_bound=gap(greedy_cost, lower))
+        return done(
+            greedy,
+            "greedy",
+            "greedy",
+            lower_bound=lower,
+            greedy_cost=greedy_cost,
+            greedy_gap_bound=gap(greedy_cost, lower),
+        )
     milp_cost = float(c[x].sum())
     optimal = status == "optimal"
     return done(
@@ -367,12 +389,17 @@ def map_swap_plan(
     if len(reclaimable):
         reclaimable.plot(ax=ax, facecolor="none", edgecolor="#2e7d32", linewidth=0.5)
         entries["reclaimable forest, not planned"] = {"facecolor": "none", "edgecolor": "#2e7d32"}
-    colours = dict(type_colours or forest_type_colours(sorted(planned["forest_type"].astype(str).unique()) if len(planned) else []))
+    colours = dict(
+        type_colours or forest_type_colours(sorted(planned["forest_type"].astype(str).unique()) if len(planned) else [])
+    )
     for ftype, colour in colours.items():
         sub = planned[planned["forest_type"].astype(str) == ftype] if len(planned) else planned
         if len(sub):
             sub.plot(ax=ax, color=colour, edgecolor="black", linewidth=0.4)
-            entries[f"planned: {ftype} ({float(sub['area_ha'].sum()):.1f} ha)"] = {"facecolor": colour, "edgecolor": "black"}
+            entries[f"planned: {ftype} ({float(sub['area_ha'].sum()):.1f} ha)"] = {
+                "facecolor": colour,
+                "edgecolor": "black",
+            }
     if len(abandoned):
         abandoned.plot(ax=ax, color="#d32f2f", edgecolor="#7f0000", linewidth=0.3)
         entries[f"abandoned parcels ({len(abandoned)})"] = "#d32f2f"

@@ -12,8 +12,8 @@ import math
 from typing import Any
 
 import numpy as np
-import xarray as xr
 import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
 
 __all__ = [
     "ASPECT_CLASSES",

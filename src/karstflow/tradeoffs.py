@@ -275,7 +275,9 @@ def township_summary(
         for s in SERVICES:
             if s in last:
                 v = np.asarray(last[s], float)[inside]
-                row[f"{s}_{SERVICE_UNITS[s]['mean_col']}"] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                row[f"{s}_{SERVICE_UNITS[s]['mean_col']}"] = (
+                    float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                )
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:

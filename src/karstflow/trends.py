@@ -491,7 +491,7 @@ def theil_sen_mk(
         output_dtypes=[np.float32] * 5 + [np.uint8, np.int32],
         keep_attrs=False,
     )
-    ds = xr.Dataset(dict(zip((*_VARS_FLOAT, "trend_class", "n_valid"), outs)))
+    ds = xr.Dataset(dict(zip((*_VARS_FLOAT, "trend_class", "n_valid"), outs, strict=True)))
     unit = f"per unit of {dim}" if dim in da.coords else "per time step"
     src_units = da.attrs.get("units")
     ds["slope"].attrs.update(
@@ -564,7 +564,7 @@ def mann_kendall_1d(
         cls,
         nv,
     )
-    out: dict[str, float | int] = {k: float(a[0]) for k, a in zip(_VARS_FLOAT, f)}
+    out: dict[str, float | int] = {k: float(a[0]) for k, a in zip(_VARS_FLOAT, f, strict=True)}
     out["trend_class"] = int(cls[0])
     out["n_valid"] = int(nv[0])
     return out

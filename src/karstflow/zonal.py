@@ -36,9 +36,9 @@ import geopandas as gpd
 import numba
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import shapely
 import xarray as xr
-import rioxarray  # noqa: F401  (registers the .rio accessor)
 from pyproj import CRS
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,12 @@ def coverage_fractions(
     geoms = _check_inputs(polygons, classes, method)
     if polygons.crs is not None and classes.rio.crs is not None:
         if CRS.from_user_input(polygons.crs) != CRS.from_user_input(classes.rio.crs):
-            log.info("class fractions: reprojecting %d polygons from %s to the raster CRS %s", len(geoms), polygons.crs, classes.rio.crs)
+            log.info(
+                "class fractions: reprojecting %d polygons from %s to the raster CRS %s",
+                len(geoms),
+                polygons.crs,
+                classes.rio.crs,
+            )
             geoms = np.asarray(gpd.GeoSeries(geoms, crs=polygons.crs).to_crs(classes.rio.crs).values)
     x_left, y_top, xres, yres = _raster_frame(classes)
     values = np.ascontiguousarray(classes.values)
@@ -312,7 +317,12 @@ def coverage_fractions(
         height, width = values.shape
         if method == "exact":
             windows = np.column_stack(
-                [np.clip(row_lo, 0, height), np.clip(row_hi, 0, height), np.clip(col_lo, 0, width), np.clip(col_hi, 0, width)]
+                [
+                    np.clip(row_lo, 0, height),
+                    np.clip(row_hi, 0, height),
+                    np.clip(col_lo, 0, width),
+                    np.clip(col_hi, 0, width),
+                ]
             )
             acc = _exact_fractions(
                 values, has_nodata, nodata_value, codes_arr, u, v, ring_start, ring_sign, feat_ring_start, windows
@@ -323,7 +333,15 @@ def coverage_fractions(
             acc = np.column_stack([acc, outside])
         else:
             acc = _centre_counts(
-                values, has_nodata, nodata_value, codes_arr, u, v, ring_start, feat_ring_start, np.column_stack([row_lo, row_hi])
+                values,
+                has_nodata,
+                nodata_value,
+                codes_arr,
+                u,
+                v,
+                ring_start,
+                feat_ring_start,
+                np.column_stack([row_lo, row_hi]),
             )
         out[keep] = acc
     columns = [fraction_column(int(c)) for c in codes] + ["other", "nodata", "outside"]

@@ -130,7 +130,9 @@ def karst_files(years: Iterable[int] = DEFAULT_KARST_YEARS) -> tuple[str, ...]:
 KARST_FILES: tuple[str, ...] = karst_files()
 
 
-def county_files(years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR) -> tuple[str, ...]:
+def county_files(
+    years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR
+) -> tuple[str, ...]:
     """All relative paths a county demo writes, Sentinel-2 scenes included.
 
     Scene dates depend only on ``years`` and ``dates_per_year`` (never on the seed).

@@ -245,7 +245,14 @@ def poisson_points(
 
 
 def rasterize_ids(
-    geoms: Sequence[shapely.Geometry], shape: tuple[int, int], transform: Affine, *, ids: Sequence[int] | None = None, fill: int = 0, all_touched: bool = False, dtype: str = "int32"
+    geoms: Sequence[shapely.Geometry],
+    shape: tuple[int, int],
+    transform: Affine,
+    *,
+    ids: Sequence[int] | None = None,
+    fill: int = 0,
+    all_touched: bool = False,
+    dtype: str = "int32",
 ) -> np.ndarray:
     """Burn ``ids`` (default 1..n) of ``geoms`` into a raster; pixel centres inside count.
 

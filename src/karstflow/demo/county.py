@@ -80,7 +80,10 @@ MIN_SIDE_M = 1000.0
 DRIVERS: dict[str, tuple[str, str]] = {
     "x1": ("x1_elevation_m", "elevation (m)"),
     "x2": ("x2_slope_deg", "slope (degrees)"),
-    "x3": ("x3_aspect_class", "aspect class (0 flat, 1 shady, 2 semi-shady, 3 semi-sunny, 4 sunny); categorical, flat is the reference"),
+    "x3": (
+        "x3_aspect_class",
+        "aspect class (0 flat, 1 shady, 2 semi-shady, 3 semi-sunny, 4 sunny); categorical, flat is the reference",
+    ),
     "x4": ("x4_settlement_distance_m", "road travel distance to the nearest settlement (m)"),
     "x5": ("x5_farmland_distance_m", "road travel distance to the nearest other farmland patch (m)"),
     "x6": ("x6_population_density_per_km2", "resident population density of the parcel's village (people/km2)"),
@@ -107,7 +110,9 @@ DRIVER_METHODS: dict[str, str] = {
         "as x4 with farmland.gpkg patches as targets (parcels are a separate layer, so a parcel's own "
         "patch never counts)"
     ),
-    "x6_population_density_per_km2": "population / area_km2 of the village (villages.gpkg) covering the largest part of the parcel",
+    "x6_population_density_per_km2": (
+        "population / area_km2 of the village (villages.gpkg) covering the largest part of the parcel"
+    ),
     "x7_natural_grade": "area-weighted mean of natural_grade over the quality_grades.gpkg polygons the parcel overlaps",
     "x8_utilization_grade": "area-weighted mean of utilization_grade (as x7)",
     "x9_economic_grade": "area-weighted mean of economic_grade (as x7)",
@@ -157,7 +162,9 @@ def design_matrix(drivers: pd.DataFrame, interactions: Iterable[dict[str, Any]] 
     return x
 
 
-def coefficient_vector(intercept: float, coefficients: dict[str, Any], interactions: Iterable[dict[str, Any]]) -> pd.Series:
+def coefficient_vector(
+    intercept: float, coefficients: dict[str, Any], interactions: Iterable[dict[str, Any]]
+) -> pd.Series:
     """The planted coefficients in the order of :func:`design_matrix`."""
     b: dict[str, float] = {"const": float(intercept)}
     for col in DRIVER_COLUMNS:
@@ -180,7 +187,9 @@ S2_BAND_NAMES = [*S2_BANDS, "SCL"]
 BASELINE_04_START = dt.date(2022, 1, 25)
 
 
-def scene_dates(years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR) -> list[dt.date]:
+def scene_dates(
+    years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR
+) -> list[dt.date]:
     """Scene dates: ``dates_per_year`` per year on the 5-day revisit, from mid-January
     (before 25 January, so 2022 has both processing baselines) to mid-December."""
     n = int(dates_per_year)
@@ -293,7 +302,10 @@ def _terrain(ctx: _Ctx) -> dict[str, Any]:
         p = river.interpolate(s, normalized=True)
         ang = rng.uniform(0, 2 * math.pi)
         length = rng.uniform(0.25, 0.45) * ext
-        end = (float(np.clip(p.x + length * math.cos(ang), xmin, xmax)), float(np.clip(p.y + length * math.sin(ang), ymin, ymax)))
+        end = (
+            float(np.clip(p.x + length * math.cos(ang), xmin, xmax)),
+            float(np.clip(p.y + length * math.sin(ang), ymin, ymax)),
+        )
         tribs.append(shapely.LineString(smooth_curve(rng, (p.x, p.y), end, wiggle=0.08 * length, n_points=100)))
 
     def dist_to(lines: list[Any]) -> np.ndarray:
@@ -325,7 +337,14 @@ def _terrain(ctx: _Ctx) -> dict[str, Any]:
     z = z + (0.03 * (1.0 - (xs - xmin) / width_m))[None, :].astype(np.float32) * (1 - valley)
     z = (z - z.min()) / max(float(np.ptp(z)), 1e-6)
     dem = (20.0 + 380.0 * z).astype(np.float32)
-    return {"dem": dem, "river": river, "tributaries": tribs, "d_river": d_river, "valley": valley, "floor_half_width": fw}
+    return {
+        "dem": dem,
+        "river": river,
+        "tributaries": tribs,
+        "d_river": d_river,
+        "valley": valley,
+        "floor_half_width": fw,
+    }
 
 
 def _water(ctx: _Ctx, terr: dict[str, Any]) -> dict[str, Any]:
@@ -431,7 +450,12 @@ def _settlements(ctx: _Ctx, terr: dict[str, Any], slope: np.ndarray, water_mask:
     pts = np.vstack([centres, np.array(hamlets, dtype=np.float64).reshape(-1, 2)])
     is_centre = np.r_[np.ones(n_v, bool), np.zeros(len(hamlets), bool)]
     # every settlement belongs to the village cell it lies in
-    sv = gpd.sjoin(ctx.gdf({"i": np.arange(len(pts))}, shapely.points(pts)), villages[["village_id", "geometry"]], predicate="intersects", how="left")
+    sv = gpd.sjoin(
+        ctx.gdf({"i": np.arange(len(pts))}, shapely.points(pts)),
+        villages[["village_id", "geometry"]],
+        predicate="intersects",
+        how="left",
+    )
     sv = sv.sort_values(["i", "village_id"]).drop_duplicates("i")
     settlements = ctx.gdf(
         {
@@ -441,7 +465,13 @@ def _settlements(ctx: _Ctx, terr: dict[str, Any], slope: np.ndarray, water_mask:
         },
         shapely.points(pts),
     )
-    return {"villages": villages, "townships": townships, "settlements": settlements, "town_of": town_of, "density": population / area_km2}
+    return {
+        "villages": villages,
+        "townships": townships,
+        "settlements": settlements,
+        "town_of": town_of,
+        "density": population / area_km2,
+    }
 
 
 def _built_up(ctx: _Ctx, st: dict[str, Any], water: dict[str, Any]) -> list[Any]:
@@ -527,7 +557,9 @@ def _roads(ctx: _Ctx, st: dict[str, Any]) -> gpd.GeoDataFrame:
         length = math.dist(pts[a], end)
         if length < 100:
             continue
-        xy = smooth_curve(rng, tuple(pts[a]), end, wiggle=0.1 * length, n_points=max(int(length / vertex_m), 2) + 1, harmonics=2)
+        xy = smooth_curve(
+            rng, tuple(pts[a]), end, wiggle=0.1 * length, n_points=max(int(length / vertex_m), 2) + 1, harmonics=2
+        )
         xy[0] = pts[a]
         add_curve(xy, "track")
 
@@ -542,7 +574,9 @@ def _roads(ctx: _Ctx, st: dict[str, Any]) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _farmland(ctx: _Ctx, terr: dict[str, Any], slope: np.ndarray, forbidden: shapely.STRtree, d_settle: np.ndarray) -> gpd.GeoDataFrame:
+def _farmland(
+    ctx: _Ctx, terr: dict[str, Any], slope: np.ndarray, forbidden: shapely.STRtree, d_settle: np.ndarray
+) -> gpd.GeoDataFrame:
     rng = ctx.rng("farmland")
     xmin, ymin, xmax, ymax = ctx.bounds
     c = 90.0
@@ -564,7 +598,12 @@ def _farmland(ctx: _Ctx, terr: dict[str, Any], slope: np.ndarray, forbidden: sha
         axis=2,
     ).reshape(-1, 4, 2)
     centre = quads.mean(axis=1)
-    inside = (quads[..., 0].min(1) > xmin + 5) & (quads[..., 0].max(1) < xmax - 5) & (quads[..., 1].min(1) > ymin + 5) & (quads[..., 1].max(1) < ymax - 5)
+    inside = (
+        (quads[..., 0].min(1) > xmin + 5)
+        & (quads[..., 0].max(1) < xmax - 5)
+        & (quads[..., 1].min(1) > ymin + 5)
+        & (quads[..., 1].max(1) < ymax - 5)
+    )
     s_slope = ctx.sample(slope, centre)
     s_elev = ctx.sample(terr["dem"], centre)
     s_dset = ctx.sample(d_settle, centre)
@@ -717,7 +756,12 @@ def _quality_grades(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray) -> gpd.GeoDat
         return np.clip(np.round(v), 1, 15).astype(np.int64)
 
     return ctx.gdf(
-        {"grade_id": np.arange(1, n + 1), "natural_grade": grade(natural), "utilization_grade": grade(util), "economic_grade": grade(econ)},
+        {
+            "grade_id": np.arange(1, n + 1),
+            "natural_grade": grade(natural),
+            "utilization_grade": grade(util),
+            "economic_grade": grade(econ),
+        },
         cells,
     )
 
@@ -820,7 +864,9 @@ def _vif(x: pd.DataFrame) -> dict[str, float]:
 # --------------------------------------------------------------------------------------
 
 
-def _natural_cover(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray, d_settle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _natural_cover(
+    ctx: _Ctx, dem: np.ndarray, slope: np.ndarray, d_settle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Stand-wise natural cover (classes 2-6) and the stand id raster."""
     rng = ctx.rng("stands")
     xmin, ymin, xmax, ymax = ctx.bounds
@@ -882,7 +928,16 @@ _DRY = {
     9: _GREEN[9],
 }
 # greenness a + b * season(doy) per class (season peaks in late July)
-_GREENNESS = {2: (0.85, 0.15), 3: (0.55, 0.40), 4: (0.45, 0.40), 5: (0.40, 0.50), 6: (0.15, 0.80), 7: (1, 0), 8: (1, 0), 9: (1, 0)}
+_GREENNESS = {
+    2: (0.85, 0.15),
+    3: (0.55, 0.40),
+    4: (0.45, 0.40),
+    5: (0.40, 0.50),
+    6: (0.15, 0.80),
+    7: (1, 0),
+    8: (1, 0),
+    9: (1, 0),
+}
 _CLOUD = (0.42, 0.41, 0.40, 0.43, 0.30, 0.22)
 _CIRRUS = (0.10, 0.10, 0.10, 0.11, 0.08, 0.06)
 
@@ -899,14 +954,16 @@ def _rice(doy: np.ndarray) -> np.ndarray:
 class _Scenes:
     """Sentinel-2 scene maker: static fields held once, one scene computed at a time."""
 
-    def __init__(self, ctx: _Ctx, lc: np.ndarray, field_ids: np.ndarray, stand_ids: np.ndarray, dates: list[dt.date]) -> None:
+    def __init__(
+        self, ctx: _Ctx, lc: np.ndarray, field_ids: np.ndarray, stand_ids: np.ndarray, dates: list[dt.date]
+    ) -> None:
         rng = ctx.rng("s2-static")
         self.ctx = ctx
         self.lc = lc
         self.dates = dates
         n_fields = int(field_ids.max())
         self.field_shift = rng.normal(0.0, 8.0, n_fields + 1).astype(np.float32)
-        self.cult_idx = np.flatnonzero((lc.ravel() == 1))
+        self.cult_idx = np.flatnonzero(lc.ravel() == 1)
         self.cult_field = field_ids.ravel()[self.cult_idx]
         stand_factor = (1.0 + 0.05 * rng.standard_normal(int(stand_ids.max()) + 1)).astype(np.float32)
         tex = 1.0 + 0.035 * smooth_noise(rng, ctx.shape, 3.0) + 0.02 * rng.standard_normal(ctx.shape, dtype=np.float32)
@@ -1030,7 +1087,9 @@ class _Scenes:
 # --------------------------------------------------------------------------------------
 
 
-def _redline(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray, terr: dict[str, Any], water: dict[str, Any], st: dict[str, Any]) -> gpd.GeoDataFrame:
+def _redline(
+    ctx: _Ctx, dem: np.ndarray, slope: np.ndarray, terr: dict[str, Any], water: dict[str, Any], st: dict[str, Any]
+) -> gpd.GeoDataFrame:
     valley = terr["valley"]
     rng = ctx.rng("redline")
     ext = min(ctx.shape) * ctx.res
@@ -1049,7 +1108,14 @@ def _redline(ctx: _Ctx, dem: np.ndarray, slope: np.ndarray, terr: dict[str, Any]
     sett = st["settlements"]
     for _ in range(scale):
         row = sett.iloc[int(rng.integers(len(sett)))]
-        geoms.append(blob_polygon(rng, row.geometry.x + rng.uniform(-300, 300), row.geometry.y + rng.uniform(-300, 300), rng.uniform(150.0, 400.0)))
+        geoms.append(
+            blob_polygon(
+                rng,
+                row.geometry.x + rng.uniform(-300, 300),
+                row.geometry.y + rng.uniform(-300, 300),
+                rng.uniform(150.0, 400.0),
+            )
+        )
         kinds.append("park")
     river = water["river_poly"]
     for _ in range(scale):
@@ -1128,7 +1194,9 @@ def _irrigation(ctx: _Ctx, water: dict[str, Any], terr: dict[str, Any]) -> gpd.G
             sources.append("pond")
     geoms = [_round_geom(shapely.intersection(z, ctx.box)) for z in zones]
     keep = [i for i, g in enumerate(geoms) if not g.is_empty]
-    return ctx.gdf({"irrigation_id": np.arange(1, len(keep) + 1), "source": [sources[i] for i in keep]}, [geoms[i] for i in keep])
+    return ctx.gdf(
+        {"irrigation_id": np.arange(1, len(keep) + 1), "source": [sources[i] for i in keep]}, [geoms[i] for i in keep]
+    )
 
 
 def _climate(ctx: _Ctx, dem: np.ndarray, terr: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -1186,7 +1254,11 @@ def _reference_points(ctx: _Ctx, lc: np.ndarray) -> gpd.GeoDataFrame:
     x = ctx.bounds[0] + (c + 0.5) * ctx.res
     y = ctx.bounds[3] - (r + 0.5) * ctx.res
     return ctx.gdf(
-        {"point_id": np.arange(1, len(r) + 1), "class_code": code.astype(np.int64), "class_name": [LANDCOVER_CLASSES[int(k)] for k in code]},
+        {
+            "point_id": np.arange(1, len(r) + 1),
+            "class_code": code.astype(np.int64),
+            "class_name": [LANDCOVER_CLASSES[int(k)] for k in code],
+        },
         shapely.points(np.column_stack([x, y])),
     )
 
@@ -1202,7 +1274,9 @@ def _forest_polygons(ctx: _Ctx, lc: np.ndarray, parcel_px: np.ndarray, townships
         geoms.append(g)
         types.append(int(value))
     types_arr = np.array(types, dtype=np.int64)
-    gdf = ctx.gdf({"forest_id": np.arange(1, len(geoms) + 1), "forest_type": [FOREST_TYPES[t] for t in types_arr]}, geoms)
+    gdf = ctx.gdf(
+        {"forest_id": np.arange(1, len(geoms) + 1), "forest_type": [FOREST_TYPES[t] for t in types_arr]}, geoms
+    )
     rp = gpd.GeoDataFrame(geometry=gdf.representative_point(), crs=ctx.crs)
     j = gpd.sjoin(rp, townships[["township", "geometry"]], predicate="intersects", how="left")
     j = j[~j.index.duplicated()]
@@ -1263,7 +1337,9 @@ def make_county(
     interactions = list(DEFAULT_INTERACTIONS if interactions is None else interactions)
     if ctx.res > 30:
         log.warning("county demo at %.0f m: parcels (0.05-1.5 ha) will hold few pixels", ctx.res)
-    log.info("county demo: %d x %d px at %g m (%.1f km2), seed %d", grid.width, grid.height, ctx.res, ctx.area_km2, seed)
+    log.info(
+        "county demo: %d x %d px at %g m (%.1f km2), seed %d", grid.width, grid.height, ctx.res, ctx.area_km2, seed
+    )
 
     terr = _terrain(ctx)
     dem = terr["dem"]
@@ -1283,7 +1359,9 @@ def make_county(
     r, c = ctx.rowcol(np.column_stack([st["settlements"].geometry.x, st["settlements"].geometry.y]))
     sett_mask[r, c] = True
     d_settle = ndimage.distance_transform_edt(~sett_mask).astype(np.float32) * ctx.res
-    t0 = _timed(f"settlements ({len(st['settlements'])}), villages ({len(st['villages'])}), roads ({len(roads)} pieces)", t0)
+    t0 = _timed(
+        f"settlements ({len(st['settlements'])}), villages ({len(st['villages'])}), roads ({len(roads)} pieces)", t0
+    )
 
     forbidden_geoms = [*water["water_geoms"], *built]
     farmland = _farmland(ctx, terr, slope, shapely.STRtree(forbidden_geoms), d_settle)
@@ -1294,12 +1372,16 @@ def make_county(
     margin[m:-m, m:-m] = True
     candidate = margin & ~water_mask & ~built_mask & ~farm_mask
     n_parcels = max(int(round(parcels_per_km2 * ctx.area_km2)), 1)
-    parcels = _parcels(ctx, n_parcels, slope, candidate, d_farm, shapely.STRtree([*forbidden_geoms, *farmland.geometry]))
+    parcels = _parcels(
+        ctx, n_parcels, slope, candidate, d_farm, shapely.STRtree([*forbidden_geoms, *farmland.geometry])
+    )
     del d_farm, candidate
     grades = _quality_grades(ctx, dem, slope)
     t0 = _timed(f"farmland ({len(farmland)} patches), parcels ({len(parcels)}), grades ({len(grades)})", t0)
 
-    drivers = _drivers(ctx, parcels, dem_da, slope, aspect_cls, st["settlements"], farmland, roads, st["villages"], grades)
+    drivers = _drivers(
+        ctx, parcels, dem_da, slope, aspect_cls, st["settlements"], farmland, roads, st["villages"], grades
+    )
     parcels["village_id"] = drivers.attrs.pop("village_id")
     t0 = _timed("parcel drivers", t0)
 
@@ -1321,7 +1403,11 @@ def make_county(
     lc = natural
     rng_rock = ctx.rng("bare-rock")
     slope_smooth = ndimage.uniform_filter(slope, size=max(int(round(70.0 / ctx.res)), 3))
-    rock_score = (slope_smooth / 35.0) + (dem - 20.0) / 380.0 + 0.35 * smooth_noise(rng_rock, ctx.shape, max(60.0 / ctx.res, 2.0))
+    rock_score = (
+        (slope_smooth / 35.0)
+        + (dem - 20.0) / 380.0
+        + 0.35 * smooth_noise(rng_rock, ctx.shape, max(60.0 / ctx.res, 2.0))
+    )
     steep = (slope_smooth > 16.0) & (dem > np.quantile(dem, 0.5))
     del slope_smooth
     thr = np.quantile(rock_score[steep], 0.85) if steep.sum() > 100 else np.quantile(rock_score, 0.997)
@@ -1329,7 +1415,9 @@ def make_county(
     del rock_score
     lc[farm_mask] = 1
     parcel_ids = ctx.rasterize(list(parcels.geometry))
-    succession = ctx.rng("succession").choice([3, 4, 5, 6], size=len(parcels) + 1, p=[0.15, 0.15, 0.4, 0.3]).astype(np.uint8)
+    succession = (
+        ctx.rng("succession").choice([3, 4, 5, 6], size=len(parcels) + 1, p=[0.15, 0.15, 0.4, 0.3]).astype(np.uint8)
+    )
     parcel_cover = np.where(np.r_[0, abandoned] == 1, succession, 1).astype(np.uint8)
     in_parcel = parcel_ids > 0
     lc[in_parcel] = parcel_cover[parcel_ids[in_parcel]]
@@ -1366,7 +1454,15 @@ def make_county(
         del code, nodata, valid
         baseline = processing_baseline(d)
         fname = f"s2/S2_{d:%Y%m%d}.tif"
-        scene_rows.append({"date": d.isoformat(), "file": fname[3:], "processing_baseline": baseline, "boa_add_offset": boa_add_offset(baseline), "cloud_cover_pct": round(100 * cloud, 2)})
+        scene_rows.append(
+            {
+                "date": d.isoformat(),
+                "file": fname[3:],
+                "processing_baseline": baseline,
+                "boa_add_offset": boa_add_offset(baseline),
+                "cloud_cover_pct": round(100 * cloud, 2),
+            }
+        )
         scene_info.append(
             {
                 "date": d.isoformat(),
@@ -1408,13 +1504,23 @@ def make_county(
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "grid": grid.to_dict(),
-        "options": {"years": list(years), "dates_per_year": int(dates_per_year), "parcels_per_km2": float(parcels_per_km2), "flat_max_deg": float(flat_max_deg), "abandonment_rate": float(abandonment_rate)},
+        "options": {
+            "years": list(years),
+            "dates_per_year": int(dates_per_year),
+            "parcels_per_km2": float(parcels_per_km2),
+            "flat_max_deg": float(flat_max_deg),
+            "abandonment_rate": float(abandonment_rate),
+        },
         "landcover_classes": {str(k): v for k, v in LANDCOVER_CLASSES.items()},
         "landcover_pixel_counts": lc_counts,
         "abandonment": {
-            "model": "logit: P(abandoned) = 1 / (1 + exp(-eta)), eta = intercept + sum(b * x) + sum(interaction effects)",
+            "model": (
+                "logit: P(abandoned) = 1 / (1 + exp(-eta)), eta = intercept + sum(b * x) + sum(interaction effects)"
+            ),
             "intercept": intercept,
-            "intercept_note": f"calibrated so that the mean planted probability is {abandonment_rate} on the realised drivers",
+            "intercept_note": (
+                f"calibrated so that the mean planted probability is {abandonment_rate} on the realised drivers"
+            ),
             "coefficients": coefficients,
             "aspect_reference_class": 0,
             "aspect_classes": {str(k): v for k, v in ASPECT_NAMES.items()},
@@ -1424,7 +1530,15 @@ def make_county(
             "drivers": {k: {"column": c, "meaning": m, "method": DRIVER_METHODS[c]} for k, (c, m) in DRIVERS.items()},
             "driver_values": drivers_json,
             "driver_values_file": "parcels_truth.csv",
-            "driver_summary": {c: {"mean": float(drivers[c].mean()), "sd": float(drivers[c].std()), "min": float(drivers[c].min()), "max": float(drivers[c].max())} for c in DRIVER_COLUMNS},
+            "driver_summary": {
+                c: {
+                    "mean": float(drivers[c].mean()),
+                    "sd": float(drivers[c].std()),
+                    "min": float(drivers[c].min()),
+                    "max": float(drivers[c].max()),
+                }
+                for c in DRIVER_COLUMNS
+            },
             "aspect_class_counts": {str(k): int((drivers["x3_aspect_class"] == k).sum()) for k in range(5)},
             "vif": _vif(x.drop(columns=[c for c in x.columns if c.startswith("interaction_")])),
             "n_parcels": int(len(parcels)),
@@ -1432,7 +1546,10 @@ def make_county(
             "mean_planted_probability": float(prob.mean()) if len(prob) else None,
             "rate_by_count": rate_count,
             "rate_by_area": rate_area,
-            "abandoned_cover": "abandoned parcels show other forest land, sparse forest land, shrub or grassland; used ones cultivated",
+            "abandoned_cover": (
+                "abandoned parcels show other forest land, sparse forest land, shrub or grassland; "
+                "used ones cultivated"
+            ),
         },
         "forest_polygons_per_type": forest_counts,
         "farmland_patches": int(len(farmland)),
@@ -1446,20 +1563,39 @@ def make_county(
         "climate": climate_info,
         "s2": {
             "bands": list(S2_BAND_NAMES),
-            "scenes_csv_note": "read processing_baseline as a string (pandas: dtype={'processing_baseline': str}), it looks numeric",
-            "dn_formula": "DN = round(reflectance * 10000) - boa_add_offset (boa_add_offset = -1000 for processing baseline >= 04.00, i.e. from 2022-01-25); DN 0 = nodata",
-            "scl_codes": {"0": "no data", "3": "cloud shadow", "4": "vegetation", "5": "not vegetated", "6": "water", "8": "cloud medium probability", "9": "cloud high probability", "10": "thin cirrus"},
+            "scenes_csv_note": (
+                "read processing_baseline as a string (pandas: dtype={'processing_baseline': str}), it looks numeric"
+            ),
+            "dn_formula": (
+                "DN = round(reflectance * 10000) - boa_add_offset (boa_add_offset = -1000 for processing "
+                "baseline >= 04.00, i.e. from 2022-01-25); DN 0 = nodata"
+            ),
+            "scl_codes": {
+                "0": "no data",
+                "3": "cloud shadow",
+                "4": "vegetation",
+                "5": "not vegetated",
+                "6": "water",
+                "8": "cloud medium probability",
+                "9": "cloud high probability",
+                "10": "thin cirrus",
+            },
             "dates": scene_info,
             "baseline_04_dates": [s["date"] for s in scene_info if s["processing_baseline"] == "04.00"],
             "offset_dates": [s["date"] for s in scene_info if s["boa_add_offset"] == -1000],
-            "offset_note": "offset_dates: baseline >= 04.00 (04.00 from 2022-01-25, 05.09 from 2022-12-06), DN carries +1000",
+            "offset_note": (
+                "offset_dates: baseline >= 04.00 (04.00 from 2022-01-25, 05.09 from 2022-12-06), DN carries +1000"
+            ),
             "nodata_wedge_date": dates[scenes.wedge_date].isoformat() if scenes.wedge_date is not None else None,
         },
     }
 
     rasters = {
         "dem.tif": (dem_da, {"nodata": float("nan")}),
-        "landcover.tif": (grid.data_array(lc, name="landcover"), {"nodata": LANDCOVER_NODATA, "dtype": "uint8", "colormap": LANDCOVER_COLOURS}),
+        "landcover.tif": (
+            grid.data_array(lc, name="landcover"),
+            {"nodata": LANDCOVER_NODATA, "dtype": "uint8", "colormap": LANDCOVER_COLOURS},
+        ),
         "accumulated_temperature.tif": (grid.data_array(at, name="accumulated_temperature"), {"nodata": float("nan")}),
         "precipitation.tif": (grid.data_array(prec, name="precipitation"), {"nodata": float("nan")}),
         **rasters,
@@ -1478,7 +1614,10 @@ def make_county(
         "townships.gpkg": st["townships"],
         "reference_points.gpkg": refs,
     }
-    tables = {"s2/scenes.csv": pd.DataFrame(scene_rows), "parcels_truth.csv": drivers[["parcel_id", *DRIVER_COLUMNS, "abandoned_true"]]}
+    tables = {
+        "s2/scenes.csv": pd.DataFrame(scene_rows),
+        "parcels_truth.csv": drivers[["parcel_id", *DRIVER_COLUMNS, "abandoned_true"]],
+    }
     log.info(
         "county demo ready: %d parcels, abandonment %.1f%% by count (%.1f%% by area), %.1f s",
         len(parcels), 100 * rate_count, 100 * rate_area, time.perf_counter() - t_start,

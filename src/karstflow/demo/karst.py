@@ -137,7 +137,9 @@ def _terrain(ctx: _Ctx) -> dict[str, Any]:
     cones = np.clip(smooth_noise(rng, ctx.shape, max(250.0 / res, 2.0)), 0, None) ** 1.3
     y0 = ymin + (ymax - ymin) * rng.uniform(0.3, 0.7)
     y1 = ymin + (ymax - ymin) * rng.uniform(0.3, 0.7)
-    river = shapely.LineString(np.round(smooth_curve(rng, (xmin - 50, y0), (xmax + 50, y1), wiggle=0.1 * (ymax - ymin), n_points=300), 2))
+    river = shapely.LineString(
+        np.round(smooth_curve(rng, (xmin - 50, y0), (xmax + 50, y1), wiggle=0.1 * (ymax - ymin), n_points=300), 2)
+    )
     mask = ctx.rasterize([river], all_touched=True, dtype="uint8") > 0
     d_river = ndimage.distance_transform_edt(~mask).astype(np.float32) * res
     valley = smoothstep((d_river - 60.0) / float(np.clip(0.15 * ext, 300.0, 2500.0)))
@@ -191,10 +193,21 @@ def _landcover_first(ctx: _Ctx, terr: dict[str, Any], slope: np.ndarray) -> dict
     lc[cult] = 1
     lc[built] = 8
     lc[water] = 7
-    return {"lc": lc, "e0": e0, "rd": rd, "cult": cult, "built": built, "water": water, "settlements": pts, "built_geoms": built_geoms}
+    return {
+        "lc": lc,
+        "e0": e0,
+        "rd": rd,
+        "cult": cult,
+        "built": built,
+        "water": water,
+        "settlements": pts,
+        "built_geoms": built_geoms,
+    }
 
 
-def _zones(ctx: _Ctx, terr: dict[str, Any], lc0: dict[str, Any], slope: np.ndarray, rd_reduction: float) -> dict[str, Any]:
+def _zones(
+    ctx: _Ctx, terr: dict[str, Any], lc0: dict[str, Any], slope: np.ndarray, rd_reduction: float
+) -> dict[str, Any]:
     rng = ctx.rng("zones")
     rd = lc0["rd"]
     lc = lc0["lc"]
@@ -215,7 +228,10 @@ def _zones(ctx: _Ctx, terr: dict[str, Any], lc0: dict[str, Any], slope: np.ndarr
     # browning: degradation and urban growth within reach of settlements
     near = np.zeros(ctx.shape, bool)
     if len(lc0["settlements"]):
-        blobs = [blob_polygon(rng, x, y, float(np.clip(0.1 * ctx.ext, 250.0, 900.0)), roughness=0.4) for x, y in lc0["settlements"]]
+        blobs = [
+            blob_polygon(rng, x, y, float(np.clip(0.1 * ctx.ext, 250.0, 900.0)), roughness=0.4)
+            for x, y in lc0["settlements"]
+        ]
         near = ctx.rasterize(blobs, dtype="uint8") > 0
     browning = near & ~greening & ~lc0["water"] & ~lc0["built"] & ~rd
     zone = np.full(ctx.shape, ZONE_STABLE, np.uint8)
@@ -281,7 +297,16 @@ def make_karst(
     ctx = _Ctx(grid, seed, years)
     y_first, y_last = years[0], years[-1]
     yrs = np.array(years, dtype=np.float64)
-    log.info("karst demo: %d x %d px at %g m (%.1f km2), years %d-%d, seed %d", grid.width, grid.height, ctx.res, ctx.area_km2, y_first, y_last, seed)
+    log.info(
+        "karst demo: %d x %d px at %g m (%.1f km2), years %d-%d, seed %d",
+        grid.width,
+        grid.height,
+        ctx.res,
+        ctx.area_km2,
+        y_first,
+        y_last,
+        seed,
+    )
 
     terr = _terrain(ctx)
     dem = terr["dem"]
@@ -323,7 +348,12 @@ def make_karst(
 
     def ndvi_year(y: int) -> np.ndarray:
         r = component_rng(ctx.seed, f"karst/ndvi-noise/{y}")
-        v = base + slope_map * np.float32(y - y_first) + np.float32(anomaly[y]) + r.standard_normal(ctx.shape, dtype=np.float32) * np.float32(noise_sd)
+        v = (
+            base
+            + slope_map * np.float32(y - y_first)
+            + np.float32(anomaly[y])
+            + r.standard_normal(ctx.shape, dtype=np.float32) * np.float32(noise_sd)
+        )
         v = np.clip(v, -0.1, 0.95).astype(np.float32)
         v.reshape(-1)[miss_idx[y]] = np.nan
         return v
@@ -374,7 +404,9 @@ def make_karst(
         if var == "temperature_c":
             return (t0 + trends["temperature_c_per_yr"] * dy + np.float32(a_t[i]) + 0.15 * sp).astype(np.float32)
         if var == "precipitation_mm":
-            return ((p0 + trends["precipitation_mm_per_yr"] * dy) * np.float32(1 + a_p[i]) * (1 + 0.03 * sp)).astype(np.float32)
+            return ((p0 + trends["precipitation_mm_per_yr"] * dy) * np.float32(1 + a_p[i]) * (1 + 0.03 * sp)).astype(
+                np.float32
+            )
         if var == "solar_mj_m2":
             return (rs0 + trends["solar_mj_m2_per_yr"] * dy + np.float32(a_r[i]) + 40.0 * sp).astype(np.float32)
         raise ValueError(var)
@@ -404,13 +436,35 @@ def make_karst(
         return ds
 
     ndvi_ds = georef(xr.Dataset({"ndvi": cube(ndvi_year, "ndvi", {"long_name": "growing-season NDVI", "units": "1"})}))
-    expo_ds = georef(xr.Dataset({"bedrock_exposure": cube(exposure_year, "bedrock_exposure", {"long_name": "bedrock exposure (rock outcrop fraction)", "units": "1"})}))
+    expo_ds = georef(
+        xr.Dataset(
+            {
+                "bedrock_exposure": cube(
+                    exposure_year,
+                    "bedrock_exposure",
+                    {"long_name": "bedrock exposure (rock outcrop fraction)", "units": "1"},
+                )
+            }
+        )
+    )
     clim_ds = georef(
         xr.Dataset(
             {
-                "temperature_c": cube(lambda y: climate_year(y, "temperature_c"), "temperature_c", {"long_name": "annual mean air temperature", "units": "degC"}),
-                "precipitation_mm": cube(lambda y: climate_year(y, "precipitation_mm"), "precipitation_mm", {"long_name": "annual precipitation", "units": "mm"}),
-                "solar_mj_m2": cube(lambda y: climate_year(y, "solar_mj_m2"), "solar_mj_m2", {"long_name": "annual total solar radiation", "units": "MJ m-2"}),
+                "temperature_c": cube(
+                    lambda y: climate_year(y, "temperature_c"),
+                    "temperature_c",
+                    {"long_name": "annual mean air temperature", "units": "degC"},
+                ),
+                "precipitation_mm": cube(
+                    lambda y: climate_year(y, "precipitation_mm"),
+                    "precipitation_mm",
+                    {"long_name": "annual precipitation", "units": "mm"},
+                ),
+                "solar_mj_m2": cube(
+                    lambda y: climate_year(y, "solar_mj_m2"),
+                    "solar_mj_m2",
+                    {"long_name": "annual total solar radiation", "units": "MJ m-2"},
+                ),
                 "eto_mm": cube(eto_year, "eto_mm", {"long_name": "annual reference evapotranspiration", "units": "mm"}),
             }
         )
@@ -430,7 +484,11 @@ def make_karst(
         xr.Dataset(
             {
                 "soil_depth_mm": (("y", "x"), depth.astype(np.float32), {"units": "mm", "long_name": "soil depth"}),
-                "pawc": (("y", "x"), np.clip(pawc, 0.02, 0.3).astype(np.float32), {"units": "1", "long_name": "plant available water content (fraction)"}),
+                "pawc": (
+                    ("y", "x"),
+                    np.clip(pawc, 0.02, 0.3).astype(np.float32),
+                    {"units": "1", "long_name": "plant available water content (fraction)"},
+                ),
                 "sand_pct": (("y", "x"), sand.astype(np.float32), {"units": "%"}),
                 "silt_pct": (("y", "x"), silt.astype(np.float32), {"units": "%"}),
                 "clay_pct": (("y", "x"), clay.astype(np.float32), {"units": "%"}),
@@ -447,10 +505,16 @@ def make_karst(
     pts = poisson_points(rng_t, w, ctx.transform, n_t, 0.5 * math.sqrt(ctx.area_km2 / n_t) * 1000.0)
     if len(pts) < 2:
         xmin, ymin, xmax, ymax = ctx.bounds
-        pts = np.array([[xmin + 0.25 * (xmax - xmin), (ymin + ymax) / 2], [xmin + 0.75 * (xmax - xmin), (ymin + ymax) / 2]])
+        pts = np.array(
+            [[xmin + 0.25 * (xmax - xmin), (ymin + ymax) / 2], [xmin + 0.75 * (xmax - xmin), (ymin + ymax) / 2]]
+        )
     cells = [shapely.set_precision(c, 0.01) for c in voronoi_cells(pts, ctx.bounds)]
     townships = gpd.GeoDataFrame(
-        {"township_id": np.arange(1, len(cells) + 1), "township": [f"K{i + 1:02d}" for i in range(len(cells))], "area_km2": [c.area / 1e6 for c in cells]},
+        {
+            "township_id": np.arange(1, len(cells) + 1),
+            "township": [f"K{i + 1:02d}" for i in range(len(cells))],
+            "area_km2": [c.area / 1e6 for c in cells],
+        },
         geometry=cells,
         crs=grid.crs,
     )
@@ -481,12 +545,20 @@ def make_karst(
         "carbonate": {"pixels": int(carb.sum()), "share": float(carb.mean())},
         "ndvi": {
             "variable": "ndvi",
-            "model": "ndvi = base + slope_zone * (year - first_year) + anomaly(year) + N(0, noise_sd), clipped to [-0.1, 0.95]",
+            "model": (
+                "ndvi = base + slope_zone * (year - first_year) + anomaly(year) + N(0, noise_sd), "
+                "clipped to [-0.1, 0.95]"
+            ),
             "zones_file": "trend_zones_truth.tif",
             "zone_codes": {str(k): v for k, v in ZONE_NAMES.items()},
             "slopes_per_year": {"greening": greening_slope, "browning": browning_slope, "stable": 0.0},
             "zones": {
-                name: {"code": code, "pixels": n_zone[name], "share": n_zone[name] / zone.size, "area_km2": n_zone[name] * px_km2}
+                name: {
+                    "code": code,
+                    "pixels": n_zone[name],
+                    "share": n_zone[name] / zone.size,
+                    "area_km2": n_zone[name] * px_km2,
+                }
                 for code, name in ZONE_NAMES.items()
             },
             "greening_parts": {
@@ -514,7 +586,10 @@ def make_karst(
             "planted_reduction": rd_reduction,
             "area_km2_by_year": rd_series,
             "reference": "southwest China karst: 129,600 -> 67,400 km2 (2005-2021), a 48 % reduction",
-            "restoration": "restored pixels lose exposure linearly to 0.08-0.25 by the last year; NDVI rises there (greening zone)",
+            "restoration": (
+                "restored pixels lose exposure linearly to 0.08-0.25 by the last year; "
+                "NDVI rises there (greening zone)"
+            ),
         },
         "climate": {
             "trends": trends,
@@ -523,7 +598,10 @@ def make_karst(
             "solar_mj_m2": "4150 - 0.35 * (dem - 760) + spatial noise + trend + annual anomaly (sd 90)",
             "eto_mm": "0.58 * solar / 2.45 * (1 + 0.025 * (temperature - 17))",
         },
-        "tables": {"carbon_pools.csv": "Mg C/ha per class (InVEST carbon)", "biophysical.csv": "root_depth_mm, kc, lulc_veg, usle_c, usle_p"},
+        "tables": {
+            "carbon_pools.csv": "Mg C/ha per class (InVEST carbon)",
+            "biophysical.csv": "root_depth_mm, kc, lulc_veg, usle_c, usle_p",
+        },
     }
 
     lc_kwargs = {"nodata": LANDCOVER_NODATA, "dtype": "uint8", "colormap": LANDCOVER_COLOURS}
@@ -542,4 +620,6 @@ def make_karst(
         rd_first * px_km2, rd_last * px_km2, 100 * (planted["rocky_desertification"]["relative_reduction"] or 0),
         time.perf_counter() - t_start,
     )
-    return DemoBundle(rasters=rasters, vectors={"townships.gpkg": townships}, cubes=cubes, tables=tables, planted=planted)
+    return DemoBundle(
+        rasters=rasters, vectors={"townships.gpkg": townships}, cubes=cubes, tables=tables, planted=planted
+    )

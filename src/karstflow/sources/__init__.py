@@ -227,7 +227,13 @@ def get_source(
 
         if source == "demo":
             base = Path(demo_dir) if demo_dir is not None else workdir / "resources" / "demo" / region_id
-            return LocalSource.from_date_table(region_id, base / "s2" / "scenes.csv", dem=base / "dem.tif", bands=tuple(imagery.get("bands", S2_BANDS)), name="demo")
+            return LocalSource.from_date_table(
+                region_id,
+                base / "s2" / "scenes.csv",
+                dem=base / "dem.tif",
+                bands=tuple(imagery.get("bands", S2_BANDS)),
+                name="demo",
+            )
         return LocalSource.from_config(region_id, region, imagery, workdir=workdir)
     cache = Path(cache_root) if cache_root is not None else workdir / imagery.get("cache_dir", "resources")
     if source == "stac":

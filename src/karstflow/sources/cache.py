@@ -114,7 +114,7 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class TileCache:

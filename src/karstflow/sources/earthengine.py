@@ -172,7 +172,9 @@ def mask_layers(band_names: Sequence[str], has_cloud_score: bool) -> list[str]:
     return layers
 
 
-def load_credentials(region: str, period: Period | str | None = None, env: Mapping[str, str] | None = None) -> tuple[Any, str]:
+def load_credentials(
+    region: str, period: Period | str | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Any, str]:
     """Credentials named by ``GOOGLE_APPLICATION_CREDENTIALS``; ``(credentials, kind)``.
 
     Raises :class:`CredentialsError` saying which variable to set when it is missing,
@@ -201,7 +203,9 @@ def load_credentials(region: str, period: Period | str | None = None, env: Mappi
         try:
             creds = service_account.Credentials.from_service_account_info(info, scopes=list(EE_SCOPES))
         except (ValueError, KeyError) as err:
-            raise CredentialsError(f"{where}: the service-account key named by {ENV_CREDENTIALS} is invalid ({type(err).__name__})") from None
+            raise CredentialsError(
+                f"{where}: the service-account key named by {ENV_CREDENTIALS} is invalid ({type(err).__name__})"
+            ) from None
         return creds, kind
     if kind == "authorized_user":
         from google.oauth2 import credentials as user_credentials
@@ -209,15 +213,18 @@ def load_credentials(region: str, period: Period | str | None = None, env: Mappi
         try:
             creds = user_credentials.Credentials.from_authorized_user_info(info, scopes=list(EE_SCOPES))
         except (ValueError, KeyError) as err:
-            raise CredentialsError(f"{where}: the credentials named by {ENV_CREDENTIALS} are invalid ({type(err).__name__})") from None
+            raise CredentialsError(
+                f"{where}: the credentials named by {ENV_CREDENTIALS} are invalid ({type(err).__name__})"
+            ) from None
         return creds, kind
     raise CredentialsError(
-        f"{where}: the file named by {ENV_CREDENTIALS} holds credentials of type {kind!r}; expected 'service_account' or 'authorized_user'"
+        f"{where}: the file named by {ENV_CREDENTIALS} holds credentials of type {kind!r}; expected "
+        "'service_account' or 'authorized_user'"
     )
 
 
 def solar_date(time_start_ms: int, lon: float) -> dt.date:
-    t = dt.datetime.fromtimestamp(time_start_ms / 1000.0, tz=dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(time_start_ms / 1000.0, tz=dt.UTC)
     return (t + dt.timedelta(hours=lon / 15.0)).date()
 
 
@@ -255,7 +262,9 @@ class EarthEngineSource(RemoteSource):
     ) -> None:
         super().__init__(region, cache_root, **kw)
         if dem not in DEMS:
-            raise ValueError(f"config key regions.{region}.earthengine.dem: expected one of {sorted(DEMS)}, found {dem!r}")
+            raise ValueError(
+                f"config key regions.{region}.earthengine.dem: expected one of {sorted(DEMS)}, found {dem!r}"
+            )
         self.project = project
         self.cs_cdf_threshold = float(cs_cdf_threshold)
         self.dem_choice = dem
@@ -265,7 +274,9 @@ class EarthEngineSource(RemoteSource):
         self._ee: Any = None
 
     @classmethod
-    def from_config(cls, region_id: str, region: Mapping[str, Any], imagery: Mapping[str, Any], *, cache_root: str | Path) -> EarthEngineSource:
+    def from_config(
+        cls, region_id: str, region: Mapping[str, Any], imagery: Mapping[str, Any], *, cache_root: str | Path
+    ) -> EarthEngineSource:
         e = dict(region.get("earthengine") or {})
         fetch = dict(imagery.get("fetch") or {})
         return cls(
@@ -291,12 +302,15 @@ class EarthEngineSource(RemoteSource):
         project = self.project or os.environ.get(ENV_PROJECT) or os.environ.get("GOOGLE_CLOUD_PROJECT")
         if not project:
             raise CredentialsError(
-                f"{context(self.region, period)}: Earth Engine needs a Cloud project: set regions.{self.region}.earthengine.project "
+                f"{context(self.region, period)}: Earth Engine needs a Cloud project: set "
+                f"regions.{self.region}.earthengine.project "
                 f"or the environment variable {ENV_PROJECT}"
             )
         import ee
 
-        retry_call(lambda: ee.Initialize(credentials=creds, project=project), self.policy, what="Earth Engine initialisation")
+        retry_call(
+            lambda: ee.Initialize(credentials=creds, project=project), self.policy, what="Earth Engine initialisation"
+        )
         log.info("Earth Engine initialised (project %s, %s credentials from $%s)", project, kind, ENV_CREDENTIALS)
         self._ee = ee
         return ee
@@ -321,7 +335,10 @@ class EarthEngineSource(RemoteSource):
         info = self._info(coll, f"listing {S2_COLLECTION} for {context(self.region, period)}")
         cs_ids = set(
             self._info(
-                ee.ImageCollection(CS_PLUS_COLLECTION).filterBounds(region).filterDate(period.start.isoformat(), end.isoformat()).aggregate_array("system:index"),
+                ee.ImageCollection(CS_PLUS_COLLECTION)
+                .filterBounds(region)
+                .filterDate(period.start.isoformat(), end.isoformat())
+                .aggregate_array("system:index"),
                 "listing Cloud Score+",
             )
         )
@@ -331,7 +348,10 @@ class EarthEngineSource(RemoteSource):
             bands = [b["id"] for b in feat.get("bands", [])]
             missing = [b for b in self.bands if b not in bands]
             if missing:
-                raise ImageryError(f"{context(self.region, period)}: image {feat['id']} has no band {', '.join(missing)}; its bands: {', '.join(bands)}")
+                raise ImageryError(
+                    f"{context(self.region, period)}: image {feat['id']} has no band {', '.join(missing)}; its "
+                    f"bands: {', '.join(bands)}"
+                )
             fp = _footprint_bbox(props)
             lon = 0.5 * (fp[0] + fp[2]) if fp else 0.5 * (bbox[0] + bbox[2])
             day = solar_date(int(props["system:time_start"]), lon)
@@ -354,7 +374,11 @@ class EarthEngineSource(RemoteSource):
         out = np.zeros((len(names), *g.shape), dtype=np.result_type(*dtypes))
         for req in plan_requests(g, dtypes, max_bytes=self.max_request_bytes):
             params = {"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": req.grid(), "bandIds": list(names)}
-            arr = retry_call(lambda p=params: ee.data.computePixels(p), self.policy, what=f"computePixels {tile.id} window {req.row_off},{req.col_off}")
+            arr = retry_call(
+                lambda p=params: ee.data.computePixels(p),
+                self.policy,
+                what=f"computePixels {tile.id} window {req.row_off},{req.col_off}",
+            )
             for i, n in enumerate(names):
                 out[i, req.row_off : req.row_off + req.height, req.col_off : req.col_off + req.width] = arr[n]
         return out
@@ -369,11 +393,13 @@ class EarthEngineSource(RemoteSource):
                     layers_all.append(layer)
         names = [*bands, *layers_all]
         out = np.zeros((len(names), *tile.grid.shape), dtype=np.uint16)
-        for image_id, meta in zip(acq.items, acq.meta):
+        for image_id, meta in zip(acq.items, acq.meta, strict=True):
             img = ee.Image(image_id).select(bands).toUint16()
             for layer in layers_all:
                 if layer == "CS_CDF" and meta["cloud_score_plus"]:
-                    img = img.addBands(ee.Image(meta["cloud_score_plus"]).select("cs_cdf").multiply(10000).toUint16().rename("CS_CDF"))
+                    img = img.addBands(
+                        ee.Image(meta["cloud_score_plus"]).select("cs_cdf").multiply(10000).toUint16().rename("CS_CDF")
+                    )
                 elif layer != "CS_CDF" and layer in meta["mask_layers"]:
                     img = img.addBands(ee.Image(image_id).select(layer).toUint16())
                 else:  # this image lacks the layer: a zero band (0 = undecided for CS_CDF)
@@ -406,4 +432,14 @@ class EarthEngineSource(RemoteSource):
             img = img.resample(self.dem_resampling)
         data = self._compute(img, tile, ["elevation"], ["float32"])
         write_tile(path, data, tile, ["elevation"], nodata=float("nan"))
-        return {"asset": asset, "band": band, "request": {"tile": tile.id, "crs": tile.crs, "resolution": tile.resolution, "bounds": list(tile.bounds), "resampling": self.dem_resampling}}
+        return {
+            "asset": asset,
+            "band": band,
+            "request": {
+                "tile": tile.id,
+                "crs": tile.crs,
+                "resolution": tile.resolution,
+                "bounds": list(tile.bounds),
+                "resampling": self.dem_resampling,
+            },
+        }

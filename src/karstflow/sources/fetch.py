@@ -96,7 +96,9 @@ def http_status(exc: BaseException) -> int | None:
     text = str(exc)
     if re.search(r"too many (concurrent )?requests|rate limit|quota exceeded", text, re.I):
         return 429
-    m = re.search(r"\b(?:HTTP(?: Error)?|status(?: code)?)[ :]*([1-5]\d\d)\b", text, re.I) or re.search(r"<HttpError ([1-5]\d\d)\b", text)
+    m = re.search(r"\b(?:HTTP(?: Error)?|status(?: code)?)[ :]*([1-5]\d\d)\b", text, re.I) or re.search(
+        r"<HttpError ([1-5]\d\d)\b", text
+    )
     return int(m.group(1)) if m else None
 
 
@@ -129,7 +131,15 @@ def retry_call(
             if attempt >= len(delays) or not retryable(exc):
                 raise
             wait = delays[attempt]
-            log.warning("%s failed (HTTP %s: %s); retry %d of %d in %.1f s", what, http_status(exc), str(exc)[:200], attempt + 1, len(delays), wait)
+            log.warning(
+                "%s failed (HTTP %s: %s); retry %d of %d in %.1f s",
+                what,
+                http_status(exc),
+                str(exc)[:200],
+                attempt + 1,
+                len(delays),
+                wait,
+            )
             sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -139,7 +149,9 @@ def retry_call(
 # --------------------------------------------------------------------------------------
 
 
-def write_tile(path: str | Path, data: np.ndarray, tile: CacheTile, band_names: Sequence[str], *, nodata: float | int | None = 0) -> None:
+def write_tile(
+    path: str | Path, data: np.ndarray, tile: CacheTile, band_names: Sequence[str], *, nodata: float | int | None = 0
+) -> None:
     """Write ``(bands, h, w)`` pixels of ``tile`` to ``path`` (tiled, deflate, band names)."""
     import rasterio
 
@@ -284,7 +296,8 @@ class RemoteSource:
         if not acquisitions:
             raise NoScenesError(
                 f"{context(self.region, period)}: the {self.name} source has no {self.product} scenes between "
-                f"{period.start} and {period.end} over the region (max scene cloud cover {self.max_scene_cloud_pct:g} %)"
+                f"{period.start} and {period.end} over the region (max scene cloud cover "
+                f"{self.max_scene_cloud_pct:g} %)"
             )
         tiles = tiles_for(grid, self.tile_px)
         tile_ll = {t.id: _tile_lonlat(t) for t in tiles}
@@ -314,7 +327,9 @@ class RemoteSource:
                 "cloud_cover_pct": round(sum(ccs) / len(ccs), 3) if ccs else "",
                 "source_items": ";".join(str(m.get("id")) for m in acq.meta),
             }
-            scenes.append(Scene(id=f"{self.name}-{acq.id}", date=acq.date, layers=layers, meta=meta, encoding="s2-l2a-dn"))
+            scenes.append(
+                Scene(id=f"{self.name}-{acq.id}", date=acq.date, layers=layers, meta=meta, encoding="s2-l2a-dn")
+            )
         return scenes
 
     def cached_band_names(self, key: CacheKey) -> list[str]:
@@ -324,12 +339,17 @@ class RemoteSource:
 
     def dem(self, grid: RegionGrid) -> list[str]:
         tiles = tiles_for(grid, self.tile_px)
-        jobs = [(CacheKey(self.name, self.dem_product, t.id, "static"), lambda p, t=t: self.fetch_dem_tile(t, p)) for t in tiles]
+        jobs = [
+            (CacheKey(self.name, self.dem_product, t.id, "static"), lambda p, t=t: self.fetch_dem_tile(t, p))
+            for t in tiles
+        ]
         self._run(jobs)
         return [str(self.cache.path(k)) for k, _ in jobs]
 
 
-def group_by_date(records: Iterable[tuple[dt.date, Any, dict[str, Any], tuple[float, float, float, float] | None]]) -> list[Acquisition]:
+def group_by_date(
+    records: Iterable[tuple[dt.date, Any, dict[str, Any], tuple[float, float, float, float] | None]],
+) -> list[Acquisition]:
     """Acquisitions from (date, item, meta, lon/lat bbox) records, sorted by date."""
     by: dict[dt.date, Acquisition] = {}
     for day, item, meta, fp in records:

@@ -259,7 +259,9 @@ def scene_block(
 ) -> np.ndarray:
     """``(len(bands) + 1, h, w)`` float32: reflectance per band, then clear (0/1)."""
     masks = _scene_masks(scene, bands)
-    values, valids = read_layers(scene.layers, [*bands, *masks], grid, window, resampling={b: resampling for b in bands})
+    values, valids = read_layers(
+        scene.layers, [*bands, *masks], grid, window, resampling={b: resampling for b in bands}
+    )
     return _scene_values(scene, bands, masks, values, valids, rules, window[2:])
 
 
@@ -282,7 +284,9 @@ def _scene_values(
         offset = np.float32(scene.meta["boa_add_offset"])
         for i, b in enumerate(bands):
             v = valids[b] & (values[b] != DN_NODATA)
-            out[i] = np.where(v, (values[b].astype(np.float32) + offset) / np.float32(QUANTIFICATION_VALUE), np.float32(np.nan))
+            out[i] = np.where(
+                v, (values[b].astype(np.float32) + offset) / np.float32(QUANTIFICATION_VALUE), np.float32(np.nan)
+            )
             ok &= v
     else:
         for i, b in enumerate(bands):
@@ -327,8 +331,10 @@ def _stack_block(
             end += 1
         group = scenes[t:end]
         masks = [_scene_masks(s, bands) for s in group]
-        read = read_layers_many([(s.layers, [*bands, *m]) for s, m in zip(group, masks)], grid, window, resampling=how)
-        for k, (scene, m, (values, valids)) in enumerate(zip(group, masks, read)):
+        read = read_layers_many(
+            [(s.layers, [*bands, *m]) for s, m in zip(group, masks, strict=True)], grid, window, resampling=how
+        )
+        for k, (scene, m, (values, valids)) in enumerate(zip(group, masks, read, strict=True)):
             out[t + k] = _scene_values(scene, bands, m, values, valids, rules, shape)
         del read
         t = end
@@ -384,14 +390,24 @@ def covering(scenes: Sequence[Scene], grid: RegionGrid, region: str, period: Any
     kept = [s for s in scenes if any(_overlaps(bounds(p), grid.bounds) for p in s.files)]
     if not kept:
         all_b = np.array(list(bounds_cache.values()))
-        data = (float(all_b[:, 0].min()), float(all_b[:, 1].min()), float(all_b[:, 2].max()), float(all_b[:, 3].max())) if len(all_b) else None
+        data = (
+            (float(all_b[:, 0].min()), float(all_b[:, 1].min()), float(all_b[:, 2].max()), float(all_b[:, 3].max()))
+            if len(all_b)
+            else None
+        )
         raise AoiOutsideDataError(
             f"{context(region, period)}: the region grid {tuple(round(b, 3) for b in grid.bounds)} ({grid.crs}) "
-            f"does not overlap the data of its {len(scenes)} scenes, which span {tuple(round(b, 3) for b in data) if data else 'nothing'} "
+            f"does not overlap the data of its {len(scenes)} scenes, which span "
+            f"{tuple(round(b, 3) for b in data) if data else 'nothing'} "
             f"in the same CRS. Check regions.{region}.aoi and regions.{region}.crs."
         )
     if len(kept) < len(scenes):
-        log.info("%s: %d of %d scenes do not overlap the region grid and are skipped", context(region, period), len(scenes) - len(kept), len(scenes))
+        log.info(
+            "%s: %d of %d scenes do not overlap the region grid and are skipped",
+            context(region, period),
+            len(scenes) - len(kept),
+            len(scenes),
+        )
     return kept
 
 
@@ -446,7 +462,14 @@ def load_stack(
     h, w = grid.shape
     c = max(int(chunk_px), 1)
     chunks = ((len(scenes),), (len(bands) + 1,), _split(h, c), _split(w, c))
-    name = "karstflow-stack-" + tokenize([(s.id, s.date.isoformat(), s.files, s.encoding, sorted(s.meta.items(), key=str)) for s in scenes], grid.to_dict(), bands, rules, resampling, c)
+    name = "karstflow-stack-" + tokenize(
+        [(s.id, s.date.isoformat(), s.files, s.encoding, sorted(s.meta.items(), key=str)) for s in scenes],
+        grid.to_dict(),
+        bands,
+        rules,
+        resampling,
+        c,
+    )
     arr = da.map_blocks(
         _stack_block,
         dtype=np.float32,
@@ -459,7 +482,10 @@ def load_stack(
         rules=rules,
         resampling=resampling,
     )
-    coords: dict[str, Any] = {"time": np.array([np.datetime64(s.date.isoformat(), "ns") for s in scenes]), **grid.coords()}
+    coords: dict[str, Any] = {
+        "time": np.array([np.datetime64(s.date.isoformat(), "ns") for s in scenes]),
+        **grid.coords(),
+    }
     coords["scene_id"] = ("time", [s.id for s in scenes])
     for key in ("boa_add_offset", "processing_baseline", "cloud_cover_pct"):
         if any(key in s.meta for s in scenes):
@@ -559,7 +585,11 @@ def write_streamed(
                 raise ValueError(f"{path}: expected dims (band, y, x) or (y, x), found {arr.dims}")
             if tuple(data.shape[-2:]) != grid.shape:
                 raise ValueError(f"{path}: array shape {data.shape} is not on the region grid {grid.shape}")
-            d = data.data if isinstance(data.data, da.Array) else da.from_array(np.asarray(data.data), chunks=(-1,) * data.ndim)
+            d = (
+                data.data
+                if isinstance(data.data, da.Array)
+                else da.from_array(np.asarray(data.data), chunks=(-1,) * data.ndim)
+            )
             if dtype.kind in "ui" and d.dtype.kind == "f":
                 d = da.where(da.isnan(d), nodata if nodata is not None else 0, d)
             d = d.astype(dtype)

@@ -122,7 +122,11 @@ def solar_day(item: Any) -> dt.date:
 
 def _tile_and_time(item: Any) -> tuple[str, str]:
     p = item.properties
-    tile = p.get("s2:mgrs_tile") or p.get("grid:code") or p.get("mgrs:utm_zone", "") + p.get("mgrs:latitude_band", "") + p.get("mgrs:grid_square", "")
+    tile = (
+        p.get("s2:mgrs_tile")
+        or p.get("grid:code")
+        or p.get("mgrs:utm_zone", "") + p.get("mgrs:latitude_band", "") + p.get("mgrs:grid_square", "")
+    )
     return str(tile or item.id), str(item.datetime)
 
 
@@ -180,7 +184,10 @@ class StacSource(RemoteSource):
         self.collection = collection
         self.dem_collection = dem_collection
         if dem_collection not in DEM_COLLECTIONS:
-            raise ValueError(f"config key regions.{region}.stac.dem_collection: expected one of {sorted(DEM_COLLECTIONS)}, found {dem_collection!r}")
+            raise ValueError(
+                f"config key regions.{region}.stac.dem_collection: expected one of {sorted(DEM_COLLECTIONS)}, found "
+                f"{dem_collection!r}"
+            )
         self.product = f"{collection}--{_slug(url)}"
         self.dem_product = f"{dem_collection}--{_slug(url)}"
         self.assets_override = dict(assets or {})
@@ -191,7 +198,9 @@ class StacSource(RemoteSource):
         self._client: Any = None
 
     @classmethod
-    def from_config(cls, region_id: str, region: Mapping[str, Any], imagery: Mapping[str, Any], *, cache_root: str | Path) -> StacSource:
+    def from_config(
+        cls, region_id: str, region: Mapping[str, Any], imagery: Mapping[str, Any], *, cache_root: str | Path
+    ) -> StacSource:
         s = dict(region.get("stac") or {})
         fetch = dict(imagery.get("fetch") or {})
         return cls(
@@ -221,13 +230,21 @@ class StacSource(RemoteSource):
 
             # retries are ours (retry_call), so the session does not retry on its own
             io = StacApiIO(timeout=self.timeout_s, max_retries=0)
-            self._client = retry_call(lambda: Client.open(self.url, stac_io=io), self.policy, what=f"STAC API {self.url}")
+            self._client = retry_call(
+                lambda: Client.open(self.url, stac_io=io), self.policy, what=f"STAC API {self.url}"
+            )
         return self._client
 
-    def _search(self, collection: str, bbox: Sequence[float] | None, datetime: str | None, max_items: int | None = None) -> list[Any]:
+    def _search(
+        self, collection: str, bbox: Sequence[float] | None, datetime: str | None, max_items: int | None = None
+    ) -> list[Any]:
         def run() -> list[Any]:
             search = self.client().search(
-                collections=[collection], bbox=list(bbox) if bbox is not None else None, datetime=datetime, limit=100, max_items=max_items
+                collections=[collection],
+                bbox=list(bbox) if bbox is not None else None,
+                datetime=datetime,
+                limit=100,
+                max_items=max_items,
             )
             return list(search.items())
 
@@ -246,7 +263,8 @@ class StacSource(RemoteSource):
         items = self._search(self.collection, bbox, when)
         if not items and self._search(self.collection, None, when, max_items=1):
             raise AoiOutsideDataError(
-                f"{context(self.region, period)}: the region's bounding box {tuple(round(b, 4) for b in bbox)} (lon/lat) "
+                f"{context(self.region, period)}: the region's bounding box "
+                f"{tuple(round(b, 4) for b in bbox)} (lon/lat) "
                 f"overlaps no {self.collection} item at {self.url}, although the collection has items in the period. "
                 f"Check regions.{self.region}.aoi and regions.{self.region}.crs."
             )
@@ -258,7 +276,12 @@ class StacSource(RemoteSource):
                 continue
             kept.append(item)
         if len(kept) < len(items):
-            log.info("%s: %d items above %.0f %% cloud cover dropped", context(self.region, period), len(items) - len(kept), self.max_scene_cloud_pct)
+            log.info(
+                "%s: %d items above %.0f %% cloud cover dropped",
+                context(self.region, period),
+                len(items) - len(kept),
+                self.max_scene_cloud_pct,
+            )
         kept = dedupe_reprocessed(kept)
         needed = [*self.bands, "SCL"]
         records = []
@@ -268,7 +291,8 @@ class StacSource(RemoteSource):
             if missing:
                 raise MissingBandError(
                     f"{context(self.region, period)}: STAC item {item.id} of {self.collection} has no asset for "
-                    f"{', '.join(missing)} (tried {', '.join(a for b in missing for a in ASSET_ALIASES.get(b, (b,)))}); "
+                    f"{', '.join(missing)} (tried "
+                    f"{', '.join(a for b in missing for a in ASSET_ALIASES.get(b, (b,)))}); "
                     f"its assets: {', '.join(item.assets)}. Map them in regions.{self.region}.stac.assets."
                 )
             day = solar_day(item)
@@ -279,13 +303,17 @@ class StacSource(RemoteSource):
                 "datetime": str(item.datetime),
                 "processing_baseline": item.properties.get("s2:processing_baseline"),
                 "earthsearch:boa_offset_applied": item.properties.get("earthsearch:boa_offset_applied"),
-                "boa_add_offset": boa_add_offset(item.properties, item=f"{context(self.region, period)}: STAC item {item.id}"),
+                "boa_add_offset": boa_add_offset(
+                    item.properties, item=f"{context(self.region, period)}: STAC item {item.id}"
+                ),
                 "cloud_cover_pct": item.properties.get("eo:cloud_cover"),
             }
             records.append((day, item, meta, tuple(item.bbox) if item.bbox else None))
         return group_by_date(records)
 
-    def _load(self, item: Any, assets: Sequence[str], tile: CacheTile, *, dtype: str, nodata: Any, resampling: str) -> np.ndarray:
+    def _load(
+        self, item: Any, assets: Sequence[str], tile: CacheTile, *, dtype: str, nodata: Any, resampling: str
+    ) -> np.ndarray:
         import odc.stac
         from odc.geo.geobox import GeoBox
 
@@ -312,9 +340,11 @@ class StacSource(RemoteSource):
         bands = list(self.bands)
         out: np.ndarray | None = None
         used = []
-        for item, meta in zip(acq.items, acq.meta):
+        for item, meta in zip(acq.items, acq.meta, strict=True):
             keys = asset_keys(item, [*bands, "SCL"], self.assets_override)
-            refl = self._load(item, [keys[b] for b in bands], tile, dtype="uint16", nodata=0, resampling=self.resampling)
+            refl = self._load(
+                item, [keys[b] for b in bands], tile, dtype="uint16", nodata=0, resampling=self.resampling
+            )
             scl = self._load(item, [keys["SCL"]], tile, dtype="uint8", nodata=0, resampling="nearest")
             data = np.concatenate([harmonise_dn(refl, meta["boa_add_offset"]), scl.astype(np.uint16)])
             if out is None:
@@ -329,7 +359,14 @@ class StacSource(RemoteSource):
             "url": self.url,
             "collection": self.collection,
             "items": used,
-            "request": {"tile": tile.id, "crs": tile.crs, "resolution": tile.resolution, "bounds": list(tile.bounds), "bands": [*bands, "SCL"], "resampling": self.resampling},
+            "request": {
+                "tile": tile.id,
+                "crs": tile.crs,
+                "resolution": tile.resolution,
+                "bounds": list(tile.bounds),
+                "bands": [*bands, "SCL"],
+                "resampling": self.resampling,
+            },
             "harmonisation": "per item: DN + boa_add_offset, stored with offset 0",
         }
 
@@ -341,7 +378,10 @@ class StacSource(RemoteSource):
         out = np.full(tile.grid.shape, np.nan, dtype=np.float32)
         for item in items:
             if asset not in item.assets:
-                raise MissingBandError(f"{context(self.region)}: DEM item {item.id} of {self.dem_collection} has no {asset!r} asset; its assets: {', '.join(item.assets)}")
+                raise MissingBandError(
+                    f"{context(self.region)}: DEM item {item.id} of {self.dem_collection} has no {asset!r} asset; "
+                    f"its assets: {', '.join(item.assets)}"
+                )
             z = self._load(item, [asset], tile, dtype="float32", nodata=np.nan, resampling=self.dem_resampling)[0]
             out = np.where(np.isnan(out), z, out)
         write_tile(path, out, tile, ["elevation"], nodata=float("nan"))
@@ -349,5 +389,11 @@ class StacSource(RemoteSource):
             "url": self.url,
             "collection": self.dem_collection,
             "items": [{"id": i.id, "href": i.assets[asset].href} for i in items],
-            "request": {"tile": tile.id, "crs": tile.crs, "resolution": tile.resolution, "bounds": list(tile.bounds), "resampling": self.dem_resampling},
+            "request": {
+                "tile": tile.id,
+                "crs": tile.crs,
+                "resolution": tile.resolution,
+                "bounds": list(tile.bounds),
+                "resampling": self.dem_resampling,
+            },
         }
