@@ -1,5 +1,5 @@
 # karstflow: satellite tiles to land-use and karst ecosystem evidence, region by region.
-# Layout, results contract and conventions: README.md and the design notes it links.
+# Layout and the results contract: README.md, docs/ and CONTRIBUTING.md.
 
 from pathlib import Path
 
@@ -24,6 +24,7 @@ validate(config, schema=str(SCHEMA), set_default=True)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/region.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/terrain.smk"
 include: "workflow/rules/imagery.smk"
 include: "workflow/rules/landcover.smk"
@@ -40,10 +41,28 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/summary.smk"
 
 
+check_input_files()
+
+
+# Small steps that only collect or draw run on the submitting host, not as cluster jobs.
+localrules:
+    region_plan,
+    imagery_summary,
+    model_summary,
+    desertification_summary,
+    carbon_summary,
+    reserve_maps,
+    capacity_maps,
+    report_maps,
+    region_summary,
+    summary_table,
+
+
 rule all:
     default_target: True
     input:
         "results/summary.csv",
+        expand("results/{region}/plan.json", region=REGIONS),
         expand("results/{region}/summary.json", region=REGIONS),
         expand("results/{region}/maps", region=REGIONS),
-        [path for rid in reserve_regions() for path in county_figures(rid)],
+        [path for rid in REGIONS for path in stage_figures(rid)],

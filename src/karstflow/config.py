@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-SOURCES_AVAILABLE = ("demo", "local", "stac", "earthengine")
+SOURCES_AVAILABLE = ("local", "stac", "earthengine")
 
 
 class ConfigError(ValueError):
@@ -151,28 +151,22 @@ def _check_semantics(config: Mapping[str, Any], workdir: Path) -> None:
             if start > end:
                 raise ConfigError(f"config key {key}.periods.{name}: start {start} is after end {end}")
         source = region["source"]
-        if source == "demo" and "demo" not in region:
-            raise ConfigError(f"config key {key}.demo: required when source is 'demo' (kind, seed, origin)")
-        if source != "demo" and "aoi" not in region:
-            raise ConfigError(f"config key {key}.aoi: required when source is {source!r} (bounds or path)")
-        if source == "local":
-            dem = (region.get("inputs") or {}).get("dem")
-            if not dem:
-                raise ConfigError(f"config key {key}.inputs.dem: required when source is 'local' (a DEM GeoTIFF)")
-            if not (workdir / dem).exists():
-                raise ConfigError(f"config key {key}.inputs.dem: file not found: {dem}")
-        imagery = (region.get("inputs") or {}).get("imagery")
-        if source == "local" and region.get("periods") and not imagery:
+        if not region.get("grid_like"):
+            for name in ("aoi", "crs", "resolution_m"):
+                if name not in region:
+                    raise ConfigError(
+                        f"config key {key}.{name}: required unless grid_like names a raster to take the grid from"
+                    )
+        inputs = region.get("inputs") or {}
+        # a local region without a DEM simply does not get the terrain stage (its plan says so)
+        if source == "local" and region.get("periods") and not inputs.get("imagery"):
             raise ConfigError(
                 f"config key {key}.inputs.imagery: required when a local region has periods "
-                "(date_table: a CSV of per-date files, or stacks: one time stack per band)"
+                "(date_table: a CSV of per-date files, stacks: one time stack per band, or safe: "
+                "Sentinel-2 L2A SAFE products)"
             )
-        for name in ("date_table", "cloud_mask", "dates"):
-            if imagery and imagery.get(name) and not (workdir / imagery[name]).exists():
-                raise ConfigError(f"config key {key}.inputs.imagery.{name}: file not found: {imagery[name]}")
-        for band, path in ((imagery or {}).get("stacks") or {}).items():
-            if not (workdir / path).exists():
-                raise ConfigError(f"config key {key}.inputs.imagery.stacks.{band}: file not found: {path}")
+        # whether input files exist is checked once the rules are known (a rule may make
+        # them, as the demo generators do): common.smk check_input_files
         # earthengine credentials are checked when the fetch rules run (GOOGLE_APPLICATION_CREDENTIALS)
         aoi_path = (region.get("aoi") or {}).get("path")
         if aoi_path and not (workdir / aoi_path).exists():

@@ -4,9 +4,9 @@
 
 rule abandonment_parcels:
     input:
-        landcover="results/{region}/landcover/landcover.tif",
+        landcover=results("landcover/landcover.tif"),
         accuracy="results/{region}/landcover/accuracy.json",
-        parcels=lambda w: county_input(w.region, "parcels"),
+        parcels=lambda w: input_file(w.region, "parcels"),
         grid="results/{region}/grid.json",
     output:
         parcels="results/{region}/abandonment/parcels.gpkg",
@@ -16,7 +16,7 @@ rule abandonment_parcels:
     benchmark:
         benchmark_path("abandonment_parcels")
     wildcard_constraints:
-        region=one_of(abandonment_regions()),
+        region=stage_constraint("abandonment"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1

@@ -1,13 +1,15 @@
 # Grain production capacity lost with abandoned parcels and activated by reclaimable
 # forest, the forest-farmland swap plan (reserve_regions), and its map.
 
+CAPACITY_FIGURES = {"swap_map": "results/{region}/capacity/figures/swap_plan.png"}
+
 
 rule capacity_plan:
     input:
         candidates="results/{region}/reserve/reclaimable_forest.gpkg",
         parcels="results/{region}/abandonment/parcels.gpkg",
-        farmland=lambda w: county_input(w.region, "farmland"),
-        quality_grades=lambda w: county_input(w.region, "quality_grades"),
+        farmland=lambda w: input_file(w.region, "farmland"),
+        quality_grades=lambda w: input_file(w.region, "quality_grades"),
     output:
         plan="results/{region}/capacity/swap_plan.gpkg",
         table=report(
@@ -22,7 +24,7 @@ rule capacity_plan:
     benchmark:
         benchmark_path("capacity_plan")
     wildcard_constraints:
-        region=one_of(reserve_regions()),
+        region=stage_constraint("capacity"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -42,7 +44,7 @@ rule capacity_maps:
         summary="results/{region}/capacity/capacity.json",
         candidates="results/{region}/reserve/reclaimable_forest.gpkg",
         parcels="results/{region}/abandonment/parcels.gpkg",
-        farmland=lambda w: county_input(w.region, "farmland"),
+        farmland=lambda w: input_file(w.region, "farmland"),
         grid="results/{region}/grid.json",
     output:
         swap_map=report(
@@ -56,7 +58,7 @@ rule capacity_maps:
     benchmark:
         benchmark_path("capacity_maps")
     wildcard_constraints:
-        region=one_of(reserve_regions()),
+        region=stage_constraint("capacity"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1

@@ -1,19 +1,63 @@
-# Carbon: CASA NPP, Rh and NEP per year, the NPP trend, InVEST carbon storage, sequestration.
+# Carbon: InVEST carbon storage per land-cover year and sequestration (stage carbon); CASA
+# NPP, Rh and NEP per year and the NPP trend (stage npp).
+
+
+def landcover_maps(region_id):
+    """Year -> land-cover map: the region's landcover input on the grid when given, else
+    the classified map (stage landcover), taken as the land cover of the region's last year."""
+    entry = input_entry(region_id, "landcover")
+    if entry:
+        return {y: input_file(region_id, "landcover", y) for y in sorted(entry["years"])}
+    if PLANS[region_id]["landcover"].runs:
+        last = config["regions"][region_id]["years"]["last"]
+        return {last: f"results/{region_id}/landcover/landcover.tif"}
+    return {}
+
+
+def landcover_years(region_id):
+    return sorted(landcover_maps(region_id))
+
+
+def sequestration_years(region_id):
+    have = landcover_years(region_id)
+    chosen = config["carbon"]["sequestration_years"]
+    if chosen is None:
+        return [have[0], have[-1]]
+    missing = sorted(set(chosen) - set(have))
+    if missing:
+        raise WorkflowError(
+            f"config key carbon.sequestration_years: no land-cover map of region {region_id} "
+            f"for {missing} (maps: {have})"
+        )
+    return list(chosen)
+
+
+def carbon_npp_inputs(wildcards):
+    rid = wildcards.region
+    inputs = {
+        "cube": f"results/{rid}/greening/ndvi_annual.nc",
+        "climate": input_file(rid, "climate"),
+        "grid": f"results/{rid}/grid.json",
+    }
+    for year, path in landcover_maps(rid).items():
+        inputs[f"landcover_{year}"] = path
+    return inputs
 
 
 rule carbon_npp:
     input:
         unpack(carbon_npp_inputs),
     output:
-        npp="results/{region}/carbon/npp_annual.nc",
-        slope="results/{region}/carbon/npp_trend_slope.tif",
-        trend_class="results/{region}/carbon/npp_trend_class.tif",
+        npp=results("carbon/npp_annual.nc"),
+        slope=results("carbon/npp_trend_slope.tif"),
+        trend_class=results("carbon/npp_trend_class.tif"),
+        summary=results("carbon/npp.json"),
     log:
         log_path("carbon_npp"),
     benchmark:
         benchmark_path("carbon_npp")
     wildcard_constraints:
-        region=one_of(karst_regions("carbon")),
+        region=stage_constraint("npp"),
     conda:
         "../envs/karstflow.yaml"
     threads: 2
@@ -39,17 +83,17 @@ rule carbon_npp:
 
 rule carbon_storage:
     input:
-        landcover=lambda w: karst_input(w.region, "landcover")[int(w.year)],
-        pools=karst_file("carbon_pools"),
-        grid="results/{region}/grid.json",
+        landcover=lambda w: landcover_maps(w.region)[int(w.year)],
+        pools=inputs_file("carbon_pools"),
+        grid=results("grid.json"),
     output:
-        storage="results/{region}/carbon/carbon_storage_{year}.tif",
+        storage=results("carbon/carbon_storage_{year}.tif"),
     log:
         log_path("carbon_storage_{year}"),
     benchmark:
         benchmark_path("carbon_storage_{year}")
     wildcard_constraints:
-        region=one_of(karst_regions("carbon")),
+        region=stage_constraint("carbon"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -64,24 +108,21 @@ rule carbon_storage:
 
 rule carbon_summary:
     input:
-        npp="results/{region}/carbon/npp_annual.nc",
-        slope="results/{region}/carbon/npp_trend_slope.tif",
-        trend_class="results/{region}/carbon/npp_trend_class.tif",
         storage=lambda w: expand(
             "results/{region}/carbon/carbon_storage_{year}.tif",
             region=w.region,
             year=landcover_years(w.region),
         ),
-        grid="results/{region}/grid.json",
+        grid=results("grid.json"),
     output:
-        sequestration="results/{region}/carbon/carbon_sequestration.tif",
-        summary="results/{region}/carbon/carbon.json",
+        sequestration=results("carbon/carbon_sequestration.tif"),
+        summary=results("carbon/carbon.json"),
     log:
         log_path("carbon_summary"),
     benchmark:
         benchmark_path("carbon_summary")
     wildcard_constraints:
-        region=one_of(karst_regions("carbon")),
+        region=stage_constraint("carbon"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1

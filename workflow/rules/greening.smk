@@ -3,7 +3,7 @@
 
 rule greening_cube:
     input:
-        stack=karst_file("annual_stack"),
+        stack=inputs_file("annual_stack"),
         grid="results/{region}/grid.json",
     output:
         cube="results/{region}/greening/ndvi_annual.nc",
@@ -12,7 +12,7 @@ rule greening_cube:
     benchmark:
         benchmark_path("greening_cube")
     wildcard_constraints:
-        region=one_of(karst_regions("greening")),
+        region=stage_constraint("greening"),
     conda:
         "../envs/karstflow.yaml"
     threads: 2
@@ -42,7 +42,7 @@ rule greening_trend:
     benchmark:
         benchmark_path("greening_trend")
     wildcard_constraints:
-        region=one_of(karst_regions("greening")),
+        region=stage_constraint("greening"),
     conda:
         "../envs/karstflow.yaml"
     threads: 2

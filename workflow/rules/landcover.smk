@@ -4,6 +4,39 @@
 # landcover.validation.kappa_min); a stratified random sample of the map to label.
 
 
+def landcover_classes():
+    """The legend as {int code: name} (YAML may give the codes as strings)."""
+    return {int(code): name for code, name in config["landcover"]["classes"].items()}
+
+
+def landcover_inputs(wildcards):
+    region = wildcards.region
+    inputs = {
+        "composites": expand(
+            "results/{region}/imagery/composite_{period}.tif",
+            region=region,
+            period=region_periods(region),
+        ),
+        "reference": input_file(region, "reference"),
+        "grid": f"results/{region}/grid.json",
+    }
+    if config["landcover"]["features"]["terrain"]:
+        inputs["dem"] = f"results/{region}/terrain/dem.tif"
+        inputs["slope"] = f"results/{region}/terrain/slope.tif"
+    return inputs
+
+
+def landcover_accuracy_inputs(wildcards):
+    inputs = {
+        "landcover": f"results/{wildcards.region}/landcover/landcover.tif",
+        "samples": f"results/{wildcards.region}/landcover/samples.csv",
+    }
+    validation = input_file(wildcards.region, "validation")
+    if validation:
+        inputs["validation"] = validation
+    return inputs
+
+
 rule landcover_classify:
     input:
         unpack(landcover_inputs),
@@ -16,7 +49,7 @@ rule landcover_classify:
     benchmark:
         benchmark_path("landcover_classify")
     wildcard_constraints:
-        region=one_of(landcover_regions()),
+        region=stage_constraint("landcover"),
     conda:
         "../envs/karstflow.yaml"
     threads: 2
@@ -30,7 +63,7 @@ rule landcover_classify:
         features=config["landcover"]["features"],
         classifier=config["landcover"]["classifier"],
         split={k: config["landcover"]["validation"][k] for k in ("fraction", "seed")},
-        validation_file=lambda w: landcover_validation(w.region) or "",
+        validation_file=lambda w: input_file(w.region, "validation") or "",
         chunk_px=config["landcover"]["chunk_px"],
     message:
         "Classifying the land cover of {wildcards.region}"
@@ -55,7 +88,7 @@ rule landcover_accuracy:
     benchmark:
         benchmark_path("landcover_accuracy")
     wildcard_constraints:
-        region=one_of(landcover_regions()),
+        region=stage_constraint("landcover"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -84,7 +117,7 @@ rule landcover_sampling_design:
     benchmark:
         benchmark_path("landcover_sampling_design")
     wildcard_constraints:
-        region=one_of(landcover_regions()),
+        region=stage_constraint("landcover"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1

@@ -1,5 +1,28 @@
 # The abandonment model: logit with Hosmer-Lemeshow and VIFs, convenience rules, figures.
 
+from karstflow.conditions import RuleError, rule_variables
+from karstflow.drivers import DRIVER_COLUMNS
+
+
+def check_rule_keys():
+    """Rules in the config are expressions over the driver columns: checked at start-up."""
+    for key in ("rules", "interaction_terms"):
+        for i, expression in enumerate(config["model"][key] or []):
+            try:
+                rule_variables(expression, DRIVER_COLUMNS)
+            except RuleError as err:
+                raise WorkflowError(f"config key model.{key}[{i}]: {err}")
+
+
+check_rule_keys()
+
+MODEL_FIGURES = {
+    "coefficients": "results/{region}/model/figures/coefficients.png",
+    "calibration": "results/{region}/model/figures/calibration.png",
+    "roc": "results/{region}/model/figures/roc.png",
+    "rule_heatmaps": "results/{region}/model/figures/rule_heatmaps.png",
+}
+
 
 rule model_fit:
     input:
@@ -25,7 +48,7 @@ rule model_fit:
     benchmark:
         benchmark_path("model_fit")
     wildcard_constraints:
-        region=one_of(model_regions()),
+        region=stage_constraint("model"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -56,7 +79,7 @@ rule model_rules:
     benchmark:
         benchmark_path("model_rules")
     wildcard_constraints:
-        region=one_of(model_regions()),
+        region=stage_constraint("model"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -96,7 +119,7 @@ rule model_figures:
     benchmark:
         benchmark_path("model_figures")
     wildcard_constraints:
-        region=one_of(model_regions()),
+        region=stage_constraint("model"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -127,7 +150,7 @@ rule model_summary:
     benchmark:
         benchmark_path("model_summary")
     wildcard_constraints:
-        region=one_of(model_regions()),
+        region=stage_constraint("model"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1

@@ -1,11 +1,26 @@
-# The region grid: CRS, resolution and snapped extent every stage writes on.
+# The region grid (CRS, resolution and extent every stage writes on) and the stage plan.
+
+
+def grid_inputs(wildcards):
+    region = region_config(wildcards)
+    if region.get("grid_like"):
+        return {"grid_like": region["grid_like"]}
+    path = (region.get("aoi") or {}).get("path")
+    return {"aoi": path} if path else {}
+
+
+def grid_settings(wildcards):
+    """Only what the grid is made of, so other region keys do not rerun it."""
+    region = region_config(wildcards)
+    keys = ("crs", "resolution_m", "aoi", "grid_like")
+    return {k: region[k] for k in keys if k in region}
 
 
 rule region_grid:
     input:
-        aoi=aoi_input,
+        unpack(grid_inputs),
     output:
-        grid="results/{region}/grid.json",
+        grid=results("grid.json"),
     log:
         log_path("region_grid"),
     benchmark:
@@ -16,13 +31,29 @@ rule region_grid:
     resources:
         mem_mb=500,
     params:
-        region=region_config,
-        demo_size_px=lambda w: (
-            demo_size_px(region_config(w))
-            if region_config(w)["source"] == "demo"
-            else None
-        ),
+        grid=grid_settings,
     message:
         "Deriving the analysis grid of {wildcards.region}"
     script:
         "../scripts/region_grid.py"
+
+
+rule region_plan:
+    output:
+        plan=results("plan.json"),
+    log:
+        log_path("region_plan"),
+    benchmark:
+        benchmark_path("region_plan")
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+    params:
+        plan=lambda w: {name: p.to_dict() for name, p in PLANS[w.region].items()},
+        inputs=lambda w: sorted(available_inputs(w.region)),
+    message:
+        "Writing the stage plan of {wildcards.region}"
+    script:
+        "../scripts/region_plan.py"

@@ -1,8 +1,90 @@
-# Ecosystem services per service year: soil conservation (RUSLE), water yield and habitat
-# quality (InVEST), carbon storage (from the carbon stage); then totals, changes, trade-offs
-# and improvement zones per region.
+# Ecosystem services per service year, each a stage of its own with only the inputs its
+# science needs: soil retention (RUSLE), water yield and habitat quality (InVEST), carbon
+# storage (stage carbon); then totals, changes, trade-offs and improvement zones over the
+# services a region has (stage services).
 
-# Helpers (services_regions, service_years, input functions): common.smk.
+SERVICE_STAGES = {
+    "carbon_storage": "carbon",
+    "soil_retention": "soil_retention",
+    "water_yield": "water_yield",
+    "habitat_quality": "habitat_quality",
+}
+
+
+def region_services(region_id):
+    """The service maps a region gets (their stages run)."""
+    return [s for s, stage in SERVICE_STAGES.items() if PLANS[region_id][stage].runs]
+
+
+def service_years(region_id):
+    """Years mapped (config services.years, default the first and last land-cover year)."""
+    have = landcover_years(region_id)
+    chosen = config["services"]["years"] or sorted({have[0], have[-1]})
+    missing = sorted(set(chosen) - set(have))
+    if missing:
+        raise WorkflowError(
+            f"config key services.years: no land-cover map of region {region_id} for "
+            f"{missing} (maps: {have})"
+        )
+    return sorted(chosen)
+
+
+def service_landcover(wildcards):
+    return landcover_maps(wildcards.region)[int(wildcards.year)]
+
+
+def threat_vectors(region_id):
+    """Threat name -> harmonised vector layer, for configured vector threats the region has."""
+    out = {}
+    for name, spec in config["services"]["habitat_quality"]["threats"].items():
+        path = spec.get("vector_input") and input_file(region_id, spec["vector_input"])
+        if path:
+            out[name] = path
+    return out
+
+
+def soil_retention_inputs(wildcards):
+    rid = wildcards.region
+    inputs = {
+        "ls": f"results/{rid}/services/ls_factor.tif",
+        "landcover": service_landcover(wildcards),
+        "climate": input_file(rid, "climate"),
+        "soil": input_file(rid, "soil_grids"),
+        "biophysical": input_file(rid, "biophysical"),
+        "grid": f"results/{rid}/grid.json",
+    }
+    if config["services"]["soil_conservation"]["cover_factor"] == "vegetation_cover":
+        if not PLANS[rid]["greening"].runs:
+            raise WorkflowError(
+                "config key services.soil_conservation.cover_factor: vegetation_cover needs "
+                f"the greening stage's NDVI cube, which region {rid} does not get"
+            )
+        inputs["ndvi"] = f"results/{rid}/greening/ndvi_annual.nc"
+    return inputs
+
+
+def services_summary_inputs(wildcards):
+    rid = wildcards.region
+    years = service_years(rid)
+    inputs = {
+        f"{service}_{year}": f"results/{rid}/services/{service}_{year}.tif"
+        for service in region_services(rid)
+        for year in years
+    }
+    maps = landcover_maps(rid)
+    for year in years:
+        inputs[f"landcover_{year}"] = maps[year]
+    if PLANS[rid]["habitat_quality"].runs:
+        inputs["threats"] = [
+            f"results/{rid}/services/habitat_threats_{year}.json" for year in years
+        ]
+    if PLANS[rid]["terrain"].runs:
+        inputs["slope"] = f"results/{rid}/terrain/slope.tif"
+    inputs["grid"] = f"results/{rid}/grid.json"
+    townships = input_file(rid, "townships")
+    if townships:
+        inputs["townships"] = townships
+    return inputs
 
 
 rule services_ls_factor:
@@ -17,7 +99,7 @@ rule services_ls_factor:
     benchmark:
         benchmark_path("services_ls_factor")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=stage_constraint("soil_retention"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -43,7 +125,7 @@ rule services_soil_retention:
     benchmark:
         benchmark_path("services_soil_retention_{year}")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=stage_constraint("soil_retention"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -63,9 +145,9 @@ rule services_soil_retention:
 rule services_water_yield:
     input:
         landcover=service_landcover,
-        climate=lambda w: services_input(w.region, "climate"),
-        soil=lambda w: services_input(w.region, "soil_grids"),
-        biophysical=lambda w: services_input(w.region, "biophysical"),
+        climate=lambda w: input_file(w.region, "climate"),
+        soil=lambda w: input_file(w.region, "soil_grids"),
+        biophysical=lambda w: input_file(w.region, "biophysical"),
         grid="results/{region}/grid.json",
     output:
         water_yield="results/{region}/services/water_yield_{year}.tif",
@@ -74,7 +156,7 @@ rule services_water_yield:
     benchmark:
         benchmark_path("services_water_yield_{year}")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=stage_constraint("water_yield"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -103,7 +185,7 @@ rule services_habitat_degradation:
     benchmark:
         benchmark_path("services_habitat_degradation_{year}")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=stage_constraint("habitat_quality"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -137,7 +219,7 @@ rule services_habitat_quality:
     benchmark:
         benchmark_path("services_habitat_quality_{year}")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=stage_constraint("habitat_quality"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -165,7 +247,7 @@ rule services_carbon_storage:
     benchmark:
         benchmark_path("services_carbon_storage_{year}")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=one_of(set(regions_with("services")) & set(regions_with("carbon"))),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -225,7 +307,7 @@ rule services_summary:
     benchmark:
         benchmark_path("services_summary")
     wildcard_constraints:
-        region=one_of(services_regions()),
+        region=stage_constraint("services"),
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -233,6 +315,7 @@ rule services_summary:
         mem_mb=2000,
     params:
         years=lambda w: service_years(w.region),
+        services=lambda w: region_services(w.region),
         alpha=config["services"]["tradeoffs"]["alpha"],
         improvement=config["services"]["improvement"],
         habitat=config["services"]["habitat_quality"],

@@ -1,6 +1,16 @@
 # Summaries: every stage's headline JSON merged per region, and one row per region.
 
 
+def stage_summaries(wildcards):
+    """Stage name -> headline JSON of each stage the region gets (karstflow.stages)."""
+    rid = wildcards.region
+    return {
+        name: f"results/{rid}/{stage.summary}"
+        for name, stage in STAGES.items()
+        if stage.summary and PLANS[rid][name].runs
+    }
+
+
 rule region_summary:
     input:
         unpack(stage_summaries),

@@ -209,31 +209,20 @@ def get_source(
     imagery: Mapping[str, Any] | None = None,
     *,
     workdir: str | Path = ".",
-    demo_dir: str | Path | None = None,
     cache_root: str | Path | None = None,
 ) -> Source:
     """The adapter for a region's ``source`` (``regions.<id>.source``).
 
     ``imagery`` is the top-level ``imagery`` config section (defaults filled by the
-    schema); ``demo_dir`` is where the demo of a ``demo`` region was generated
-    (default ``resources/demo/<id>``); ``cache_root`` the tile cache (default
-    ``imagery.cache_dir``).
+    schema); ``cache_root`` the tile cache (default ``imagery.cache_dir``). Demo regions
+    are local regions whose inputs the generator wrote.
     """
     imagery = dict(imagery or {})
     workdir = Path(workdir)
     source = region["source"]
-    if source in ("demo", "local"):
+    if source == "local":
         from karstflow.sources.local import LocalSource
 
-        if source == "demo":
-            base = Path(demo_dir) if demo_dir is not None else workdir / "resources" / "demo" / region_id
-            return LocalSource.from_date_table(
-                region_id,
-                base / "s2" / "scenes.csv",
-                dem=base / "dem.tif",
-                bands=tuple(imagery.get("bands", S2_BANDS)),
-                name="demo",
-            )
         return LocalSource.from_config(region_id, region, imagery, workdir=workdir)
     cache = Path(cache_root) if cache_root is not None else workdir / imagery.get("cache_dir", "resources")
     if source == "stac":

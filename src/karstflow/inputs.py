@@ -1,0 +1,331 @@
+"""Region inputs: every layer a stage reads, declared once, and brought to canonical form.
+
+:data:`INPUTS` names each key of ``regions.<id>.inputs`` with its kind and, for vector and
+table layers, the canonical columns the stages read (the demo's column names) with their
+units and allowed values. A user keeps their own names and codes and maps them in the
+config::
+
+    parcels:
+      path: data/parcels_2020.shp
+      columns: {parcel_id: FID_2020, reclaim_year: YEAR}
+    forest:
+      path: data/forest.gpkg
+      layer: lin_di
+      columns: {forest_type: DLMC}
+      values: {forest_type: {乔木林地: forested land, 其他林地: other forest land}}
+
+A plain string is the path alone. Raster inputs may be one file, a list of tiles or a glob
+(``data/ASTGTMV003_*_dem.tif``), with ``resampling`` to override the layer's default.
+
+The harmonisation rules (workflow/rules/inputs.smk) write the canonical copy of every
+layer under ``results/{region}/inputs/``: vectors as GeoPackage in the grid CRS with the
+canonical columns (other columns kept), tables as CSV, rasters on the region grid. Later
+stages read only those copies.
+
+API::
+
+    INPUTS: dict[str, InputSpec]
+    input_spec(region_id, name, value) -> dict      # the normalised config entry
+    harmonise_vector(gdf, name, spec, crs, source) -> GeoDataFrame
+    harmonise_table(df, name, spec, source) -> DataFrame
+    InputError
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """A region input does not have what its stage needs (the message names file and key)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # int | number | text | yesno
+    description: str
+    units: str | None = None
+    allowed: tuple[Any, ...] | None = None
+    required: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    kind: str  # raster | vector | table | cube | imagery | raster_by_year
+    description: str
+    columns: tuple[Column, ...] = ()
+    geometry: tuple[str, ...] = ()
+    resampling: str | None = None
+    units: str | None = None
+    extension: str = ""
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+def _col(name: str, kind: str, description: str, **kw: Any) -> Column:
+    if "allowed" in kw and kw["allowed"] is not None:
+        kw["allowed"] = tuple(kw["allowed"])
+    return Column(name, kind, description, **kw)
+
+
+POLYGONS = ("Polygon", "MultiPolygon")
+POINTS = ("Point", "MultiPoint")
+LINES = ("LineString", "MultiLineString")
+GRADE = {"kind": "int", "minimum": 1, "maximum": 15, "units": "grade (1 best, 15 worst; GB/T 28407-2012)"}
+FOREST_TYPES = ("forested land", "other forest land", "sparse forest land")
+YES_NO = {"true", "yes", "y", "1", "t", "false", "no", "n", "0", "f"}
+
+_SPECS: tuple[InputSpec, ...] = (
+    InputSpec("dem", "raster", "Elevation (m); one file, a list of tiles or a glob, any CRS.",
+              resampling="bilinear", units="m", extension="tif"),
+    InputSpec("imagery", "imagery", "Sentinel-2 L2A scenes: a date table, per-band time stacks or SAFE products; "
+              "composited per period straight onto the grid (imagery/composite_{period}.tif is their harmonised form)."),
+    InputSpec("reference", "vector", "Labelled reference samples (points or polygons) for training the classifier.",
+              (_col("class_code", "int", "land-cover code (or the column landcover.reference.class_column names)",
+                    required=False),), POINTS + POLYGONS, extension="gpkg"),
+    InputSpec("validation", "vector", "Labelled validation sample (points), e.g. landcover/validation_sample.gpkg "
+              "after labelling; unlabelled points are skipped.",
+              (_col("reference_code", "int", "land-cover code read on the ground or on imagery", required=False),),
+              POINTS, extension="gpkg"),
+    InputSpec("parcels", "vector", "Reclaimed (supplementary) farmland parcels.",
+              (_col("parcel_id", "int", "unique parcel id (or the column abandonment.id_column names)", required=False),
+               _col("reclaim_year", "int", "year of reclamation", required=False, units="year")),
+              POLYGONS, extension="gpkg"),
+    InputSpec("abandonment_labels", "vector", "Known abandonment outcome of the parcels (field survey, or the demo's "
+              "planted truth): used by the driver stage instead of the classified abandonment.",
+              (_col("parcel_id", "int", "parcel id as in parcels"),
+               _col("abandoned", "int", "0 used, 1 abandoned", allowed=(0, 1))),
+              POLYGONS, extension="gpkg"),
+    InputSpec("villages", "vector", "Administrative villages with their resident population (x6).",
+              (_col("village_id", "int", "unique village id", required=False),
+               _col("population", "number", "resident population", units="people", minimum=0)),
+              POLYGONS, extension="gpkg"),
+    InputSpec("settlements", "vector", "Settlements (points or polygons): targets of x4.", (), POINTS + POLYGONS,
+              extension="gpkg"),
+    InputSpec("roads", "vector", "Road lines: the network of x4 and x5; a habitat-quality threat when configured.",
+              (), LINES, extension="gpkg"),
+    InputSpec("farmland", "vector", "Cultivated farmland patches: targets of x5, grades for capacity.", (), POLYGONS,
+              extension="gpkg"),
+    InputSpec("quality_grades", "vector", "Farmland quality-grade polygons (x7-x9; K of the capacity formula).",
+              (_col("natural_grade", description="natural grade", **GRADE),
+               _col("utilization_grade", description="utilization grade", **GRADE),
+               _col("economic_grade", description="economic grade", **GRADE)),
+              POLYGONS, extension="gpkg"),
+    InputSpec("forest", "vector", "Forest-land polygons, the reserve-farmland candidates.",
+              (_col("forest_type", "text", "forest type", allowed=FOREST_TYPES),
+               _col("carbon_mg_ha", "number", "carbon density (swap cost carbon)", units="Mg C ha-1",
+                    required=False, minimum=0)),
+              POLYGONS, extension="gpkg"),
+    InputSpec("redline", "vector", "Ecological protection red-line zones.",
+              (_col("kind", "text", "zone kind, a key of reserve.redline.kinds"),), POLYGONS, extension="gpkg"),
+    InputSpec("soil", "vector", "Soil units for the reserve soil factors.",
+              (_col("texture", "text", "soil texture (reserve.texture.allowed)", required=False),
+               _col("depth_cm", "number", "soil depth", units="cm", required=False, minimum=0),
+               _col("ph", "number", "soil pH", required=False, minimum=0, maximum=14),
+               _col("salinization", "text", "salinization degree (reserve.salinization)", required=False),
+               _col("polluted", "yesno", "soil polluted", required=False),
+               _col("drainage", "yesno", "drainage possible", required=False),
+               _col("weatherable_bedrock", "yesno", "weatherable bedrock", required=False)),
+              POLYGONS, extension="gpkg"),
+    InputSpec("irrigation", "vector", "Irrigation zones (reserve precipitation-or-irrigation factor).", (), POLYGONS,
+              extension="gpkg"),
+    InputSpec("townships", "vector", "Townships, for per-township summaries.",
+              (_col("township_id", "int", "unique positive township id", minimum=1),
+               _col("township", "text", "township name", required=False)),
+              POLYGONS, extension="gpkg"),
+    InputSpec("accumulated_temperature", "raster", "Accumulated temperature >= 10 degC (degC day).",
+              resampling="bilinear", units="degC day", extension="tif"),
+    InputSpec("precipitation", "raster", "Annual precipitation (mm).", resampling="bilinear", units="mm",
+              extension="tif"),
+    InputSpec("annual_stack", "cube", "Annual vegetation stack (NetCDF, dims year, y, x): the greening index (ndvi, "
+              "evi, kndvi) or the bands to compute it.", resampling="bilinear", extension="nc"),
+    InputSpec("carbonate", "raster", "Carbonate-rock mask (1 carbonate, 0 other).", resampling="nearest",
+              extension="tif"),
+    InputSpec("bedrock_exposure", "cube", "Bedrock exposure fraction 0..1 per year (NetCDF, dims year, y, x).",
+              resampling="bilinear", extension="nc"),
+    InputSpec("climate", "cube", "Climate (NetCDF, dims year, y, x): temperature_c, precipitation_mm, solar_mj_m2, "
+              "eto_mm.", resampling="bilinear", extension="nc"),
+    InputSpec("landcover", "raster_by_year", "Land-cover maps keyed by year (codes of landcover.classes).",
+              resampling="nearest", extension="tif"),
+    InputSpec("carbon_pools", "table", "InVEST carbon pools per land-cover code (Mg C/ha).",
+              (_col("lucode", "int", "land-cover code"),
+               *(_col(c, "number", f"{c[2:]} carbon", units="Mg C ha-1", minimum=0)
+                 for c in ("c_above", "c_below", "c_soil", "c_dead"))),
+              extension="csv"),
+    InputSpec("soil_grids", "cube", "Soil grids (NetCDF, dims y, x): soil_depth_mm, pawc, sand_pct, silt_pct, "
+              "clay_pct, organic_carbon_pct.", resampling="bilinear", extension="nc"),
+    InputSpec("biophysical", "table", "InVEST biophysical table per land-cover code.",
+              (_col("lucode", "int", "land-cover code"),
+               _col("root_depth_mm", "number", "root depth", units="mm", minimum=0),
+               _col("kc", "number", "crop coefficient", minimum=0),
+               _col("lulc_veg", "int", "1 vegetated, 0 not", allowed=(0, 1)),
+               _col("usle_c", "number", "USLE cover factor", minimum=0, maximum=1),
+               _col("usle_p", "number", "USLE support-practice factor", minimum=0, maximum=1)),
+              extension="csv"),
+)
+
+INPUTS: dict[str, InputSpec] = {s.name: s for s in _SPECS}
+KINDS_HARMONISED = ("vector", "table", "raster", "cube", "raster_by_year")
+
+
+def input_spec(region_id: str, name: str, value: Any) -> dict[str, Any]:
+    """The normalised entry of ``regions.<id>.inputs.<name>``: path(s), layer, column and
+    value maps, resampling. A string is a path; raster inputs may give a list or a glob."""
+    key = f"regions.{region_id}.inputs.{name}"
+    if name not in INPUTS:
+        raise InputError(f"config key {key}: unknown input; inputs: {sorted(INPUTS)}")
+    spec = INPUTS[name]
+    if spec.kind == "imagery":
+        return {"path": value}  # a layout mapping (date_table, stacks or safe), read by LocalSource
+    if spec.kind == "raster_by_year":
+        # {year: path} or {years: {year: path}, resampling: ...}
+        raw = dict(value) if isinstance(value, Mapping) else {}
+        years = raw.pop("years", None) or {k: v for k, v in raw.items() if str(k).isdigit()}
+        if not years or not all(str(y).isdigit() and len(str(y)) == 4 for y in years):
+            raise InputError(f"config key {key}: expected a mapping year -> raster path, found {value!r}")
+        entry = {"years": {int(y): p for y, p in years.items()}, "resampling": raw.get("resampling", spec.resampling)}
+        return entry
+    entry = {"path": value} if isinstance(value, str | list) else dict(value)
+    if "path" not in entry:
+        raise InputError(f"config key {key}: expected a path or a mapping with path, found {value!r}")
+    canonical = {c.name for c in spec.columns}
+    for what in ("columns", "values"):
+        extra = sorted(set(entry.get(what) or {}) - canonical)
+        if extra and spec.kind in ("vector", "table"):
+            raise InputError(
+                f"config key {key}.{what}: {extra} are not columns of the {name} input; its columns: {sorted(canonical)}"
+            )
+    entry.setdefault("columns", {})
+    entry.setdefault("values", {})
+    if spec.resampling:
+        entry.setdefault("resampling", spec.resampling)
+    return entry
+
+
+def _rename(df: pd.DataFrame, name: str, entry: Mapping[str, Any], source: str) -> pd.DataFrame:
+    spec = INPUTS[name]
+    mapping = {file_col: canonical for canonical, file_col in (entry.get("columns") or {}).items()}
+    absent = sorted(set(mapping) - set(df.columns))
+    if absent:
+        raise InputError(
+            f"{source} (input {name}): mapped column(s) {absent} are not in the file; its columns: {list(df.columns)}"
+        )
+    clash = sorted(c for c in mapping.values() if c in df.columns and c not in mapping)
+    if clash:
+        # the file already has a column of the canonical name: keep the owner's under its own name
+        df = df.rename(columns={c: f"{c}_original" for c in clash})
+    df = df.rename(columns=mapping)
+    missing = [c for c in spec.required_columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{source} (input {name}): expected column(s) {missing}, found {[c for c in df.columns if c != 'geometry']}; "
+            f"map your own names with inputs.{name}.columns: {{{missing[0]}: <your column>}}"
+        )
+    for canonical, codes in (entry.get("values") or {}).items():
+        if canonical in df.columns:
+            as_text = {str(k): v for k, v in codes.items()}
+            df[canonical] = [as_text.get(str(v), v) if v is not None else v for v in df[canonical]]
+    for column in spec.columns:
+        if column.name in df.columns:
+            df[column.name] = _check_column(df[column.name], column, name, source)
+    return df
+
+
+def _check_column(values: pd.Series, column: Column, name: str, source: str) -> pd.Series:
+    where = f"{source} (input {name}), column {column.name}"
+    present = values.notna()
+    if column.required and not present.all():
+        raise InputError(f"{where}: {int((~present).sum())} of {len(values)} rows are empty; expected {column.description}")
+    if column.kind in ("int", "number"):
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = present & numeric.isna()
+        if bad.any():
+            raise InputError(
+                f"{where}: expected numbers ({column.description}), found {sorted(map(str, values[bad].unique()))[:5]} "
+                f"in {int(bad.sum())} row(s)"
+            )
+        if column.kind == "int":
+            frac = present & (numeric != np.round(numeric))
+            if frac.any():
+                raise InputError(f"{where}: expected whole numbers, found {numeric[frac].tolist()[:5]}")
+        for bound, test in ((column.minimum, numeric < (column.minimum or 0)), (column.maximum, numeric > (column.maximum or 0))):
+            if bound is not None and (present & test).any():
+                raise InputError(
+                    f"{where}: {int((present & test).sum())} row(s) outside [{column.minimum}, {column.maximum}] "
+                    f"{column.units or ''}: {numeric[present & test].tolist()[:5]}".rstrip()
+                )
+        values = numeric.astype("Int64") if column.kind == "int" else numeric
+    if column.kind == "yesno":
+        bad = present & ~values.astype(str).str.strip().str.lower().isin(YES_NO)
+        if bad.any():
+            raise InputError(
+                f"{where}: expected yes/no values (yes/no, true/false, 1/0), found "
+                f"{sorted(map(str, values[bad].unique()))[:8]} in {int(bad.sum())} row(s)"
+            )
+    if column.allowed is not None:
+        allowed = {str(a) for a in column.allowed}
+        bad = present & ~values.astype(str).isin(allowed)
+        if bad.any():
+            raise InputError(
+                f"{where}: value(s) {sorted(map(str, values[bad].unique()))[:8]} in {int(bad.sum())} row(s) are not "
+                f"allowed; expected one of {list(column.allowed)} (map yours with inputs.{name}.values.{column.name})"
+            )
+    return values
+
+
+def harmonise_vector(gdf: Any, name: str, entry: Mapping[str, Any], crs: str, source: str) -> Any:
+    """The canonical form of a vector input: columns renamed and checked, values mapped,
+    geometry types checked, reprojected to ``crs`` (logged)."""
+    spec = INPUTS[name]
+    if gdf.crs is None:
+        raise InputError(f"{source} (input {name}): the layer has no CRS; set one (e.g. with ogr2ogr -a_srs)")
+    if len(gdf) == 0:
+        raise InputError(f"{source} (input {name}): the layer has no features")
+    if spec.geometry:
+        types = set(gdf.geometry.geom_type.dropna())
+        wrong = sorted(types - set(spec.geometry))
+        if wrong:
+            raise InputError(f"{source} (input {name}): expected {'/'.join(spec.geometry)} geometries, found {wrong}")
+    out = _rename(gdf, name, entry, source)
+    if out.crs != crs and not out.crs.equals(crs):
+        log.info("%s (input %s): %d features reprojected from %s to %s", source, name, len(out), out.crs.to_string(), crs)
+        out = out.to_crs(crs)
+    else:
+        log.info("%s (input %s): %d features, already in %s", source, name, len(out), crs)
+    return out
+
+
+def harmonise_table(df: pd.DataFrame, name: str, entry: Mapping[str, Any], source: str) -> pd.DataFrame:
+    """The canonical form of a table input: columns renamed and checked, values mapped."""
+    if len(df) == 0:
+        raise InputError(f"{source} (input {name}): the table has no rows")
+    out = _rename(df, name, entry, source)
+    log.info("%s (input %s): %d rows", source, name, len(out))
+    return out
+
+
+def schema_kinds() -> dict[str, str]:
+    """Input name -> kind, for the schema test (every input documented with its kind)."""
+    return {n: s.kind for n, s in INPUTS.items()}
+
+
+def paths_of(entry: Mapping[str, Any]) -> Sequence[str]:
+    """Every file an entry names (the year maps of a raster_by_year input included)."""
+    if "years" in entry:
+        return list(entry["years"].values())
+    path = entry["path"]
+    return list(path) if isinstance(path, list) else [path]

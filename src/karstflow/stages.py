@@ -1,0 +1,373 @@
+"""The stage registry: what every stage needs and makes, and which stages a region gets.
+
+One pure table (:data:`STAGES`) says, per stage, the inputs it requires, the inputs it
+reads when they are given, the stages it builds on, its outputs, its summary section and
+its maps. The workflow derives everything else from it: which regions get which rules,
+what goes into ``summary.json`` / ``summary.csv``, what the report maps, and the plan
+printed at start-up and written to ``results/{region}/plan.json``.
+
+A requirement is a tuple of alternatives, any one of which satisfies it. An alternative is
+an input key of the region (``"parcels"``, a key of ``regions.<id>.inputs``) or a stage,
+written ``"@landcover"``. Alternatives are tried in order, so an input the owner gives
+wins over a stage that would make the same layer (a ``landcover`` input over the
+classified map, ``abandonment_labels`` over the classified abandonment).
+
+Output and map templates are paths under ``results/{region}/``; ``{year}`` and
+``{period}`` are filled by the workflow from the region's years and periods.
+
+API::
+
+    STAGES: dict[str, Stage]                      # in dependency order
+    plan_region(available, requested=None) -> dict[str, StagePlan]
+    chosen(plan, stage, need) -> str              # the alternative a running stage uses
+    PlanError                                     # a requested stage cannot run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Need = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the workflow (a group of rules under ``results/{region}/<name>/``)."""
+
+    name: str
+    description: str
+    requires: tuple[Need, ...] = ()
+    optional: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    summary: str | None = None
+    maps: tuple[str, ...] = ()
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Stages named in the requirements (any alternative) and optional inputs."""
+        names = [a[1:] for need in self.requires for a in need if a.startswith("@")]
+        names += [a[1:] for a in self.optional if a.startswith("@")]
+        return tuple(dict.fromkeys(names))
+
+
+def _stage(name: str, description: str, requires: Sequence[Any] = (), **kw: Any) -> Stage:
+    needs = tuple((r,) if isinstance(r, str) else tuple(r) for r in requires)
+    return Stage(name, description, needs, **{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in kw.items()})
+
+
+_LANDCOVER = ("landcover", "@landcover")  # the owner's maps, else the classified map
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        _stage(
+            "terrain",
+            "DEM on the region grid; Horn slope, aspect and aspect class",
+            ["dem"],
+            outputs=["terrain/dem.tif", "terrain/slope.tif", "terrain/aspect.tif", "terrain/aspect_class.tif"],
+            summary="terrain/terrain.json",
+            maps=["terrain/dem.tif", "terrain/slope.tif", "terrain/aspect.tif", "terrain/aspect_class.tif"],
+        ),
+        _stage(
+            "imagery",
+            "cloud-masked median composites and clear counts per period",
+            ["imagery", "periods"],
+            outputs=["imagery/composite_{period}.tif", "imagery/clear_count_{period}.tif"],
+            summary="imagery/imagery.json",
+            maps=["imagery/composite_{period}.tif", "imagery/clear_count_{period}.tif"],
+        ),
+        _stage(
+            "landcover",
+            "random-forest land cover from the composites, validated (Kappa gate)",
+            ["@imagery", "reference", "@terrain"],
+            optional=["validation"],
+            outputs=["landcover/landcover.tif", "landcover/accuracy.json", "landcover/confusion_matrix.csv"],
+            summary="landcover/landcover.json",
+            maps=["landcover/landcover.tif"],
+        ),
+        _stage(
+            "abandonment",
+            "class fractions of the reclaimed parcels and the abandonment decision",
+            ["@landcover", "parcels"],
+            outputs=["abandonment/parcels.gpkg", "abandonment/abandonment.json"],
+            summary="abandonment/abandonment.json",
+        ),
+        _stage(
+            "drivers",
+            "drivers x1..x10 of every reclaimed parcel with its abandonment outcome",
+            [
+                ("abandonment_labels", "@abandonment"),
+                "parcels",
+                "@terrain",
+                "settlements",
+                "roads",
+                "farmland",
+                "villages",
+                "quality_grades",
+            ],
+            outputs=["drivers/parcel_drivers.csv"],
+            summary="drivers/drivers.json",
+        ),
+        _stage(
+            "model",
+            "abandonment logit (Hosmer-Lemeshow, VIF) and cultivation-convenience rules",
+            ["@drivers"],
+            outputs=[
+                "model/logit_coefficients.csv",
+                "model/model_fit.json",
+                "model/vif.csv",
+                "model/convenience_rules.json",
+                "model/figures/coefficients.png",
+                "model/figures/calibration.png",
+                "model/figures/roc.png",
+                "model/figures/rule_heatmaps.png",
+            ],
+            summary="model/model.json",
+        ),
+        _stage(
+            "reserve",
+            "forest land checked against the reserve-farmland limiting factors",
+            ["forest", "@terrain"],
+            optional=[
+                "townships",
+                "redline",
+                "soil",
+                "irrigation",
+                "accumulated_temperature",
+                "precipitation",
+                "@model",
+            ],
+            outputs=[
+                "reserve/reclaimable_forest.gpkg",
+                "reserve/reserve_summary.csv",
+                "reserve/figures/reclaimable_by_type.png",
+                "reserve/figures/failing_factor.png",
+            ],
+            summary="reserve/reserve.json",
+        ),
+        _stage(
+            "capacity",
+            "grain capacity lost and activated, and the forest-farmland swap plan",
+            ["@reserve", "@abandonment", "farmland", "quality_grades"],
+            outputs=["capacity/capacity_summary.csv", "capacity/swap_plan.gpkg", "capacity/figures/swap_plan.png"],
+            summary="capacity/capacity.json",
+        ),
+        _stage(
+            "greening",
+            "annual vegetation-index cube and its Theil-Sen / Mann-Kendall trend",
+            ["annual_stack"],
+            outputs=["greening/ndvi_annual.nc", "greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif"],
+            summary="greening/greening.json",
+            maps=["greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif"],
+        ),
+        _stage(
+            "desertification",
+            "rocky-desertification grades per year on carbonate rock, areas and transitions",
+            ["@greening", "carbonate"],
+            optional=["bedrock_exposure", "@terrain"],
+            outputs=[
+                "desertification/rd_grade_annual.nc",
+                "desertification/rd_grade_{rd_year}.tif",
+                "desertification/rd_area.csv",
+                "desertification/rd_transition.csv",
+            ],
+            summary="desertification/desertification.json",
+            maps=["desertification/rd_grade_{rd_year}.tif"],
+        ),
+        _stage(
+            "carbon",
+            "carbon storage per land-cover year (InVEST carbon pools) and sequestration",
+            [_LANDCOVER, "carbon_pools"],
+            outputs=["carbon/carbon_storage_{lc_year}.tif", "carbon/carbon_sequestration.tif"],
+            summary="carbon/carbon.json",
+            maps=["carbon/carbon_storage_{lc_year}.tif", "carbon/carbon_sequestration.tif"],
+        ),
+        _stage(
+            "npp",
+            "CASA NPP, heterotrophic respiration and NEP per year, and the NPP trend",
+            ["@greening", "climate", _LANDCOVER],
+            outputs=["carbon/npp_annual.nc", "carbon/npp_trend_slope.tif", "carbon/npp_trend_class.tif"],
+            summary="carbon/npp.json",
+            maps=["carbon/npp_trend_slope.tif", "carbon/npp_trend_class.tif"],
+        ),
+        _stage(
+            "soil_retention",
+            "soil retention and soil loss (RUSLE, InVEST SDR form) per service year",
+            ["@terrain", "climate", "soil_grids", "biophysical", _LANDCOVER],
+            optional=["@greening"],
+            outputs=[
+                "services/soil_retention_{service_year}.tif",
+                "services/soil_loss_{service_year}.tif",
+                "services/ls_factor.tif",
+                "services/flow_accumulation.tif",
+            ],
+            maps=[
+                "services/soil_retention_{service_year}.tif",
+                "services/soil_loss_{service_year}.tif",
+                "services/ls_factor.tif",
+                "services/flow_accumulation.tif",
+            ],
+        ),
+        _stage(
+            "water_yield",
+            "water yield (InVEST annual water yield) per service year",
+            ["climate", "soil_grids", "biophysical", _LANDCOVER],
+            outputs=["services/water_yield_{service_year}.tif"],
+            maps=["services/water_yield_{service_year}.tif"],
+        ),
+        _stage(
+            "habitat_quality",
+            "habitat degradation and quality (InVEST threats) per service year",
+            [_LANDCOVER],
+            optional=["roads"],
+            outputs=["services/habitat_quality_{service_year}.tif", "services/habitat_degradation_{service_year}.tif"],
+            maps=["services/habitat_quality_{service_year}.tif", "services/habitat_degradation_{service_year}.tif"],
+        ),
+        _stage(
+            "services",
+            "service totals, changes, trade-offs and improvement zones",
+            [("@carbon", "@soil_retention", "@water_yield", "@habitat_quality")],
+            optional=["townships", "@terrain"],
+            outputs=[
+                "services/services.csv",
+                "services/services_change.csv",
+                "services/tradeoffs.csv",
+                "services/improvement_zones.tif",
+                "services/improvement_townships.csv",
+            ],
+            summary="services/services.json",
+            maps=["services/carbon_storage_{service_year}.tif", "services/improvement_zones.tif"],
+        ),
+    )
+}
+
+
+class PlanError(ValueError):
+    """A stage a region asks for cannot run: its inputs are missing."""
+
+
+@dataclass
+class StagePlan:
+    """Whether a stage runs for a region and, if not, what it lacks."""
+
+    runs: bool
+    uses: dict[Need, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"runs": self.runs}
+        if self.runs:
+            out["uses"] = sorted(set(self.uses.values()))
+        else:
+            out["missing_inputs"] = self.missing
+            out["reason"] = self.reason
+        return out
+
+
+def _describe(alternative: str) -> str:
+    return f"stage {alternative[1:]}" if alternative.startswith("@") else alternative
+
+
+def plan_region(
+    available: Iterable[str],
+    requested: Sequence[str] | None = None,
+    stages: Mapping[str, Stage] = STAGES,
+    region: str = "region",
+) -> dict[str, StagePlan]:
+    """The plan of one region: which stages run, and for the others the missing inputs.
+
+    ``available`` holds the region's input keys (and ``periods`` when it has periods).
+    ``requested`` (the region's ``stages:``) limits the region to those stages and the
+    stages they build on; a requested stage that cannot run raises :class:`PlanError`
+    naming the region, the stage and the missing input keys.
+    """
+    have = set(available)
+    unknown = sorted(set(requested or ()) - set(stages))
+    if unknown:
+        raise PlanError(f"config key regions.{region}.stages: unknown stage(s) {unknown}; stages: {list(stages)}")
+    wanted = _with_dependencies(requested, stages) if requested else set(stages)
+    out: dict[str, StagePlan] = {}
+    for name, stage in stages.items():  # dependency order: a stage follows those it needs
+        uses: dict[Need, str] = {}
+        missing: list[str] = []
+        for need in stage.requires:
+            for alternative in need:
+                ok = out[alternative[1:]].runs if alternative.startswith("@") else alternative in have
+                if ok:
+                    uses[need] = alternative
+                    break
+            else:
+                missing.append(" or ".join(_describe(a) for a in need))
+        missing_keys = _missing_keys(stage, out, have)
+        if name not in wanted:
+            out[name] = StagePlan(False, missing=missing_keys, reason="not requested in stages")
+        elif missing:
+            out[name] = StagePlan(False, missing=missing_keys, reason="needs " + "; ".join(missing))
+        else:
+            out[name] = StagePlan(True, uses=uses)
+    for name in requested or ():
+        if not out[name].runs:
+            raise PlanError(
+                f"config key regions.{region}.stages: stage {name!r} cannot run for region {region}: "
+                f"missing input(s) {out[name].missing} ({out[name].reason})"
+            )
+    return out
+
+
+def _with_dependencies(requested: Sequence[str], stages: Mapping[str, Stage]) -> set[str]:
+    """The requested stages and, transitively, every stage their requirements name."""
+    todo, seen = list(requested), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(a[1:] for need in stages[name].requires for a in need if a.startswith("@"))
+    # optional stages (convenience rules for reserve, terrain slope for desertification)
+    # run only when requested or needed; they are not pulled in by being optional
+    return seen
+
+
+def _missing_keys(stage: Stage, out: Mapping[str, StagePlan], have: set[str]) -> list[str]:
+    """Input keys that would let the stage run: the first input alternative of each unmet
+    requirement, or the missing keys of the stage it names."""
+    keys: list[str] = []
+    for need in stage.requires:
+        met = any((out[a[1:]].runs if a.startswith("@") else a in have) for a in need)
+        if met:
+            continue
+        inputs = [a for a in need if not a.startswith("@")]
+        if inputs:
+            keys.append(inputs[-1] if len(inputs) > 1 else inputs[0])
+        else:
+            for a in need:
+                keys.extend(k for k in out[a[1:]].missing if k not in keys)
+                break
+    return list(dict.fromkeys(keys))
+
+
+def chosen(plan: Mapping[str, StagePlan], stage: str, need: Sequence[str]) -> str | None:
+    """The alternative of requirement ``need`` that a running stage uses (None otherwise)."""
+    return plan[stage].uses.get(tuple(need))
+
+
+def runs(plan: Mapping[str, StagePlan], stage: str) -> bool:
+    return stage in plan and plan[stage].runs
+
+
+def format_plan(plans: Mapping[str, Mapping[str, StagePlan]]) -> str:
+    """The region x stage table printed at start-up: + runs, - skipped (missing inputs)."""
+    names = list(STAGES)
+    width = max([len(r) for r in plans] + [6])
+    lines = ["stage plan (+ runs, - does not; results/{region}/plan.json says why)"]
+    lines.append(" " * width + "  " + " ".join(f"{n[:5]:>5}" for n in names))
+    for region, plan in plans.items():
+        marks = " ".join(f"{'+' if plan[n].runs else '-':>5}" for n in names)
+        lines.append(f"{region:<{width}}  {marks}")
+    for region, plan in plans.items():
+        for n in names:
+            if not plan[n].runs and plan[n].reason != "not requested in stages":
+                lines.append(f"  {region} {n}: missing {', '.join(plan[n].missing) or '-'}")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+# Region inputs brought to canonical form once (karstflow.inputs): vectors in the grid CRS
+# with the owner's columns and codes mapped, tables with their columns mapped, rasters and
+# cubes on the region grid by the layer's declared resampling. Stages read only these
+# copies under results/{region}/inputs/. The DEM is put on the grid by terrain_dem, the
+# imagery by the composites.
+
+
+def inputs_of_kind(*kinds):
+    return [name for name, spec in INPUTS.items() if spec.kind in kinds and name != "dem"]
+
+
+def raw_input_files(wildcards, name=None):
+    """The files of the region's input ``name`` (default: the layer wildcard) as its owner
+    gives them, globs expanded."""
+    from karstflow.inputs import paths_of
+
+    name = name or wildcards.layer
+    entry = input_entry(wildcards.region, name)
+    if entry is None:
+        raise WorkflowError(
+            f"config key regions.{wildcards.region}.inputs.{name}: not given"
+        )
+    import glob
+
+    files = []
+    for path in paths_of(entry):
+        files += sorted(glob.glob(path)) if any(c in path for c in "*?[") else [path]
+    return files
+
+
+def raw_landcover_file(wildcards):
+    entry = input_entry(wildcards.region, "landcover")
+    return entry["years"][int(wildcards.year)]
+
+
+rule inputs_vector:
+    input:
+        source=raw_input_files,
+        grid=results("grid.json"),
+    output:
+        layer=results("inputs/{layer}.gpkg"),
+    log:
+        log_path("inputs_vector_{layer}"),
+    benchmark:
+        benchmark_path("inputs_vector_{layer}")
+    wildcard_constraints:
+        layer=one_of(inputs_of_kind("vector")),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        entry=lambda w: input_entry(w.region, w.layer),
+    message:
+        "Harmonising the {wildcards.layer} layer of {wildcards.region}"
+    script:
+        "../scripts/inputs_vector.py"
+
+
+rule inputs_table:
+    input:
+        source=raw_input_files,
+    output:
+        table=results("inputs/{layer}.csv"),
+    log:
+        log_path("inputs_table_{layer}"),
+    benchmark:
+        benchmark_path("inputs_table_{layer}")
+    wildcard_constraints:
+        layer=one_of(inputs_of_kind("table")),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        entry=lambda w: input_entry(w.region, w.layer),
+    message:
+        "Harmonising the {wildcards.layer} table of {wildcards.region}"
+    script:
+        "../scripts/inputs_table.py"
+
+
+rule inputs_raster:
+    input:
+        source=raw_input_files,
+        grid=results("grid.json"),
+    output:
+        raster=results("inputs/{layer}.tif"),
+    log:
+        log_path("inputs_raster_{layer}"),
+    benchmark:
+        benchmark_path("inputs_raster_{layer}")
+    wildcard_constraints:
+        layer=one_of(inputs_of_kind("raster")),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        entry=lambda w: input_entry(w.region, w.layer),
+    message:
+        "Putting the {wildcards.layer} raster of {wildcards.region} on the region grid"
+    script:
+        "../scripts/inputs_raster.py"
+
+
+rule inputs_landcover:
+    input:
+        source=raw_landcover_file,
+        grid=results("grid.json"),
+    output:
+        raster=results("inputs/landcover_{year}.tif"),
+    log:
+        log_path("inputs_landcover_{year}"),
+    benchmark:
+        benchmark_path("inputs_landcover_{year}")
+    wildcard_constraints:
+        year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        entry=lambda w: {"path": raw_landcover_file(w), "resampling": input_entry(w.region, "landcover")["resampling"]},
+    message:
+        "Putting the {wildcards.year} land-cover map of {wildcards.region} on the region grid"
+    script:
+        "../scripts/inputs_raster.py"
+
+
+rule inputs_cube:
+    input:
+        source=raw_input_files,
+        grid=results("grid.json"),
+    output:
+        cube=results("inputs/{layer}.nc"),
+    log:
+        log_path("inputs_cube_{layer}"),
+    benchmark:
+        benchmark_path("inputs_cube_{layer}")
+    wildcard_constraints:
+        layer=one_of(inputs_of_kind("cube")),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        entry=lambda w: input_entry(w.region, w.layer),
+    message:
+        "Putting the {wildcards.layer} cube of {wildcards.region} on the region grid"
+    script:
+        "../scripts/inputs_cube.py"
