@@ -342,26 +342,18 @@ def storage_total_mg(density: xr.DataArray, pixel_area_ha: float) -> float:
     return float(np.nansum(np.asarray(density.values, dtype=np.float64)) * pixel_area_ha)
 
 
-def carbon_summary(
-    npp: xr.Dataset,
-    trend: xr.Dataset,
-    storage: Mapping[int, xr.DataArray],
-    *,
-    pixel_area_m2: float,
-    sequestration_years: tuple[int, int],
-) -> dict[str, Any]:
-    """Headline carbon figures from computed NPP/Rh/NEP, the NPP trend and storage maps.
+def npp_summary(npp: xr.Dataset, trend: xr.Dataset, *, pixel_area_m2: float) -> dict[str, Any]:
+    """Headline NPP/Rh/NEP figures and the NPP trend (stage npp, ``carbon/npp.json``).
 
-    Means are per m2 of pixels with data; totals in Gg C (1e9 g) per year and Mg C.
+    Means are per m2 of pixels with data; totals in Gg C (1e9 g) per year.
     """
     from karstflow.trends import TREND_CLASSES, TREND_NODATA
 
-    area_ha = pixel_area_m2 / 1e4
     out: dict[str, Any] = {}
     for var in ("npp", "rh", "nep"):
         da = npp[var]
         yearly = da.mean(("y", "x"), skipna=True).values.astype(float)
-        totals = (da.sum(("y", "x"), skipna=True).values.astype(float) * pixel_area_m2 / 1e9)
+        totals = da.sum(("y", "x"), skipna=True).values.astype(float) * pixel_area_m2 / 1e9
         out[f"{var}_mean_g_c_m2_yr"] = float(np.nanmean(yearly))
         out[f"{var}_mean_g_c_m2_yr_by_year"] = {
             str(int(y)): float(v) for y, v in zip(npp["year"].values, yearly, strict=True)
@@ -375,6 +367,18 @@ def carbon_summary(
     out["npp_trend_class_share"] = {
         NPP_TREND_CLASSES[code]: (float((cls == code).sum() / n) if n else float("nan")) for code in TREND_CLASSES
     }
+    if not math.isfinite(out["npp_mean_g_c_m2_yr"]):
+        log.warning("mean NPP is not finite: no pixel with data?")
+    return out
+
+
+def storage_summary(
+    storage: Mapping[int, xr.DataArray], *, pixel_area_m2: float, sequestration_years: tuple[int, int]
+) -> dict[str, Any]:
+    """Carbon storage totals and means per year and the sequestration between two years
+    (stage carbon, ``carbon/carbon.json``); one map gives no sequestration (NaN)."""
+    area_ha = pixel_area_m2 / 1e4
+    out: dict[str, Any] = {}
     stocks = {int(y): storage_total_mg(d, area_ha) for y, d in storage.items()}
     out["carbon_storage_total_mg_c"] = {str(y): v for y, v in sorted(stocks.items())}
     out["carbon_storage_mean_mg_c_ha"] = {
@@ -385,9 +389,22 @@ def carbon_summary(
     out["sequestration"] = {
         "from_year": y0,
         "to_year": y1,
-        "total_mg_c": seq,
+        "total_mg_c": seq if y1 != y0 else float("nan"),
         "mg_c_per_yr": seq / (y1 - y0) if y1 != y0 else float("nan"),
     }
-    if not math.isfinite(out["npp_mean_g_c_m2_yr"]):
-        log.warning("mean NPP is not finite: no pixel with data?")
     return out
+
+
+def carbon_summary(
+    npp: xr.Dataset,
+    trend: xr.Dataset,
+    storage: Mapping[int, xr.DataArray],
+    *,
+    pixel_area_m2: float,
+    sequestration_years: tuple[int, int],
+) -> dict[str, Any]:
+    """Both summaries in one dict (:func:`npp_summary` and :func:`storage_summary`)."""
+    return {
+        **npp_summary(npp, trend, pixel_area_m2=pixel_area_m2),
+        **storage_summary(storage, pixel_area_m2=pixel_area_m2, sequestration_years=sequestration_years),
+    }
