@@ -1,11 +1,11 @@
-"""Tile acquisition: one interface over local files, STAC APIs, Earth Engine and the demo.
+"""Tile acquisition: one interface over local files, STAC APIs and Earth Engine.
 
 A *source* lists the scenes of a compositing period that cover a region grid, fetching
 them into the tile cache first when it is remote, and says where the region's DEM is:
 
-* :class:`~karstflow.sources.local.LocalSource` (``local`` and ``demo``): user GeoTIFFs,
-  either per-date files listed in a date table (the demo's ``s2/scenes.csv`` is one) or
-  one time stack per band with an optional cloud-mask stack;
+* :class:`~karstflow.sources.local.LocalSource` (``local``; the demo regions are local):
+  per-date files listed in a date table (the demo's ``s2/scenes.csv`` is one), one time
+  stack per band with an optional cloud-mask stack, or Sentinel-2 L2A SAFE products;
 * :class:`~karstflow.sources.stac.StacSource` (``stac``): pystac-client + odc-stac;
 * :class:`~karstflow.sources.earthengine.EarthEngineSource` (``earthengine``):
   earthengine-api with ``ee.data.computePixels``.
