@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -48,7 +48,7 @@ class ParcelError(ValueError):
     """Parcels are unusable; the message names the file and lists the parcel ids."""
 
 
-def _first(values: Sequence[Any], n: int = 20) -> str:
+def _first(values: Iterable[Any], n: int = 20) -> str:
     values = list(values)
     more = f" and {len(values) - n} more" if len(values) > n else ""
     return ", ".join(map(str, values[:n])) + more

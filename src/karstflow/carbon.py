@@ -63,7 +63,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -244,7 +244,8 @@ def heterotrophic_respiration(
     m = float(months_per_step)
     t = temperature_c.astype(np.float64)
     r = precip_mm.astype(np.float64).clip(min=0) / m
-    rh_month = 0.22 * (np.exp(0.0913 * t) + np.log(0.3145 * r + 1)) * 30 * 0.465
+    # DataArrays through numpy ufuncs stay DataArrays (__array_ufunc__; numpy's stubs say ndarray)
+    rh_month = cast(xr.DataArray, 0.22 * (np.exp(0.0913 * t) + np.log(0.3145 * r + 1)) * 30 * 0.465)
     rh = (m * rh_month).astype(np.float32)
     rh.name = "rh"
     rh.attrs = {
@@ -280,7 +281,7 @@ def landcover_by_year(landcovers: Mapping[int, xr.DataArray], years: Any, dim: s
 
 
 def epsilon_max_map(
-    landcover: xr.DataArray, epsilon_max: Mapping[int | str, float], *, source: str = "land cover"
+    landcover: xr.DataArray, epsilon_max: Mapping[Any, float], *, source: str = "land cover"
 ) -> xr.DataArray:
     """epsilon_max (g C MJ-1) per pixel from its land-cover code; NaN where the code is NaN.
 

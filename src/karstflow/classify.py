@@ -21,7 +21,7 @@ Decisions (see also README.md, "Land cover"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from karstflow.accuracy import AccuracyAssessment, assess, confusion_matrix
 
@@ -61,7 +62,7 @@ def _ids(frame: pd.DataFrame | gpd.GeoDataFrame, id_column: str | None) -> np.nd
     return np.arange(1, len(frame) + 1)
 
 
-def _first(values: Sequence[Any], n: int = 10) -> str:
+def _first(values: Iterable[Any], n: int = 10) -> str:
     values = list(values)
     more = f" and {len(values) - n} more" if len(values) > n else ""
     return ", ".join(map(str, values[:n])) + more
@@ -241,7 +242,7 @@ def _gather(features: xr.DataArray, rows: np.ndarray, cols: np.ndarray) -> np.nd
     return out
 
 
-def split_samples(groups: Sequence[Any], classes: Sequence[int], validation_fraction: float, seed: int) -> np.ndarray:
+def split_samples(groups: ArrayLike, classes: ArrayLike, validation_fraction: float, seed: int) -> np.ndarray:
     """Stratified, seeded split: True for samples drawn for validation.
 
     Per class (in code order) the distinct groups are shuffled with
@@ -265,7 +266,7 @@ def split_samples(groups: Sequence[Any], classes: Sequence[int], validation_frac
 
 def train_random_forest(
     X: np.ndarray | pd.DataFrame,
-    y: Sequence[int],
+    y: ArrayLike,
     *,
     n_estimators: int,
     seed: int,
@@ -344,8 +345,8 @@ def mapped_area_ha(landcover: xr.DataArray, codes: Sequence[int], pixel_area_m2:
 
 
 def assess_landcover(
-    mapped: Sequence[int],
-    reference: Sequence[int],
+    mapped: ArrayLike,
+    reference: ArrayLike,
     legend: Mapping[int, str],
     mapped_area: pd.Series | None = None,
     alpha: float = 0.05,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,7 +189,7 @@ def median_composite(
         if not names:
             raise ValueError("reflectance Dataset has no bands")
         cube = reflectance[names].to_dataarray("__band__")
-        extra: list[str] = ["__band__"]
+        extra: list[Hashable] = ["__band__"]
     else:
         extra = [d for d in reflectance.dims if d not in clear.dims]
         cube = (

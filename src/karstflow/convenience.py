@@ -60,9 +60,9 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -588,7 +588,8 @@ def _find_rules(
             "p_search": None if pd.isna(r.p_search) else float(r.p_search),
             "expected_events": float(r.expected_events),
         }
-        for r in chosen_rows.itertuples()
+        # pandas-stubs types itertuples() fields as any scalar; these are the columns above
+        for r in cast(Iterable[Any], chosen_rows.itertuples())
     ]
     settings = {
         "criterion": criterion,

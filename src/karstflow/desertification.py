@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -152,13 +152,13 @@ def rd_grade(
         stacked = [g.astype(np.int16).where(g != RD_NODATA, 6) for g in grades]
         out = stacked[0]
         for g in stacked[1:]:
-            out = np.minimum(out, g)
+            out = cast(xr.DataArray, np.minimum(out, g))  # a DataArray through __array_ufunc__
         out = out.where(out != 6, RD_NODATA)
     else:
         stacked = [g.astype(np.int16).where(g != RD_NODATA, -1) for g in grades]
         out = stacked[0]
         for g in stacked[1:]:
-            out = np.maximum(out, g)
+            out = cast(xr.DataArray, np.maximum(out, g))
         out = out.where(out != -1, RD_NODATA)
     on_carbonate = carbonate.fillna(0) > 0
     out = xr.where(on_carbonate, out, RD_NODATA).astype(np.uint8)
@@ -264,7 +264,7 @@ def rd_summary(area: pd.DataFrame, transitions: pd.DataFrame, *, rd_min_grade: i
         "rd_area_last_km2": last,
         "reduction_rate": (first - last) / first if first > 0 else nan,
         "annual_change_km2_per_yr": slope,
-        "rd_area_km2_by_year": {str(int(y)): float(v) for y, v in rd.items()},
+        "rd_area_km2_by_year": {str(int(cast(int, y))): float(v) for y, v in rd.items()},
         "grade_area_first_km2": {str(k): float(v) for k, v in by_grade.iloc[0].items()},
         "grade_area_last_km2": {str(k): float(v) for k, v in by_grade.iloc[-1].items()},
         "improved_km2": float(transitions.loc[down, "area_km2"].sum()),

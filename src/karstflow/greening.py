@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -101,7 +101,8 @@ def evi(
 
 def kndvi(ndvi_: xr.DataArray) -> xr.DataArray:
     """kNDVI = tanh(NDVI^2) (Camps-Valls et al. 2021, sigma = (NIR + red) / 2)."""
-    out = np.tanh(ndvi_.astype(np.float32) ** 2).astype(np.float32)
+    # a DataArray: xarray implements __array_ufunc__ (numpy's stubs say ndarray)
+    out = cast(xr.DataArray, np.tanh(ndvi_.astype(np.float32) ** 2)).astype(np.float32)
     out.name = "kndvi"
     out.attrs = {"long_name": "kernel NDVI, tanh(NDVI^2)", "units": "1"}
     return out

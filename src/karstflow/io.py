@@ -178,7 +178,7 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapp
             enc["grid_mapping"] = var.attrs["grid_mapping"]
             ds[name].attrs = {k: v for k, v in var.attrs.items() if k != "grid_mapping"}
         if chunks:
-            enc["chunksizes"] = tuple(min(chunks.get(d, var.sizes[d]), var.sizes[d]) for d in var.dims)
+            enc["chunksizes"] = tuple(min(chunks.get(str(d), var.sizes[d]), var.sizes[d]) for d in var.dims)
         encoding[str(name)] = enc
     with atomic_path(path, suffix=".nc") as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)

@@ -491,7 +491,7 @@ class LogitModel:
     def term_p(self) -> dict[str, float]:
         """p-value per predictor and interaction term (the joint test for a categorical one)."""
         tab = self.coefficients.set_index("term")
-        return {p: float(tab.loc[p, "p"]) for p in self.term_groups}
+        return {p: float(tab["p"].loc[p]) for p in self.term_groups}
 
 
 def fit_abandonment_model(
@@ -699,7 +699,7 @@ def significant_predictors(model: LogitModel, alpha: float = 0.05) -> list[str]:
 def significant_from_table(coefficients: pd.DataFrame, predictors: Sequence[str], alpha: float = 0.05) -> list[str]:
     """As :func:`significant_predictors`, from a logit_coefficients.csv table."""
     tab = coefficients.set_index("term")
-    return [p for p in predictors if p in tab.index and float(tab.loc[p, "p"]) < alpha]
+    return [p for p in predictors if p in tab.index and float(tab["p"].loc[p]) < alpha]
 
 
 def read_driver_table(

@@ -41,7 +41,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import networkx as nx
@@ -350,7 +350,7 @@ def travel_distance_m(
         for i, lab in enumerate(labels):
             if lab is None or (isinstance(lab, float) and math.isnan(lab)):
                 continue
-            pos = t_index.get_indexer([lab])[0]
+            pos = t_index.get_indexer(pd.Index([lab]))[0]
             if pos < 0:
                 raise ValueError(f"exclude_self[{i}] = {lab!r} is not an index label of targets")
             excl[i] = pos
@@ -430,7 +430,7 @@ def travel_distance_m(
     out["on_network"] = on_net
     fb = np.flatnonzero(~on_net)
     if len(fb):
-        out.iloc[fb, out.columns.get_loc("distance_m")] = _euclidean_nearest(o_geoms[fb], t_geoms, excl[fb])
+        out.iloc[fb, cast(int, out.columns.get_loc("distance_m"))] = _euclidean_nearest(o_geoms[fb], t_geoms, excl[fb])
         log.warning(
             "travel distance: %d of %d origins cannot reach a target along roads (no road within %s m "
             "or a road component without targets); using the straight-line distance for them",

@@ -145,7 +145,7 @@ def save_figure(fig: Figure, path: Any, *, dpi: int = 150) -> None:
         plt.close(fig)
 
 
-def forest_type_colours(types: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+def forest_type_colours(types: Sequence[str]) -> dict[str, tuple[float, ...]]:
     """Colours of forest types: those of the land-cover legend where the name matches
     (forested land, other forest land, sparse forest land), tab10 colours otherwise."""
     from karstflow.demo import LANDCOVER_CLASSES, LANDCOVER_COLOURS
@@ -207,12 +207,12 @@ def raster_map(
         palette = matplotlib.colormaps["tab10"]
         colour_of = {}
         for i, code in enumerate(codes):
-            c = (colours or {}).get(code)
-            if c is None:
-                c = palette(i % 10)
-            elif isinstance(c, tuple | list) and max(c) > 1:
-                c = tuple(v / 255 for v in c)
-            colour_of[code] = c
+            colour = (colours or {}).get(code)
+            if colour is None:
+                colour = palette(i % 10)
+            elif isinstance(colour, tuple | list) and max(colour) > 1:
+                colour = tuple(v / 255 for v in colour)
+            colour_of[code] = colour
         lut = ListedColormap([colour_of[c] for c in codes])
         index = np.full(values.shape, np.nan)
         for i, code in enumerate(codes):
@@ -220,7 +220,9 @@ def raster_map(
         ax.imshow(np.ma.masked_invalid(index), extent=extent, interpolation="nearest", origin="upper",
                   cmap=lut, norm=BoundaryNorm(np.arange(len(codes) + 1) - 0.5, len(codes)))
         present = {c for c in codes if (values == c).any()}
-        entries = {f"{c} {classes[c]}": {"facecolor": colour_of[c], "edgecolor": "0.3"} for c in codes if c in present}
+        entries: dict[str, Any] = {
+            f"{c} {classes[c]}": {"facecolor": colour_of[c], "edgecolor": "0.3"} for c in codes if c in present
+        }
         add_legend(ax, entries or {"no data": "white"}, title=legend_title)
     else:
         values = np.asarray(da.values, dtype=float)

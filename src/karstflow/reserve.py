@@ -61,7 +61,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -368,7 +368,7 @@ def _redline(cand: gpd.GeoDataFrame, layers: ReserveLayers, crit: ReserveCriteri
     result[np.unique(excl["ia"].to_numpy())] = FAIL
     found = [""] * len(cand)
     for ia, grp in ov.groupby("ia"):
-        found[int(ia)] = ";".join(sorted(set(grp["kind"])))
+        found[int(cast(int, ia))] = ";".join(sorted(set(grp["kind"])))
     return result, found
 
 

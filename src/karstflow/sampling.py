@@ -132,7 +132,7 @@ def sampling_design(
             "mapped_pixels": counts.to_numpy(),
             "weight": w.to_numpy(),
             "anticipated_users_accuracy": u.to_numpy(),
-            "stratum_sd": np.sqrt(u * (1 - u)).to_numpy(),
+            "stratum_sd": np.sqrt((u * (1 - u)).to_numpy()),
             "n_eq13": n,
             "n_samples": alloc.to_numpy(),
         }

@@ -116,10 +116,11 @@ K_US_TO_SI = 0.1317
 def _apply(func: Any, *args: Any, n_out: int = 1) -> Any:
     """Run a numpy kernel on numpy arrays or (dask-backed) DataArrays alike."""
     if any(isinstance(a, xr.DataArray) for a in args):
+        core_dims: dict[str, Any] = {"output_core_dims": [[]] * n_out} if n_out > 1 else {}
         out = xr.apply_ufunc(
             func, *args, dask="parallelized",
             output_dtypes=[np.float64] * n_out,
-            **({"output_core_dims": [[]] * n_out} if n_out > 1 else {}),
+            **core_dims,
         )
         return out
     return func(*(np.asarray(a, dtype=np.float64) for a in args))
@@ -251,7 +252,7 @@ def climate_of_year(
     mean over every year of the cube (``"period_mean"``, so that changes between service
     years come from land cover alone)."""
     if variable not in climate.data_vars:
-        raise ValueError(f"{source}: no variable {variable!r}; found {sorted(climate.data_vars)}")
+        raise ValueError(f"{source}: no variable {variable!r}; found {sorted(map(str, climate.data_vars))}")
     da = climate[variable]
     if "year" not in da.dims:
         raise ValueError(f"{source}: {variable} has no year dimension (dims {da.dims})")

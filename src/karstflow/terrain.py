@@ -9,7 +9,7 @@ is identical to the in-memory result, chunk boundaries included.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -62,9 +62,11 @@ _WGS84_E2 = _WGS84_F * (2.0 - _WGS84_F)
 
 def _nodata_mask(dem: xr.DataArray) -> xr.DataArray:
     """True where ``dem`` holds a usable elevation (finite and not the declared nodata)."""
-    valid = np.isfinite(dem) if np.issubdtype(dem.dtype, np.floating) else xr.ones_like(
-        dem, dtype=bool
-    )
+    # np.isfinite keeps the DataArray (xarray's __array_ufunc__; numpy's stubs say ndarray)
+    if np.issubdtype(dem.dtype, np.floating):
+        valid = cast(xr.DataArray, np.isfinite(dem))
+    else:
+        valid = xr.ones_like(dem, dtype=bool)
     # rio.nodata reads _FillValue/nodata from the attrs: set when the file was opened
     # without mask_and_scale, i.e. the fill value is still in the data.
     nodata = dem.rio.nodata

@@ -169,7 +169,7 @@ def smooth_curve(
     return np.column_stack([x0 + t * dx + offset * nx_, y0 + t * dy + offset * ny_])
 
 
-def voronoi_cells(points: np.ndarray, bounds: tuple[float, float, float, float]) -> list[shapely.Polygon]:
+def voronoi_cells(points: np.ndarray, bounds: Sequence[float]) -> list[shapely.Polygon]:
     """Voronoi cells of ``points`` clipped to ``bounds``, in the order of ``points``."""
     xmin, ymin, xmax, ymax = bounds
     box = shapely.box(xmin, ymin, xmax, ymax)

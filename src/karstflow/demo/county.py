@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import dask
 import dask.array as dsa
@@ -158,7 +158,7 @@ def design_matrix(drivers: pd.DataFrame, interactions: Iterable[dict[str, Any]] 
         else:
             x[col] = drivers[col].astype(float)
     for i, term in enumerate(interactions, start=1):
-        x[f"interaction_{i}"] = drivers.eval(term["expr"], engine="python").astype(float)
+        x[f"interaction_{i}"] = cast(pd.Series, drivers.eval(term["expr"], engine="python")).astype(float)
     return x
 
 
@@ -1073,6 +1073,7 @@ class _Scenes:
             dn = np.clip(dn, 1, 65535).astype(np.uint16)
             dn[nodata] = 0
             out[b] = dn
+        assert refl_b4 is not None and refl_b8 is not None  # set in the loop (b == 2, b == 3)
         ndvi = (refl_b8 - refl_b4) / (refl_b8 + refl_b4)
         scl = np.where(lc == 7, 6, np.where(ndvi > 0.4, 4, 5)).astype(np.uint8)
         scl[code > 0] = code[code > 0]
@@ -1250,14 +1251,14 @@ def _reference_points(ctx: _Ctx, lc: np.ndarray) -> gpd.GeoDataFrame:
         codes.append(np.full(len(pick), code))
     r = np.concatenate(rows)
     c = np.concatenate(cols)
-    code = np.concatenate(codes)
+    class_code = np.concatenate(codes)
     x = ctx.bounds[0] + (c + 0.5) * ctx.res
     y = ctx.bounds[3] - (r + 0.5) * ctx.res
     return ctx.gdf(
         {
             "point_id": np.arange(1, len(r) + 1),
-            "class_code": code.astype(np.int64),
-            "class_name": [LANDCOVER_CLASSES[int(k)] for k in code],
+            "class_code": class_code.astype(np.int64),
+            "class_name": [LANDCOVER_CLASSES[int(k)] for k in class_code],
         },
         shapely.points(np.column_stack([x, y])),
     )

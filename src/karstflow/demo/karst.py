@@ -605,7 +605,7 @@ def make_karst(
     }
 
     lc_kwargs = {"nodata": LANDCOVER_NODATA, "dtype": "uint8", "colormap": LANDCOVER_COLOURS}
-    rasters = {
+    rasters: dict[str, tuple[xr.DataArray, dict[str, Any]]] = {
         "dem.tif": (dem_da, {"nodata": float("nan")}),
         "carbonate.tif": (grid.data_array(carb.astype(np.uint8), name="carbonate"), {"nodata": 255, "dtype": "uint8"}),
         f"landcover_{y_first}.tif": (grid.data_array(lc0["lc"], name="landcover"), lc_kwargs),

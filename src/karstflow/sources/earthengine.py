@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -375,7 +376,7 @@ class EarthEngineSource(RemoteSource):
         for req in plan_requests(g, dtypes, max_bytes=self.max_request_bytes):
             params = {"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": req.grid(), "bandIds": list(names)}
             arr = retry_call(
-                lambda p=params: ee.data.computePixels(p),
+                functools.partial(ee.data.computePixels, params),
                 self.policy,
                 what=f"computePixels {tile.id} window {req.row_off},{req.col_off}",
             )

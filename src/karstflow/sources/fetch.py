@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import re
@@ -86,9 +87,11 @@ def http_status(exc: BaseException) -> int | None:
         r = getattr(exc, holder, None)
         if r is not None:
             for attr in ("status_code", "status"):
-                v = getattr(r, attr, None)
+                raw = getattr(r, attr, None)
+                if raw is None:
+                    continue
                 try:
-                    v = int(v)  # httplib2 responses carry the status as str sometimes
+                    v = int(raw)  # httplib2 responses carry the status as str sometimes
                 except (TypeError, ValueError):
                     continue
                 if 100 <= v < 600:
@@ -308,7 +311,7 @@ class RemoteSource:
                 if acq.footprints and not any(_overlaps(fp, tile_ll[tile.id]) for fp in acq.footprints):
                     continue
                 key = CacheKey(self.name, self.product, tile.id, acq.id)
-                jobs.append((key, lambda p, a=acq, t=tile: self.fetch_tile(a, t, p)))
+                jobs.append((key, functools.partial(self.fetch_tile, acq, tile)))
                 per_date.setdefault(acq.id, []).append(key)
         self._run(jobs)
         scenes = []
