@@ -1,5 +1,6 @@
 # Fresh-machine entry points: `make demo` runs the workflow on the bundled demo regions,
-# `make test` runs the test suite. Both create .venv from requirements.lock first.
+# `make test` runs the test suite, `make lint` the linters and type checks. All create
+# .venv from requirements.lock first.
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,9 +24,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# ruff and mypy read their settings from pyproject.toml (mypy checks src/karstflow)
 lint: setup
-	$(BIN)/snakemake --lint
+	$(BIN)/ruff check src tests benchmarks workflow/scripts
+	$(BIN)/mypy
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
 
 clean:
 	rm -rf results logs resources/demo .snakemake
