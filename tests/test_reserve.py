@@ -355,7 +355,7 @@ def test_dominant_zone_takes_the_largest_overlap():
 def test_defaults_from_the_schema_are_the_studys(project_root):
     from snakemake.utils import validate
 
-    config = {"regions": {"r": {"source": "demo", "demo": {"kind": "county", "seed": 1, "origin": [0, 0]}, "crs": CRS,
+    config = {"regions": {"r": {"source": "local", "demo": {"kind": "county", "seed": 1, "origin": [0, 0]}, "crs": CRS,
                                 "resolution_m": 10, "years": {"first": 2020, "last": 2020}}}}
     validate(config, schema=str(project_root / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     criteria, skip = criteria_from_config(config["reserve"])
