@@ -1,5 +1,7 @@
 """Entry script of rule carbon_npp: CASA NPP, Rh and NEP per year, and the NPP trend."""
 
+import logging
+
 import numpy as np
 import xarray as xr
 
@@ -14,18 +16,17 @@ from karstflow.carbon import (
 from karstflow.greening import check_same_grid, on_grid, percentile_endmembers, select_years
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_netcdf, write_raster
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 from karstflow.trends import TREND_NODATA, theil_sen_mk
 
 CLIMATE_VARS = ("temperature_c", "precipitation_mm", "solar_mj_m2", "eto_mm")
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.carbon_npp")
 
 
-def main() -> None:
-    set_threads(snakemake.threads)
-    p = snakemake.params
-    inp = snakemake.input
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    inp = input
     chunks = {"year": -1, "y": p.chunk_px, "x": p.chunk_px}
     grid = RegionGrid.from_dict(read_json(inp.grid))
     cube_path, climate_path = str(inp.cube), str(inp.climate)
@@ -47,20 +48,38 @@ def main() -> None:
         check_same_grid(cube, lc, cube_path, path)
         landcovers[year] = lc.assign_coords(y=cube["y"], x=cube["x"])
     lc_cube = landcover_by_year(landcovers, years)
-    eps_max = epsilon_max_map(lc_cube, p.epsilon_max, source=", ".join(str(inp[f"landcover_{y}"]) for y in p.landcover_years))
+    eps_max = epsilon_max_map(
+        lc_cube,
+        p.epsilon_max,
+        source=", ".join(str(inp[f"landcover_{y}"]) for y in p.landcover_years),
+    )
 
     ndvi = cube["ndvi"]
     ndvi_min, ndvi_max = percentile_endmembers(ndvi, *p.fpar["ndvi_percentiles"])
-    log.info("FPAR end-members: NDVI_min %.4f, NDVI_max %.4f (percentiles %s, years pooled)", ndvi_min, ndvi_max, p.fpar["ndvi_percentiles"])
+    log.info(
+        "FPAR end-members: NDVI_min %.4f, NDVI_max %.4f (percentiles %s, years pooled)",
+        ndvi_min,
+        ndvi_max,
+        p.fpar["ndvi_percentiles"],
+    )
     w_e = water_stress(budyko_fu_aet_ratio(climate["precipitation_mm"], climate["eto_mm"], omega=p.fu_omega))
     casa = casa_npp(
-        ndvi, climate["solar_mj_m2"], climate["temperature_c"], w_e, eps_max,
-        ndvi_min=ndvi_min, ndvi_max=ndvi_max,
-        fpar_min=p.fpar["min"], fpar_max=p.fpar["max"], ndvi_weight=p.fpar["ndvi_weight"],
+        ndvi,
+        climate["solar_mj_m2"],
+        climate["temperature_c"],
+        w_e,
+        eps_max,
+        ndvi_min=ndvi_min,
+        ndvi_max=ndvi_max,
+        fpar_min=p.fpar["min"],
+        fpar_max=p.fpar["max"],
+        ndvi_weight=p.fpar["ndvi_weight"],
     )
     if p.rh_model != "pei2009":
         raise ValueError(f"config key carbon.heterotrophic_respiration: unknown model {p.rh_model!r}")
-    rh = heterotrophic_respiration(climate["temperature_c"], climate["precipitation_mm"], months_per_step=p.months_per_step)
+    rh = heterotrophic_respiration(
+        climate["temperature_c"], climate["precipitation_mm"], months_per_step=p.months_per_step
+    )
     npp = casa["npp"].where(ndvi.notnull())
     nep = (npp - rh).astype(np.float32)
     unit = "g C m-2 yr-1" if p.months_per_step == 12 else f"g C m-2 per {p.months_per_step:g} months"
@@ -84,14 +103,17 @@ def main() -> None:
         rh_model=p.rh_model,
         months_per_step=p.months_per_step,
         landcover_years=",".join(map(str, p.landcover_years)),
-        epsilon_max_g_c_per_mj=",".join(f"{k}:{v}" for k, v in sorted(p.epsilon_max.items(), key=lambda kv: int(kv[0]))),
+        epsilon_max_g_c_per_mj=",".join(
+            f"{k}:{v}" for k, v in sorted(p.epsilon_max.items(), key=lambda kv: int(kv[0]))
+        ),
         note="CASA on annual steps: APAR = annual solar radiation x FPAR(annual NDVI) x 0.5; "
-        "T_opt = temperature of the year of peak NDVI; W_e from Fu's Budyko curve with annual P and ETo",
+        "T_opt = temperature of the year of peak NDVI; W_e from Fu's Budyko curve with annual P "
+        "and ETo",
     )
-    write_netcdf(out, snakemake.output.npp, chunks={"year": len(years), "y": p.chunk_px, "x": p.chunk_px})
-    log.info("NPP/Rh/NEP cube -> %s", snakemake.output.npp)
+    write_netcdf(out, output.npp, chunks={"year": len(years), "y": p.chunk_px, "x": p.chunk_px})
+    log.info("NPP/Rh/NEP cube -> %s", output.npp)
 
-    npp_disk = read_cube(snakemake.output.npp, chunks=chunks)["npp"]
+    npp_disk = read_cube(output.npp, chunks=chunks)["npp"]
     trend = theil_sen_mk(
         npp_disk,
         dim="year",
@@ -100,9 +122,18 @@ def main() -> None:
         min_valid=p.min_valid_years,
         stable_slope=p.stable_slope,
     )[["slope", "trend_class"]].compute()
-    write_raster(grid.data_array(trend["slope"].values, name="npp_trend_slope", units=f"{unit} per year"), snakemake.output.slope)
-    write_raster(grid.data_array(trend["trend_class"].values, name="npp_trend_class"), snakemake.output.trend_class, dtype="uint8", nodata=TREND_NODATA)
+    write_raster(
+        grid.data_array(trend["slope"].values, name="npp_trend_slope", units=f"{unit} per year"),
+        output.slope,
+    )
+    write_raster(
+        grid.data_array(trend["trend_class"].values, name="npp_trend_class"),
+        output.trend_class,
+        dtype="uint8",
+        nodata=TREND_NODATA,
+    )
     log.info("NPP trend: mean slope %.3f g C m-2 yr-2", float(np.nanmean(trend["slope"].values)))
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

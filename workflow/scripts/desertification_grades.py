@@ -1,18 +1,19 @@
 """Entry script of rule desertification_grades: FVC and RD grades of every year, areas."""
 
+import logging
+
 from karstflow.desertification import fvc_dimidiate, grade_area_table, rd_grade
 from karstflow.greening import check_same_grid, on_grid, percentile_endmembers, select_years
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_csv, write_netcdf
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.desertification_grades")
 
 
-def main() -> None:
-    set_threads(snakemake.threads)
-    p = snakemake.params
-    inp = snakemake.input
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    inp = input
     chunks = {"year": -1, "y": p.chunk_px, "x": p.chunk_px}
     grid = RegionGrid.from_dict(read_json(inp.grid))
     cube_path = str(inp.cube)
@@ -23,28 +24,39 @@ def main() -> None:
     years = [int(y) for y in cube["year"].values]
 
     soil, veg = percentile_endmembers(ndvi, *p.fvc_percentiles)
-    log.info("FVC end-members: NDVI_soil %.4f (P%g), NDVI_veg %.4f (P%g), all years pooled", soil, p.fvc_percentiles[0], veg, p.fvc_percentiles[1])
+    log.info(
+        "FVC end-members: NDVI_soil %.4f (P%g), NDVI_veg %.4f (P%g), all years pooled",
+        soil,
+        p.fvc_percentiles[0],
+        veg,
+        p.fvc_percentiles[1],
+    )
     fvc = fvc_dimidiate(ndvi, soil, veg)
 
     carbonate = read_raster(inp.carbonate, chunks={"y": p.chunk_px, "x": p.chunk_px})
     check_same_grid(cube, carbonate, cube_path, str(inp.carbonate))
     carbonate = carbonate.assign_coords(y=cube["y"], x=cube["x"])
 
-    if "exposure" in inp.keys():
+    if "exposure" in inp:
         exposure_source = str(inp.exposure)
         expo = read_cube(exposure_source, chunks=chunks)
         check_same_grid(cube, expo, cube_path, exposure_source)
         if "bedrock_exposure" not in expo.data_vars:
-            raise ValueError(f"{exposure_source}: expected a variable 'bedrock_exposure', found {sorted(expo.data_vars)}")
+            raise ValueError(
+                f"{exposure_source}: expected a variable 'bedrock_exposure', found {sorted(expo.data_vars)}"
+            )
         exposure = select_years(expo, years, source=exposure_source)["bedrock_exposure"]
         exposure = exposure.assign_coords(y=cube["y"], x=cube["x"])
     else:
         exposure_source = "1 - FVC (no bedrock exposure layer)"
-        log.info("no bedrock exposure layer for %s: using 1 - FVC as the exposure index", snakemake.wildcards.region)
+        log.info(
+            "no bedrock exposure layer for %s: using 1 - FVC as the exposure index",
+            wildcards.region,
+        )
         exposure = (1.0 - fvc).rename("bedrock_exposure")
 
     slope = None
-    if "slope" in inp.keys():
+    if "slope" in inp:
         slope = read_raster(inp.slope, chunks={"y": p.chunk_px, "x": p.chunk_px})
         check_same_grid(cube, slope, cube_path, str(inp.slope))
         slope = slope.assign_coords(y=cube["y"], x=cube["x"])
@@ -59,7 +71,9 @@ def main() -> None:
         thresholds={k: tuple(v) for k, v in p.thresholds.items()},
     )
     ds = on_grid(
-        grades.to_dataset().assign(fvc=fvc.drop_vars("spatial_ref", errors="ignore")).drop_vars("spatial_ref", errors="ignore"),
+        grades.to_dataset()
+        .assign(fvc=fvc.drop_vars("spatial_ref", errors="ignore"))
+        .drop_vars("spatial_ref", errors="ignore"),
         grid,
     )
     ds.attrs.update(
@@ -70,13 +84,20 @@ def main() -> None:
         indicators=",".join(p.indicators),
         combine=p.combine,
     )
-    write_netcdf(ds, snakemake.output.grades, chunks={"year": 1, "y": p.chunk_px, "x": p.chunk_px})
+    write_netcdf(ds, output.grades, chunks={"year": 1, "y": p.chunk_px, "x": p.chunk_px})
 
-    written = read_cube(snakemake.output.grades, chunks={"year": 1})
+    written = read_cube(output.grades, chunks={"year": 1})
     area = grade_area_table(written["rd_grade"], grid.pixel_area_m2 / 1e6)
-    write_csv(area, snakemake.output.area, index=False)
+    write_csv(area, output.area, index=False)
     rd = area[area["grade_code"] >= 2].groupby("year")["area_km2"].sum()
-    log.info("RD (light or worse): %.3f km2 in %d, %.3f km2 in %d", rd.iloc[0], years[0], rd.iloc[-1], years[-1])
+    log.info(
+        "RD (light or worse): %.3f km2 in %d, %.3f km2 in %d",
+        rd.iloc[0],
+        years[0],
+        rd.iloc[-1],
+        years[-1],
+    )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

@@ -1,25 +1,27 @@
 """Entry script of rule desertification_summary: first-to-last transitions and headline figures."""
 
+import logging
+
 import pandas as pd
 
 from karstflow.desertification import RD_GRADES, rd_summary, transition_table
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_csv, write_json
-from karstflow.runtime import configure_logging
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.desertification_summary")
 
 
-def main() -> None:
-    p = snakemake.params
-    grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
-    first = read_raster(snakemake.input.first, masked=False).values
-    last = read_raster(snakemake.input.last, masked=False).values
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    first = read_raster(input.first, masked=False).values
+    last = read_raster(input.last, masked=False).values
     transitions = transition_table(first, last, grid.pixel_area_m2 / 1e6, tuple(p.years))
-    write_csv(transitions, snakemake.output.transition, index=False)
+    write_csv(transitions, output.transition, index=False)
 
-    area = pd.read_csv(snakemake.input.area)
-    attrs = read_cube(snakemake.input.grades).attrs
+    area = pd.read_csv(input.area)
+    attrs = read_cube(input.grades).attrs
     summary = rd_summary(area, transitions, rd_min_grade=p.rd_min_grade)
     summary.update(
         graded_area_km2=float(area[area["year"] == p.years[0]]["area_km2"].sum()),
@@ -30,12 +32,17 @@ def main() -> None:
         combine=str(attrs["combine"]),
         grades={str(k): v for k, v in RD_GRADES.items()},
     )
-    write_json(summary, snakemake.output.summary)
+    write_json(summary, output.summary)
     log.info(
         "RD %s: %.3f -> %.3f km2 (%d-%d), reduction %.1f %%",
-        summary["rd_definition"], summary["rd_area_first_km2"], summary["rd_area_last_km2"],
-        p.years[0], p.years[-1], 100 * summary["reduction_rate"],
+        summary["rd_definition"],
+        summary["rd_area_first_km2"],
+        summary["rd_area_last_km2"],
+        p.years[0],
+        p.years[-1],
+        100 * summary["reduction_rate"],
     )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

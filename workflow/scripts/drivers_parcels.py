@@ -1,40 +1,66 @@
 """Entry script of rule drivers_parcels: drivers x1..x10 and the outcome of every parcel."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from karstflow.drivers import DRIVER_COLUMNS, DriverInputError, compute_drivers, drivers_summary, read_driver_layers
+from karstflow.drivers import (
+    DRIVER_COLUMNS,
+    DriverInputError,
+    compute_drivers,
+    drivers_summary,
+    read_driver_layers,
+)
 from karstflow.io import read_vector, write_csv, write_json
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
-set_threads(snakemake.threads)
-inp, p = snakemake.input, snakemake.params
-settings = dict(p.drivers)
-labels = settings.pop("labels")
-id_column = "parcel_id" if labels == "planted" else p.id_column
-outcome = "abandoned_true" if labels == "planted" else "abandoned"
+log = logging.getLogger("karstflow.scripts.drivers_parcels")
 
-parcels = read_vector(inp.parcels)
-if outcome not in parcels.columns:
-    raise DriverInputError(f"{inp.parcels}: expected the outcome column {outcome!r} (0 used, 1 abandoned), found {list(parcels.columns)}")
-try:
-    drivers = compute_drivers(
-        parcels,
-        **read_driver_layers(inp),
-        id_column=id_column,
-        **settings,
+
+def main(input, output, params, wildcards, threads=1) -> None:
+    inp, p = input, params
+    settings = dict(p.drivers)
+    labels = settings.pop("labels")
+    id_column = "parcel_id" if labels == "planted" else p.id_column
+    outcome = "abandoned_true" if labels == "planted" else "abandoned"
+
+    parcels = read_vector(inp.parcels)
+    if outcome not in parcels.columns:
+        raise DriverInputError(
+            f"{inp.parcels}: expected the outcome column {outcome!r} (0 used, 1 abandoned), found "
+            f"{list(parcels.columns)}"
+        )
+    try:
+        drivers = compute_drivers(
+            parcels,
+            **read_driver_layers(inp),
+            id_column=id_column,
+            **settings,
+        )
+    except DriverInputError as err:
+        log.error("%s", err)
+        raise
+
+    # The outcome: 0/1, empty where the abandonment stage could not evaluate the parcel.
+    abandoned = pd.to_numeric(parcels[outcome], errors="coerce").to_numpy()
+    table = pd.DataFrame(
+        {
+            "parcel_id": drivers[id_column].to_numpy(),
+            "abandoned": pd.array(np.where(np.isnan(abandoned), pd.NA, abandoned), dtype="Int64"),
+        }
     )
-except DriverInputError as err:
-    log.error("%s", err)
-    raise
+    for col in (*DRIVER_COLUMNS, "x4_off_network", "x5_off_network", "village_id"):
+        table[col] = drivers[col].to_numpy()
+    write_csv(table, output.drivers, index=False)
+    summary = drivers_summary(table, labels=labels)
+    write_json(summary, output.summary)
+    log.info(
+        "drivers of %d parcels (%d with an outcome) written",
+        len(table),
+        summary["parcels_with_outcome"],
+    )
 
-# The outcome: 0/1, empty where the abandonment stage could not evaluate the parcel.
-abandoned = pd.to_numeric(parcels[outcome], errors="coerce").to_numpy()
-table = pd.DataFrame({"parcel_id": drivers[id_column].to_numpy(), "abandoned": pd.array(np.where(np.isnan(abandoned), pd.NA, abandoned), dtype="Int64")})
-for col in (*DRIVER_COLUMNS, "x4_off_network", "x5_off_network", "village_id"):
-    table[col] = drivers[col].to_numpy()
-write_csv(table, snakemake.output.drivers, index=False)
-summary = drivers_summary(table, labels=labels)
-write_json(summary, snakemake.output.summary)
-log.info("drivers of %d parcels (%d with an outcome) written", len(table), summary["parcels_with_outcome"])
+
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

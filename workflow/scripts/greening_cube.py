@@ -1,23 +1,24 @@
 """Entry script of rule greening_cube: the annual vegetation-index cube on the region grid."""
 
+import logging
+
 import numpy as np
 
 from karstflow.greening import check_index_range, on_grid, select_years, vegetation_index_cube
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, write_netcdf
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.greening_cube")
 
 
-def main() -> None:
-    set_threads(snakemake.threads)
-    p = snakemake.params
-    source = str(snakemake.input.stack)
-    grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    source = str(input.stack)
+    grid = RegionGrid.from_dict(read_json(input.grid))
 
     stack = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
-    grid.check(stack, grid_source=snakemake.input.grid, source=source)
+    grid.check(stack, grid_source=input.grid, source=source)
     stack = select_years(stack, p.years, source=source)
     cube = vegetation_index_cube(stack, p.index, source=source)
     for name in cube.data_vars:
@@ -25,13 +26,20 @@ def main() -> None:
         log.info("%s: %s in %.3f..%.3f", source, name, lo, hi)
     cube = on_grid(cube, grid)
     cube.attrs.update(source=source, years=f"{p.years[0]}-{p.years[-1]}")
-    write_netcdf(cube, snakemake.output.cube, chunks={"year": len(p.years), "y": p.chunk_px, "x": p.chunk_px})
+    write_netcdf(cube, output.cube, chunks={"year": len(p.years), "y": p.chunk_px, "x": p.chunk_px})
     missing = float(np.isnan(cube["ndvi"]).mean().compute())
     log.info(
         "annual cube: %s, %d years %d-%d, %d x %d px, %.2f %% missing NDVI values -> %s",
-        ", ".join(map(str, cube.data_vars)), len(p.years), p.years[0], p.years[-1],
-        grid.height, grid.width, 100 * missing, snakemake.output.cube,
+        ", ".join(map(str, cube.data_vars)),
+        len(p.years),
+        p.years[0],
+        p.years[-1],
+        grid.height,
+        grid.width,
+        100 * missing,
+        output.cube,
     )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

@@ -1,22 +1,23 @@
 """Entry script of rule greening_trend: per-pixel Theil-Sen / Mann-Kendall trend and summary."""
 
+import logging
+
 from karstflow.greening import greening_summary, greening_trend
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, write_json, write_raster
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 from karstflow.trends import TREND_NODATA
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.greening_trend")
 
 
-def main() -> None:
-    set_threads(snakemake.threads)
-    p = snakemake.params
-    source = str(snakemake.input.cube)
-    grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    source = str(input.cube)
+    grid = RegionGrid.from_dict(read_json(input.grid))
 
     cube = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
-    grid.check(cube, grid_source=snakemake.input.grid, source=source)
+    grid.check(cube, grid_source=input.grid, source=source)
     trend = greening_trend(
         cube[p.index],
         alpha=p.alpha,
@@ -26,20 +27,25 @@ def main() -> None:
     )
     # keep only what is written or summarised (the kernel computes the rest anyway)
     trend = trend[["slope", "p", "trend_class", "n_valid"]].compute()
-    log.info("trend of %s over %d years computed (min_valid %d)", p.index, cube.sizes["year"], trend.attrs["min_valid"])
+    log.info(
+        "trend of %s over %d years computed (min_valid %d)",
+        p.index,
+        cube.sizes["year"],
+        trend.attrs["min_valid"],
+    )
 
     units = f"{p.index} per year"
-    write_raster(grid.data_array(trend["slope"].values, name="trend_slope", units=units), snakemake.output.slope)
-    write_raster(grid.data_array(trend["p"].values, name="trend_p", units="1"), snakemake.output.p)
+    write_raster(grid.data_array(trend["slope"].values, name="trend_slope", units=units), output.slope)
+    write_raster(grid.data_array(trend["p"].values, name="trend_p", units="1"), output.p)
     write_raster(
         grid.data_array(trend["trend_class"].values, name="trend_class"),
-        snakemake.output.trend_class,
+        output.trend_class,
         dtype="uint8",
         nodata=TREND_NODATA,
     )
     years = (int(cube["year"].values[0]), int(cube["year"].values[-1]))
     summary = greening_summary(trend, pixel_area_km2=grid.pixel_area_m2 / 1e6, index=p.index, years=years)
-    write_json(summary, snakemake.output.summary)
+    write_json(summary, output.summary)
     log.info(
         "greening: mean slope %.5f/yr, significant greening %.1f %%, significant browning %.1f %%",
         summary["slope_mean_per_yr"],
@@ -48,4 +54,5 @@ def main() -> None:
     )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

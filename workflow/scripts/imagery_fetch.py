@@ -1,35 +1,55 @@
-"""Entry script of rule imagery_fetch: one period's scenes into the tile cache, and its date table."""
+"""Entry script of rule imagery_fetch: one period's scenes into the tile cache, and its date
+table."""
 
 import datetime as dt
+import logging
 
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, write_json
-from karstflow.runtime import configure_logging
+from karstflow.runtime import run_script
 from karstflow.sources import Period, get_source
 from karstflow.sources.fetch import write_date_table
 
-log = configure_logging(snakemake.log[0])
-region_id, period_name = snakemake.wildcards.region, snakemake.wildcards.period
-p = snakemake.params
-period = Period(period_name, dt.date.fromisoformat(str(p.period["start"])), dt.date.fromisoformat(str(p.period["end"])))
-grid = RegionGrid.from_dict(read_json(snakemake.input.grid))
-try:
-    source = get_source(region_id, p.region, p.imagery)
-    scenes = source.scenes(period, grid)
-except Exception as err:
-    log.error("%s", err)
-    raise
-write_date_table(scenes, snakemake.output.table)
-write_json(
-    {
-        "region": region_id,
-        "period": period_name,
-        "source": source.name,
-        "scenes": len(scenes),
-        "tiles_fetched": source.fetched,
-        "tiles_from_cache": source.reused,
-        "entries": source.last_entries,
-    },
-    snakemake.output.manifest,
-)
-log.info("%s %s: %d scenes, %d tiles fetched, %d from the cache", region_id, period_name, len(scenes), source.fetched, source.reused)
+log = logging.getLogger("karstflow.scripts.imagery_fetch")
+
+
+def main(input, output, params, wildcards, threads=1) -> None:
+    region_id, period_name = wildcards.region, wildcards.period
+    p = params
+    period = Period(
+        period_name,
+        dt.date.fromisoformat(str(p.period["start"])),
+        dt.date.fromisoformat(str(p.period["end"])),
+    )
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    try:
+        source = get_source(region_id, p.region, p.imagery)
+        scenes = source.scenes(period, grid)
+    except Exception as err:
+        log.error("%s", err)
+        raise
+    write_date_table(scenes, output.table)
+    write_json(
+        {
+            "region": region_id,
+            "period": period_name,
+            "source": source.name,
+            "scenes": len(scenes),
+            "tiles_fetched": source.fetched,
+            "tiles_from_cache": source.reused,
+            "entries": source.last_entries,
+        },
+        output.manifest,
+    )
+    log.info(
+        "%s %s: %d scenes, %d tiles fetched, %d from the cache",
+        region_id,
+        period_name,
+        len(scenes),
+        source.fetched,
+        source.reused,
+    )
+
+
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

@@ -1,59 +1,78 @@
 """Entry script of rule model_rules: the cultivation-convenience rules (searched or configured)."""
 
+import logging
+
 import pandas as pd
 
 from karstflow.conditions import RuleError
 from karstflow.convenience import evaluate_rules, find_interaction_rules
 from karstflow.io import read_json, write_csv, write_json
 from karstflow.model import design_matrix, read_driver_table, significant_from_table
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
-set_threads(snakemake.threads)
-inp, p = snakemake.input, snakemake.params
-drivers = read_driver_table(pd.read_csv(inp.drivers), source=inp.drivers)
-fit = read_json(inp.fit)
-coefficients = pd.read_csv(inp.coefficients)
+log = logging.getLogger("karstflow.scripts.model_rules")
 
-if p.rules is not None:
-    try:
-        rules = evaluate_rules(drivers, p.rules)
-    except RuleError as err:
-        log.error("config key model.rules: %s", err)
-        raise
-    doc = {"source": "config", "rules": rules, "search": None}
-    table = pd.DataFrame(rules)
-    log.info("%d rules from the config (model.rules); no search", len(rules))
-else:
-    s = dict(p.rule_search)
-    significant = significant_from_table(coefficients, fit["predictors"], p.alpha)
-    log.info("significant drivers at %.3g: %s", p.alpha, ", ".join(significant) or "none")
-    categorical = [c for c in ["x3_aspect_class"] if c in fit["predictors"]]
-    base, _ = design_matrix(drivers, fit["predictors"], categorical=categorical, reference_class=p.aspect_reference)
-    search = find_interaction_rules(
-        drivers,
-        significant,
-        criterion=s["criterion"],
-        base_design=base,
-        categorical=categorical,
-        quantiles=s["quantiles"],
-        significant_digits=s["significant_digits"],
-        min_support=s["min_support"],
-        alpha=p.alpha,
-        n_bootstrap=s["n_bootstrap"],
-        n_null=s["n_null"],
-        min_bootstrap_frequency=s["min_bootstrap_frequency"],
-        min_lift=s["min_lift"],
-        max_rules=s["max_rules"],
-        seed=s["seed"],
-    )
-    doc = {"source": "fitted", "rules": search.rules, "search": search.settings}
-    table = search.pairs.assign(variables=search.pairs["variables"].map(lambda v: " ".join(v)))
-    if len(significant) < 2:
-        log.warning("fewer than two significant drivers: no pair to search, no rules")
-    for rule in search.rules:
-        log.info("rule: %s (support %d, rate %.2f, lift %.2f, p_holm %.2g, bootstrap %.2f)", rule["rule"], rule["support"], rule["rate"], rule["lift"], rule["p_holm"], rule["bootstrap_frequency"])
-    if not search.rules:
-        log.warning("no rule passed the tests; convenience_rules.json holds no rules (the reserve stage then reports convenience as not evaluated)")
-write_csv(table, snakemake.output.search, index=False)
-write_json(doc, snakemake.output.rules)
+
+def main(input, output, params, wildcards, threads=1) -> None:
+    inp, p = input, params
+    drivers = read_driver_table(pd.read_csv(inp.drivers), source=inp.drivers)
+    fit = read_json(inp.fit)
+    coefficients = pd.read_csv(inp.coefficients)
+
+    if p.rules is not None:
+        try:
+            rules = evaluate_rules(drivers, p.rules)
+        except RuleError as err:
+            log.error("config key model.rules: %s", err)
+            raise
+        doc = {"source": "config", "rules": rules, "search": None}
+        table = pd.DataFrame(rules)
+        log.info("%d rules from the config (model.rules); no search", len(rules))
+    else:
+        s = dict(p.rule_search)
+        significant = significant_from_table(coefficients, fit["predictors"], p.alpha)
+        log.info("significant drivers at %.3g: %s", p.alpha, ", ".join(significant) or "none")
+        categorical = [c for c in ["x3_aspect_class"] if c in fit["predictors"]]
+        base, _ = design_matrix(drivers, fit["predictors"], categorical=categorical, reference_class=p.aspect_reference)
+        search = find_interaction_rules(
+            drivers,
+            significant,
+            criterion=s["criterion"],
+            base_design=base,
+            categorical=categorical,
+            quantiles=s["quantiles"],
+            significant_digits=s["significant_digits"],
+            min_support=s["min_support"],
+            alpha=p.alpha,
+            n_bootstrap=s["n_bootstrap"],
+            n_null=s["n_null"],
+            min_bootstrap_frequency=s["min_bootstrap_frequency"],
+            min_lift=s["min_lift"],
+            max_rules=s["max_rules"],
+            seed=s["seed"],
+        )
+        doc = {"source": "fitted", "rules": search.rules, "search": search.settings}
+        table = search.pairs.assign(variables=search.pairs["variables"].map(lambda v: " ".join(v)))
+        if len(significant) < 2:
+            log.warning("fewer than two significant drivers: no pair to search, no rules")
+        for rule in search.rules:
+            log.info(
+                "rule: %s (support %d, rate %.2f, lift %.2f, p_holm %.2g, bootstrap %.2f)",
+                rule["rule"],
+                rule["support"],
+                rule["rate"],
+                rule["lift"],
+                rule["p_holm"],
+                rule["bootstrap_frequency"],
+            )
+        if not search.rules:
+            log.warning(
+                "no rule passed the tests; convenience_rules.json holds no rules (the reserve "
+                "stage then reports convenience as not evaluated)"
+            )
+    write_csv(table, output.search, index=False)
+    write_json(doc, output.rules)
+
+
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

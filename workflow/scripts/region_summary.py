@@ -1,10 +1,19 @@
 """Entry script of rule region_summary: merge the stage JSONs of one region."""
 
+import logging
+
 from karstflow.io import read_json, write_json
-from karstflow.runtime import configure_logging
+from karstflow.runtime import run_script
 from karstflow.summary import region_summary
 
-configure_logging(snakemake.log[0])
-sections = {stage: read_json(snakemake.input[stage]) for stage in snakemake.params.stages}
-summary = region_summary(snakemake.wildcards.region, read_json(snakemake.input.grid), sections)
-write_json(summary, snakemake.output.summary)
+log = logging.getLogger("karstflow.scripts.region_summary")
+
+
+def main(input, output, params, wildcards, threads=1) -> None:
+    sections = {stage: read_json(input[stage]) for stage in params.stages}
+    summary = region_summary(wildcards.region, read_json(input.grid), sections)
+    write_json(summary, output.summary)
+
+
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

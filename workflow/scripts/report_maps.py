@@ -6,26 +6,26 @@ limits (karstflow.report.shared_limits). The maps go to results/{region}/maps/ a
 {stage}-{name}.png, which the report lists.
 """
 
+import logging
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
-
 from karstflow.io import read_raster
 from karstflow.plotting import raster_map, save_figure
 from karstflow.report import map_key, map_style, rgb_band_indices, shared_limits
-from karstflow.runtime import configure_logging
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.report_maps")
 
 
-def main() -> None:
-    region = snakemake.wildcards.region
-    out_dir = Path(snakemake.output.maps)
+def main(input, output, params, wildcards, threads=1) -> None:
+    region = wildcards.region
+    out_dir = Path(output.maps)
     tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    rasters = {key: read_raster(snakemake.input[key]) for key in snakemake.params.rasters}
+    rasters = {key: read_raster(input[key]) for key in params.rasters}
     groups = defaultdict(dict)
     for key, da in rasters.items():
         stage, name = key.split("-", 1)
@@ -42,10 +42,11 @@ def main() -> None:
             group = groups[map_key(stage, name)[0]]
             kwargs["vmin"], kwargs["vmax"] = shared_limits({k: v.values for k, v in group.items()}, style)
         save_figure(raster_map(da, **kwargs), tmp_dir / f"{key}.png")
-        log.info("map %s <- %s", key, snakemake.input[key])
+        log.info("map %s <- %s", key, input[key])
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp_dir.rename(out_dir)
     log.info("%d maps of %s in %s", len(rasters), region, out_dir)
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

@@ -1,5 +1,7 @@
 """Entry script of rule reserve_evaluate: limiting-factor evaluation of the forest land."""
 
+import logging
+
 from karstflow.drivers import compute_drivers, read_driver_layers
 from karstflow.io import read_json, read_raster, read_vector, write_csv, write_json, write_vector
 from karstflow.reserve import (
@@ -12,62 +14,71 @@ from karstflow.reserve import (
     reserve_summary,
     rules_from_json,
 )
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 
-log = configure_logging(snakemake.log[0])
-set_threads(snakemake.threads)
-inp = snakemake.input
-given = set(inp.keys())
-criteria, skip = criteria_from_config(snakemake.params.reserve)
-
-forest = read_vector(inp.forest)
-for column in ("forest_id", "forest_type"):
-    if column not in forest.columns:
-        raise ReserveInputError(f"{inp.forest}: expected a column {column!r}, found {list(forest.columns)}")
-if "township" not in forest.columns:
-    forest["township"] = dominant_zone(forest.geometry, read_vector(inp.townships), "township", name=inp.townships)
-    log.info("reserve: township of each forest polygon from %s (largest overlap)", inp.townships)
+log = logging.getLogger("karstflow.scripts.reserve_evaluate")
 
 
-def vector(name):
-    return read_vector(inp[name]) if name in given else None
+def main(input, output, params, wildcards, threads=1) -> None:
+    inp = input
+    given = set(inp.keys())
+    criteria, skip = criteria_from_config(params.reserve)
+
+    forest = read_vector(inp.forest)
+    for column in ("forest_id", "forest_type"):
+        if column not in forest.columns:
+            raise ReserveInputError(f"{inp.forest}: expected a column {column!r}, found {list(forest.columns)}")
+    if "township" not in forest.columns:
+        forest["township"] = dominant_zone(forest.geometry, read_vector(inp.townships), "township", name=inp.townships)
+        log.info("reserve: township of each forest polygon from %s (largest overlap)", inp.townships)
+
+    def vector(name):
+        return read_vector(inp[name]) if name in given else None
+
+    def raster(name):
+        return read_raster(inp[name]) if name in given else None
+
+    rules = drivers = None
+    if "convenience_rules" in given:
+        rules = rules_from_json(read_json(inp.convenience_rules), inp.convenience_rules)
+        if rules:
+            # the driver stage's function and settings, so a rule reads forest as it read parcels
+            drivers = compute_drivers(
+                forest,
+                **read_driver_layers(inp),
+                id_column="forest_id",
+                **params.drivers,
+            )
+
+    layers = ReserveLayers(
+        redline=vector("redline"),
+        slope_deg=raster("slope"),
+        accumulated_temperature=raster("accumulated_temperature"),
+        precipitation=raster("precipitation"),
+        irrigation=vector("irrigation"),
+        soil=vector("soil"),
+        rules=rules,
+        drivers=drivers,
+        names={
+            **{k: str(inp[k]) for k in given},
+            "slope_deg": str(inp.slope) if "slope" in given else "slope raster",
+        },
+    )
+    evaluation = evaluate_reserve(forest, layers, criteria, skip=skip)
+    candidates = evaluation.candidates
+    write_vector(candidates, output.candidates, layer="reclaimable_forest")
+    write_csv(reserve_summary(candidates), output.summary_table, index=False)
+    headline = reserve_headline(evaluation)
+    headline["criteria"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(criteria).items()}
+    write_json(headline, output.summary)
+    log.info(
+        "reserve: %d of %d forest polygons reclaimable, %.1f of %.1f ha",
+        headline["reclaimable"],
+        headline["candidates"],
+        headline["reclaimable_area_ha"],
+        headline["candidate_area_ha"],
+    )
 
 
-def raster(name):
-    return read_raster(inp[name]) if name in given else None
-
-
-rules = drivers = None
-if "convenience_rules" in given:
-    rules = rules_from_json(read_json(inp.convenience_rules), inp.convenience_rules)
-    if rules:
-        # the driver stage's function and settings, so a rule reads forest as it read parcels
-        drivers = compute_drivers(
-            forest,
-            **read_driver_layers(inp),
-            id_column="forest_id",
-            **snakemake.params.drivers,
-        )
-
-layers = ReserveLayers(
-    redline=vector("redline"),
-    slope_deg=raster("slope"),
-    accumulated_temperature=raster("accumulated_temperature"),
-    precipitation=raster("precipitation"),
-    irrigation=vector("irrigation"),
-    soil=vector("soil"),
-    rules=rules,
-    drivers=drivers,
-    names={**{k: str(inp[k]) for k in given}, "slope_deg": str(inp.slope) if "slope" in given else "slope raster"},
-)
-evaluation = evaluate_reserve(forest, layers, criteria, skip=skip)
-candidates = evaluation.candidates
-write_vector(candidates, snakemake.output.candidates, layer="reclaimable_forest")
-write_csv(reserve_summary(candidates), snakemake.output.summary_table, index=False)
-headline = reserve_headline(evaluation)
-headline["criteria"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(criteria).items()}
-write_json(headline, snakemake.output.summary)
-log.info(
-    "reserve: %d of %d forest polygons reclaimable, %.1f of %.1f ha",
-    headline["reclaimable"], headline["candidates"], headline["reclaimable_area_ha"], headline["candidate_area_ha"],
-)
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

@@ -5,19 +5,21 @@ degradation over every service year of the region (InVEST's advice), so the year
 one k and their quality maps compare.
 """
 
+import logging
+
 import numpy as np
 
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, write_raster
-from karstflow.runtime import configure_logging
-from karstflow.services import half_saturation_auto, habitat_quality, reclassify
+from karstflow.runtime import run_script
+from karstflow.services import habitat_quality, half_saturation_auto, reclassify
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.services_habitat_quality")
 
 
-def main() -> None:
-    p = snakemake.params
-    inp = snakemake.input
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    inp = input
     grid = RegionGrid.from_dict(read_json(inp.grid))
     lc_path = str(inp.landcover)
     landcover = read_raster(lc_path)
@@ -30,15 +32,26 @@ def main() -> None:
     else:
         k = float(p.half_saturation)
         how = "configured"
-    suitability = reclassify(lc, {int(c): row["suitability"] for c, row in p.habitat.items()},
-                             what="habitat suitability", table_source="config key services.habitat_quality.habitat",
-                             map_source=lc_path)
+    suitability = reclassify(
+        lc,
+        {int(c): row["suitability"] for c, row in p.habitat.items()},
+        what="habitat suitability",
+        table_source="config key services.habitat_quality.habitat",
+        map_source=lc_path,
+    )
     quality = habitat_quality(suitability, degradation, half_saturation=k, z=p.scaling_z)
     da = grid.data_array(quality.astype(np.float32), name="habitat_quality", units="1")
     da.attrs["half_saturation"] = k
-    write_raster(da, snakemake.output.quality)
-    log.info("habitat quality %s: mean %.4f (k = %.4f, %s; z = %g)", snakemake.wildcards.year,
-             float(np.nanmean(quality)), k, how, p.scaling_z)
+    write_raster(da, output.quality)
+    log.info(
+        "habitat quality %s: mean %.4f (k = %.4f, %s; z = %g)",
+        wildcards.year,
+        float(np.nanmean(quality)),
+        k,
+        how,
+        p.scaling_z,
+    )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

@@ -1,12 +1,14 @@
 """Entry script of rule services_soil_retention: RUSLE soil loss and soil retention of one year."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from karstflow.greening import percentile_endmembers
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_json, write_raster
-from karstflow.runtime import configure_logging, set_threads
+from karstflow.runtime import run_script
 from karstflow.services import (
     c_factor_from_cover,
     check_biophysical_table,
@@ -19,14 +21,13 @@ from karstflow.services import (
 
 SOIL_VARS = ("sand_pct", "silt_pct", "clay_pct", "organic_carbon_pct")
 
-log = configure_logging(snakemake.log[0])
-set_threads(snakemake.threads)
+log = logging.getLogger("karstflow.scripts.services_soil_retention")
 
 
-def main() -> None:
-    p = snakemake.params
-    inp = snakemake.input
-    year = int(snakemake.wildcards.year)
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    inp = input
+    year = int(wildcards.year)
     sc = p.soil_conservation
     grid = RegionGrid.from_dict(read_json(inp.grid))
 
@@ -46,15 +47,25 @@ def main() -> None:
     grid.check(soil, grid_source=inp.grid, source=soil_path)
     missing = [v for v in SOIL_VARS if v not in soil.data_vars]
     if missing:
-        raise ValueError(f"{soil_path}: missing soil variable(s) {missing} for the K factor; found {sorted(soil.data_vars)}")
+        raise ValueError(
+            f"{soil_path}: missing soil variable(s) {missing} for the K factor; found {sorted(soil.data_vars)}"
+        )
 
     bio_path = str(inp.biophysical)
     bio = check_biophysical_table(pd.read_csv(bio_path), source=bio_path)
 
-    r = r_factor(np.asarray(precip.values, dtype=np.float64), method=sc["r_factor"]["method"],
-                 a=sc["r_factor"]["a"], b=sc["r_factor"]["b"], name=f"{climate_path}: precipitation_mm ({year})")
-    k = k_factor_epic(*(np.asarray(soil[v].values, dtype=np.float64) for v in SOIL_VARS), si_factor=sc["k_si_factor"],
-                      names={v: f"{soil_path}: {v}" for v in SOIL_VARS})
+    r = r_factor(
+        np.asarray(precip.values, dtype=np.float64),
+        method=sc["r_factor"]["method"],
+        a=sc["r_factor"]["a"],
+        b=sc["r_factor"]["b"],
+        name=f"{climate_path}: precipitation_mm ({year})",
+    )
+    k = k_factor_epic(
+        *(np.asarray(soil[v].values, dtype=np.float64) for v in SOIL_VARS),
+        si_factor=sc["k_si_factor"],
+        names={v: f"{soil_path}: {v}" for v in SOIL_VARS},
+    )
     c_table = reclassify(lc, bio["usle_c"].to_dict(), what="usle_c", table_source=bio_path, map_source=lc_path)
     p_factor = reclassify(lc, bio["usle_p"].to_dict(), what="usle_p", table_source=bio_path, map_source=lc_path)
     if sc["cover_factor"] == "vegetation_cover":
@@ -69,7 +80,11 @@ def main() -> None:
         c_cover = c_factor_from_cover(np.asarray(fvc.values, dtype=np.float64))
         # pixels without an NDVI value keep the table's C
         c_factor = np.where(np.isfinite(c_cover), c_cover, c_table)
-        log.info("C from vegetation cover (Cai et al. 2000): NDVI end-members %.3f / %.3f", soil_ndvi, veg_ndvi)
+        log.info(
+            "C from vegetation cover (Cai et al. 2000): NDVI end-members %.3f / %.3f",
+            soil_ndvi,
+            veg_ndvi,
+        )
     else:
         c_factor = c_table
     result = rusle(r, k, ls, c_factor, p_factor)
@@ -77,8 +92,14 @@ def main() -> None:
     retention = np.where(non_soil, np.nan, result.retention)
     loss = np.where(non_soil, np.nan, result.actual)
     potential = np.where(non_soil, np.nan, result.potential)
-    write_raster(grid.data_array(retention.astype(np.float32), name="soil_retention", units="t ha-1 yr-1"), snakemake.output.retention)
-    write_raster(grid.data_array(loss.astype(np.float32), name="soil_loss", units="t ha-1 yr-1"), snakemake.output.soil_loss)
+    write_raster(
+        grid.data_array(retention.astype(np.float32), name="soil_retention", units="t ha-1 yr-1"),
+        output.retention,
+    )
+    write_raster(
+        grid.data_array(loss.astype(np.float32), name="soil_loss", units="t ha-1 yr-1"),
+        output.soil_loss,
+    )
     soil_px = ~non_soil
 
     def mean(a):
@@ -102,11 +123,20 @@ def main() -> None:
         "non_soil_pixels": int(non_soil.sum()),
         "non_soil_classes": list(sc["non_soil_classes"]),
     }
-    write_json(factors, snakemake.output.factors)
-    log.info("soil %d: R %.0f, K %.4f, LS %.2f, C %.3f, P %.2f -> potential %.1f, actual %.2f, retention %.1f t/ha/yr",
-             year, factors["r_mean_mj_mm_ha_h_yr"], factors["k_mean_t_ha_h_ha_mj_mm"], factors["ls_mean"],
-             factors["c_mean"], factors["p_mean"], factors["potential_soil_loss_mean_t_ha_yr"],
-             factors["actual_soil_loss_mean_t_ha_yr"], factors["soil_retention_mean_t_ha_yr"])
+    write_json(factors, output.factors)
+    log.info(
+        "soil %d: R %.0f, K %.4f, LS %.2f, C %.3f, P %.2f -> potential %.1f, actual %.2f, retention %.1f t/ha/yr",
+        year,
+        factors["r_mean_mj_mm_ha_h_yr"],
+        factors["k_mean_t_ha_h_ha_mj_mm"],
+        factors["ls_mean"],
+        factors["c_mean"],
+        factors["p_mean"],
+        factors["potential_soil_loss_mean_t_ha_yr"],
+        factors["actual_soil_loss_mean_t_ha_yr"],
+        factors["soil_retention_mean_t_ha_yr"],
+    )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821

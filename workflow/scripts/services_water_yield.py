@@ -1,22 +1,34 @@
 """Entry script of rule services_water_yield: InVEST annual water yield of one year."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_raster
-from karstflow.runtime import configure_logging
-from karstflow.services import annual_water_yield, check_biophysical_table, climate_of_year, reclassify
+from karstflow.runtime import run_script
+from karstflow.services import (
+    annual_water_yield,
+    check_biophysical_table,
+    climate_of_year,
+    reclassify,
+)
 
-log = configure_logging(snakemake.log[0])
+log = logging.getLogger("karstflow.scripts.services_water_yield")
 
 
-def main() -> None:
-    p = snakemake.params
-    inp = snakemake.input
-    year = int(snakemake.wildcards.year)
+def main(input, output, params, wildcards, threads=1) -> None:
+    p = params
+    inp = input
+    year = int(wildcards.year)
     grid = RegionGrid.from_dict(read_json(inp.grid))
-    lc_path, climate_path, soil_path, bio_path = (str(inp.landcover), str(inp.climate), str(inp.soil), str(inp.biophysical))
+    lc_path, climate_path, soil_path, bio_path = (
+        str(inp.landcover),
+        str(inp.climate),
+        str(inp.soil),
+        str(inp.biophysical),
+    )
     landcover = read_raster(lc_path)
     grid.check(landcover, grid_source=inp.grid, source=lc_path)
     lc = np.asarray(landcover.values)
@@ -55,10 +67,22 @@ def main() -> None:
         },
     )
     wy = result.water_yield_mm
-    write_raster(grid.data_array(wy.astype(np.float32), name="water_yield", units="mm yr-1"), snakemake.output.water_yield)
+    write_raster(
+        grid.data_array(wy.astype(np.float32), name="water_yield", units="mm yr-1"),
+        output.water_yield,
+    )
     volume = float(np.nansum(wy) / 1000.0 * grid.pixel_area_m2)
-    log.info("water yield %d: mean %.1f mm of %.1f mm precipitation (AET %.1f mm), %.4g m3 (Z = %g, climate %s)",
-             year, float(np.nanmean(wy)), float(np.nanmean(precip.values)), float(np.nanmean(result.aet_mm)), volume, p.z, p.climate)
+    log.info(
+        "water yield %d: mean %.1f mm of %.1f mm precipitation (AET %.1f mm), %.4g m3 (Z = %g, climate %s)",
+        year,
+        float(np.nanmean(wy)),
+        float(np.nanmean(precip.values)),
+        float(np.nanmean(result.aet_mm)),
+        volume,
+        p.z,
+        p.climate,
+    )
 
 
-main()
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821
