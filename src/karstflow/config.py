@@ -46,7 +46,8 @@ def _format_error(err: Any) -> str:
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         return f"config key {path}: unknown key(s) {', '.join(map(repr, extra))}{hint}"
     if v == "type":
-        return f"config key {path}: expected {err.validator_value}, found {_describe(err.instance)} ({type(err.instance).__name__})"
+        found = f"{_describe(err.instance)} ({type(err.instance).__name__})"
+        return f"config key {path}: expected {err.validator_value}, found {found}"
     if v == "required":
         return f"config key {path}: {err.message}"
     if v == "enum":
@@ -132,7 +133,9 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any], workdir: 
     check_region_ids(config)
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         # The deepest error is the most specific one (oneOf/anyOf wrap their branches).
         best = jsonschema.exceptions.best_match(errors)

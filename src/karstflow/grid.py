@@ -68,8 +68,7 @@ class RegionGrid:
             raise ValueError(f"{path}: raster is not north-up (pixel x {t.a}, y {t.e}); a region grid is north-up")
         if not math.isclose(t.a, -t.e, rel_tol=1e-9):
             raise ValueError(
-                f"{path}: pixels are not square (x size {t.a!r}, y size {-t.e!r}); "
-                "a region grid needs one resolution"
+                f"{path}: pixels are not square (x size {t.a!r}, y size {-t.e!r}); a region grid needs one resolution"
             )
         epsg = crs.to_epsg()
         same_as_epsg = epsg is not None and CRS.from_epsg(epsg) == CRS.from_wkt(crs.to_wkt())
@@ -157,7 +156,13 @@ def reproject_to_grid(
         return da
     src_crs = CRS.from_user_input(da.rio.crs)
     if src_crs != CRS.from_user_input(grid.crs):
-        log.info("%s: reprojecting from %s to the region grid %s (%s resampling)", source, src_crs.to_string(), grid.crs, resampling)
+        log.info(
+            "%s: reprojecting from %s to the region grid %s (%s resampling)",
+            source,
+            src_crs.to_string(),
+            grid.crs,
+            resampling,
+        )
     else:
         log.info("%s: resampling onto the region grid (%s resampling)", source, resampling)
     out = da.rio.reproject(
@@ -199,12 +204,11 @@ def describe_grid(da: xr.DataArray | xr.Dataset) -> str:
         crs = da.rio.crs
     except Exception:  # noqa: BLE001 - a broken grid mapping is just "unknown" here
         crs = None
-    return f"{ny} x {nx} px, upper-left ({x0:.10g}, {y0:.10g}), pixel {abs(dx):.10g} x {abs(dy):.10g}, {crs.to_string() if crs else 'no CRS'}"
+    crs_text = crs.to_string() if crs else "no CRS"
+    return f"{ny} x {nx} px, upper-left ({x0:.10g}, {y0:.10g}), pixel {abs(dx):.10g} x {abs(dy):.10g}, {crs_text}"
 
 
-def check_same_grid(
-    a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, name_a: str, name_b: str
-) -> None:
+def check_same_grid(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, name_a: str, name_b: str) -> None:
     """Raise ``ValueError`` naming both inputs unless ``a`` and ``b`` share one pixel grid.
 
     Compares the sizes and the pixel-centre coordinates of ``y`` and ``x`` (to 1e-6 of a

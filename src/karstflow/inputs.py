@@ -85,97 +85,257 @@ def _col(name: str, kind: str, description: str, **kw: Any) -> Column:
 POLYGONS = ("Polygon", "MultiPolygon")
 POINTS = ("Point", "MultiPoint")
 LINES = ("LineString", "MultiLineString")
-GRADE = {"kind": "int", "minimum": 1, "maximum": 15, "units": "grade (1 best, 15 worst; GB/T 28407-2012)"}
+GRADE_UNITS = "grade (1 best, 15 worst; GB/T 28407-2012)"
 FOREST_TYPES = ("forested land", "other forest land", "sparse forest land")
 YES_NO = {"true", "yes", "y", "1", "t", "false", "no", "n", "0", "f"}
 
 _SPECS: tuple[InputSpec, ...] = (
-    InputSpec("dem", "raster", "Elevation (m); one file, a list of tiles or a glob, any CRS.",
-              resampling="bilinear", units="m", extension="tif"),
-    InputSpec("imagery", "imagery", "Sentinel-2 L2A scenes: a date table, per-band time stacks or SAFE products; "
-              "composited per period straight onto the grid (imagery/composite_{period}.tif is their harmonised form)."),
-    InputSpec("reference", "vector", "Labelled reference samples (points or polygons) for training the classifier.",
-              (_col("class_code", "int", "land-cover code (or the column landcover.reference.class_column names)",
-                    required=False),), POINTS + POLYGONS, extension="gpkg"),
-    InputSpec("validation", "vector", "Labelled validation sample (points), e.g. landcover/validation_sample.gpkg "
-              "after labelling; unlabelled points are skipped.",
-              (_col("reference_code", "int", "land-cover code read on the ground or on imagery", required=False),),
-              POINTS, extension="gpkg"),
-    InputSpec("parcels", "vector", "Reclaimed (supplementary) farmland parcels.",
-              (_col("parcel_id", "int", "unique parcel id (or the column abandonment.id_column names)", required=False),
-               _col("reclaim_year", "int", "year of reclamation", required=False, units="year")),
-              POLYGONS, extension="gpkg"),
-    InputSpec("abandonment_labels", "vector", "Known abandonment outcome of the parcels (field survey, or the demo's "
-              "planted truth): used by the driver stage instead of the classified abandonment.",
-              (_col("parcel_id", "int", "parcel id as in parcels"),
-               _col("abandoned", "int", "0 used, 1 abandoned", allowed=(0, 1))),
-              POLYGONS, extension="gpkg"),
-    InputSpec("villages", "vector", "Administrative villages with their resident population (x6).",
-              (_col("village_id", "int", "unique village id", required=False),
-               _col("population", "number", "resident population", units="people", minimum=0)),
-              POLYGONS, extension="gpkg"),
-    InputSpec("settlements", "vector", "Settlements (points or polygons): targets of x4.", (), POINTS + POLYGONS,
-              extension="gpkg"),
-    InputSpec("roads", "vector", "Road lines: the network of x4 and x5; a habitat-quality threat when configured.",
-              (), LINES, extension="gpkg"),
-    InputSpec("farmland", "vector", "Cultivated farmland patches: targets of x5, grades for capacity.", (), POLYGONS,
-              extension="gpkg"),
-    InputSpec("quality_grades", "vector", "Farmland quality-grade polygons (x7-x9; K of the capacity formula).",
-              (_col("natural_grade", description="natural grade", **GRADE),
-               _col("utilization_grade", description="utilization grade", **GRADE),
-               _col("economic_grade", description="economic grade", **GRADE)),
-              POLYGONS, extension="gpkg"),
-    InputSpec("forest", "vector", "Forest-land polygons, the reserve-farmland candidates.",
-              (_col("forest_type", "text", "forest type", allowed=FOREST_TYPES),
-               _col("carbon_mg_ha", "number", "carbon density (swap cost carbon)", units="Mg C ha-1",
-                    required=False, minimum=0)),
-              POLYGONS, extension="gpkg"),
-    InputSpec("redline", "vector", "Ecological protection red-line zones.",
-              (_col("kind", "text", "zone kind, a key of reserve.redline.kinds"),), POLYGONS, extension="gpkg"),
-    InputSpec("soil", "vector", "Soil units for the reserve soil factors.",
-              (_col("texture", "text", "soil texture (reserve.texture.allowed)", required=False),
-               _col("depth_cm", "number", "soil depth", units="cm", required=False, minimum=0),
-               _col("ph", "number", "soil pH", required=False, minimum=0, maximum=14),
-               _col("salinization", "text", "salinization degree (reserve.salinization)", required=False),
-               _col("polluted", "yesno", "soil polluted", required=False),
-               _col("drainage", "yesno", "drainage possible", required=False),
-               _col("weatherable_bedrock", "yesno", "weatherable bedrock", required=False)),
-              POLYGONS, extension="gpkg"),
-    InputSpec("irrigation", "vector", "Irrigation zones (reserve precipitation-or-irrigation factor).", (), POLYGONS,
-              extension="gpkg"),
-    InputSpec("townships", "vector", "Townships, for per-township summaries.",
-              (_col("township_id", "int", "unique positive township id", minimum=1),
-               _col("township", "text", "township name", required=False)),
-              POLYGONS, extension="gpkg"),
-    InputSpec("accumulated_temperature", "raster", "Accumulated temperature >= 10 degC (degC day).",
-              resampling="bilinear", units="degC day", extension="tif"),
-    InputSpec("precipitation", "raster", "Annual precipitation (mm).", resampling="bilinear", units="mm",
-              extension="tif"),
-    InputSpec("annual_stack", "cube", "Annual vegetation stack (NetCDF, dims year, y, x): the greening index (ndvi, "
-              "evi, kndvi) or the bands to compute it.", resampling="bilinear", extension="nc"),
-    InputSpec("carbonate", "raster", "Carbonate-rock mask (1 carbonate, 0 other).", resampling="nearest",
-              extension="tif"),
-    InputSpec("bedrock_exposure", "cube", "Bedrock exposure fraction 0..1 per year (NetCDF, dims year, y, x).",
-              resampling="bilinear", extension="nc"),
-    InputSpec("climate", "cube", "Climate (NetCDF, dims year, y, x): temperature_c, precipitation_mm, solar_mj_m2, "
-              "eto_mm.", resampling="bilinear", extension="nc"),
-    InputSpec("landcover", "raster_by_year", "Land-cover maps keyed by year (codes of landcover.classes).",
-              resampling="nearest", extension="tif"),
-    InputSpec("carbon_pools", "table", "InVEST carbon pools per land-cover code (Mg C/ha).",
-              (_col("lucode", "int", "land-cover code"),
-               *(_col(c, "number", f"{c[2:]} carbon", units="Mg C ha-1", minimum=0)
-                 for c in ("c_above", "c_below", "c_soil", "c_dead"))),
-              extension="csv"),
-    InputSpec("soil_grids", "cube", "Soil grids (NetCDF, dims y, x): soil_depth_mm, pawc, sand_pct, silt_pct, "
-              "clay_pct, organic_carbon_pct.", resampling="bilinear", extension="nc"),
-    InputSpec("biophysical", "table", "InVEST biophysical table per land-cover code.",
-              (_col("lucode", "int", "land-cover code"),
-               _col("root_depth_mm", "number", "root depth", units="mm", minimum=0),
-               _col("kc", "number", "crop coefficient", minimum=0),
-               _col("lulc_veg", "int", "1 vegetated, 0 not", allowed=(0, 1)),
-               _col("usle_c", "number", "USLE cover factor", minimum=0, maximum=1),
-               _col("usle_p", "number", "USLE support-practice factor", minimum=0, maximum=1)),
-              extension="csv"),
+    InputSpec(
+        "dem",
+        "raster",
+        "Elevation (m); one file, a list of tiles or a glob, any CRS.",
+        resampling="bilinear",
+        units="m",
+        extension="tif",
+    ),
+    InputSpec(
+        "imagery",
+        "imagery",
+        "Sentinel-2 L2A scenes: a date table, per-band time stacks or SAFE products; "
+        "composited per period straight onto the grid (imagery/composite_{period}.tif is their harmonised form).",
+    ),
+    InputSpec(
+        "reference",
+        "vector",
+        "Labelled reference samples (points or polygons) for training the classifier.",
+        (
+            _col(
+                "class_code",
+                "int",
+                "land-cover code (or the column landcover.reference.class_column names)",
+                required=False,
+            ),
+        ),
+        POINTS + POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "validation",
+        "vector",
+        "Labelled validation sample (points), e.g. landcover/validation_sample.gpkg "
+        "after labelling; unlabelled points are skipped.",
+        (_col("reference_code", "int", "land-cover code read on the ground or on imagery", required=False),),
+        POINTS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "parcels",
+        "vector",
+        "Reclaimed (supplementary) farmland parcels.",
+        (
+            _col("parcel_id", "int", "unique parcel id (or the column abandonment.id_column names)", required=False),
+            _col("reclaim_year", "int", "year of reclamation", required=False, units="year"),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "abandonment_labels",
+        "vector",
+        "Known abandonment outcome of the parcels (field survey, or the demo's "
+        "planted truth): used by the driver stage instead of the classified abandonment.",
+        (
+            _col("parcel_id", "int", "parcel id as in parcels"),
+            _col("abandoned", "int", "0 used, 1 abandoned", allowed=(0, 1)),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "villages",
+        "vector",
+        "Administrative villages with their resident population (x6).",
+        (
+            _col("village_id", "int", "unique village id", required=False),
+            _col("population", "number", "resident population", units="people", minimum=0),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "settlements",
+        "vector",
+        "Settlements (points or polygons): targets of x4.",
+        (),
+        POINTS + POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "roads",
+        "vector",
+        "Road lines: the network of x4 and x5; a habitat-quality threat when configured.",
+        (),
+        LINES,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "farmland",
+        "vector",
+        "Cultivated farmland patches: targets of x5, grades for capacity.",
+        (),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "quality_grades",
+        "vector",
+        "Farmland quality-grade polygons (x7-x9; K of the capacity formula).",
+        (
+            _col("natural_grade", "int", "natural grade", minimum=1, maximum=15, units=GRADE_UNITS),
+            _col("utilization_grade", "int", "utilization grade", minimum=1, maximum=15, units=GRADE_UNITS),
+            _col("economic_grade", "int", "economic grade", minimum=1, maximum=15, units=GRADE_UNITS),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "forest",
+        "vector",
+        "Forest-land polygons, the reserve-farmland candidates.",
+        (
+            _col("forest_type", "text", "forest type", allowed=FOREST_TYPES),
+            _col(
+                "carbon_mg_ha",
+                "number",
+                "carbon density (swap cost carbon)",
+                units="Mg C ha-1",
+                required=False,
+                minimum=0,
+            ),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "redline",
+        "vector",
+        "Ecological protection red-line zones.",
+        (_col("kind", "text", "zone kind, a key of reserve.redline.kinds"),),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "soil",
+        "vector",
+        "Soil units for the reserve soil factors.",
+        (
+            _col("texture", "text", "soil texture (reserve.texture.allowed)", required=False),
+            _col("depth_cm", "number", "soil depth", units="cm", required=False, minimum=0),
+            _col("ph", "number", "soil pH", required=False, minimum=0, maximum=14),
+            _col("salinization", "text", "salinization degree (reserve.salinization)", required=False),
+            _col("polluted", "yesno", "soil polluted", required=False),
+            _col("drainage", "yesno", "drainage possible", required=False),
+            _col("weatherable_bedrock", "yesno", "weatherable bedrock", required=False),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "irrigation",
+        "vector",
+        "Irrigation zones (reserve precipitation-or-irrigation factor).",
+        (),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "townships",
+        "vector",
+        "Townships, for per-township summaries.",
+        (
+            _col("township_id", "int", "unique positive township id", minimum=1),
+            _col("township", "text", "township name", required=False),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "accumulated_temperature",
+        "raster",
+        "Accumulated temperature >= 10 degC (degC day).",
+        resampling="bilinear",
+        units="degC day",
+        extension="tif",
+    ),
+    InputSpec(
+        "precipitation", "raster", "Annual precipitation (mm).", resampling="bilinear", units="mm", extension="tif"
+    ),
+    InputSpec(
+        "annual_stack",
+        "cube",
+        "Annual vegetation stack (NetCDF, dims year, y, x): the greening index (ndvi, "
+        "evi, kndvi) or the bands to compute it.",
+        resampling="bilinear",
+        extension="nc",
+    ),
+    InputSpec(
+        "carbonate", "raster", "Carbonate-rock mask (1 carbonate, 0 other).", resampling="nearest", extension="tif"
+    ),
+    InputSpec(
+        "bedrock_exposure",
+        "cube",
+        "Bedrock exposure fraction 0..1 per year (NetCDF, dims year, y, x).",
+        resampling="bilinear",
+        extension="nc",
+    ),
+    InputSpec(
+        "climate",
+        "cube",
+        "Climate (NetCDF, dims year, y, x): temperature_c, precipitation_mm, solar_mj_m2, eto_mm.",
+        resampling="bilinear",
+        extension="nc",
+    ),
+    InputSpec(
+        "landcover",
+        "raster_by_year",
+        "Land-cover maps keyed by year (codes of landcover.classes).",
+        resampling="nearest",
+        extension="tif",
+    ),
+    InputSpec(
+        "carbon_pools",
+        "table",
+        "InVEST carbon pools per land-cover code (Mg C/ha).",
+        (
+            _col("lucode", "int", "land-cover code"),
+            *(
+                _col(c, "number", f"{c[2:]} carbon", units="Mg C ha-1", minimum=0)
+                for c in ("c_above", "c_below", "c_soil", "c_dead")
+            ),
+        ),
+        extension="csv",
+    ),
+    InputSpec(
+        "soil_grids",
+        "cube",
+        "Soil grids (NetCDF, dims y, x): soil_depth_mm, pawc, sand_pct, silt_pct, clay_pct, organic_carbon_pct.",
+        resampling="bilinear",
+        extension="nc",
+    ),
+    InputSpec(
+        "biophysical",
+        "table",
+        "InVEST biophysical table per land-cover code.",
+        (
+            _col("lucode", "int", "land-cover code"),
+            _col("root_depth_mm", "number", "root depth", units="mm", minimum=0),
+            _col("kc", "number", "crop coefficient", minimum=0),
+            _col("lulc_veg", "int", "1 vegetated, 0 not", allowed=(0, 1)),
+            _col("usle_c", "number", "USLE cover factor", minimum=0, maximum=1),
+            _col("usle_p", "number", "USLE support-practice factor", minimum=0, maximum=1),
+        ),
+        extension="csv",
+    ),
 )
 
 INPUTS: dict[str, InputSpec] = {s.name: s for s in _SPECS}
@@ -207,7 +367,8 @@ def input_spec(region_id: str, name: str, value: Any) -> dict[str, Any]:
         extra = sorted(set(entry.get(what) or {}) - canonical)
         if extra and spec.kind in ("vector", "table"):
             raise InputError(
-                f"config key {key}.{what}: {extra} are not columns of the {name} input; its columns: {sorted(canonical)}"
+                f"config key {key}.{what}: {extra} are not columns of the {name} input; "
+                f"its columns: {sorted(canonical)}"
             )
     entry.setdefault("columns", {})
     entry.setdefault("values", {})
@@ -232,7 +393,8 @@ def _rename(df: pd.DataFrame, name: str, entry: Mapping[str, Any], source: str) 
     missing = [c for c in spec.required_columns if c not in df.columns]
     if missing:
         raise InputError(
-            f"{source} (input {name}): expected column(s) {missing}, found {[c for c in df.columns if c != 'geometry']}; "
+            f"{source} (input {name}): expected column(s) {missing}, "
+            f"found {[c for c in df.columns if c != 'geometry']}; "
             f"map your own names with inputs.{name}.columns: {{{missing[0]}: <your column>}}"
         )
     for canonical, codes in (entry.get("values") or {}).items():
@@ -249,7 +411,9 @@ def _check_column(values: pd.Series, column: Column, name: str, source: str) -> 
     where = f"{source} (input {name}), column {column.name}"
     present = values.notna()
     if column.required and not present.all():
-        raise InputError(f"{where}: {int((~present).sum())} of {len(values)} rows are empty; expected {column.description}")
+        raise InputError(
+            f"{where}: {int((~present).sum())} of {len(values)} rows are empty; expected {column.description}"
+        )
     if column.kind in ("int", "number"):
         numeric = pd.to_numeric(values, errors="coerce")
         bad = present & numeric.isna()
@@ -262,7 +426,10 @@ def _check_column(values: pd.Series, column: Column, name: str, source: str) -> 
             frac = present & (numeric != np.round(numeric))
             if frac.any():
                 raise InputError(f"{where}: expected whole numbers, found {numeric[frac].tolist()[:5]}")
-        for bound, test in ((column.minimum, numeric < (column.minimum or 0)), (column.maximum, numeric > (column.maximum or 0))):
+        for bound, test in (
+            (column.minimum, numeric < (column.minimum or 0)),
+            (column.maximum, numeric > (column.maximum or 0)),
+        ):
             if bound is not None and (present & test).any():
                 raise InputError(
                     f"{where}: {int((present & test).sum())} row(s) outside [{column.minimum}, {column.maximum}] "
@@ -300,9 +467,12 @@ def harmonise_vector(gdf: Any, name: str, entry: Mapping[str, Any], crs: str, so
         wrong = sorted(types - set(spec.geometry))
         if wrong:
             raise InputError(f"{source} (input {name}): expected {'/'.join(spec.geometry)} geometries, found {wrong}")
-    out = _rename(gdf, name, entry, source)
-    if out.crs != crs and not out.crs.equals(crs):
-        log.info("%s (input %s): %d features reprojected from %s to %s", source, name, len(out), out.crs.to_string(), crs)
+    from pyproj import CRS
+
+    out: Any = _rename(gdf, name, entry, source)  # still a GeoDataFrame
+    file_crs = CRS.from_user_input(gdf.crs)
+    if not file_crs.equals(CRS.from_user_input(crs)):
+        log.info("%s (input %s): %d features reprojected from %s to %s", source, name, len(out), file_crs, crs)
         out = out.to_crs(crs)
     else:
         log.info("%s (input %s): %d features, already in %s", source, name, len(out), crs)

@@ -52,9 +52,18 @@ class Stage:
         return tuple(dict.fromkeys(names))
 
 
-def _stage(name: str, description: str, requires: Sequence[Any] = (), **kw: Any) -> Stage:
+def _stage(
+    name: str,
+    description: str,
+    requires: Sequence[str | Sequence[str]] = (),
+    *,
+    optional: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    summary: str | None = None,
+    maps: Sequence[str] = (),
+) -> Stage:
     needs = tuple((r,) if isinstance(r, str) else tuple(r) for r in requires)
-    return Stage(name, description, needs, **{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in kw.items()})
+    return Stage(name, description, needs, tuple(optional), tuple(outputs), summary, tuple(maps))
 
 
 _LANDCOVER = ("landcover", "@landcover")  # the owner's maps, else the classified map
@@ -158,7 +167,12 @@ STAGES: dict[str, Stage] = {
             "greening",
             "annual vegetation-index cube and its Theil-Sen / Mann-Kendall trend",
             ["annual_stack"],
-            outputs=["greening/ndvi_annual.nc", "greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif"],
+            outputs=[
+                "greening/ndvi_annual.nc",
+                "greening/trend_slope.tif",
+                "greening/trend_p.tif",
+                "greening/trend_class.tif",
+            ],
             summary="greening/greening.json",
             maps=["greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif"],
         ),

@@ -65,7 +65,9 @@ def _parse_date(value: Any, where: str) -> dt.date:
         raise ImageryError(f"{where}: {text!r} is not an ISO date (YYYY-MM-DD...)") from None
 
 
-def read_date_table(path: str | Path, *, band_names: Sequence[str] | None = None, encoding: str = "s2-l2a-dn") -> list[Scene]:
+def read_date_table(
+    path: str | Path, *, band_names: Sequence[str] | None = None, encoding: str = "s2-l2a-dn"
+) -> list[Scene]:
     """Scenes of a date table (see the module docstring); one scene per date."""
     path = Path(path)
     if not path.exists():
@@ -103,7 +105,8 @@ def read_date_table(path: str | Path, *, band_names: Sequence[str] | None = None
         decisive = {(r["meta"].get("boa_add_offset"), r["meta"].get("processing_baseline")) for r in rows}
         if encoding == "s2-l2a-dn" and len(decisive) > 1:
             raise ImageryError(
-                f"{path}: the files of {day} disagree on processing baseline / BOA offset ({sorted(map(str, decisive))}); "
+                f"{path}: the files of {day} disagree on processing baseline / BOA offset "
+                f"({sorted(map(str, decisive))}); "
                 "harmonise them before listing them under one date"
             )
         layers: dict[str, list[Layer]] = {}
@@ -117,7 +120,9 @@ def read_date_table(path: str | Path, *, band_names: Sequence[str] | None = None
             if ccs:
                 meta["cloud_cover_pct"] = float(sum(ccs) / len(ccs))
         sid = str(meta.pop("scene_id", "")) or f"{day.isoformat()}"
-        scenes.append(Scene(id=sid, date=day, layers={k: tuple(v) for k, v in layers.items()}, meta=meta, encoding=encoding))
+        scenes.append(
+            Scene(id=sid, date=day, layers={k: tuple(v) for k, v in layers.items()}, meta=meta, encoding=encoding)
+        )
     return scenes
 
 
@@ -125,7 +130,9 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
-def read_stacks(stacks: Mapping[str, str | Path], *, cloud_mask: str | Path | None = None, dates: str | Path | None = None) -> list[Scene]:
+def read_stacks(
+    stacks: Mapping[str, str | Path], *, cloud_mask: str | Path | None = None, dates: str | Path | None = None
+) -> list[Scene]:
     """Scenes of per-band time stacks (band *i* = date *i*), values used as they are."""
     import rasterio
 
@@ -148,7 +155,10 @@ def read_stacks(stacks: Mapping[str, str | Path], *, cloud_mask: str | Path | No
         times = band_descriptions(first)
         where = f"{first} band descriptions"
         if not all(times):
-            raise ImageryError(f"{first}: bands carry no dates in their descriptions; set inputs.imagery.dates (a JSON list of ISO times)")
+            raise ImageryError(
+                f"{first}: bands carry no dates in their descriptions; "
+                "set inputs.imagery.dates (a JSON list of ISO times)"
+            )
     if len(times) != n:
         raise ImageryError(f"{where}: {len(times)} dates for {n} bands")
     scenes = []
@@ -186,7 +196,14 @@ class LocalSource:
         name: str = "local",
         max_scene_cloud_pct: float = 100.0,
     ) -> LocalSource:
-        src = cls(region=region, all_scenes=None, dem_file=str(dem) if dem else None, band_list=tuple(bands), name=name, max_scene_cloud_pct=max_scene_cloud_pct)
+        src = cls(
+            region=region,
+            all_scenes=None,
+            dem_file=str(dem) if dem else None,
+            band_list=tuple(bands),
+            name=name,
+            max_scene_cloud_pct=max_scene_cloud_pct,
+        )
         src.extra = {"table": str(table), "band_names": list(band_names) if band_names else None, "encoding": encoding}
         return src
 
@@ -232,7 +249,9 @@ class LocalSource:
         return cls(region=region, all_scenes=scenes, dem_file=str(dem) if dem else None, band_list=tuple(stacks))
 
     @classmethod
-    def from_config(cls, region_id: str, region: Mapping[str, Any], imagery: Mapping[str, Any], *, workdir: str | Path = ".") -> LocalSource:
+    def from_config(
+        cls, region_id: str, region: Mapping[str, Any], imagery: Mapping[str, Any], *, workdir: str | Path = "."
+    ) -> LocalSource:
         """A ``local`` region: ``inputs.dem`` and, when it composites, ``inputs.imagery``."""
         workdir = Path(workdir)
         inputs = region.get("inputs") or {}
@@ -240,7 +259,12 @@ class LocalSource:
         spec = inputs.get("imagery")
         cloud = float(imagery.get("max_scene_cloud_pct", 100.0))
         if not spec:
-            src = cls(region=region_id, all_scenes=None, dem_file=str(dem) if dem else None, band_list=tuple(imagery.get("bands", S2_BANDS)))
+            src = cls(
+                region=region_id,
+                all_scenes=None,
+                dem_file=str(dem) if dem else None,
+                band_list=tuple(imagery.get("bands", S2_BANDS)),
+            )
             src.problem = (
                 f"config key regions.{region_id}.inputs.imagery: required to composite imagery "
                 "(date_table, stacks or safe)"
@@ -303,7 +327,12 @@ class LocalSource:
                     f"({self.max_scene_cloud_pct} %)"
                 )
             if len(kept) < len(chosen):
-                log.info("%s: %d scenes above %.0f %% cloud cover skipped", context(self.region, period), len(chosen) - len(kept), self.max_scene_cloud_pct)
+                log.info(
+                    "%s: %d scenes above %.0f %% cloud cover skipped",
+                    context(self.region, period),
+                    len(chosen) - len(kept),
+                    self.max_scene_cloud_pct,
+                )
             chosen = kept
         return chosen
 
