@@ -11,11 +11,12 @@ from karstflow.carbon import (
     epsilon_max_map,
     heterotrophic_respiration,
     landcover_by_year,
+    npp_summary,
     water_stress,
 )
 from karstflow.greening import check_same_grid, on_grid, percentile_endmembers, select_years
 from karstflow.grid import RegionGrid
-from karstflow.io import read_cube, read_json, read_raster, write_netcdf, write_raster
+from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf, write_raster
 from karstflow.runtime import run_script
 from karstflow.trends import TREND_NODATA, theil_sen_mk
 
@@ -133,6 +134,15 @@ def main(input, output, params, wildcards, threads=1) -> None:
         nodata=TREND_NODATA,
     )
     log.info("NPP trend: mean slope %.3f g C m-2 yr-2", float(np.nanmean(trend["slope"].values)))
+    summary = npp_summary(read_cube(output.npp).load(), trend, pixel_area_m2=grid.pixel_area_m2)
+    summary["method"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in out.attrs.items()}
+    write_json(summary, output.summary)
+    log.info(
+        "NPP %.1f, Rh %.1f, NEP %.1f g C m-2 yr-1",
+        summary["npp_mean_g_c_m2_yr"],
+        summary["rh_mean_g_c_m2_yr"],
+        summary["nep_mean_g_c_m2_yr"],
+    )
 
 
 if "snakemake" in globals():

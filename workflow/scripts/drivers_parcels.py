@@ -21,9 +21,11 @@ log = logging.getLogger("karstflow.scripts.drivers_parcels")
 def main(input, output, params, wildcards, threads=1) -> None:
     inp, p = input, params
     settings = dict(p.drivers)
-    labels = settings.pop("labels")
-    id_column = "parcel_id" if labels == "planted" else p.id_column
-    outcome = "abandoned_true" if labels == "planted" else "abandoned"
+    # labels "input": the region's abandonment_labels (canonical parcel_id, abandoned);
+    # "classified": the abandonment stage's parcels (ids in abandonment.id_column)
+    labels = p.labels
+    id_column = "parcel_id" if labels == "input" else p.id_column
+    outcome = "abandoned"
 
     parcels = read_vector(inp.parcels)
     if outcome not in parcels.columns:

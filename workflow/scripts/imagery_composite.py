@@ -37,7 +37,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
                 region_id, input.scenes[0], bands=tuple(p.bands), name=region["source"]
             )
         else:
-            source = get_source(region_id, region, imagery, demo_dir=p.demo_dir)
+            source = get_source(region_id, region, imagery)
         scenes = source.scenes(period, grid)
         rules = MaskRules(
             scl_not_clear=tuple(p.scl_not_clear),

@@ -15,7 +15,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
     grid = RegionGrid.from_dict(read_json(input.grid))
     sources = [str(p) for p in (input.source if isinstance(input.source, list) else [input.source])]
     name = wildcards.get("layer") or f"landcover {wildcards.get('year')}"
-    on_grid = raster_to_grid(sources, grid, resampling=params.entry["resampling"], source=f"input {name} ({sources[0]})")
+    on_grid = raster_to_grid(
+        sources, grid, resampling=params.entry["resampling"], source=f"input {name} ({sources[0]})"
+    )
     write_raster(on_grid, output.raster)
 
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from karstflow.grid import RegionGrid, aoi_bounds, demo_bounds
+from karstflow.grid import RegionGrid, aoi_bounds
 from karstflow.io import read_vector, write_json
 from karstflow.runtime import run_script
 
@@ -10,19 +10,19 @@ log = logging.getLogger("karstflow.scripts.region_grid")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    region = params.region
-
-    if region["source"] == "demo":
-        bounds = demo_bounds(region["demo"]["origin"], params.demo_size_px, region["resolution_m"])
-    elif "bounds" in region["aoi"]:
-        bounds = tuple(region["aoi"]["bounds"])
+    settings = params.grid
+    if settings.get("grid_like"):
+        grid = RegionGrid.from_raster(input.grid_like)
+        how = f"exactly as {input.grid_like}"
     else:
-        bounds = aoi_bounds(read_vector(input.aoi[0]), region["crs"])
-
-    grid = RegionGrid.from_bounds(region["crs"], region["resolution_m"], bounds)
+        aoi = settings["aoi"]
+        bounds = tuple(aoi["bounds"]) if "bounds" in aoi else aoi_bounds(read_vector(input.aoi), settings["crs"])
+        grid = RegionGrid.from_bounds(settings["crs"], settings["resolution_m"], bounds)
+        how = "from the AOI, snapped to the resolution"
     log.info(
-        "grid of %s: %s, %s m, %d x %d px",
+        "grid of %s (%s): %s, %s m, %d x %d px",
         wildcards.region,
+        how,
         grid.crs,
         grid.resolution,
         grid.width,

@@ -1,9 +1,11 @@
-"""Entry script of rule terrain_dem: put the region's DEM on the region grid."""
+"""Entry script of rule terrain_dem: put the region's DEM (a file, tiles or a glob, any CRS)
+on the region grid."""
 
 import logging
 
-from karstflow.grid import RegionGrid, reproject_to_grid
-from karstflow.io import read_json, read_raster, write_raster
+from karstflow.grid import RegionGrid
+from karstflow.harmonise import raster_to_grid
+from karstflow.io import read_json, write_raster
 from karstflow.runtime import run_script
 from karstflow.terrain import validate_dem
 
@@ -11,13 +13,11 @@ log = logging.getLogger("karstflow.scripts.terrain_dem")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    source = str(input.dem)
+    sources = [str(p) for p in (input.dem if isinstance(input.dem, list) else [input.dem])]
     grid = RegionGrid.from_dict(read_json(input.grid))
-
-    dem = read_raster(source)
-    validate_dem(dem, source=source)
-    on_grid = reproject_to_grid(dem, grid, resampling=params.resampling, source=source)
-    validate_dem(on_grid, source=f"{source} (on the grid of region {wildcards.region})")
+    name = sources[0] if len(sources) == 1 else f"{sources[0]} and {len(sources) - 1} more tile(s)"
+    on_grid = raster_to_grid(sources, grid, resampling=params.resampling, source=f"DEM {name}")
+    validate_dem(on_grid, source=f"{name} (on the grid of region {wildcards.region})")
     on_grid = on_grid.astype("float32")
     on_grid.attrs.update(units="m", long_name="elevation")
     write_raster(on_grid, output.dem)
