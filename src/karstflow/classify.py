@@ -1,7 +1,7 @@
 """Supervised land-cover classification: reference samples, a seeded random forest,
 chunked prediction over the region and the accuracy assessment of the map.
 
-Decisions (see also README.md, "Land cover"):
+Decisions (see also docs/methods.md, "Land cover"):
 
 * Reference samples are points (the pixel under each point is one sample) or polygons
   (every pixel whose centre lies inside is a sample, grouped by polygon).

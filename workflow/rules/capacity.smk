@@ -1,7 +1,8 @@
 # Grain production capacity lost with abandoned parcels and activated by reclaimable
 # forest, the forest-farmland swap plan (reserve_regions), and its map.
 
-CAPACITY_FIGURES = {"swap_map": "results/{region}/capacity/figures/swap_plan.png"}
+
+include: "functions/capacity.smk"
 
 
 rule capacity_plan:

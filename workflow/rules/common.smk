@@ -120,7 +120,9 @@ def stage_constraint(stage):
 
 def uses(region_id, stage, need):
     """The alternative of a requirement the region's stage uses (karstflow.stages.chosen)."""
-    return chosen(PLANS[region_id], stage, tuple(need) if not isinstance(need, str) else (need,))
+    return chosen(
+        PLANS[region_id], stage, tuple(need) if not isinstance(need, str) else (need,)
+    )
 
 
 def has_producer(path):

@@ -1,49 +1,7 @@
 # Rocky desertification on carbonate rock: FVC, grades per year, areas and transitions.
 
-RD_GRADE_CODES = {
-    "potential": 1,
-    "light": 2,
-    "moderate": 3,
-    "severe": 4,
-    "extremely severe": 5,
-}
 
-
-def rd_map_years(region_id):
-    """Years written as rd_grade_{year}.tif (config desertification.map_years)."""
-    years = region_years(config["regions"][region_id])
-    chosen = config["desertification"]["map_years"]
-    if chosen == "ends":
-        return [years[0], years[-1]]
-    if chosen == "all":
-        return years
-    outside = sorted(set(chosen) - set(years))
-    if outside:
-        raise WorkflowError(
-            f"config key desertification.map_years: year(s) {outside} are outside the "
-            f"years of region {region_id} ({years[0]}..{years[-1]})"
-        )
-    return sorted(set(chosen) | {years[0], years[-1]})
-
-
-def desertification_inputs(wildcards):
-    rid = wildcards.region
-    inputs = {
-        "cube": f"results/{rid}/greening/ndvi_annual.nc",
-        "carbonate": input_file(rid, "carbonate"),
-        "grid": f"results/{rid}/grid.json",
-    }
-    exposure = input_file(rid, "bedrock_exposure")
-    if exposure:
-        inputs["exposure"] = exposure
-    if "slope" in config["desertification"]["indicators"]:
-        if not PLANS[rid]["terrain"].runs:
-            raise WorkflowError(
-                f"config key desertification.indicators: slope needs the terrain stage, "
-                f"which region {rid} does not get (no inputs.dem)"
-            )
-        inputs["slope"] = f"results/{rid}/terrain/slope.tif"
-    return inputs
+include: "functions/desertification.smk"
 
 
 rule desertification_grades:

@@ -1,27 +1,7 @@
 # The abandonment model: logit with Hosmer-Lemeshow and VIFs, convenience rules, figures.
 
-from karstflow.conditions import RuleError, rule_variables
-from karstflow.drivers import DRIVER_COLUMNS
 
-
-def check_rule_keys():
-    """Rules in the config are expressions over the driver columns: checked at start-up."""
-    for key in ("rules", "interaction_terms"):
-        for i, expression in enumerate(config["model"][key] or []):
-            try:
-                rule_variables(expression, DRIVER_COLUMNS)
-            except RuleError as err:
-                raise WorkflowError(f"config key model.{key}[{i}]: {err}")
-
-
-check_rule_keys()
-
-MODEL_FIGURES = {
-    "coefficients": "results/{region}/model/figures/coefficients.png",
-    "calibration": "results/{region}/model/figures/calibration.png",
-    "roc": "results/{region}/model/figures/roc.png",
-    "rule_heatmaps": "results/{region}/model/figures/rule_heatmaps.png",
-}
+include: "functions/model.smk"
 
 
 rule model_fit:

@@ -1,14 +1,7 @@
 # Summaries: every stage's headline JSON merged per region, and one row per region.
 
 
-def stage_summaries(wildcards):
-    """Stage name -> headline JSON of each stage the region gets (karstflow.stages)."""
-    rid = wildcards.region
-    return {
-        name: f"results/{rid}/{stage.summary}"
-        for name, stage in STAGES.items()
-        if stage.summary and PLANS[rid][name].runs
-    }
+include: "functions/summary.smk"
 
 
 rule region_summary:

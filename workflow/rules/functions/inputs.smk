@@ -1,0 +1,31 @@
+# Helpers and input functions of the rules in inputs.smk.
+
+
+def inputs_of_kind(*kinds):
+    return [
+        name for name, spec in INPUTS.items() if spec.kind in kinds and name != "dem"
+    ]
+
+
+def raw_input_files(wildcards, name=None):
+    """The files of the region's input ``name`` (default: the layer wildcard) as its owner
+    gives them, globs expanded."""
+    from karstflow.inputs import paths_of
+
+    name = name or wildcards.layer
+    entry = input_entry(wildcards.region, name)
+    if entry is None:
+        raise WorkflowError(
+            f"config key regions.{wildcards.region}.inputs.{name}: not given"
+        )
+    import glob
+
+    files = []
+    for path in paths_of(entry):
+        files += sorted(glob.glob(path)) if any(c in path for c in "*?[") else [path]
+    return files
+
+
+def raw_landcover_file(wildcards):
+    entry = input_entry(wildcards.region, "landcover")
+    return entry["years"][int(wildcards.year)]
