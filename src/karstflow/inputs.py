@@ -426,14 +426,15 @@ def _check_column(values: pd.Series, column: Column, name: str, source: str) -> 
             frac = present & (numeric != np.round(numeric))
             if frac.any():
                 raise InputError(f"{where}: expected whole numbers, found {numeric[frac].tolist()[:5]}")
-        for bound, test in (
-            (column.minimum, numeric < (column.minimum or 0)),
-            (column.maximum, numeric > (column.maximum or 0)),
+        for word, bound, test in (
+            ("below the minimum", column.minimum, numeric < (column.minimum or 0)),
+            ("above the maximum", column.maximum, numeric > (column.maximum or 0)),
         ):
             if bound is not None and (present & test).any():
+                units = f" {column.units}" if column.units else ""
                 raise InputError(
-                    f"{where}: {int((present & test).sum())} row(s) outside [{column.minimum}, {column.maximum}] "
-                    f"{column.units or ''}: {numeric[present & test].tolist()[:5]}".rstrip()
+                    f"{where}: {int((present & test).sum())} row(s) {word} {bound:g}{units} "
+                    f"({column.description}): {numeric[present & test].tolist()[:5]}"
                 )
         values = numeric.astype("Int64") if column.kind == "int" else numeric
     if column.kind == "yesno":
