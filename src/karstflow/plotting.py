@@ -249,14 +249,30 @@ def raster_map(
 __all__ += ["raster_map"]
 
 
-def tradeoff_heatmap(pairs: Any, *, title: str | None = None, alpha: float = 0.05) -> Figure:
+def note_figure(note: str, *, title: str | None = None, figsize: tuple[float, float] = (6.5, 3.0)) -> Figure:
+    """A figure with no plot, only ``note`` centred (for a figure there is nothing to draw for)."""
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=10, wrap=True, transform=ax.transAxes)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def tradeoff_heatmap(
+    pairs: Any, *, title: str | None = None, alpha: float = 0.05, note: str | None = None
+) -> Figure:
     """The trade-off / synergy matrix: Spearman rho of each pair of services as a
     red (trade-off) to blue (synergy) heat map, '*' where p < ``alpha``.
 
     ``pairs``: a DataFrame with service_a, service_b, rho, p_value
-    (:func:`karstflow.tradeoffs.tradeoff_matrix`).
+    (:func:`karstflow.tradeoffs.tradeoff_matrix`). Without pairs (None or no rows) the
+    figure is :func:`note_figure` of ``note`` (default "not evaluated: no pairs of services").
     """
     import numpy as np
+
+    if pairs is None or len(pairs) == 0:
+        return note_figure(note or "not evaluated: no pairs of services", title=title or "trade-offs and synergies")
 
     names = list(dict.fromkeys([*pairs["service_a"], *pairs["service_b"]]))
     n = len(names)
@@ -286,22 +302,31 @@ def tradeoff_heatmap(pairs: Any, *, title: str | None = None, alpha: float = 0.0
     return fig
 
 
-def change_bars(changes: Any, columns: Mapping[str, str], *, title: str | None = None) -> Figure:
+def change_bars(
+    changes: Any, columns: Mapping[str, str], *, title: str | None = None, note: str | None = None
+) -> Figure:
     """Horizontal bars of the relative change (%) of service figures between two years.
 
     ``changes``: one row of :func:`karstflow.tradeoffs.service_changes` (a Series);
-    ``columns``: label -> figure name (its ``{name}_change_pct`` is drawn).
+    ``columns``: label -> figure name (its ``{name}_change_pct`` is drawn). With no
+    change (``changes`` None, e.g. one service year) or no columns the figure is
+    :func:`note_figure` of ``note`` (default "not evaluated: no change to draw"). A change
+    without a percentage (from a total of 0, NaN) is labelled "n/a" with no bar.
     """
+    if changes is None or not columns:
+        return note_figure(note or "not evaluated: no change to draw", title=title or "change of the services")
     labels = list(columns)
-    values = [float(changes[f"{columns[label]}_change_pct"]) for label in labels]
+    raw = [float(changes[f"{columns[label]}_change_pct"]) for label in labels]
+    values = [v if math.isfinite(v) else 0.0 for v in raw]  # no % change from a total of 0: "n/a"
     fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(labels) + 1.3))
     colours = ["#2166ac" if v >= 0 else "#b2182b" for v in values]
     ax.barh(range(len(labels)), values, color=colours)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0, color="0.3", lw=0.8)
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:+.1f} %", va="center", ha="left" if v >= 0 else "right", fontsize=8)
+    for i, (v, r) in enumerate(zip(values, raw, strict=True)):
+        text = f" {v:+.1f} %" if math.isfinite(r) else " n/a"
+        ax.text(v, i, text, va="center", ha="left" if v >= 0 else "right", fontsize=8)
     ax.set_xlabel("change (%)", fontsize=8)
     lo, hi = min(values + [0.0]), max(values + [0.0])
     pad = 0.25 * ((hi - lo) or 1.0)
@@ -311,4 +336,4 @@ def change_bars(changes: Any, columns: Mapping[str, str], *, title: str | None =
     return fig
 
 
-__all__ += ["change_bars", "tradeoff_heatmap"]
+__all__ += ["change_bars", "note_figure", "tradeoff_heatmap"]

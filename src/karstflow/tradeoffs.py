@@ -29,6 +29,13 @@ pandas/geopandas objects; no paths.
 * :func:`township_summary`: the same per township (area in improvement zones, mean
   composite score and services), ranked by the share of the township in improvement
   zones.
+* :func:`evaluation_scope`: what a region's summary can evaluate. Each service is a stage
+  of its own, so a region may have any non-empty subset of the four services, a single
+  service year and no slope (no terrain stage). Services absent from ``maps`` have no
+  columns in the tables; with one year there are no changes, trade-offs or first-priority
+  zones; with one service no trade-offs; without slope the steep-cropland criterion is
+  left out of "improvable". The scope records every such omission, with its reason, for
+  ``services.json``.
 """
 
 from __future__ import annotations
@@ -45,9 +52,12 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SERVICES",
+    "SERVICE_STAGES",
     "SERVICE_UNITS",
+    "TRADEOFF_COLUMNS",
     "ZONE_NAMES",
     "ZONE_NODATA",
+    "evaluation_scope",
     "improvement_zones",
     "percentile_rank",
     "service_changes",
@@ -73,6 +83,57 @@ ZONE_NAMES = {
     3: "first-priority improvement zone",
 }
 ZONE_NODATA = 255
+#: The workflow stage that maps each service (workflow/rules/services.smk).
+SERVICE_STAGES = {
+    "carbon_storage": "carbon",
+    "soil_retention": "soil_retention",
+    "water_yield": "water_yield",
+    "habitat_quality": "habitat_quality",
+}
+#: Columns of :func:`tradeoff_matrix` (also the header of an empty trade-off table).
+TRADEOFF_COLUMNS = ("service_a", "service_b", "rho", "p_value", "n_pixels", "relation")
+
+ONE_YEAR = "not evaluated: one service year"
+FEWER_THAN_TWO_SERVICES = "not evaluated: fewer than two services"
+NO_SLOPE = "not evaluated: no slope (stage terrain does not run for this region)"
+
+
+def evaluation_scope(services: Sequence[str], years: Sequence[int], *, slope: bool) -> dict[str, Any]:
+    """What a services summary evaluates, given the services and years mapped and whether
+    a slope map exists; every item ``{"evaluated": bool}`` plus ``"reason"`` when not.
+
+    * ``services``: each of the four :data:`SERVICES` with its ``stage``; an absent one has
+      reason "stage <stage> does not run for this region".
+    * ``change``: needs two years; ``tradeoffs``: two years and two services (with one
+      year the reason is the year, whatever the number of services).
+    * ``steep_cropland`` (cropland on steep slopes counts as improvable): needs slope.
+    * ``first_priority`` (improvement zones whose services declined): needs two years.
+    """
+    unknown = sorted(set(services) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"unknown services {unknown}; known: {list(SERVICES)}")
+    if not services:
+        raise ValueError("a services summary needs at least one service map")
+    if not years:
+        raise ValueError("a services summary needs at least one service year")
+
+    def item(reason: str | None) -> dict[str, Any]:
+        return {"evaluated": True} if reason is None else {"evaluated": False, "reason": reason}
+
+    one_year = len(set(years)) < 2
+    return {
+        "services": {
+            s: {
+                **item(None if s in services else f"stage {SERVICE_STAGES[s]} does not run for this region"),
+                "stage": SERVICE_STAGES[s],
+            }
+            for s in SERVICES
+        },
+        "change": item(ONE_YEAR if one_year else None),
+        "tradeoffs": item(ONE_YEAR if one_year else FEWER_THAN_TWO_SERVICES if len(services) < 2 else None),
+        "steep_cropland": item(None if slope else NO_SLOPE),
+        "first_priority": item(ONE_YEAR if one_year else None),
+    }
 
 
 def _total(service: str, values: np.ndarray, pixel_area_m2: float) -> float | None:
@@ -91,7 +152,18 @@ def service_totals(maps: Mapping[int, Mapping[str, np.ndarray]], *, pixel_area_m
     ``maps``: year -> service -> 2-D array in the unit of :data:`SERVICE_UNITS`. Totals
     are Mg C, t yr-1 and m3 yr-1; habitat quality has a mean only. ``*_area_ha`` is the
     area with data.
+
+    Only the services in ``maps`` get columns: a service a region does not map (its stage
+    does not run) is left out, not written as empty values (:func:`evaluation_scope`
+    records why). Every year must have the same services; one year gives one row.
     """
+    if not maps:
+        raise ValueError("service totals need at least one year of maps")
+    present = [set(m) for m in maps.values()]
+    if any(p != present[0] for p in present):
+        raise ValueError(f"every year needs the same services, found {[sorted(p) for p in present]}")
+    if not present[0] & set(SERVICES):
+        raise ValueError(f"service totals need at least one of {list(SERVICES)}, found {sorted(present[0])}")
     rows = []
     for year in sorted(maps):
         row: dict[str, Any] = {"year": int(year)}
@@ -111,12 +183,16 @@ def service_totals(maps: Mapping[int, Mapping[str, np.ndarray]], *, pixel_area_m
 
 def service_changes(totals: pd.DataFrame) -> pd.DataFrame:
     """Change of every figure of :func:`service_totals` between consecutive years, and
-    from the first to the last year when there are more than two (absolute and %)."""
+    from the first to the last year when there are more than two (absolute and %).
+
+    With one year there is nothing to compare: a table with the columns and no rows.
+    """
     years = totals["year"].tolist()
     pairs = list(zip(years[:-1], years[1:], strict=True))
     if len(years) > 2:
         pairs.append((years[0], years[-1]))
     cols = [c for c in totals.columns if c != "year" and not c.endswith("_area_ha")]
+    columns = ["from_year", "to_year"] + [f"{c}{suffix}" for c in cols for suffix in ("_change", "_change_pct")]
     by_year = totals.set_index("year")
     rows = []
     for y0, y1 in pairs:
@@ -126,7 +202,7 @@ def service_changes(totals: pd.DataFrame) -> pd.DataFrame:
             row[f"{c}_change"] = b - a
             row[f"{c}_change_pct"] = (b - a) / abs(a) * 100.0 if a != 0 else float("nan")
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def tradeoff_matrix(changes: Mapping[str, np.ndarray], *, alpha: float = 0.05) -> pd.DataFrame:
@@ -135,6 +211,8 @@ def tradeoff_matrix(changes: Mapping[str, np.ndarray], *, alpha: float = 0.05) -
     Uses the pixels where every service has a finite change. One row per pair:
     ``service_a``, ``service_b``, ``rho``, ``p_value``, ``n_pixels``, ``relation``
     (synergy, trade-off, not significant, or not evaluated when a change is constant).
+    Raises ``ValueError`` with fewer than two services (a caller without pairs writes an
+    empty table with :data:`TRADEOFF_COLUMNS`).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), found {alpha!r}")
@@ -157,7 +235,7 @@ def tradeoff_matrix(changes: Mapping[str, np.ndarray], *, alpha: float = 0.05) -
                 relation = "not significant" if not p < alpha else ("synergy" if rho > 0 else "trade-off")
             rows.append({"service_a": names[i], "service_b": names[j], "rho": rho, "p_value": p,
                          "n_pixels": int(data.shape[0]), "relation": relation})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(TRADEOFF_COLUMNS))
 
 
 def percentile_rank(values: np.ndarray) -> np.ndarray:
@@ -175,9 +253,9 @@ def percentile_rank(values: np.ndarray) -> np.ndarray:
 
 def improvement_zones(
     last: Mapping[str, np.ndarray],
-    first: Mapping[str, np.ndarray],
+    first: Mapping[str, np.ndarray] | None,
     landcover: np.ndarray,
-    slope_deg: np.ndarray,
+    slope_deg: np.ndarray | None,
     *,
     improvable_codes: Sequence[int],
     steep_cropland_codes: Sequence[int],
@@ -189,13 +267,21 @@ def improvement_zones(
     """Improvement zones (uint8, codes of :data:`ZONE_NAMES`, 255 nodata) and composite score.
 
     ``last`` / ``first``: service -> map of the last / first year; ``landcover`` of the
-    last year; see the module docstring for the rules.
+    last year; see the module docstring for the rules. The score uses the services in
+    ``last`` (any non-empty subset of :data:`SERVICES`).
+
+    * ``first`` None (one service year): declines are not evaluated, so no pixel is first
+      priority (3); low and improvable pixels are improvement zones (2).
+    * ``slope_deg`` None (no terrain): the steep-cropland criterion is not evaluated;
+      improvable is ``improvable_codes`` only, so cropland counts as not improvable.
     """
     if not 0 < low_quantile < 1:
         raise ValueError(f"low_quantile must be in (0, 1), found {low_quantile!r}")
     if not 0 < decline_share <= 1:
         raise ValueError(f"decline_share must be in (0, 1], found {decline_share!r}")
     services = [s for s in SERVICES if s in last]
+    if not services:
+        raise ValueError(f"improvement zones need at least one of {list(SERVICES)}, found {sorted(last)}")
     w = {s: float((weights or {}).get(s, 1.0)) for s in services}
     if any(v < 0 for v in w.values()) or sum(w.values()) <= 0:
         raise ValueError(f"service weights must be >= 0 with a positive sum, found {w}")
@@ -211,13 +297,13 @@ def improvement_zones(
         return zones, score
     threshold = float(np.quantile(score[valid], low_quantile))
     low = valid & (score <= threshold)
-    improvable = np.isin(lc, list(improvable_codes)) | (
-        np.isin(lc, list(steep_cropland_codes)) & (np.asarray(slope_deg) >= steep_slope_deg)
-    )
+    improvable = np.isin(lc, list(improvable_codes))
+    if slope_deg is not None:
+        improvable |= np.isin(lc, list(steep_cropland_codes)) & (np.asarray(slope_deg) >= steep_slope_deg)
     declined = np.zeros(score.shape)
     counted = np.zeros(score.shape)
     for s in services:
-        if s in first:
+        if first is not None and s in first:
             d = np.asarray(last[s], float) - np.asarray(first[s], float)
             fin = np.isfinite(d)
             declined += fin & (d < 0)
@@ -253,9 +339,14 @@ def township_summary(
     pixel_area_m2: float,
     id_column: str = "township_id",
     name_column: str = "township",
+    first_priority: bool = True,
 ) -> pd.DataFrame:
     """Per township: area, improvement-zone area and share, mean composite score and
-    services (last year), ranked by improvement share (1 = most to improve)."""
+    services (last year), ranked by improvement share (1 = most to improve).
+
+    Service columns only for the services in ``last``. ``first_priority`` False (one
+    service year, no declines): ``first_priority_area_ha`` is NaN (not evaluated), not 0.
+    """
     px_ha = pixel_area_m2 / 1e4
     rows = []
     for _, t in townships.iterrows():
@@ -268,7 +359,7 @@ def township_summary(
             row[name_column] = t[name_column]
         row["area_ha"] = n * px_ha
         row["improvement_zone_area_ha"] = float(np.isin(z, (2, 3)).sum() * px_ha)
-        row["first_priority_area_ha"] = float((z == 3).sum() * px_ha)
+        row["first_priority_area_ha"] = float((z == 3).sum() * px_ha) if first_priority else float("nan")
         row["improvement_share"] = float(np.isin(z, (2, 3)).sum() / n) if n else float("nan")
         sc = score[inside]
         row["composite_score_mean"] = float(np.nanmean(sc)) if np.isfinite(sc).any() else float("nan")
