@@ -1,7 +1,8 @@
 """End-to-end: the driver and model stages on the tiny county demo (Snakemake in a copy).
 
-The stages run on the demo's planted labels (drivers.labels: planted), so this module does
-not wait for imagery and classification; the default run (tests/test_workflow.py) takes
+The stages run on the demo's planted labels (the region input abandonment_labels: the
+generator's abandoned_true column mapped to abandoned), so this module does not wait for
+imagery and classification; the default run (tests/test_workflow.py) takes
 the classified labels. Shorter bootstrap and null simulations keep it quick.
 """
 
@@ -31,7 +32,10 @@ STUDY_RULES = [
 
 def _config(config):
     config["regions"] = {REGION: config["regions"][REGION]}
-    config["drivers"] = {"labels": "planted"}
+    config["regions"][REGION]["inputs"]["abandonment_labels"] = {
+        "path": f"resources/demo/{REGION}/parcels.gpkg",
+        "columns": {"abandoned": "abandoned_true"},
+    }
     config["model"] = {"rule_search": {"n_bootstrap": 40, "n_null": 19}}
 
 
@@ -59,7 +63,7 @@ def test_driver_table_holds_the_planted_drivers(stage_run):
     for col in DRIVER_COLUMNS:
         np.testing.assert_allclose(table[col], truth[col], rtol=1e-12, err_msg=col)
     summary = json.loads((base / "drivers" / "drivers.json").read_text())
-    assert summary["parcels"] == len(truth) and summary["labels"] == "planted"
+    assert summary["parcels"] == len(truth) and summary["labels"] == "input"
 
 
 def test_model_outputs_follow_the_contract(stage_run):
@@ -113,7 +117,7 @@ def test_parameter_changes_rerun_only_their_stage(stage_run, workflow_runner, tm
     rest = {"model_rules": 1, "model_figures": 1, "model_summary": 1}
     alpha = _override(tmp_path, "alpha", "model:\n  alpha: 0.01\n  rule_search: {n_bootstrap: 40, n_null: 19}\n")
     assert workflow_runner.plan(stage_run, TARGET, *alpha) == rest
-    access = _override(tmp_path, "access", "drivers: {labels: planted, max_access_m: 50}\n")
+    access = _override(tmp_path, "access", "drivers: {max_access_m: 50}\n")
     assert workflow_runner.plan(stage_run, TARGET, *access) == {"drivers_parcels": 1, "model_fit": 1, **rest}
 
 

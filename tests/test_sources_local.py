@@ -269,7 +269,7 @@ def test_a_period_cloudy_everywhere_gives_nodata_count_zero_and_a_warning(tmp_pa
     assert summary["clear_share"] == 0 and summary["all_cloudy"]
 
 
-def test_local_region_config_and_demo_source_resolve(tmp_path, table):
+def test_local_region_config_resolves(tmp_path, table):
     path, _ = table
     dem = tmp_path / "dem.tif"
     write_raster(GRID.data_array(np.ones(GRID.shape, "float32")), dem)
@@ -288,7 +288,3 @@ def test_local_region_config_and_demo_source_resolve(tmp_path, table):
         dt.date(2022, 1, 15),
         dt.date(2022, 6, 9),
     ]  # cloudier ones skipped
-    # the demo layout: {demo_dir}/s2/scenes.csv and {demo_dir}/dem.tif
-    demo = get_source("demo-county", {"source": "demo"}, {}, demo_dir=tmp_path)
-    assert demo.name == "demo" and demo.dem() == [str(tmp_path / "dem.tif")]
-    assert len(demo.scenes(period, GRID)) == 3

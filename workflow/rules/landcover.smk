@@ -69,6 +69,8 @@ rule landcover_accuracy:
         kappa_min=config["landcover"]["validation"]["kappa_min"],
         alpha=config["landcover"]["validation"]["alpha"],
         label_column=config["landcover"]["validation"]["label_column"],
+        # messages name the owner's file, not only its harmonised copy
+        validation_file=lambda w: raw_input_name(w.region, "validation"),
     message:
         "Assessing the land-cover map of {wildcards.region}"
     script:

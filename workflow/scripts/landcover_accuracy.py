@@ -27,8 +27,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
     area = mapped_area_ha(landcover, list(legend), pixel_area_m2)
 
     if "validation" in inp:
-        source = inp.validation
-        labelled = read_vector(source)
+        labelled = read_vector(inp.validation)
+        source = f"{p.validation_file} (harmonised as {inp.validation})" if p.get("validation_file") else inp.validation
         try:
             codes = labelled_codes(labelled, legend, label_column=p.label_column, source=source)
         except SampleError as err:

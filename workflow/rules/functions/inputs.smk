@@ -29,3 +29,11 @@ def raw_input_files(wildcards, name=None):
 def raw_landcover_file(wildcards):
     entry = input_entry(wildcards.region, "landcover")
     return entry["years"][int(wildcards.year)]
+
+
+def raw_input_name(region_id, name):
+    """The owner's file(s) of an input, as text for messages ("" when not given)."""
+    from karstflow.inputs import paths_of
+
+    entry = input_entry(region_id, name)
+    return ", ".join(map(str, paths_of(entry))) if entry else ""
