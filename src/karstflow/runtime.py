@@ -48,7 +48,7 @@ def set_threads(threads: int) -> None:
     try:
         import numba
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]  # set at import
     except ImportError:  # numba is optional for stages that do not use it
         pass
 
@@ -198,5 +198,5 @@ def call_script(
         sys.excepthook = saved_hook
         dask.config.config.clear()
         dask.config.config.update(saved_dask)
-        if saved_numba is not None:
+        if numba is not None and saved_numba is not None:
             numba.set_num_threads(saved_numba)

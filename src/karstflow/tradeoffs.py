@@ -198,7 +198,7 @@ def service_changes(totals: pd.DataFrame) -> pd.DataFrame:
     for y0, y1 in pairs:
         row: dict[str, Any] = {"from_year": int(y0), "to_year": int(y1)}
         for c in cols:
-            a, b = float(by_year.at[y0, c]), float(by_year.at[y1, c])
+            a, b = float(by_year[c].loc[y0]), float(by_year[c].loc[y1])
             row[f"{c}_change"] = b - a
             row[f"{c}_change_pct"] = (b - a) / abs(a) * 100.0 if a != 0 else float("nan")
         rows.append(row)
