@@ -175,3 +175,24 @@ def test_scales_to_ten_thousand_parcels():
     # travel is never shorter than the straight line
     straight = np.array([targets.distance(p).min() for p in parcels.iloc[:200]])
     assert (d["distance_m"].to_numpy()[:200] >= straight - 1e-6).all()
+
+
+def test_a_polygon_crossed_by_a_road_joins_it_along_the_crossing_whatever_its_ring_order():
+    """A 10 m square straddling a road leaves it anywhere between x=0 and x=10: to a
+    target on the road at x=50 that is 40 m, and to one at x=-30, 30 m; reversing the
+    outline (clockwise rings, as Shapefiles store them) changes nothing."""
+    road = gpd.GeoDataFrame(geometry=[LineString([(-100, 5), (100, 5)])])
+    graph = build_road_graph(road)
+    square = Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
+    reversed_square = Polygon(list(square.exterior.coords)[::-1])
+    assert square.exterior.is_ccw and not reversed_square.exterior.is_ccw
+    targets = [Point(50, 5), Point(-30, 5)]
+    for parcel in (square, reversed_square):
+        for target, expected in zip(targets, (40.0, 30.0), strict=True):
+            d = travel_distance_m([parcel], [target], graph)["distance_m"].iloc[0]
+            assert d == pytest.approx(expected, abs=1e-9)
+    # a target polygon crossed by the same road: the gap between the two stretches
+    far = box(30, 0, 45, 10)
+    for parcel in (square, reversed_square):
+        d = travel_distance_m([parcel], [Polygon(list(far.exterior.coords)[::-1])], graph)["distance_m"].iloc[0]
+        assert d == pytest.approx(20.0, abs=1e-9)

@@ -19,8 +19,9 @@
    gives those tiles by glob; the native layout gives their mosaic already on the grid
    (warped by :func:`karstflow.harmonise.raster_to_grid`, bilinear like the rule), which
    terrain_dem then copies unchanged. Every figure of the study (abandonment rates, the
-   logit table, capacity, reserve counts) must then agree to rounding; the road distances
-   x4/x5, and with them the logit table, do not yet (NETWORK_ORIENTATION_BUG, xfail).
+   logit table, capacity, reserve counts) must then agree to rounding. (The Shapefile's
+   clockwise rings once moved the road distances x4/x5 of parcels a road crosses:
+   karstflow.network now joins such a parcel to the road along the whole crossing.)
 
 2. A karst-style region with only land-cover maps (2000 in EPSG:4326, 2023 on a grid whose
    origin is not a multiple of the 30 m pixel, taken as ``grid_like``) and a carbon-pool
@@ -87,7 +88,7 @@ FIGURE_RTOL = 1e-9
 
 
 class WorkflowFailed(RuntimeError):
-    """A Snakemake run of a fixture failed (kept apart from the AssertionErrors of the xfail tests)."""
+    """A Snakemake run of a fixture failed (kept apart from the tests' AssertionErrors)."""
 
 
 def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -475,13 +476,6 @@ def test_abandonment_rates_agree_between_the_layouts(county_user, county_native)
         )
 
 
-NETWORK_ORIENTATION_BUG = (
-    "karstflow.network._access (travel_distance_m): a polygon crossed by a road joins the network at the point "
-    "shapely.shortest_line(polygon, road piece) returns, i.e. the first crossing along the ring, so it depends on "
-    "the ring's vertex order (a 10 m square crossed by a road enters at x=10 or, reversed, at x=0). The ESRI "
-    "Shapefile driver writes exterior rings clockwise (the demo GeoPackage has them counter-clockwise), so x4/x5 "
-    "of the parcels crossed by a road differ (3 of 400, by up to 17.6 m) and with them the logit table (rel 3e-3)"
-)
 NON_NETWORK_DRIVERS = [
     "x1_elevation_m",
     "x2_slope_deg",
@@ -506,14 +500,12 @@ def test_drivers_off_the_road_network_agree_between_the_layouts(county_user, cou
         np.testing.assert_allclose(a[col], b[col], rtol=FIGURE_RTOL, err_msg=col)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=NETWORK_ORIENTATION_BUG)
 def test_road_distances_agree_between_the_layouts(county_user, county_native):
     a, b = _drivers(county_user), _drivers(county_native)
     for col in ("x4_settlement_distance_m", "x5_farmland_distance_m"):
         np.testing.assert_allclose(a[col], b[col], rtol=FIGURE_RTOL, err_msg=col)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=NETWORK_ORIENTATION_BUG)
 def test_logit_coefficients_agree_between_the_layouts(county_user, county_native):
     a = pd.read_csv(county_user / "model" / "logit_coefficients.csv").set_index("term")
     b = pd.read_csv(county_native / "model" / "logit_coefficients.csv").set_index("term")
@@ -665,21 +657,11 @@ def test_a_requested_stage_without_its_inputs_stops_the_dry_run(workflow_runner,
     assert not (workdir / "results").exists() and not (workdir / "resources").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="workflow/schemas/config.schema.yaml: the top-level `terrain` property is `{$ref: '#/$defs/terrain'}` "
-    "without `default: {}` (its siblings have one), so validate() leaves config['terrain'] unset and "
-    "workflow/rules/terrain.smk (params of terrain_derivatives: config['terrain']['flat_max_deg']) raises "
-    "KeyError 'terrain' while the Snakefile is parsed",
-)
 def test_a_config_of_regions_alone_runs(workflow_runner, tmp_path, karst_data):
     _, region = karst_data
     workdir = _workflow_copy(workflow_runner, tmp_path / "wf", {"my-karst": region}, terrain_section=False)
     proc = _snakemake(workdir, "--dry-run", check=False)
     out = proc.stdout + proc.stderr
-    if "KeyError" in out and "'terrain'" in out:
-        raise KeyError("terrain")  # the known bug (the reason above); any other failure fails the test
     assert proc.returncode == 0, out[-3000:]
 
 

@@ -219,25 +219,46 @@ def _edge_table(graph: nx.Graph) -> tuple[list[Any], np.ndarray, np.ndarray, np.
 
 def _access(
     geoms: np.ndarray, tree: shapely.STRtree, lines: np.ndarray, length: np.ndarray, max_access_m: float | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per geometry: nearest edge (-1 if none within reach), access leg, position on edge."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per geometry: nearest edge (-1 if none within reach), access leg, and the stretch
+    [lo, hi] of the edge where it joins (positions from the edge's start).
+
+    A geometry apart from the road joins at one point (lo == hi). One that a road crosses
+    or runs along joins it all along the shared stretch: travel may leave it anywhere
+    there. (A single joining point, as shapely.shortest_line gives, would be the first
+    crossing along the outline, so the result would depend on which way the outline of
+    a polygon runs: a Shapefile's clockwise rings and a GeoPackage's counter-clockwise
+    ones gave different distances.)
+    """
     n = len(geoms)
     edge = np.full(n, -1, dtype=np.int64)
     acc = np.full(n, np.inf)
-    pos = np.zeros(n)
+    lo = np.zeros(n)
+    hi = np.zeros(n)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not ok.any() or len(lines) == 0:
-        return edge, acc, pos
+        return edge, acc, lo, hi
     sel = np.flatnonzero(ok)
     (gi, ei), dist = tree.query_nearest(geoms[sel], max_distance=max_access_m, return_distance=True, all_matches=False)
     gi = sel[gi]
     edge[gi] = ei
     acc[gi] = dist
     links = shapely.shortest_line(geoms[gi], lines[ei])
-    on_edge = shapely.get_point(links, 1)
     # clip float noise so that both parts of the piece have a length >= 0
-    pos[gi] = np.clip(shapely.line_locate_point(lines[ei], on_edge), 0.0, length[ei])
-    return edge, acc, pos
+    at = np.clip(shapely.line_locate_point(lines[ei], shapely.get_point(links, 1)), 0.0, length[ei])
+    lo[gi] = hi[gi] = at
+    touch = np.flatnonzero(dist == 0)
+    if len(touch):
+        shared = shapely.intersection(geoms[gi[touch]], lines[ei[touch]])
+        points, row = shapely.get_coordinates(shared, return_index=True)
+        if len(row):
+            where = shapely.line_locate_point(lines[ei[touch[row]]], shapely.points(points))
+            where = np.clip(where, 0.0, length[ei[touch[row]]])
+            first = pd.Series(where).groupby(row).min()
+            last = pd.Series(where).groupby(row).max()
+            lo[gi[touch[first.index]]] = first.to_numpy()
+            hi[gi[touch[last.index]]] = last.to_numpy()
+    return edge, acc, lo, hi
 
 
 def _two_nearest_sources(
@@ -369,8 +390,8 @@ def travel_distance_m(
     dist = np.full(n_o, np.inf)
     if len(lines):
         tree = shapely.STRtree(lines)
-        o_edge, o_acc, o_pos = _access(o_geoms, tree, lines, length, max_access_m)
-        t_edge, t_acc, t_pos = _access(t_geoms, tree, lines, length, max_access_m)
+        o_edge, o_acc, o_lo, o_hi = _access(o_geoms, tree, lines, length, max_access_m)
+        t_edge, t_acc, t_lo, t_hi = _access(t_geoms, tree, lines, length, max_access_m)
         out["access_m"] = np.where(o_edge >= 0, o_acc, np.nan)
         t_ok = np.flatnonzero(t_edge >= 0)
 
@@ -378,8 +399,8 @@ def travel_distance_m(
         seeds: list[tuple[float, int, int]] = []
         for t in t_ok:
             e = t_edge[t]
-            seeds.append((float(t_acc[t] + t_pos[t]), int(eu[e]), int(t)))
-            seeds.append((float(t_acc[t] + length[e] - t_pos[t]), int(ev[e]), int(t)))
+            seeds.append((float(t_acc[t] + t_lo[t]), int(eu[e]), int(t)))
+            seeds.append((float(t_acc[t] + length[e] - t_hi[t]), int(ev[e]), int(t)))
 
         n_nodes = len(nodes)
         if (excl >= 0).any():
@@ -408,8 +429,8 @@ def travel_distance_m(
 
         o_ok = np.flatnonzero(o_edge >= 0)
         e = o_edge[o_ok]
-        via_u = o_acc[o_ok] + o_pos[o_ok] + node_cost(eu[e], o_ok)
-        via_v = o_acc[o_ok] + (length[e] - o_pos[o_ok]) + node_cost(ev[e], o_ok)
+        via_u = o_acc[o_ok] + o_lo[o_ok] + node_cost(eu[e], o_ok)
+        via_v = o_acc[o_ok] + (length[e] - o_hi[o_ok]) + node_cost(ev[e], o_ok)
         dist[o_ok] = np.minimum(via_u, via_v)
 
         # origin and target on the same road piece: travel along it directly
@@ -422,7 +443,9 @@ def travel_distance_m(
                 continue
             ts_arr = np.array([t for t in ts if t != excl[o]], dtype=np.int64)
             if len(ts_arr):
-                direct = o_acc[o] + np.abs(o_pos[o] - t_pos[ts_arr]) + t_acc[ts_arr]
+                # the gap between the two stretches (0 where they overlap)
+                gap = np.maximum(0.0, np.maximum(o_lo[o] - t_hi[ts_arr], t_lo[ts_arr] - o_hi[o]))
+                direct = o_acc[o] + gap + t_acc[ts_arr]
                 dist[o] = min(dist[o], float(direct.min()))
 
     on_net = np.isfinite(dist)
