@@ -17,20 +17,19 @@ log = logging.getLogger("karstflow.scripts.abandonment_parcels")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp, p = input, params
-    legend = {int(k): v for k, v in p.classes.items()}
-    a = p.abandonment
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    landcover = read_raster(inp.landcover, masked=False)
-    accuracy = read_json(inp.accuracy)
+    legend = {int(k): v for k, v in params.classes.items()}
+    a = params.abandonment
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    landcover = read_raster(input.landcover, masked=False)
+    accuracy = read_json(input.accuracy)
 
     try:
         parcels, report = prepare_parcels(
-            read_vector(inp.parcels),
+            read_vector(input.parcels),
             grid.bounds,
             grid.crs,
             id_column=a["id_column"],
-            source=inp.parcels,
+            source=input.parcels,
         )
     except ParcelError as err:
         log.error("%s", err)

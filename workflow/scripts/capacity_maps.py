@@ -13,12 +13,11 @@ log = logging.getLogger("karstflow.scripts.capacity_maps")
 
 def main(input, output, params, wildcards, threads=1) -> None:
     grid = RegionGrid.from_dict(read_json(input.grid))
-    inp = input
-    planned = read_vector(inp.plan)
-    candidates = read_vector(inp.candidates)
+    planned = read_vector(input.plan)
+    candidates = read_vector(input.candidates)
     reclaimable = candidates[candidates["reclaimable"] == 1]
-    parcels = read_vector(inp.parcels)
-    figures = read_json(inp.summary)
+    parcels = read_vector(input.parcels)
+    figures = read_json(input.summary)
     region = wildcards.region
     subtitle = (
         f"lost {figures['lost_t']:,.0f} t, planned {figures['planned_t']:,.0f} t "
@@ -30,7 +29,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         reclaimable[~reclaimable["forest_id"].isin(planned["forest_id"])],
         parcels[parcels["abandoned"] == 1],
         grid.bounds,
-        farmland=read_vector(inp.farmland),
+        farmland=read_vector(input.farmland),
         type_colours=forest_type_colours(sorted(candidates["forest_type"].astype(str).unique())),
         title=f"{region}: forest-farmland swap plan",
         subtitle=subtitle,

@@ -20,7 +20,6 @@ log = logging.getLogger("karstflow.scripts.capacity_plan")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp = input
     p = params.capacity
     constants = {
         "D": p["D"],
@@ -30,48 +29,48 @@ def main(input, output, params, wildcards, threads=1) -> None:
     swap = p["swap"]
     grade_column = p["grade_column"]
 
-    grades = read_vector(inp.quality_grades)
-    parcels = read_vector(inp.parcels)
+    grades = read_vector(input.quality_grades)
+    parcels = read_vector(input.parcels)
     for column in ("parcel_id", "abandoned"):
         if column not in parcels.columns:
-            raise CapacityInputError(f"{inp.parcels}: expected a column {column!r}, found {list(parcels.columns)}")
+            raise CapacityInputError(f"{input.parcels}: expected a column {column!r}, found {list(parcels.columns)}")
     abandoned = parcels["abandoned"].to_numpy() == 1
-    parcels["grade"] = polygon_grades(parcels, grades, grade_column, name=inp.quality_grades)
+    parcels["grade"] = polygon_grades(parcels, grades, grade_column, name=input.quality_grades)
     parcels["area_ha"] = parcels.geometry.area / 1e4
     lost = parcels[abandoned]
     if lost["grade"].isna().any():
         bad = lost.loc[lost["grade"].isna(), "parcel_id"].tolist()
         raise CapacityInputError(
-            f"{inp.quality_grades}: {len(bad)} abandoned parcel(s) of {inp.parcels} overlap no "
+            f"{input.quality_grades}: {len(bad)} abandoned parcel(s) of {input.parcels} overlap no "
             "grade polygon, so their "
             f"capacity is undefined: parcel_id {bad[:10]}"
         )
 
     # Cultivated land: the existing farmland patches and the reclaimed parcels still in use.
-    farmland = read_vector(inp.farmland)
+    farmland = read_vector(input.farmland)
     cultivated = pd.concat([farmland[["geometry"]], parcels.loc[~abandoned, ["geometry"]]], ignore_index=True)
     cultivated = cultivated.set_crs(farmland.crs, allow_override=True)
-    cultivated_grade = polygon_grades(cultivated, grades, grade_column, name=inp.quality_grades)
+    cultivated_grade = polygon_grades(cultivated, grades, grade_column, name=input.quality_grades)
     if np.isnan(cultivated_grade).any():
         log.warning(
             "capacity: %d cultivated patch(es) overlap no grade polygon; they give no grade",
             int(np.isnan(cultivated_grade).sum()),
         )
 
-    candidates = read_vector(inp.candidates)
+    candidates = read_vector(input.candidates)
     reclaimable = candidates[candidates["reclaimable"] == 1].reset_index(drop=True)
     if reclaimable.empty:
         log.warning(
             "capacity: no reclaimable forest in %s (%d candidates, none passes every factor); "
             "nothing can make up "
             "the capacity lost; writing the capacity figures with nothing activated",
-            inp.candidates,
+            input.candidates,
             len(candidates),
         )
     near = nearest_grade(reclaimable, cultivated, cultivated_grade)
     if len(reclaimable) and near["grade"].isna().any():
         raise CapacityInputError(
-            f"{inp.farmland}: no cultivated land with a {grade_column} to give reclaimable forest its grade"
+            f"{input.farmland}: no cultivated land with a {grade_column} to give reclaimable forest its grade"
         )
     reclaimable["grade"] = near["grade"].to_numpy()
     reclaimable["nearest_cultivated_m"] = near["distance_m"].to_numpy()

@@ -26,14 +26,12 @@ log = logging.getLogger("karstflow.scripts.carbon_npp")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
-    chunks = {"year": -1, "y": p.chunk_px, "x": p.chunk_px}
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    cube_path, climate_path = str(inp.cube), str(inp.climate)
+    chunks = {"year": -1, "y": params.chunk_px, "x": params.chunk_px}
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    cube_path, climate_path = str(input.cube), str(input.climate)
 
     cube = read_cube(cube_path, chunks=chunks)
-    grid.check(cube, grid_source=inp.grid, source=cube_path)
+    grid.check(cube, grid_source=input.grid, source=cube_path)
     years = [int(y) for y in cube["year"].values]
     climate = read_cube(climate_path, chunks=chunks)
     check_same_grid(cube, climate, cube_path, climate_path)
@@ -43,27 +41,27 @@ def main(input, output, params, wildcards, threads=1) -> None:
     climate = select_years(climate, years, source=climate_path).assign_coords(y=cube["y"], x=cube["x"])
 
     landcovers = {}
-    for year in p.landcover_years:
-        path = str(inp[f"landcover_{year}"])
-        lc = read_raster(path, chunks={"y": p.chunk_px, "x": p.chunk_px})
+    for year in params.landcover_years:
+        path = str(input[f"landcover_{year}"])
+        lc = read_raster(path, chunks={"y": params.chunk_px, "x": params.chunk_px})
         check_same_grid(cube, lc, cube_path, path)
         landcovers[year] = lc.assign_coords(y=cube["y"], x=cube["x"])
     lc_cube = landcover_by_year(landcovers, years)
     eps_max = epsilon_max_map(
         lc_cube,
-        p.epsilon_max,
-        source=", ".join(str(inp[f"landcover_{y}"]) for y in p.landcover_years),
+        params.epsilon_max,
+        source=", ".join(str(input[f"landcover_{y}"]) for y in params.landcover_years),
     )
 
     ndvi = cube["ndvi"]
-    ndvi_min, ndvi_max = percentile_endmembers(ndvi, *p.fpar["ndvi_percentiles"])
+    ndvi_min, ndvi_max = percentile_endmembers(ndvi, *params.fpar["ndvi_percentiles"])
     log.info(
         "FPAR end-members: NDVI_min %.4f, NDVI_max %.4f (percentiles %s, years pooled)",
         ndvi_min,
         ndvi_max,
-        p.fpar["ndvi_percentiles"],
+        params.fpar["ndvi_percentiles"],
     )
-    w_e = water_stress(budyko_fu_aet_ratio(climate["precipitation_mm"], climate["eto_mm"], omega=p.fu_omega))
+    w_e = water_stress(budyko_fu_aet_ratio(climate["precipitation_mm"], climate["eto_mm"], omega=params.fu_omega))
     casa = casa_npp(
         ndvi,
         climate["solar_mj_m2"],
@@ -72,18 +70,18 @@ def main(input, output, params, wildcards, threads=1) -> None:
         eps_max,
         ndvi_min=ndvi_min,
         ndvi_max=ndvi_max,
-        fpar_min=p.fpar["min"],
-        fpar_max=p.fpar["max"],
-        ndvi_weight=p.fpar["ndvi_weight"],
+        fpar_min=params.fpar["min"],
+        fpar_max=params.fpar["max"],
+        ndvi_weight=params.fpar["ndvi_weight"],
     )
-    if p.rh_model != "pei2009":
-        raise ValueError(f"config key carbon.heterotrophic_respiration: unknown model {p.rh_model!r}")
+    if params.rh_model != "pei2009":
+        raise ValueError(f"config key carbon.heterotrophic_respiration: unknown model {params.rh_model!r}")
     rh = heterotrophic_respiration(
-        climate["temperature_c"], climate["precipitation_mm"], months_per_step=p.months_per_step
+        climate["temperature_c"], climate["precipitation_mm"], months_per_step=params.months_per_step
     )
     npp = casa["npp"].where(ndvi.notnull())
     nep = (npp - rh).astype(np.float32)
-    unit = "g C m-2 yr-1" if p.months_per_step == 12 else f"g C m-2 per {p.months_per_step:g} months"
+    unit = "g C m-2 yr-1" if params.months_per_step == 12 else f"g C m-2 per {params.months_per_step:g} months"
     out = xr.Dataset(
         {
             "npp": npp.assign_attrs(long_name="net primary production (CASA)", units=unit),
@@ -96,32 +94,32 @@ def main(input, output, params, wildcards, threads=1) -> None:
     out.attrs.update(
         casa_ndvi_min=ndvi_min,
         casa_ndvi_max=ndvi_max,
-        fpar_min=p.fpar["min"],
-        fpar_max=p.fpar["max"],
-        fpar_ndvi_weight=p.fpar["ndvi_weight"],
+        fpar_min=params.fpar["min"],
+        fpar_max=params.fpar["max"],
+        fpar_ndvi_weight=params.fpar["ndvi_weight"],
         par_fraction=0.5,
-        fu_omega=p.fu_omega,
-        rh_model=p.rh_model,
-        months_per_step=p.months_per_step,
-        landcover_years=",".join(map(str, p.landcover_years)),
+        fu_omega=params.fu_omega,
+        rh_model=params.rh_model,
+        months_per_step=params.months_per_step,
+        landcover_years=",".join(map(str, params.landcover_years)),
         epsilon_max_g_c_per_mj=",".join(
-            f"{k}:{v}" for k, v in sorted(p.epsilon_max.items(), key=lambda kv: int(kv[0]))
+            f"{k}:{v}" for k, v in sorted(params.epsilon_max.items(), key=lambda kv: int(kv[0]))
         ),
         note="CASA on annual steps: APAR = annual solar radiation x FPAR(annual NDVI) x 0.5; "
         "T_opt = temperature of the year of peak NDVI; W_e from Fu's Budyko curve with annual P "
         "and ETo",
     )
-    write_netcdf(out, output.npp, chunks={"year": len(years), "y": p.chunk_px, "x": p.chunk_px})
+    write_netcdf(out, output.npp, chunks={"year": len(years), "y": params.chunk_px, "x": params.chunk_px})
     log.info("NPP/Rh/NEP cube -> %s", output.npp)
 
     npp_disk = read_cube(output.npp, chunks=chunks)["npp"]
     trend = theil_sen_mk(
         npp_disk,
         dim="year",
-        alpha=p.alpha,
-        autocorrelation=None if p.autocorrelation == "none" else p.autocorrelation,
-        min_valid=p.min_valid_years,
-        stable_slope=p.stable_slope,
+        alpha=params.alpha,
+        autocorrelation=None if params.autocorrelation == "none" else params.autocorrelation,
+        min_valid=params.min_valid_years,
+        stable_slope=params.stable_slope,
     )[["slope", "trend_class"]].compute()
     write_raster(
         grid.data_array(trend["slope"].values, name="npp_trend_slope", units=f"{unit} per year"),

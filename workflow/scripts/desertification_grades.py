@@ -12,33 +12,31 @@ log = logging.getLogger("karstflow.scripts.desertification_grades")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
-    chunks = {"year": -1, "y": p.chunk_px, "x": p.chunk_px}
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    cube_path = str(inp.cube)
+    chunks = {"year": -1, "y": params.chunk_px, "x": params.chunk_px}
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    cube_path = str(input.cube)
 
     cube = read_cube(cube_path, chunks=chunks)
-    grid.check(cube, grid_source=inp.grid, source=cube_path)
+    grid.check(cube, grid_source=input.grid, source=cube_path)
     ndvi = cube["ndvi"]
     years = [int(y) for y in cube["year"].values]
 
-    soil, veg = percentile_endmembers(ndvi, *p.fvc_percentiles)
+    soil, veg = percentile_endmembers(ndvi, *params.fvc_percentiles)
     log.info(
         "FVC end-members: NDVI_soil %.4f (P%g), NDVI_veg %.4f (P%g), all years pooled",
         soil,
-        p.fvc_percentiles[0],
+        params.fvc_percentiles[0],
         veg,
-        p.fvc_percentiles[1],
+        params.fvc_percentiles[1],
     )
     fvc = fvc_dimidiate(ndvi, soil, veg)
 
-    carbonate = read_raster(inp.carbonate, chunks={"y": p.chunk_px, "x": p.chunk_px})
-    check_same_grid(cube, carbonate, cube_path, str(inp.carbonate))
+    carbonate = read_raster(input.carbonate, chunks={"y": params.chunk_px, "x": params.chunk_px})
+    check_same_grid(cube, carbonate, cube_path, str(input.carbonate))
     carbonate = carbonate.assign_coords(y=cube["y"], x=cube["x"])
 
-    if "exposure" in inp:
-        exposure_source = str(inp.exposure)
+    if "exposure" in input:
+        exposure_source = str(input.exposure)
         expo = read_cube(exposure_source, chunks=chunks)
         check_same_grid(cube, expo, cube_path, exposure_source)
         if "bedrock_exposure" not in expo.data_vars:
@@ -56,9 +54,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         exposure = (1.0 - fvc).rename("bedrock_exposure")
 
     slope = None
-    if "slope" in inp:
-        slope = read_raster(inp.slope, chunks={"y": p.chunk_px, "x": p.chunk_px})
-        check_same_grid(cube, slope, cube_path, str(inp.slope))
+    if "slope" in input:
+        slope = read_raster(input.slope, chunks={"y": params.chunk_px, "x": params.chunk_px})
+        check_same_grid(cube, slope, cube_path, str(input.slope))
         slope = slope.assign_coords(y=cube["y"], x=cube["x"])
 
     grades = rd_grade(
@@ -66,9 +64,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         exposure=exposure,
         cover=fvc,
         slope=slope,
-        indicators=p.indicators,
-        combine=p.combine,
-        thresholds={k: tuple(v) for k, v in p.thresholds.items()},
+        indicators=params.indicators,
+        combine=params.combine,
+        thresholds={k: tuple(v) for k, v in params.thresholds.items()},
     )
     ds = on_grid(
         grades.to_dataset()
@@ -79,12 +77,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
     ds.attrs.update(
         ndvi_soil=soil,
         ndvi_veg=veg,
-        fvc_percentiles=list(p.fvc_percentiles),
+        fvc_percentiles=list(params.fvc_percentiles),
         exposure_source=exposure_source,
-        indicators=",".join(p.indicators),
-        combine=p.combine,
+        indicators=",".join(params.indicators),
+        combine=params.combine,
     )
-    write_netcdf(ds, output.grades, chunks={"year": 1, "y": p.chunk_px, "x": p.chunk_px})
+    write_netcdf(ds, output.grades, chunks={"year": 1, "y": params.chunk_px, "x": params.chunk_px})
 
     written = read_cube(output.grades, chunks={"year": 1})
     area = grade_area_table(written["rd_grade"], grid.pixel_area_m2 / 1e6)

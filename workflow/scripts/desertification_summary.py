@@ -13,18 +13,17 @@ log = logging.getLogger("karstflow.scripts.desertification_summary")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
     grid = RegionGrid.from_dict(read_json(input.grid))
     first = read_raster(input.first, masked=False).values
     last = read_raster(input.last, masked=False).values
-    transitions = transition_table(first, last, grid.pixel_area_m2 / 1e6, tuple(p.years))
+    transitions = transition_table(first, last, grid.pixel_area_m2 / 1e6, tuple(params.years))
     write_csv(transitions, output.transition, index=False)
 
     area = pd.read_csv(input.area)
     attrs = read_cube(input.grades).attrs
-    summary = rd_summary(area, transitions, rd_min_grade=p.rd_min_grade)
+    summary = rd_summary(area, transitions, rd_min_grade=params.rd_min_grade)
     summary.update(
-        graded_area_km2=float(area[area["year"] == p.years[0]]["area_km2"].sum()),
+        graded_area_km2=float(area[area["year"] == params.years[0]]["area_km2"].sum()),
         fvc_ndvi_soil=float(attrs["ndvi_soil"]),
         fvc_ndvi_veg=float(attrs["ndvi_veg"]),
         exposure_source=str(attrs["exposure_source"]),
@@ -38,8 +37,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         summary["rd_definition"],
         summary["rd_area_first_km2"],
         summary["rd_area_last_km2"],
-        p.years[0],
-        p.years[-1],
+        params.years[0],
+        params.years[-1],
         100 * summary["reduction_rate"],
     )
 

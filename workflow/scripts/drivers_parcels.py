@@ -19,24 +19,23 @@ log = logging.getLogger("karstflow.scripts.drivers_parcels")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp, p = input, params
-    settings = dict(p.drivers)
+    settings = dict(params.drivers)
     # labels "input": the region's abandonment_labels (canonical parcel_id, abandoned);
     # "classified": the abandonment stage's parcels (ids in abandonment.id_column)
-    labels = p.labels
-    id_column = "parcel_id" if labels == "input" else p.id_column
+    labels = params.labels
+    id_column = "parcel_id" if labels == "input" else params.id_column
     outcome = "abandoned"
 
-    parcels = read_vector(inp.parcels)
+    parcels = read_vector(input.parcels)
     if outcome not in parcels.columns:
         raise DriverInputError(
-            f"{inp.parcels}: expected the outcome column {outcome!r} (0 used, 1 abandoned), found "
+            f"{input.parcels}: expected the outcome column {outcome!r} (0 used, 1 abandoned), found "
             f"{list(parcels.columns)}"
         )
     try:
         drivers = compute_drivers(
             parcels,
-            **read_driver_layers(inp),
+            **read_driver_layers(input),
             id_column=id_column,
             **settings,
         )

@@ -13,27 +13,26 @@ log = logging.getLogger("karstflow.scripts.greening_cube")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
     source = str(input.stack)
     grid = RegionGrid.from_dict(read_json(input.grid))
 
-    stack = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
+    stack = read_cube(source, chunks={"year": -1, "y": params.chunk_px, "x": params.chunk_px})
     grid.check(stack, grid_source=input.grid, source=source)
-    stack = select_years(stack, p.years, source=source)
-    cube = vegetation_index_cube(stack, p.index, source=source)
+    stack = select_years(stack, params.years, source=source)
+    cube = vegetation_index_cube(stack, params.index, source=source)
     for name in cube.data_vars:
         lo, hi = check_index_range(cube[name], source=source, low=-1.0, high=1.0 if name != "evi" else 2.5)
         log.info("%s: %s in %.3f..%.3f", source, name, lo, hi)
     cube = on_grid(cube, grid)
-    cube.attrs.update(source=source, years=f"{p.years[0]}-{p.years[-1]}")
-    write_netcdf(cube, output.cube, chunks={"year": len(p.years), "y": p.chunk_px, "x": p.chunk_px})
+    cube.attrs.update(source=source, years=f"{params.years[0]}-{params.years[-1]}")
+    write_netcdf(cube, output.cube, chunks={"year": len(params.years), "y": params.chunk_px, "x": params.chunk_px})
     missing = float(np.isnan(cube["ndvi"]).mean().compute())
     log.info(
         "annual cube: %s, %d years %d-%d, %d x %d px, %.2f %% missing NDVI values -> %s",
         ", ".join(map(str, cube.data_vars)),
-        len(p.years),
-        p.years[0],
-        p.years[-1],
+        len(params.years),
+        params.years[0],
+        params.years[-1],
         grid.height,
         grid.width,
         100 * missing,

@@ -12,29 +12,28 @@ log = logging.getLogger("karstflow.scripts.greening_trend")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
     source = str(input.cube)
     grid = RegionGrid.from_dict(read_json(input.grid))
 
-    cube = read_cube(source, chunks={"year": -1, "y": p.chunk_px, "x": p.chunk_px})
+    cube = read_cube(source, chunks={"year": -1, "y": params.chunk_px, "x": params.chunk_px})
     grid.check(cube, grid_source=input.grid, source=source)
     trend = greening_trend(
-        cube[p.index],
-        alpha=p.alpha,
-        min_valid=p.min_valid_years,
-        autocorrelation=None if p.autocorrelation == "none" else p.autocorrelation,
-        stable_slope=p.stable_slope,
+        cube[params.index],
+        alpha=params.alpha,
+        min_valid=params.min_valid_years,
+        autocorrelation=None if params.autocorrelation == "none" else params.autocorrelation,
+        stable_slope=params.stable_slope,
     )
     # keep only what is written or summarised (the kernel computes the rest anyway)
     trend = trend[["slope", "p", "trend_class", "n_valid"]].compute()
     log.info(
         "trend of %s over %d years computed (min_valid %d)",
-        p.index,
+        params.index,
         cube.sizes["year"],
         trend.attrs["min_valid"],
     )
 
-    units = f"{p.index} per year"
+    units = f"{params.index} per year"
     write_raster(grid.data_array(trend["slope"].values, name="trend_slope", units=units), output.slope)
     write_raster(grid.data_array(trend["p"].values, name="trend_p", units="1"), output.p)
     write_raster(
@@ -44,7 +43,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         nodata=TREND_NODATA,
     )
     years = (int(cube["year"].values[0]), int(cube["year"].values[-1]))
-    summary = greening_summary(trend, pixel_area_km2=grid.pixel_area_m2 / 1e6, index=p.index, years=years)
+    summary = greening_summary(trend, pixel_area_km2=grid.pixel_area_m2 / 1e6, index=params.index, years=years)
     write_json(summary, output.summary)
     log.info(
         "greening: mean slope %.5f/yr, significant greening %.1f %%, significant browning %.1f %%",

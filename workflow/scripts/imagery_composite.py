@@ -17,30 +17,29 @@ log = logging.getLogger("karstflow.scripts.imagery_composite")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    limit_gdal_cache(p.gdal_cache_mb)
+    limit_gdal_cache(params.gdal_cache_mb)
     region_id, name = wildcards.region, wildcards.period
-    region = p.region
+    region = params.region
     period = Period(
         name,
-        dt.date.fromisoformat(str(p.period["start"])),
-        dt.date.fromisoformat(str(p.period["end"])),
+        dt.date.fromisoformat(str(params.period["start"])),
+        dt.date.fromisoformat(str(params.period["end"])),
     )
     grid = RegionGrid.from_dict(read_json(input.grid))
-    imagery = {"bands": list(p.bands), "max_scene_cloud_pct": p.max_scene_cloud_pct}
+    imagery = {"bands": list(params.bands), "max_scene_cloud_pct": params.max_scene_cloud_pct}
     where = context(region_id, period)
 
     try:
         if region["source"] in ("stac", "earthengine"):
             # the fetch rule wrote the cached tiles' date table (scene cloud cover already applied)
             source = LocalSource.from_date_table(
-                region_id, input.scenes[0], bands=tuple(p.bands), name=region["source"]
+                region_id, input.scenes[0], bands=tuple(params.bands), name=region["source"]
             )
         else:
             source = get_source(region_id, region, imagery)
         scenes = source.scenes(period, grid)
         rules = MaskRules(
-            scl_not_clear=tuple(p.scl_not_clear),
+            scl_not_clear=tuple(params.scl_not_clear),
             cs_cdf_threshold=float((region.get("earthengine") or {}).get("cs_cdf_threshold", 0.6)),
         )
         bands = list(source.bands)
@@ -48,9 +47,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
             scenes,
             grid,
             bands,
-            chunk_px=p.chunk_px,
+            chunk_px=params.chunk_px,
             rules=rules,
-            resampling=p.resampling,
+            resampling=params.resampling,
             region=region_id,
             period=period,
         )
@@ -62,7 +61,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         where,
         len(scenes),
         ",".join(bands),
-        p.chunk_px,
+        params.chunk_px,
         threads,
     )
 

@@ -17,11 +17,10 @@ log = logging.getLogger("karstflow.scripts.imagery_dem_fetch")
 
 def main(input, output, params, wildcards, threads=1) -> None:
     region_id = wildcards.region
-    p = params
-    limit_gdal_cache(p.imagery["gdal_cache_mb"])
+    limit_gdal_cache(params.imagery["gdal_cache_mb"])
     grid = RegionGrid.from_dict(read_json(input.grid))
     try:
-        source = get_source(region_id, p.region, p.imagery)
+        source = get_source(region_id, params.region, params.imagery)
         files = source.dem(grid)
     except Exception as err:
         log.error("%s", err)
@@ -31,8 +30,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         [mosaic],
         grid,
         ["elevation"],
-        chunk_px=p.imagery["chunk_px"],
-        resampling=p.resampling,
+        chunk_px=params.imagery["chunk_px"],
+        resampling=params.resampling,
         region=region_id,
     )
     dem = stack["reflectance"].isel(time=0, band=0, drop=True)

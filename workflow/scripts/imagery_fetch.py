@@ -15,15 +15,14 @@ log = logging.getLogger("karstflow.scripts.imagery_fetch")
 
 def main(input, output, params, wildcards, threads=1) -> None:
     region_id, period_name = wildcards.region, wildcards.period
-    p = params
     period = Period(
         period_name,
-        dt.date.fromisoformat(str(p.period["start"])),
-        dt.date.fromisoformat(str(p.period["end"])),
+        dt.date.fromisoformat(str(params.period["start"])),
+        dt.date.fromisoformat(str(params.period["end"])),
     )
     grid = RegionGrid.from_dict(read_json(input.grid))
     try:
-        source = get_source(region_id, p.region, p.imagery)
+        source = get_source(region_id, params.region, params.imagery)
         scenes = source.scenes(period, grid)
     except Exception as err:
         log.error("%s", err)

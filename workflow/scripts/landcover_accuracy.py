@@ -20,17 +20,20 @@ log = logging.getLogger("karstflow.scripts.landcover_accuracy")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp, p = input, params
-    legend = {int(k): v for k, v in p.classes.items()}
-    landcover = read_raster(inp.landcover, masked=False)
+    legend = {int(k): v for k, v in params.classes.items()}
+    landcover = read_raster(input.landcover, masked=False)
     pixel_area_m2 = abs(landcover.rio.resolution()[0] * landcover.rio.resolution()[1])
     area = mapped_area_ha(landcover, list(legend), pixel_area_m2)
 
-    if "validation" in inp:
-        labelled = read_vector(inp.validation)
-        source = f"{p.validation_file} (harmonised as {inp.validation})" if p.get("validation_file") else inp.validation
+    if "validation" in input:
+        labelled = read_vector(input.validation)
+        source = (
+            f"{params.validation_file} (harmonised as {input.validation})"
+            if params.get("validation_file")
+            else input.validation
+        )
         try:
-            codes = labelled_codes(labelled, legend, label_column=p.label_column, source=source)
+            codes = labelled_codes(labelled, legend, label_column=params.label_column, source=source)
         except SampleError as err:
             log.error("%s", err)
             raise
@@ -55,8 +58,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         mapped = landcover.values[rows, cols].astype(int)
         design = "labelled validation file"
     else:
-        source = inp.samples
-        samples = pd.read_csv(inp.samples)
+        source = input.samples
+        samples = pd.read_csv(input.samples)
         held_out = samples[samples["is_validation"]]
         if held_out.empty:
             raise SampleError(
@@ -68,12 +71,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
         unlabelled = 0
         design = "stratified seeded split of the reference samples"
 
-    result, report = assess_landcover(mapped, reference, legend, mapped_area=area, alpha=p.alpha)
+    result, report = assess_landcover(mapped, reference, legend, mapped_area=area, alpha=params.alpha)
     report.update(
         validation_source=str(source),
         validation_design=design,
         unlabelled_points_skipped=unlabelled,
-        kappa_min=p.kappa_min,
+        kappa_min=params.kappa_min,
         mapped_area_ha={legend[c]: float(area[c]) for c in legend},
     )
     table = confusion_table(result, legend)
@@ -92,12 +95,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
             "classes without validation samples (not assessed): %s",
             ", ".join(report["classes_missing_from_validation"]),
         )
-    if not result.kappa >= p.kappa_min:
+    if not result.kappa >= params.kappa_min:
         message = (
             f"landcover_accuracy: Cohen's Kappa of the land-cover map of {wildcards.region} is "
             f"{result.kappa:.4f} (95% CI {result.kappa_ci[0]:.4f}-{result.kappa_ci[1]:.4f}, "
             f"{report['validation_samples']} "
-            f"validation samples from {source}), below the minimum {p.kappa_min} (config key "
+            f"validation samples from {source}), below the minimum {params.kappa_min} (config key "
             "landcover.validation.kappa_min); see the confusion matrix in this log"
         )
         log.error("%s", message)

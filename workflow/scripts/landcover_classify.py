@@ -21,36 +21,35 @@ log = logging.getLogger("karstflow.scripts.landcover_classify")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp, p = input, params
-    legend = {int(k): v for k, v in p.classes.items()}
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    chunks = {"y": p.chunk_px, "x": -1}
+    legend = {int(k): v for k, v in params.classes.items()}
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    chunks = {"y": params.chunk_px, "x": -1}
 
     composites = {}
-    for period, path in zip(p.periods, inp.composites, strict=True):
+    for period, path in zip(params.periods, input.composites, strict=True):
         composite = read_raster(path, chunks=chunks)
         if not grid.matches(composite):
             raise ValueError(f"{path}: the composite is not on the region grid {grid.to_dict()}")
         composites[period] = named_bands(composite, path)
     terrain = {}
-    if p.features["terrain"]:
+    if params.features["terrain"]:
         terrain = {
-            "elevation": read_raster(inp.dem, chunks=chunks),
-            "slope": read_raster(inp.slope, chunks=chunks),
+            "elevation": read_raster(input.dem, chunks=chunks),
+            "slope": read_raster(input.slope, chunks=chunks),
         }
-    features = build_features(composites, indices=p.features["indices"], **terrain)
+    features = build_features(composites, indices=params.features["indices"], **terrain)
     names = [str(f) for f in features["feature"].values]
     log.info("%d features: %s", len(names), ", ".join(names))
 
-    reference = read_vector(inp.reference)
+    reference = read_vector(input.reference)
     try:
         samples = reference_samples(
             features,
             reference,
-            p.reference["class_column"],
+            params.reference["class_column"],
             legend,
-            source=inp.reference,
-            id_column=p.reference["id_column"],
+            source=input.reference,
+            id_column=params.reference["id_column"],
         )
     except SampleError as err:
         log.error("%s", err)
@@ -59,22 +58,22 @@ def main(input, output, params, wildcards, threads=1) -> None:
     if no_features.any():
         log.warning(
             "%s: %d sample(s) lie on pixels without any clear observation and are not used (ids %s)",
-            inp.reference,
+            input.reference,
             int(no_features.sum()),
             ", ".join(map(str, samples.loc[no_features, "sample_id"].head(20))),
         )
         samples = samples[~no_features].reset_index(drop=True)
 
-    if p.validation_file:
+    if params.validation_file:
         # a labelled validation file is assessed instead: every reference sample trains
         samples["is_validation"] = False
-        log.info("validation from %s: all %d reference samples train", p.validation_file, len(samples))
+        log.info("validation from %s: all %d reference samples train", params.validation_file, len(samples))
     else:
         samples["is_validation"] = split_samples(
-            samples["group"], samples["class_code"], p.split["fraction"], p.split["seed"]
+            samples["group"], samples["class_code"], params.split["fraction"], params.split["seed"]
         )
     train = samples[~samples["is_validation"]]
-    c = p.classifier
+    c = params.classifier
     model = train_random_forest(
         train[names].to_numpy(),
         train["class_code"].to_numpy(),
@@ -86,10 +85,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
         class_weight=None if c["class_weight"] == "none" else c["class_weight"],
         max_samples_per_class=c["max_samples_per_class"],
     )
-    landcover = predict_map(model, features, chunk_px=p.chunk_px)
+    landcover = predict_map(model, features, chunk_px=params.chunk_px)
     samples["map_code"] = landcover.values[samples["row"].to_numpy(), samples["col"].to_numpy()].astype(np.int64)
 
-    colours = {int(k): tuple(v) for k, v in p.colours.items()}
+    colours = {int(k): tuple(v) for k, v in params.colours.items()}
     colours = {code: colours.get(code, (128, 128, 128)) for code in legend}
     write_raster(landcover, output.landcover, dtype="uint8", nodata=255, colormap=colours)
     columns = [

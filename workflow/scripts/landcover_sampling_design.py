@@ -13,9 +13,8 @@ log = logging.getLogger("karstflow.scripts.landcover_sampling_design")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    legend = {int(k): v for k, v in p.classes.items()}
-    s = p.sampling
+    legend = {int(k): v for k, v in params.classes.items()}
+    s = params.sampling
     landcover = read_raster(input.landcover, masked=False)
     values = np.asarray(landcover.values)
     counts = pd.Series(np.bincount(values[values != 255].ravel().astype(np.int64), minlength=max(legend) + 1))

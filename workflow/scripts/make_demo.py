@@ -11,19 +11,20 @@ log = logging.getLogger("karstflow.scripts.make_demo")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    grid = RegionGrid.from_bounds(p.crs, p.resolution, demo_bounds(p.demo["origin"], p.size_px, p.resolution))
-    years = range(p.years["first"], p.years["last"] + 1)
+    grid = RegionGrid.from_bounds(
+        params.crs, params.resolution, demo_bounds(params.demo["origin"], params.size_px, params.resolution)
+    )
+    years = range(params.years["first"], params.years["last"] + 1)
     log.info(
         "generating %s demo %s: %d x %d px, seed %d",
-        p.kind,
+        params.kind,
         wildcards.region,
         grid.width,
         grid.height,
-        p.demo["seed"],
+        params.demo["seed"],
     )
-    bundle = generate(p.kind, grid, p.demo["seed"], years=tuple(years))
-    out_dir = Path(p.out_dir)
+    bundle = generate(params.kind, grid, params.demo["seed"], years=tuple(years))
+    out_dir = Path(params.out_dir)
     written = write_bundle(bundle, out_dir)
     log.info("wrote %d files to %s", len(written), out_dir)
 

@@ -19,17 +19,16 @@ log = logging.getLogger("karstflow.scripts.model_figures")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp, out = input, output
-    fit = read_json(inp.fit)
-    pred = pd.read_csv(inp.predicted)
+    fit = read_json(input.fit)
+    pred = pd.read_csv(input.predicted)
     save_figure(
-        coefficient_figure(pd.read_csv(inp.coefficients), ci_level=fit["ci_level"]),
-        out.coefficients,
+        coefficient_figure(pd.read_csv(input.coefficients), ci_level=fit["ci_level"]),
+        output.coefficients,
     )
-    save_figure(calibration_figure(pd.read_csv(inp.risk_groups), fit["hosmer_lemeshow"]), out.calibration)
-    save_figure(roc_figure(pred["abandoned"].to_numpy(), pred["p_abandoned"].to_numpy()), out.roc)
-    drivers = read_driver_table(pd.read_csv(inp.drivers), source=inp.drivers)
-    save_figure(rule_heatmap_figure(drivers, read_json(inp.rules)), out.rule_heatmaps)
+    save_figure(calibration_figure(pd.read_csv(input.risk_groups), fit["hosmer_lemeshow"]), output.calibration)
+    save_figure(roc_figure(pred["abandoned"].to_numpy(), pred["p_abandoned"].to_numpy()), output.roc)
+    drivers = read_driver_table(pd.read_csv(input.drivers), source=input.drivers)
+    save_figure(rule_heatmap_figure(drivers, read_json(input.rules)), output.rule_heatmaps)
     log.info("model figures written")
 
 

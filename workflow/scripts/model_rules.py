@@ -14,14 +14,13 @@ log = logging.getLogger("karstflow.scripts.model_rules")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp, p = input, params
-    drivers = read_driver_table(pd.read_csv(inp.drivers), source=inp.drivers)
-    fit = read_json(inp.fit)
-    coefficients = pd.read_csv(inp.coefficients)
+    drivers = read_driver_table(pd.read_csv(input.drivers), source=input.drivers)
+    fit = read_json(input.fit)
+    coefficients = pd.read_csv(input.coefficients)
 
-    if p.rules is not None:
+    if params.rules is not None:
         try:
-            rules = evaluate_rules(drivers, p.rules)
+            rules = evaluate_rules(drivers, params.rules)
         except RuleError as err:
             log.error("config key model.rules: %s", err)
             raise
@@ -29,11 +28,13 @@ def main(input, output, params, wildcards, threads=1) -> None:
         table = pd.DataFrame(rules)
         log.info("%d rules from the config (model.rules); no search", len(rules))
     else:
-        s = dict(p.rule_search)
-        significant = significant_from_table(coefficients, fit["predictors"], p.alpha)
-        log.info("significant drivers at %.3g: %s", p.alpha, ", ".join(significant) or "none")
+        s = dict(params.rule_search)
+        significant = significant_from_table(coefficients, fit["predictors"], params.alpha)
+        log.info("significant drivers at %.3g: %s", params.alpha, ", ".join(significant) or "none")
         categorical = [c for c in ["x3_aspect_class"] if c in fit["predictors"]]
-        base, _ = design_matrix(drivers, fit["predictors"], categorical=categorical, reference_class=p.aspect_reference)
+        base, _ = design_matrix(
+            drivers, fit["predictors"], categorical=categorical, reference_class=params.aspect_reference
+        )
         search = find_interaction_rules(
             drivers,
             significant,
@@ -43,7 +44,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
             quantiles=s["quantiles"],
             significant_digits=s["significant_digits"],
             min_support=s["min_support"],
-            alpha=p.alpha,
+            alpha=params.alpha,
             n_bootstrap=s["n_bootstrap"],
             n_null=s["n_null"],
             min_bootstrap_frequency=s["min_bootstrap_frequency"],

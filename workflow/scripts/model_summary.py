@@ -12,13 +12,12 @@ log = logging.getLogger("karstflow.scripts.model_summary")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp = input
     summary = model_summary(
-        read_json(inp.fit),
-        read_json(inp.rules),
-        pd.read_csv(inp.coefficients),
-        read_json(inp.drivers_summary),
-        figures={name: str(getattr(inp, f"figure_{name}")) for name in params.figures},
+        read_json(input.fit),
+        read_json(input.rules),
+        pd.read_csv(input.coefficients),
+        read_json(input.drivers_summary),
+        figures={name: str(getattr(input, f"figure_{name}")) for name in params.figures},
     )
     write_json(summary, output.summary)
     log.info("model summary: %d rules, AUC %.3f", summary["rules"], summary["auc"])

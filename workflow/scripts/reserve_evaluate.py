@@ -20,32 +20,33 @@ log = logging.getLogger("karstflow.scripts.reserve_evaluate")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    inp = input
-    given = set(inp.keys())
+    given = set(input.keys())
     criteria, skip = criteria_from_config(params.reserve)
 
-    forest = read_vector(inp.forest)
+    forest = read_vector(input.forest)
     for column in ("forest_id", "forest_type"):
         if column not in forest.columns:
-            raise ReserveInputError(f"{inp.forest}: expected a column {column!r}, found {list(forest.columns)}")
+            raise ReserveInputError(f"{input.forest}: expected a column {column!r}, found {list(forest.columns)}")
     if "township" not in forest.columns:
-        forest["township"] = dominant_zone(forest.geometry, read_vector(inp.townships), "township", name=inp.townships)
-        log.info("reserve: township of each forest polygon from %s (largest overlap)", inp.townships)
+        forest["township"] = dominant_zone(
+            forest.geometry, read_vector(input.townships), "township", name=input.townships
+        )
+        log.info("reserve: township of each forest polygon from %s (largest overlap)", input.townships)
 
     def vector(name):
-        return read_vector(inp[name]) if name in given else None
+        return read_vector(input[name]) if name in given else None
 
     def raster(name):
-        return read_raster(inp[name]) if name in given else None
+        return read_raster(input[name]) if name in given else None
 
     rules = drivers = None
     if "convenience_rules" in given:
-        rules = rules_from_json(read_json(inp.convenience_rules), inp.convenience_rules)
+        rules = rules_from_json(read_json(input.convenience_rules), input.convenience_rules)
         if rules:
             # the driver stage's function and settings, so a rule reads forest as it read parcels
             drivers = compute_drivers(
                 forest,
-                **read_driver_layers(inp),
+                **read_driver_layers(input),
                 id_column="forest_id",
                 **params.drivers,
             )
@@ -60,8 +61,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         rules=rules,
         drivers=drivers,
         names={
-            **{k: str(inp[k]) for k in given},
-            "slope_deg": str(inp.slope) if "slope" in given else "slope raster",
+            **{k: str(input[k]) for k in given},
+            "slope_deg": str(input.slope) if "slope" in given else "slope raster",
         },
     )
     evaluation = evaluate_reserve(forest, layers, criteria, skip=skip)

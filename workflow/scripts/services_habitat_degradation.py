@@ -20,23 +20,21 @@ log = logging.getLogger("karstflow.scripts.services_habitat_degradation")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    lc_path = str(inp.landcover)
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    lc_path = str(input.landcover)
     landcover = read_raster(lc_path)
-    grid.check(landcover, grid_source=inp.grid, source=lc_path)
+    grid.check(landcover, grid_source=input.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     masks, record = {}, {}
-    for name, spec in p.threats.items():
+    for name, spec in params.threats.items():
         if spec.get("landcover_codes"):
             masks[name] = np.isin(lc, list(spec["landcover_codes"]))
             record[name] = {
                 "evaluated": True,
                 "source": f"land cover codes {list(spec['landcover_codes'])}",
             }
-        elif name in p.vectors:
-            path = str(inp[name])
+        elif name in params.vectors:
+            path = str(input[name])
             layer = read_vector(path).to_crs(grid.crs)
             geoms = [g for g in layer.geometry if g is not None and not g.is_empty]
             masks[name] = (
@@ -71,11 +69,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
         )
     if not masks:
         raise ValueError("config key services.habitat_quality.threats: no threat could be evaluated for this region")
-    sensitivity = {int(code): dict(row["sensitivity"]) for code, row in p.habitat.items()}
+    sensitivity = {int(code): dict(row["sensitivity"]) for code, row in params.habitat.items()}
     degradation = habitat_degradation(
         lc,
         masks,
-        p.threats,
+        params.threats,
         sensitivity,
         resolution_m=grid.resolution,
         source=lc_path,

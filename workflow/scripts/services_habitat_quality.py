@@ -18,28 +18,26 @@ log = logging.getLogger("karstflow.scripts.services_habitat_quality")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    lc_path = str(inp.landcover)
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    lc_path = str(input.landcover)
     landcover = read_raster(lc_path)
-    grid.check(landcover, grid_source=inp.grid, source=lc_path)
+    grid.check(landcover, grid_source=input.grid, source=lc_path)
     lc = np.asarray(landcover.values)
-    degradation = np.asarray(read_raster(inp.degradation).values, dtype=np.float64)
-    if p.half_saturation == "auto":
-        k = half_saturation_auto([read_raster(path).values for path in inp.all_degradation])
-        how = f"auto: half the highest degradation of {len(inp.all_degradation)} year(s)"
+    degradation = np.asarray(read_raster(input.degradation).values, dtype=np.float64)
+    if params.half_saturation == "auto":
+        k = half_saturation_auto([read_raster(path).values for path in input.all_degradation])
+        how = f"auto: half the highest degradation of {len(input.all_degradation)} year(s)"
     else:
-        k = float(p.half_saturation)
+        k = float(params.half_saturation)
         how = "configured"
     suitability = reclassify(
         lc,
-        {int(c): row["suitability"] for c, row in p.habitat.items()},
+        {int(c): row["suitability"] for c, row in params.habitat.items()},
         what="habitat suitability",
         table_source="config key services.habitat_quality.habitat",
         map_source=lc_path,
     )
-    quality = habitat_quality(suitability, degradation, half_saturation=k, z=p.scaling_z)
+    quality = habitat_quality(suitability, degradation, half_saturation=k, z=params.scaling_z)
     da = grid.data_array(quality.astype(np.float32), name="habitat_quality", units="1")
     da.attrs["half_saturation"] = k
     write_raster(da, output.quality)
@@ -49,7 +47,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         float(np.nanmean(quality)),
         k,
         how,
-        p.scaling_z,
+        params.scaling_z,
     )
 
 

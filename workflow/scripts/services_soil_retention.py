@@ -25,33 +25,31 @@ log = logging.getLogger("karstflow.scripts.services_soil_retention")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
     year = int(wildcards.year)
-    sc = p.soil_conservation
-    grid = RegionGrid.from_dict(read_json(inp.grid))
+    sc = params.soil_conservation
+    grid = RegionGrid.from_dict(read_json(input.grid))
 
-    lc_path = str(inp.landcover)
+    lc_path = str(input.landcover)
     landcover = read_raster(lc_path)
-    grid.check(landcover, grid_source=inp.grid, source=lc_path)
+    grid.check(landcover, grid_source=input.grid, source=lc_path)
     lc = np.asarray(landcover.values)
-    ls = np.asarray(read_raster(inp.ls).values, dtype=np.float64)
+    ls = np.asarray(read_raster(input.ls).values, dtype=np.float64)
 
-    climate_path = str(inp.climate)
+    climate_path = str(input.climate)
     climate = read_cube(climate_path)
-    grid.check(climate, grid_source=inp.grid, source=climate_path)
-    precip = climate_of_year(climate, "precipitation_mm", year, mode=p.climate, source=climate_path)
+    grid.check(climate, grid_source=input.grid, source=climate_path)
+    precip = climate_of_year(climate, "precipitation_mm", year, mode=params.climate, source=climate_path)
 
-    soil_path = str(inp.soil)
+    soil_path = str(input.soil)
     soil = read_cube(soil_path)
-    grid.check(soil, grid_source=inp.grid, source=soil_path)
+    grid.check(soil, grid_source=input.grid, source=soil_path)
     missing = [v for v in SOIL_VARS if v not in soil.data_vars]
     if missing:
         raise ValueError(
             f"{soil_path}: missing soil variable(s) {missing} for the K factor; found {sorted(soil.data_vars)}"
         )
 
-    bio_path = str(inp.biophysical)
+    bio_path = str(input.biophysical)
     bio = check_biophysical_table(pd.read_csv(bio_path), source=bio_path)
 
     r = r_factor(
@@ -71,10 +69,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
     if sc["cover_factor"] == "vegetation_cover":
         from karstflow.desertification import fvc_dimidiate
 
-        ndvi_path = str(inp.ndvi)
+        ndvi_path = str(input.ndvi)
         cube = read_cube(ndvi_path)
-        grid.check(cube, grid_source=inp.grid, source=ndvi_path)
-        soil_ndvi, veg_ndvi = percentile_endmembers(cube["ndvi"], *p.fvc_percentiles)
+        grid.check(cube, grid_source=input.grid, source=ndvi_path)
+        soil_ndvi, veg_ndvi = percentile_endmembers(cube["ndvi"], *params.fvc_percentiles)
         ndvi = climate_of_year(cube, "ndvi", year, mode="year", source=ndvi_path)
         fvc = fvc_dimidiate(ndvi, soil_ndvi, veg_ndvi)
         c_cover = c_factor_from_cover(np.asarray(fvc.values, dtype=np.float64))
@@ -109,7 +107,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
 
     factors = {
         "year": year,
-        "climate": p.climate,
+        "climate": params.climate,
         "r_factor_method": sc["r_factor"]["method"],
         "cover_factor": sc["cover_factor"],
         "r_mean_mj_mm_ha_h_yr": mean(r),

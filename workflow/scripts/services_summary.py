@@ -67,15 +67,13 @@ def _write_all(steps):
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
-    grid = RegionGrid.from_dict(read_json(inp.grid))
-    years = [int(y) for y in p.years]
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    years = [int(y) for y in params.years]
     if years != sorted(set(years)):
         raise ValueError(f"params years must be ascending and unique (the order of input threats), found {years}")
-    services = [s for s in SERVICES if s in p.services]
-    scope = evaluation_scope(list(p.services), years, slope="slope" in inp)
-    unlisted = sorted(k for k in inp if any(k.startswith(f"{s}_") for s in SERVICES if s not in services))
+    services = [s for s in SERVICES if s in params.services]
+    scope = evaluation_scope(list(params.services), years, slope="slope" in input)
+    unlisted = sorted(k for k in input if any(k.startswith(f"{s}_") for s in SERVICES if s not in services))
     if unlisted:
         raise ValueError(f"inputs {unlisted} are maps of services that params services ({services}) does not list")
     for s, rec in scope["services"].items():
@@ -87,9 +85,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         maps[year] = {}
         for service in services:
             key = f"{service}_{year}"
-            if key not in inp:
+            if key not in input:
                 raise ValueError(f"params services lists {service}, but there is no input {key!r}")
-            maps[year][service] = _read_on_grid(grid, inp.grid, inp[key])
+            maps[year][service] = _read_on_grid(grid, input.grid, input[key])
     first, last = years[0], years[-1]
     totals = service_totals(maps, pixel_area_m2=area)
     changes = service_changes(totals)
@@ -97,15 +95,15 @@ def main(input, output, params, wildcards, threads=1) -> None:
         log.warning("service changes %s", scope["change"]["reason"])
     if scope["tradeoffs"]["evaluated"]:
         deltas = {s: maps[last][s] - maps[first][s] for s in services}
-        tradeoffs = tradeoff_matrix(deltas, alpha=p.alpha)
+        tradeoffs = tradeoff_matrix(deltas, alpha=params.alpha)
     else:
         tradeoffs = pd.DataFrame(columns=list(TRADEOFF_COLUMNS))
         log.warning("trade-offs %s (services: %s)", scope["tradeoffs"]["reason"], services)
 
-    imp = p.improvement
-    landcover = _read_on_grid(grid, inp.grid, inp[f"landcover_{last}"], dtype=None)
+    imp = params.improvement
+    landcover = _read_on_grid(grid, input.grid, input[f"landcover_{last}"], dtype=None)
     if scope["steep_cropland"]["evaluated"]:
-        slope = _read_on_grid(grid, inp.grid, inp.slope)
+        slope = _read_on_grid(grid, input.grid, input.slope)
     else:
         slope = None
         log.warning(
@@ -139,8 +137,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         scope["improvement_zones"] = {"evaluated": False, "reason": reason}
         log.warning("improvement zones %s; improvement_zones.tif is all nodata", reason)
 
-    if "townships" in inp:
-        townships = read_vector(inp.townships).to_crs(grid.crs)
+    if "townships" in input:
+        townships = read_vector(input.townships).to_crs(grid.crs)
         ids = township_ids(townships, grid.shape, grid.transform)
         by_township = township_summary(
             ids,
@@ -174,11 +172,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
         log.warning("township summary not evaluated: the region has no townships input")
 
     px_ha = area / 1e4
-    habitat = p.habitat
+    habitat = params.habitat
     if "habitat_quality" in services:
-        if "threats" not in inp:
+        if "threats" not in input:
             raise ValueError("habitat_quality is among the services, but there is no input 'threats'")
-        threat_paths = [inp.threats] if isinstance(inp.threats, str) else list(inp.threats)
+        threat_paths = [input.threats] if isinstance(input.threats, str) else list(input.threats)
         threat_records = {int(y): read_json(path) for y, path in zip(years, threat_paths, strict=True)}
         k = habitat["half_saturation"]
         if k == "auto":
@@ -204,7 +202,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         "tradeoffs": {
             "from_year": first if scope["change"]["evaluated"] else None,
             "to_year": last if scope["change"]["evaluated"] else None,
-            "alpha": p.alpha,
+            "alpha": params.alpha,
             "n_pixels": int(tradeoffs["n_pixels"].iloc[0]) if len(tradeoffs) else 0,
             "pairs": {
                 f"{r.service_a}~{r.service_b}": {
@@ -227,10 +225,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
             "townships": township_figures,
         },
         "method": {
-            "water_yield_z": p.water_yield["z"] if "water_yield" in services else None,
-            "climate": p.climate if soil or "water_yield" in services else None,
-            "r_factor": p.soil_conservation["r_factor"]["method"] if soil else None,
-            "cover_factor": p.soil_conservation["cover_factor"] if soil else None,
+            "water_yield_z": params.water_yield["z"] if "water_yield" in services else None,
+            "climate": params.climate if soil or "water_yield" in services else None,
+            "r_factor": params.soil_conservation["r_factor"]["method"] if soil else None,
+            "cover_factor": params.soil_conservation["cover_factor"] if soil else None,
             "habitat_half_saturation": k,
             "habitat_threats": habitat_threats,
         },
@@ -241,7 +239,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
     period = f"{first}-{last}" if scope["change"]["evaluated"] else str(last)
     tradeoff_fig = tradeoff_heatmap(
         tradeoffs,
-        alpha=p.alpha,
+        alpha=params.alpha,
         title=f"{region}: trade-offs and synergies, {period}",
         note=scope["tradeoffs"].get("reason"),
     )

@@ -19,23 +19,21 @@ log = logging.getLogger("karstflow.scripts.services_water_yield")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    p = params
-    inp = input
     year = int(wildcards.year)
-    grid = RegionGrid.from_dict(read_json(inp.grid))
+    grid = RegionGrid.from_dict(read_json(input.grid))
     lc_path, climate_path, soil_path, bio_path = (
-        str(inp.landcover),
-        str(inp.climate),
-        str(inp.soil),
-        str(inp.biophysical),
+        str(input.landcover),
+        str(input.climate),
+        str(input.soil),
+        str(input.biophysical),
     )
     landcover = read_raster(lc_path)
-    grid.check(landcover, grid_source=inp.grid, source=lc_path)
+    grid.check(landcover, grid_source=input.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     climate = read_cube(climate_path)
-    grid.check(climate, grid_source=inp.grid, source=climate_path)
+    grid.check(climate, grid_source=input.grid, source=climate_path)
     soil = read_cube(soil_path)
-    grid.check(soil, grid_source=inp.grid, source=soil_path)
+    grid.check(soil, grid_source=input.grid, source=soil_path)
     for var in ("soil_depth_mm", "pawc"):
         if var not in soil.data_vars:
             raise ValueError(f"{soil_path}: missing variable {var!r}; found {sorted(soil.data_vars)}")
@@ -44,9 +42,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
     def lookup(column):
         return reclassify(lc, bio[column].to_dict(), what=column, table_source=bio_path, map_source=lc_path)
 
-    precip = climate_of_year(climate, "precipitation_mm", year, mode=p.climate, source=climate_path)
-    eto = climate_of_year(climate, "eto_mm", year, mode=p.climate, source=climate_path)
-    what = "" if p.climate == "year" else " (period mean)"
+    precip = climate_of_year(climate, "precipitation_mm", year, mode=params.climate, source=climate_path)
+    eto = climate_of_year(climate, "eto_mm", year, mode=params.climate, source=climate_path)
+    what = "" if params.climate == "year" else " (period mean)"
     result = annual_water_yield(
         np.asarray(precip.values, dtype=np.float64),
         np.asarray(eto.values, dtype=np.float64),
@@ -54,7 +52,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         lookup("root_depth_mm"),
         np.asarray(soil["soil_depth_mm"].values, dtype=np.float64),
         np.asarray(soil["pawc"].values, dtype=np.float64),
-        float(p.z),
+        float(params.z),
         lookup("lulc_veg"),
         names={
             "precip_mm": f"{climate_path}: precipitation_mm {year}{what}",
@@ -79,8 +77,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         float(np.nanmean(precip.values)),
         float(np.nanmean(result.aet_mm)),
         volume,
-        p.z,
-        p.climate,
+        params.z,
+        params.climate,
     )
 
 
