@@ -263,7 +263,7 @@ def test_dem_in_another_crs_is_reprojected_and_logged(project_root, tmp_path):
     workdir = _with_config(project_root, tmp_path, edit)
     snakemake(workdir, "results/geo/terrain/slope.tif")
     log = (workdir / "logs" / "geo" / "terrain_dem.log").read_text()
-    assert "1 tile(s) from EPSG:4326" in log and "-> EPSG:32650 10 m, bilinear" in log
+    assert "1 tile(s) from EPSG:4326 at 0.000100 deg -> EPSG:32650 20 m, bilinear" in log
     slope = read_raster(workdir / "results" / "geo" / "terrain" / "slope.tif").values
     # atan(0.1) = 5.71 deg; UTM grid convergence and scale distort it by well under 0.2 deg here.
     assert np.nanmedian(slope) == pytest.approx(np.degrees(np.arctan(0.1)), abs=0.2)
