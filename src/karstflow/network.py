@@ -249,7 +249,10 @@ def _access(
     lo[gi] = hi[gi] = at
     touch = np.flatnonzero(dist == 0)
     if len(touch):
-        shared = shapely.intersection(geoms[gi[touch]], lines[ei[touch]])
+        # at full float precision: a precision grid the layer carries in memory
+        # (shapely.set_precision) would snap the crossing and is lost once written to a file
+        plain = shapely.set_precision(geoms[gi[touch]], 0.0)
+        shared = shapely.intersection(plain, shapely.set_precision(lines[ei[touch]], 0.0))
         points, row = shapely.get_coordinates(shared, return_index=True)
         if len(row):
             where = shapely.line_locate_point(lines[ei[touch[row]]], shapely.points(points))
