@@ -97,3 +97,17 @@ def test_report_holds_a_map_of_every_raster_output(karst_demo_run, workflow_runn
     assert {"tradeoffs.png", "services_change.png"} <= embedded  # the services' summary figures
     for table in ("services.csv", "tradeoffs.csv", "services_change.csv", "improvement_townships.csv"):
         assert f"filename={table};base64," in html, f"{table} is not in the report"
+
+
+def test_land_cover_maps_use_the_regions_legend():
+    """A region with its own legend (config landcover.classes / colours) gets its class
+    names and colours in the report, not the default nine classes."""
+    from karstflow.demo import LANDCOVER_CLASSES
+
+    default = map_style("landcover", "landcover")
+    assert default["classes"] == LANDCOVER_CLASSES
+    own = map_style(
+        "inputs", "landcover_2000", landcover_legend={10: "paddy", 20: "karst forest"}, landcover_colours={10: (1, 2, 3)}
+    )
+    assert own["classes"] == {10: "paddy", 20: "karst forest"} and own["colours"] == {10: (1, 2, 3)}
+    assert own["title"].endswith("2000")

@@ -21,7 +21,9 @@ __all__ = ["map_key", "map_style", "rgb_band_indices", "shared_limits"]
 _YEAR = re.compile(r"_(\d{4})$")
 
 
-def _classes() -> dict[str, tuple[dict[int, str], dict[int, Any] | None]]:
+def _classes(
+    landcover_legend: Mapping[int, str] | None = None, landcover_colours: Mapping[int, Any] | None = None
+) -> dict[str, tuple[dict[int, str], dict[int, Any] | None]]:
     from karstflow.carbon import NPP_TREND_CLASSES
     from karstflow.demo import LANDCOVER_CLASSES, LANDCOVER_COLOURS
     from karstflow.desertification import RD_GRADES
@@ -32,7 +34,11 @@ def _classes() -> dict[str, tuple[dict[int, str], dict[int, Any] | None]]:
     trend_colours = {1: "#1a9641", 2: "#a6d96a", 3: "#d9d9d9", 4: "#fdae61", 5: "#d7191c"}
     return {
         "aspect_class": (ASPECT_CLASSES, {0: "#d9d9d9", 1: "#2c7bb6", 2: "#abd9e9", 3: "#fdae61", 4: "#d7191c"}),
-        "landcover": (LANDCOVER_CLASSES, LANDCOVER_COLOURS),
+        # the region's legend (config landcover.classes / colours), the default otherwise
+        "landcover": (
+            dict(landcover_legend or LANDCOVER_CLASSES),
+            dict(landcover_colours) if landcover_colours else (None if landcover_legend else LANDCOVER_COLOURS),
+        ),
         "trend_class": (TREND_CLASSES, trend_colours),
         "npp_trend_class": ({k: v.replace("_", " ") for k, v in NPP_TREND_CLASSES.items()}, trend_colours),
         "rd_grade": (RD_GRADES, {0: "#1a9850", 1: "#d9ef8b", 2: "#fee08b", 3: "#fdae61", 4: "#f46d43", 5: "#a50026"}),
@@ -86,8 +92,20 @@ def map_key(stage: str, name: str) -> tuple[str, int | None]:
     return f"{stage}/{name}", None
 
 
-def map_style(stage: str, name: str, *, region: str | None = None) -> dict[str, Any]:
-    """Keyword arguments of :func:`karstflow.plotting.raster_map` for ``{stage}/{name}.tif``."""
+def map_style(
+    stage: str,
+    name: str,
+    *,
+    region: str | None = None,
+    landcover_legend: Mapping[int, str] | None = None,
+    landcover_colours: Mapping[int, Any] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments of :func:`karstflow.plotting.raster_map` for ``{stage}/{name}.tif``.
+
+    Land-cover maps use ``landcover_legend`` (code -> name) and ``landcover_colours``
+    (code -> (r, g, b) 0-255) when given: the config's legend, so a region with its own
+    legend gets its own class names in the report.
+    """
     key, year = map_key(stage, name)
     kind = key.split("/", 1)[1]
     suffix = (
@@ -96,7 +114,7 @@ def map_style(stage: str, name: str, *, region: str | None = None) -> dict[str, 
         else (f" {name[len(kind) + 1 :]}" if kind in ("composite", "clear_count") else "")
     )
     prefix = f"{region}: " if region else ""
-    classes = _classes()
+    classes = _classes(landcover_legend, landcover_colours)
     if kind in classes:
         names, colours = classes[kind]
         return {"title": f"{prefix}{_CLASS_LABELS[kind]}{suffix}", "classes": dict(names), "colours": colours,

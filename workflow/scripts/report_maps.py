@@ -32,7 +32,13 @@ def main(input, output, params, wildcards, threads=1) -> None:
         groups[map_key(stage, name)[0]][key] = da
     for key, da in rasters.items():
         stage, name = key.split("-", 1)
-        style = map_style(stage, name, region=region)
+        style = map_style(
+            stage,
+            name,
+            region=region,
+            landcover_legend={int(k): v for k, v in params.landcover_legend.items()},
+            landcover_colours={int(k): v for k, v in params.landcover_colours.items()},
+        )
         kwargs = {k: v for k, v in style.items() if k != "rgb"}
         if style.get("rgb"):
             names = da.attrs.get("long_name") or []
