@@ -63,9 +63,14 @@ def test_tradeoff_heatmap_and_change_bars_show_the_figures():
 
     from karstflow.plotting import change_bars, tradeoff_heatmap
 
-    pairs = pd.DataFrame({"service_a": ["carbon_storage", "carbon_storage", "water_yield"],
-                          "service_b": ["water_yield", "habitat_quality", "habitat_quality"],
-                          "rho": [-0.52, 0.1, float("nan")], "p_value": [0.001, 0.2, float("nan")]})
+    pairs = pd.DataFrame(
+        {
+            "service_a": ["carbon_storage", "carbon_storage", "water_yield"],
+            "service_b": ["water_yield", "habitat_quality", "habitat_quality"],
+            "rho": [-0.52, 0.1, float("nan")],
+            "p_value": [0.001, 0.2, float("nan")],
+        }
+    )
     fig = tradeoff_heatmap(pairs, alpha=0.05)
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"-0.52*", "0.10", "n/a"} <= texts  # significant pairs starred, missing ones marked
@@ -107,7 +112,10 @@ def test_land_cover_maps_use_the_regions_legend():
     default = map_style("landcover", "landcover")
     assert default["classes"] == LANDCOVER_CLASSES
     own = map_style(
-        "inputs", "landcover_2000", landcover_legend={10: "paddy", 20: "karst forest"}, landcover_colours={10: (1, 2, 3)}
+        "inputs",
+        "landcover_2000",
+        landcover_legend={10: "paddy", 20: "karst forest"},
+        landcover_colours={10: (1, 2, 3)},
     )
     assert own["classes"] == {10: "paddy", 20: "karst forest"} and own["colours"] == {10: (1, 2, 3)}
     assert own["title"].endswith("2000")

@@ -34,7 +34,8 @@ rule report_maps:
         rasters=lambda w: list(report_rasters(w.region)),
         landcover_legend=landcover_classes(),
         landcover_colours={
-            int(code): tuple(rgb) for code, rgb in config["landcover"]["colours"].items()
+            int(code): tuple(rgb)
+            for code, rgb in config["landcover"]["colours"].items()
         },
     message:
         "Drawing a map of every raster output of {wildcards.region}"
