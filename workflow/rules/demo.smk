@@ -7,7 +7,7 @@ include: "functions/demo.smk"
 
 
 # A rule exists only for kinds some region uses (its outputs depend on their years).
-if demo_regions("county"):
+if generated_regions("county"):
 
     rule demo_county:
         output:
@@ -17,7 +17,7 @@ if demo_regions("county"):
         benchmark:
             benchmark_path("demo_county")
         wildcard_constraints:
-            region=one_of(demo_regions("county")),
+            region=one_of(generated_regions("county")),
         conda:
             "../envs/karstflow.yaml"
         threads: 1
@@ -38,7 +38,7 @@ if demo_regions("county"):
             "../scripts/make_demo.py"
 
 
-if demo_regions("karst"):
+if generated_regions("karst"):
 
     rule demo_karst:
         output:
@@ -48,7 +48,7 @@ if demo_regions("karst"):
         benchmark:
             benchmark_path("demo_karst")
         wildcard_constraints:
-            region=one_of(demo_regions("karst")),
+            region=one_of(generated_regions("karst")),
         conda:
             "../envs/karstflow.yaml"
         threads: 1

@@ -196,16 +196,8 @@ class LocalSource:
         name: str = "local",
         max_scene_cloud_pct: float = 100.0,
     ) -> LocalSource:
-        src = cls(
-            region=region,
-            all_scenes=None,
-            dem_file=str(dem) if dem else None,
-            band_list=tuple(bands),
-            name=name,
-            max_scene_cloud_pct=max_scene_cloud_pct,
-        )
-        src.extra = {"table": str(table), "band_names": list(band_names) if band_names else None, "encoding": encoding}
-        return src
+        extra = {"table": str(table), "band_names": list(band_names) if band_names else None, "encoding": encoding}
+        return cls._read_later(region, extra, dem=dem, bands=bands, name=name, max_scene_cloud_pct=max_scene_cloud_pct)
 
     @classmethod
     def from_safe(
@@ -223,6 +215,22 @@ class LocalSource:
         See :func:`karstflow.sources.safe.read_safe_products`; ``bands`` are also the
         bands the composites carry.
         """
+        items = [paths] if isinstance(paths, str | Path) else list(paths)
+        extra = {"safe": [str(p) for p in items]}
+        return cls._read_later(region, extra, dem=dem, bands=bands, name=name, max_scene_cloud_pct=max_scene_cloud_pct)
+
+    @classmethod
+    def _read_later(
+        cls,
+        region: str,
+        extra: dict[str, Any],
+        *,
+        dem: str | Path | None,
+        bands: Sequence[str],
+        name: str,
+        max_scene_cloud_pct: float,
+    ) -> LocalSource:
+        """A source whose scenes are read when first needed, from what ``extra`` names."""
         src = cls(
             region=region,
             all_scenes=None,
@@ -231,8 +239,7 @@ class LocalSource:
             name=name,
             max_scene_cloud_pct=max_scene_cloud_pct,
         )
-        items = [paths] if isinstance(paths, str | Path) else list(paths)
-        src.extra = {"safe": [str(p) for p in items]}
+        src.extra = extra
         return src
 
     @classmethod

@@ -5,7 +5,9 @@ from karstflow.demo import county_files, karst_files
 DEMO_FILES = {"county": county_files, "karst": karst_files}
 
 
-def demo_regions(kind):
+def generated_regions(kind):
+    """Regions whose input files the demo generator of ``kind`` writes (a `demo:` block);
+    only the generator rules use this: every other rule treats them as local regions."""
     return [
         rid
         for rid, region in config["regions"].items()
@@ -31,7 +33,7 @@ def demo_outputs(kind):
             config["regions"][rid]["years"]["first"],
             config["regions"][rid]["years"]["last"],
         )
-        for rid in demo_regions(kind)
+        for rid in generated_regions(kind)
     }
     if len(spans) > 1:
         raise WorkflowError(
