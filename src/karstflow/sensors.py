@@ -93,7 +93,3 @@ MODIS_VI_FILL = -3000
 #: guide, table 4). Clear by default: good and marginal (``vegetation.modis_reliability_clear``).
 MODIS_RELIABILITY: dict[int, str] = {-1: "fill", 0: "good", 1: "marginal", 2: "snow_ice", 3: "cloudy"}
 MODIS_RELIABILITY_CLEAR: tuple[int, ...] = (0, 1)
-
-# -- indices ----------------------------------------------------------------------------
-#: EVI coefficients (Huete et al. 2002, as in MOD13): G, C1, C2, L.
-EVI_COEFFICIENTS = (2.5, 6.0, 7.5, 1.0)
