@@ -31,6 +31,11 @@ include: "workflow/rules/landcover.smk"
 include: "workflow/rules/abandonment.smk"
 include: "workflow/rules/drivers.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/vegetation.smk"
+include: "workflow/rules/climate.smk"
+include: "workflow/rules/soil.smk"
+include: "workflow/rules/public_landcover.smk"
+include: "workflow/rules/lithology.smk"
 include: "workflow/rules/greening.smk"
 include: "workflow/rules/desertification.smk"
 include: "workflow/rules/carbon.smk"
@@ -48,6 +53,7 @@ check_input_files()
 localrules:
     region_plan,
     imagery_summary,
+    public_landcover_summary,
     model_summary,
     desertification_summary,
     carbon_summary,

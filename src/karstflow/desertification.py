@@ -272,3 +272,41 @@ def rd_summary(area: pd.DataFrame, transitions: pd.DataFrame, *, rd_min_grade: i
         "restored_from_rd_km2": float(transitions.loc[was_rd & ~now_rd, "area_km2"].sum()),
         "new_rd_km2": float(transitions.loc[~was_rd & now_rd, "area_km2"].sum()),
     }
+
+
+# --------------------------------------------------------------------------------------
+# carbonate rock from a lithology map
+# --------------------------------------------------------------------------------------
+
+
+def carbonate_from_lithology(lithology: Any, carbonate_units: Sequence[str], grid: Any, *, source: str) -> np.ndarray:
+    """Carbonate-rock mask (uint8: 1 carbonate, 0 other, 255 outside the map) on ``grid``.
+
+    ``lithology`` is the harmonised lithology layer (a GeoDataFrame in the grid CRS with a
+    ``unit`` column); a pixel is carbonate when its centre falls in a polygon whose unit is
+    one of ``carbonate_units`` (rasterio's default centre rule, so areas are unbiased at the
+    polygon edges). Units named in the config that the map does not have stop the stage:
+    a misspelt unit would silently shrink the carbonate area.
+    """
+    from rasterio.features import rasterize
+
+    units = {str(u) for u in carbonate_units}
+    present = {str(u) for u in lithology["unit"].dropna().unique()}
+    absent = sorted(units - present)
+    if absent:
+        raise ValueError(
+            f"{source}: carbonate unit(s) {absent} (regions.<id>.carbonate_units) are not in the lithology map; "
+            f"its units: {sorted(present)[:30]}"
+        )
+    is_carbonate = lithology["unit"].astype(str).isin(units).to_numpy()
+    shapes = [(geom, 1 if c else 0) for geom, c in zip(lithology.geometry, is_carbonate, strict=True) if geom]
+    out = rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=255, dtype="uint8")
+    log.info(
+        "%s: %d of %d polygons carbonate (%s); %.1f %% of the mapped pixels carbonate",
+        source,
+        int(is_carbonate.sum()),
+        len(is_carbonate),
+        ", ".join(sorted(units)),
+        100.0 * float((out == 1).sum()) / max(int((out != 255).sum()), 1),
+    )
+    return out

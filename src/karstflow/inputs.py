@@ -63,7 +63,7 @@ class Column:
 @dataclass(frozen=True)
 class InputSpec:
     name: str
-    kind: str  # raster | vector | table | cube | imagery | raster_by_year
+    kind: str  # raster | vector | table | cube | imagery | raster_by_year | monthly
     description: str
     columns: tuple[Column, ...] = ()
     geometry: tuple[str, ...] = ()
@@ -296,6 +296,42 @@ _SPECS: tuple[InputSpec, ...] = (
         extension="nc",
     ),
     InputSpec(
+        "vegetation_scenes",
+        "imagery",
+        "Scenes of the long vegetation record (stage vegetation): a date table (CSV) with "
+        "columns date, file, sensor (landsat, sentinel-2, modis) and, for Landsat, platform "
+        "(landsat-5 ... landsat-9); each file's band descriptions name the layers of its "
+        "sensor (karstflow.sensors.LAYERS), stored as the provider stores them.",
+        extension="csv",
+    ),
+    InputSpec(
+        "climate_monthly",
+        "monthly",
+        "Monthly climate (stage monthly_climate): a CF NetCDF or GeoTIFF per variable with a "
+        "monthly time axis, as {path, variables: {temperature_c: <var>, precipitation_mm: "
+        "<var>, solar_mj_m2: <var>, eto_mm: <var>}, units: {<canonical>: <units>}}; units are "
+        "read from each variable's units attribute unless given, and converted.",
+        resampling="bilinear",
+        extension="nc",
+    ),
+    InputSpec(
+        "lithology",
+        "vector",
+        "Lithology map (polygons, stage lithology): the carbonate-rock mask is the union of "
+        "the polygons whose unit is one of regions.<id>.carbonate_units.",
+        (_col("unit", "text", "lithological unit code or name"),),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
+        "landcover_product",
+        "raster_by_year",
+        "Public land-cover maps keyed by year in the product's own codes (ESA WorldCover, "
+        "CLCD), mapped to the legend by landcover.public.crosswalk (stage public_landcover).",
+        resampling="nearest",
+        extension="tif",
+    ),
+    InputSpec(
         "landcover",
         "raster_by_year",
         "Land-cover maps keyed by year (codes of landcover.classes).",
@@ -339,6 +375,8 @@ _SPECS: tuple[InputSpec, ...] = (
 )
 
 INPUTS: dict[str, InputSpec] = {s.name: s for s in _SPECS}
+#: Canonical variables of a monthly climate input (karstflow.climate.MONTHLY_VARIABLES).
+MONTHLY_NAMES = ("temperature_c", "precipitation_mm", "solar_mj_m2", "eto_mm")
 KINDS_HARMONISED = ("vector", "table", "raster", "cube", "raster_by_year")
 
 
@@ -351,6 +389,17 @@ def input_spec(region_id: str, name: str, value: Any) -> dict[str, Any]:
     spec = INPUTS[name]
     if spec.kind == "imagery":
         return {"path": value}  # a layout mapping (date_table, stacks or safe), read by LocalSource
+    if spec.kind == "monthly":
+        entry = {"path": value} if isinstance(value, str | list) else dict(value)
+        if "path" not in entry:
+            raise InputError(f"config key {key}: expected a path or a mapping with path, found {value!r}")
+        unknown = sorted((set(entry.get("variables") or {}) | set(entry.get("units") or {})) - set(MONTHLY_NAMES))
+        if unknown:
+            raise InputError(f"config key {key}: unknown variable(s) {unknown}; expected some of {list(MONTHLY_NAMES)}")
+        entry.setdefault("variables", {})
+        entry.setdefault("units", {})
+        entry.setdefault("resampling", spec.resampling)
+        return entry
     if spec.kind == "raster_by_year":
         # {year: path} or {years: {year: path}, resampling: ...}
         raw = dict(value) if isinstance(value, Mapping) else {}

@@ -15,6 +15,14 @@ classified map, ``abandonment_labels`` over the classified abandonment).
 Output and map templates are paths under ``results/{region}/``; ``{year}`` and
 ``{period}`` are filled by the workflow from the region's years and periods.
 
+A stage may *provide* an input key: it makes the layer the region would otherwise have to
+give (``vegetation`` makes ``annual_stack`` from the scenes it acquires, ``monthly_climate``
+makes ``climate``, ``soil`` makes ``soil_grids`` from SoilGrids, ``lithology`` makes
+``carbonate``). :data:`PROVIDED` maps each such key to its stage and file, and
+:func:`layer_path` says which file a region's stage reads. The pseudo-input
+``remote_source`` is present for regions whose source is ``stac`` or ``earthengine``:
+what those stages pull needs nothing else.
+
 API::
 
     STAGES: dict[str, Stage]                      # in dependency order
@@ -43,6 +51,7 @@ class Stage:
     outputs: tuple[str, ...] = ()
     summary: str | None = None
     maps: tuple[str, ...] = ()
+    provides: tuple[tuple[str, str], ...] = ()  # (input key, output path it stands for)
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -61,12 +70,27 @@ def _stage(
     outputs: Sequence[str] = (),
     summary: str | None = None,
     maps: Sequence[str] = (),
+    provides: Mapping[str, str] | None = None,
 ) -> Stage:
     needs = tuple((r,) if isinstance(r, str) else tuple(r) for r in requires)
-    return Stage(name, description, needs, tuple(optional), tuple(outputs), summary, tuple(maps))
+    return Stage(
+        name,
+        description,
+        needs,
+        tuple(optional),
+        tuple(outputs),
+        summary,
+        tuple(maps),
+        tuple((provides or {}).items()),
+    )
 
 
-_LANDCOVER = ("landcover", "@landcover")  # the owner's maps, else the classified map
+#: Present in a region's available inputs when its source is remote (stac, earthengine).
+REMOTE_SOURCE = "remote_source"
+# the owner's maps, else the classified map, else a public product crosswalked to the legend
+_LANDCOVER = ("landcover", "@landcover", "@public_landcover")
+_CLIMATE = ("climate", "@monthly_climate")
+_SOIL = ("soil_grids", "@soil")
 
 STAGES: dict[str, Stage] = {
     s.name: s
@@ -164,9 +188,52 @@ STAGES: dict[str, Stage] = {
             summary="capacity/capacity.json",
         ),
         _stage(
+            "vegetation",
+            "growing-season vegetation composites per year (Landsat, Sentinel-2, MODIS) and the "
+            "cross-calibrated annual stack",
+            [("vegetation_scenes", REMOTE_SOURCE)],
+            outputs=["vegetation/annual_stack.nc", "vegetation/calibration.json"],
+            summary="vegetation/vegetation.json",
+            provides={"annual_stack": "vegetation/annual_stack.nc"},
+        ),
+        _stage(
+            "monthly_climate",
+            "monthly climate (temperature, precipitation, solar radiation, FAO-56 ETo) on the "
+            "grid and its annual aggregate",
+            [("climate_monthly", REMOTE_SOURCE)],
+            outputs=["climate/climate_monthly.nc", "climate/climate_annual.nc"],
+            summary="climate/climate.json",
+            provides={"climate": "climate/climate_annual.nc"},
+        ),
+        _stage(
+            "soil",
+            "soil grids (texture, organic carbon, available water) from SoilGrids 250 m",
+            [REMOTE_SOURCE],
+            outputs=["soil/soil_grids.nc"],
+            summary="soil/soil.json",
+            provides={"soil_grids": "soil/soil_grids.nc"},
+        ),
+        _stage(
+            "public_landcover",
+            "land cover per year from a public product (ESA WorldCover, CLCD) crosswalked to the legend",
+            [("landcover_product", REMOTE_SOURCE)],
+            outputs=["landcover/public_{lc_year}.tif"],
+            summary="landcover/public_landcover.json",
+            maps=["landcover/public_{lc_year}.tif"],
+        ),
+        _stage(
+            "lithology",
+            "carbonate-rock mask from a lithology map and the region's carbonate units",
+            ["lithology"],
+            outputs=["lithology/carbonate.tif"],
+            summary="lithology/lithology.json",
+            maps=["lithology/carbonate.tif"],
+            provides={"carbonate": "lithology/carbonate.tif"},
+        ),
+        _stage(
             "greening",
             "annual vegetation-index cube and its Theil-Sen / Mann-Kendall trend",
-            ["annual_stack"],
+            [("annual_stack", "@vegetation")],
             outputs=[
                 "greening/ndvi_annual.nc",
                 "greening/trend_slope.tif",
@@ -179,7 +246,7 @@ STAGES: dict[str, Stage] = {
         _stage(
             "desertification",
             "rocky-desertification grades per year on carbonate rock, areas and transitions",
-            ["@greening", "carbonate"],
+            ["@greening", ("carbonate", "@lithology")],
             optional=["bedrock_exposure", "@terrain"],
             outputs=[
                 "desertification/rd_grade_annual.nc",
@@ -201,7 +268,7 @@ STAGES: dict[str, Stage] = {
         _stage(
             "npp",
             "CASA NPP, heterotrophic respiration and NEP per year, and the NPP trend",
-            ["@greening", "climate", _LANDCOVER],
+            ["@greening", _CLIMATE, _LANDCOVER],
             outputs=["carbon/npp_annual.nc", "carbon/npp_trend_slope.tif", "carbon/npp_trend_class.tif"],
             summary="carbon/npp.json",
             maps=["carbon/npp_trend_slope.tif", "carbon/npp_trend_class.tif"],
@@ -209,7 +276,7 @@ STAGES: dict[str, Stage] = {
         _stage(
             "soil_retention",
             "soil retention and soil loss (RUSLE, InVEST SDR form) per service year",
-            ["@terrain", "climate", "soil_grids", "biophysical", _LANDCOVER],
+            ["@terrain", _CLIMATE, _SOIL, "biophysical", _LANDCOVER],
             optional=["@greening"],
             outputs=[
                 "services/soil_retention_{service_year}.tif",
@@ -227,7 +294,7 @@ STAGES: dict[str, Stage] = {
         _stage(
             "water_yield",
             "water yield (InVEST annual water yield) per service year",
-            ["climate", "soil_grids", "biophysical", _LANDCOVER],
+            [_CLIMATE, _SOIL, "biophysical", _LANDCOVER],
             outputs=["services/water_yield_{service_year}.tif"],
             maps=["services/water_yield_{service_year}.tif"],
         ),
@@ -258,6 +325,10 @@ STAGES: dict[str, Stage] = {
 }
 
 
+#: Input key -> (stage, output path under results/{region}/) of the stage that provides it.
+PROVIDED: dict[str, tuple[str, str]] = {key: (s.name, path) for s in STAGES.values() for key, path in s.provides}
+
+
 class PlanError(ValueError):
     """A stage a region asks for cannot run: its inputs are missing."""
 
@@ -282,6 +353,8 @@ class StagePlan:
 
 
 def _describe(alternative: str) -> str:
+    if alternative == REMOTE_SOURCE:
+        return "a remote source (regions.<id>.source: stac or earthengine)"
     return f"stage {alternative[1:]}" if alternative.startswith("@") else alternative
 
 
@@ -360,6 +433,22 @@ def _missing_keys(stage: Stage, out: Mapping[str, StagePlan], have: set[str]) ->
                 keys.extend(k for k in out[a[1:]].missing if k not in keys)
                 break
     return list(dict.fromkeys(keys))
+
+
+def layer_path(plan: Mapping[str, StagePlan], stage: str, key: str) -> str | None:
+    """Where ``stage`` reads layer ``key`` from, under ``results/{region}/``: the harmonised
+    input (``inputs/<key>.<ext>``) when the region gives it, else the file of the stage
+    that provides it (:data:`PROVIDED`); None when the stage does not read it."""
+    from karstflow.inputs import INPUTS
+
+    for need, alternative in plan[stage].uses.items() if runs(plan, stage) else ():
+        if key in need:
+            if alternative == key:
+                return f"inputs/{key}.{INPUTS[key].extension}"
+            provider, path = PROVIDED[key]
+            if alternative == "@" + provider:
+                return path
+    return None
 
 
 def chosen(plan: Mapping[str, StagePlan], stage: str, need: Sequence[str]) -> str | None:

@@ -7,7 +7,15 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from karstflow.inputs import INPUTS, InputError, input_spec
-from karstflow.stages import STAGES, PlanError, chosen, format_plan, plan_region
+from karstflow.stages import (
+    REMOTE_SOURCE,
+    STAGES,
+    PlanError,
+    chosen,
+    format_plan,
+    layer_path,
+    plan_region,
+)
 
 REGIONS = list(config["regions"])
 # Sources that deliver the DEM and the imagery themselves (fetched by imagery.smk).
@@ -69,7 +77,7 @@ def available_inputs(region_id):
     if region.get("periods"):
         have.add("periods")
     if region["source"] in REMOTE_SOURCES:
-        have |= {"dem", "imagery"}
+        have |= {"dem", "imagery", REMOTE_SOURCE}
     return have
 
 
@@ -123,6 +131,19 @@ def uses(region_id, stage, need):
     return chosen(
         PLANS[region_id], stage, tuple(need) if not isinstance(need, str) else (need,)
     )
+
+
+def layer_file(region_id, stage, key):
+    """The file a region's stage reads layer ``key`` from: the harmonised input when the
+    region gives it, else the file of the stage that provides it (karstflow.stages.PROVIDED);
+    None when the stage does not read it."""
+    path = layer_path(PLANS[region_id], stage, key)
+    return f"results/{region_id}/{path}" if path else None
+
+
+def layer_input(stage, key):
+    """Input function form of layer_file (for a rule's input section)."""
+    return lambda w: layer_file(w.region, stage, key)
 
 
 def has_producer(path):

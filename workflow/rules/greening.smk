@@ -3,7 +3,7 @@
 
 rule greening_cube:
     input:
-        stack=inputs_file("annual_stack"),
+        stack=layer_input("greening", "annual_stack"),
         grid="results/{region}/grid.json",
     output:
         cube="results/{region}/greening/ndvi_annual.nc",

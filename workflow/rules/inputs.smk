@@ -87,12 +87,13 @@ rule inputs_landcover:
         source=raw_landcover_file,
         grid=results("grid.json"),
     output:
-        raster=results("inputs/landcover_{year}.tif"),
+        raster=results("inputs/{layer}_{year}.tif"),
     log:
-        log_path("inputs_landcover_{year}"),
+        log_path("inputs_{layer}_{year}"),
     benchmark:
-        benchmark_path("inputs_landcover_{year}")
+        benchmark_path("inputs_{layer}_{year}")
     wildcard_constraints:
+        layer=one_of(inputs_of_kind("raster_by_year")),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -102,10 +103,10 @@ rule inputs_landcover:
     params:
         entry=lambda w: {
             "path": raw_landcover_file(w),
-            "resampling": input_entry(w.region, "landcover")["resampling"],
+            "resampling": input_entry(w.region, w.layer)["resampling"],
         },
     message:
-        "Putting the {wildcards.year} land-cover map of {wildcards.region} on the region grid"
+        "Putting the {wildcards.year} {wildcards.layer} map of {wildcards.region} on the region grid"
     script:
         "../scripts/inputs_raster.py"
 

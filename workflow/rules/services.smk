@@ -65,8 +65,8 @@ rule services_soil_retention:
 rule services_water_yield:
     input:
         landcover=service_landcover,
-        climate=lambda w: input_file(w.region, "climate"),
-        soil=lambda w: input_file(w.region, "soil_grids"),
+        climate=layer_input("water_yield", "climate"),
+        soil=layer_input("water_yield", "soil_grids"),
         biophysical=lambda w: input_file(w.region, "biophysical"),
         grid="results/{region}/grid.json",
     output:

@@ -24,6 +24,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         lo, hi = check_index_range(cube[name], source=source, low=-1.0, high=1.0 if name != "evi" else 2.5)
         log.info("%s: %s in %.3f..%.3f", source, name, lo, hi)
     cube = on_grid(cube, grid)
+    if "sensor" in stack.coords:  # a vegetation-stage stack: keep the sensor of each year
+        cube = cube.assign_coords(sensor=("year", [str(s) for s in stack["sensor"].values]))
+        cube.attrs["calibrations"] = stack.attrs.get("calibrations", "")
     cube.attrs.update(source=source, years=f"{params.years[0]}-{params.years[-1]}")
     write_netcdf(cube, output.cube, chunks={"year": len(params.years), "y": params.chunk_px, "x": params.chunk_px})
     missing = float(np.isnan(cube["ndvi"]).mean().compute())

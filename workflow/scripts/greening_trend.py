@@ -44,6 +44,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
     )
     years = (int(cube["year"].values[0]), int(cube["year"].values[-1]))
     summary = greening_summary(trend, pixel_area_km2=grid.pixel_area_m2 / 1e6, index=params.index, years=years)
+    if "sensor" in cube.coords:
+        # the record's sensor per year, and the calibration that put them on one scale
+        summary["sensor_of_year"] = {
+            str(int(y)): str(s) for y, s in zip(cube["year"].values, cube["sensor"].values, strict=True)
+        }
+        summary["calibrations"] = cube.attrs.get("calibrations", "")
     write_json(summary, output.summary)
     log.info(
         "greening: mean slope %.5f/yr, significant greening %.1f %%, significant browning %.1f %%",

@@ -47,7 +47,16 @@ from karstflow.sources import (
 log = logging.getLogger(__name__)
 
 #: Columns of a date table that are carried into each scene's metadata.
-META_COLUMNS = ("processing_baseline", "boa_add_offset", "cloud_cover_pct", "scene_id", "tile", "source_items")
+META_COLUMNS = (
+    "processing_baseline",
+    "boa_add_offset",
+    "cloud_cover_pct",
+    "scene_id",
+    "tile",
+    "source_items",
+    "sensor",
+    "platform",
+)
 
 
 def band_descriptions(path: str | Path) -> list[str | None]:

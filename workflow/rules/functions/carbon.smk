@@ -13,6 +13,11 @@ def landcover_maps(region_id):
     if PLANS[region_id]["landcover"].runs:
         last = config["regions"][region_id]["years"]["last"]
         return {last: f"results/{region_id}/landcover/landcover.tif"}
+    if PLANS[region_id]["public_landcover"].runs:
+        return {
+            y: f"results/{region_id}/landcover/public_{y}.tif"
+            for y in public_landcover_years(region_id)
+        }
     return {}
 
 
@@ -38,7 +43,7 @@ def carbon_npp_inputs(wildcards):
     rid = wildcards.region
     inputs = {
         "cube": f"results/{rid}/greening/ndvi_annual.nc",
-        "climate": input_file(rid, "climate"),
+        "climate": layer_file(rid, "npp", "climate"),
         "grid": f"results/{rid}/grid.json",
     }
     for year, path in landcover_maps(rid).items():

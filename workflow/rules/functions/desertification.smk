@@ -30,7 +30,7 @@ def desertification_inputs(wildcards):
     rid = wildcards.region
     inputs = {
         "cube": f"results/{rid}/greening/ndvi_annual.nc",
-        "carbonate": input_file(rid, "carbonate"),
+        "carbonate": layer_file(rid, "desertification", "carbonate"),
         "grid": f"results/{rid}/grid.json",
     }
     exposure = input_file(rid, "bedrock_exposure")

@@ -27,7 +27,8 @@ def raw_input_files(wildcards, name=None):
 
 
 def raw_landcover_file(wildcards):
-    entry = input_entry(wildcards.region, "landcover")
+    """The owner's map of a year of a raster_by_year input (landcover, landcover_product)."""
+    entry = input_entry(wildcards.region, wildcards.layer)
     return entry["years"][int(wildcards.year)]
 
 

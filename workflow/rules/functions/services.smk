@@ -45,8 +45,8 @@ def soil_retention_inputs(wildcards):
     inputs = {
         "ls": f"results/{rid}/services/ls_factor.tif",
         "landcover": service_landcover(wildcards),
-        "climate": input_file(rid, "climate"),
-        "soil": input_file(rid, "soil_grids"),
+        "climate": layer_file(rid, "soil_retention", "climate"),
+        "soil": layer_file(rid, "soil_retention", "soil_grids"),
         "biophysical": input_file(rid, "biophysical"),
         "grid": f"results/{rid}/grid.json",
     }

@@ -1,0 +1,103 @@
+"""Entry script of rule vegetation_composite: the growing-season composite of one sensor and
+year on the region grid (bands ndvi, evi, kndvi, clear_count).
+
+Scenes (local files or those a STAC fetch cached) are decoded and composited here
+(karstflow.vegetation.composite_year); an Earth Engine composite, computed on Earth
+Engine's side, is only put together from its cache tiles.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from karstflow.grid import RegionGrid
+from karstflow.io import read_json, write_json
+from karstflow.runtime import run_script
+from karstflow.sensors import SensorRules
+from karstflow.sources import Layer, NoScenesError, select_period
+from karstflow.sources.local import read_date_table
+from karstflow.sources.rasters import read_layers, write_streamed
+from karstflow.vegetation import BANDS, composite_summary_of_year, composite_year, season_period
+
+log = logging.getLogger("karstflow.scripts.vegetation_composite")
+
+
+def _server_side(table, grid: RegionGrid) -> xr.Dataset:
+    """The cache tiles of an Earth Engine composite, mosaicked on the grid."""
+    import pandas as pd
+
+    files = [str(Path(table).parent / f) if not Path(f).is_absolute() else f for f in pd.read_csv(table)["file"]]
+    layers = {name: tuple(Layer(f, i) for f in files) for i, name in enumerate(BANDS, start=1)}
+    values, valid = read_layers(layers, BANDS, grid, (0, 0, grid.height, grid.width))
+    out = {}
+    for name in BANDS:
+        v = np.where(valid[name], values[name], np.nan).astype(np.float32)
+        out[name] = (("y", "x"), v)
+    ds = xr.Dataset(out, coords=grid.coords())
+    ds["clear_count"] = ds["clear_count"].fillna(0)
+    return ds
+
+
+def main(input, output, params, wildcards, threads=1) -> None:
+    region_id, sensor, year = wildcards.region, wildcards.sensor, int(wildcards.year)
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    period = season_period(year, params.season_months)
+    veg = params.vegetation
+    table = str(input.scenes)
+    manifest = Path(table).with_suffix(".json")
+    fetched = read_json(manifest) if params.source in ("stac", "earthengine") and manifest.exists() else {}
+    if fetched.get("server_side_composite"):
+        ds = _server_side(table, grid)
+        ds.attrs.update(sensor=sensor, method=veg["composite"], scenes="server-side", dates="")
+    else:
+        scenes = [s for s in read_date_table(table, encoding="as-is") if str(s.meta.get("sensor", sensor)) == sensor]
+        try:
+            scenes = select_period(scenes, period, region_id)
+        except NoScenesError as err:
+            raise NoScenesError(f"{err} (sensor {sensor}, growing season of {year}, table {table})") from None
+        rules = SensorRules(
+            landsat_qa_not_clear=tuple(veg["landsat_qa_not_clear"]),
+            scl_not_clear=tuple(veg["scl_not_clear"]),
+            modis_reliability_clear=tuple(veg["modis_reliability_clear"]),
+        )
+        ds = composite_year(
+            scenes,
+            grid,
+            sensor,
+            rules=rules,
+            method=veg["composite"],
+            chunk_px=veg["chunk_px"],
+            resampling=veg["resampling"],
+        )
+    stacked = xr.concat([ds[b].astype(np.float32) for b in BANDS], dim="band")
+    write_streamed(
+        {
+            output.composite: (
+                stacked,
+                {
+                    "dtype": "float32",
+                    "nodata": float("nan"),
+                    "band_names": list(BANDS),
+                    "tags": {"sensor": sensor, "year": year, "season": f"{period.start}/{period.end}"},
+                },
+            )
+        },
+        grid,
+    )
+    summary = composite_summary_of_year(ds)
+    summary.update(
+        sensor=sensor,
+        year=year,
+        season=[period.start.isoformat(), period.end.isoformat()],
+        source=params.source,
+        bytes_pulled=int(fetched.get("bytes_pulled") or 0),
+        tiles_fetched=int(fetched.get("tiles_fetched") or 0),
+    )
+    write_json(summary, output.summary)
+    log.info("%s %s %d: %s", region_id, sensor, year, summary)
+
+
+if "snakemake" in globals():
+    run_script(main, snakemake)  # noqa: F821
