@@ -449,3 +449,35 @@ def test_read_monthly_local_errors_name_file_and_variable(bcsd, tmp_path):
         BCSD, {"precipitation_mm": "pr"}, UTM_GRID, resampling="nearest", units={"precipitation_mm": "mm"}
     )
     assert "config override" in over.attrs["conversions"]
+
+
+def test_read_monthly_local_geotiff_plane_is_exact_under_bilinear(tmp_path):
+    """A GeoTIFF in EPSG:4326 with <var>_<YYYY-MM> bands; a plane in lon/lat survives bilinear exactly."""
+    path = tmp_path / "tas.tif"
+    res, lon0, lat0, w, h = 0.05, -82.0, 36.0, 40, 30
+    lons = lon0 + res * (np.arange(w) + 0.5)
+    lats = lat0 - res * (np.arange(h) + 0.5)
+    lon2, lat2 = np.meshgrid(lons, lats)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=12,
+        dtype="float64",
+        crs="EPSG:4326",
+        transform=Affine(res, 0.0, lon0, 0.0, -res, lat0),
+    ) as dst:
+        for m in range(1, 13):
+            dst.write(280.0 + m + 2.0 * (lon2 + 82.0) - 3.0 * (lat2 - 35.0), m)
+            dst.set_band_description(m, f"t2m_2001-{m:02d}")
+            dst.update_tags(m, units="K")
+    # 2 km cells, finer than the source's ~4.5 x 5.5 km, so GDAL's bilinear is the plain 2 x 2 kernel
+    grid = RegionGrid(crs="EPSG:32617", resolution=2000.0, bounds=(420000.0, 3930000.0, 480000.0, 3970000.0))
+    monthly = read_monthly_local(path, {"temperature_c": "t2m"}, grid, resampling="bilinear")
+    assert "t2m: K -> degC" in monthly.attrs["conversions"]
+    lon, lat = _cell_lonlat(grid)
+    for m in (1, 7):
+        expected = 280.0 + m + 2.0 * (lon + 82.0) - 3.0 * (lat - 35.0) - 273.15
+        np.testing.assert_allclose(monthly["temperature_c"].values[m - 1], expected, atol=2e-4)

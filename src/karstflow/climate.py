@@ -532,6 +532,9 @@ def era5_land_to_monthly(raw: xr.Dataset, *, use_min_max: bool = False) -> xr.Da
     strd = _conv(raw, "surface_net_thermal_radiation_sum", "MJ m-2 month-1", days, conv) / days
     ssrd = _conv(raw, "surface_solar_radiation_downwards_sum", "MJ m-2 month-1", days, conv)
     tp = _conv(raw, "total_precipitation_sum", "mm month-1", days, conv)
+    # the catalog warns that flow (_sum) bands can hold small, physically meaningless negatives
+    tp, ssrd = tp.clip(min=0.0), ssrd.clip(min=0.0)
+    conv.append("total_precipitation_sum, surface_solar_radiation_downwards_sum: negatives set to 0")
     extra: dict[str, Any] = {}
     if use_min_max:
         extra["t_max_c"] = _conv(raw, "temperature_2m_max", "degC", days, conv)
@@ -746,7 +749,11 @@ def _time_dim(da: xr.DataArray, path: str, variable: str) -> str:
 
 
 def _to_month_start(values: Any, path: str) -> np.ndarray:
-    idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(values)))
+    vals = np.asarray(values)
+    if vals.dtype == object and vals.size and hasattr(vals.flat[0], "month"):
+        # cftime dates (noleap, 360_day, ...): only year and month matter for a monthly series
+        vals = np.array([f"{v.year:04d}-{v.month:02d}-01" for v in vals.flat], dtype="datetime64[ns]")
+    idx = pd.DatetimeIndex(pd.to_datetime(vals))
     starts = idx.to_period("M").to_timestamp()
     if starts.has_duplicates:
         dup = sorted({str(t)[:7] for t in starts[starts.duplicated()]})
