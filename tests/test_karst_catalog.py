@@ -149,6 +149,20 @@ def test_climate_and_landcover_assets_match_their_truth(served):
     maps = {y: _read(wc[y]["assets"]["map"]["href"])[0] for y in ("2020", "2021")}
     assert set(np.unique(maps["2020"])) | set(np.unique(maps["2021"])) == {10, 20, 30, 40, 50, 60, 80}
     assert (maps["2020"] != maps["2021"]).mean() > 0.1
+    # by hand from the pattern: 300 m bands from y = 2931000, west / middle / east zones
+    from rasterio.warp import transform as warp
+
+    points = {
+        (570500, 2931150): (10, 10),
+        (570500, 2931450): (20, 10),
+        (571500, 2931150): (10, 60),
+        (572500, 2931750): (50, 50),
+    }
+    lon, lat = warp(kc.CRS, "EPSG:4326", [p[0] for p in points], [p[1] for p in points])
+    for year, col in (("2020", 0), ("2021", 1)):
+        with rasterio.open(wc[year]["assets"]["map"]["href"]) as src:
+            got = [int(v[0]) for v in src.sample(zip(lon, lat, strict=True))]
+        assert got == [v[col] for v in points.values()], year
     assert kc.truth_landcover(2021, 570500, 2931100) == 10 and kc.truth_landcover(2020, 570500, 2931400) == 20
     west = kc.truth_landcover(2021, np.full(10, 570500.0), 2931000 + 300 * np.arange(10) + 150)
     assert (west == 10).sum() > (
