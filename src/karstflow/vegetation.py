@@ -39,6 +39,7 @@ from karstflow.sources import MissingBandError, Period, Scene
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BANDS",
     "COMPOSITE_METHODS",
     "CALIBRATION_METHODS",
     "Calibration",
@@ -55,6 +56,8 @@ COMPOSITE_METHODS = ("median", "max-ndvi")
 CALIBRATION_METHODS = ("ols", "offset")
 #: Variables of a composite (in the order of the planes of a composite block).
 VARIABLES = ("ndvi", "evi", "kndvi", "clear_count")
+#: The band order of a composite written as a GeoTIFF (the same names).
+BANDS = VARIABLES
 
 
 # --------------------------------------------------------------------------------------
@@ -305,15 +308,20 @@ def composite_summary_of_year(ds: xr.Dataset, *, year: int | None = None) -> dic
     """
     from karstflow.composite import composite_summary
 
-    cc = np.asarray(ds["clear_count"].values, dtype=np.int64)
+    cc = np.nan_to_num(np.asarray(ds["clear_count"].values, dtype=np.float64), nan=0.0).astype(np.int64)
     name = f"season-{year}" if year is not None else "season"
     sensor = str(ds.attrs.get("sensor", ""))
+    scenes = ds.attrs.get("scenes", 0)
+    try:
+        n_scenes = int(scenes)
+    except (TypeError, ValueError):  # e.g. "server-side" for a composite made by Earth Engine
+        n_scenes = 0
     out = composite_summary(
         pixels=int(cc.size),
         pixels_with_clear=int((cc > 0).sum()),
         clear_count_sum=int(cc.sum()),
         clear_count_max=int(cc.max(initial=0)),
-        n_scenes=int(ds.attrs.get("scenes", 0)),
+        n_scenes=n_scenes,
         period=name,
         context=f"{sensor} composite {name}",
     )
@@ -322,6 +330,7 @@ def composite_summary_of_year(ds: xr.Dataset, *, year: int | None = None) -> dic
         "sensor": sensor,
         "method": str(ds.attrs.get("method", "")),
         **out,
+        "scenes": n_scenes if str(n_scenes) == str(scenes) else str(scenes),
         "first_date": dates[0] if dates else None,
         "last_date": dates[-1] if dates else None,
     }
@@ -362,7 +371,8 @@ class Calibration:
 def _sensor_of(da: xr.DataArray, given: str | None, what: str) -> str:
     s = given if given is not None else da.attrs.get("sensor")
     if s is None:
-        raise ValueError(f"fit_calibration: the {what} composite carries no 'sensor' attribute; pass {what}_sensor=")
+        # composites read back from GeoTIFFs carry no attribute; the caller names the pair
+        return "unknown"
     if s not in SENSORS:
         raise ValueError(f"fit_calibration: {what} sensor must be one of {SENSORS}, found {s!r}")
     return str(s)
@@ -385,7 +395,9 @@ def fit_calibration(
     (gain 1, offset = mean(reference - other): a bias correction that cannot change the
     trend slope of a sensor's own years). ``r2`` = 1 - SS_res / SS_tot of the fitted
     relation. Sensors default to the arrays' ``sensor`` attribute (set by
-    :func:`composite_year`), ``index`` to ``reference.name``.
+    :func:`composite_year`; ``"unknown"`` without one: then set ``source_sensor`` /
+    ``target_sensor`` of the result, e.g. with :func:`dataclasses.replace`), ``index`` to
+    ``reference.name``.
 
     Raises ``ValueError`` when the arrays are on different grids or fewer than
     ``min_pixels`` pixels are clear in both.
@@ -595,7 +607,7 @@ def annual_cube(
                 "ndvi": nd,
                 "evi": ev,
                 "kndvi": kndvi(nd),
-                "clear_count": ds["clear_count"].astype(np.uint16),
+                "clear_count": ds["clear_count"].fillna(0).astype(np.uint16),
             }
         )
         parts.append(part.expand_dims(year=[y]))
@@ -611,12 +623,19 @@ def annual_cube(
     }
     for var, a in attrs.items():
         cube[var].attrs = {**a, "reference_sensor": reference}
-    try:
-        crs = first.rio.crs
-    except Exception:  # noqa: BLE001 - a composite without CRS stays without
-        crs = None
-    if crs is not None:
-        cube = cube.rio.write_crs(crs).rio.write_transform(first.rio.transform())
+    # the composites' CF grid mapping (spatial_ref, with CRS and transform) comes through
+    # the concatenation; write it only for composites that have none
+    if "spatial_ref" not in cube.coords:
+        try:
+            crs = first.rio.crs
+        except Exception:  # noqa: BLE001 - a composite without CRS stays without
+            crs = None
+        if crs is not None:
+            cube = cube.rio.write_crs(crs)
+    if "spatial_ref" in cube.coords:
+        for var in cube.data_vars.values():
+            # the CF link as an attribute: karstflow.io.write_netcdf keeps it
+            var.attrs["grid_mapping"] = "spatial_ref"
     cube.attrs = {
         "reference_sensor": reference,
         "calibrations": json.dumps([{**c.to_dict(), "applied_to": k[1]} for k, c in used.items()]),
