@@ -11,7 +11,7 @@ import pytest
 import rasterio
 import xarray as xr
 from affine import Affine
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from karstflow.climate import (
     MONTHLY_VARIABLES,
@@ -357,6 +357,21 @@ def test_annual_from_monthly_sums_means_and_attrs():
     assert ann["eto_mm"].attrs["aggregation"] == "sum of the 12 months"
     assert ann.attrs["source"] == "synthetic" and "conversions" in ann.attrs
     assert ann.rio.crs.to_epsg() == 32648
+
+
+def test_monthly_and_annual_cubes_round_trip_through_netcdf(tmp_path):
+    from karstflow.io import read_cube, write_netcdf
+
+    months = pd.date_range("2019-01-01", periods=12, freq="MS")
+    write_netcdf(_canonical_months(months), tmp_path / "monthly.nc")
+    ann = annual_from_monthly(read_cube(tmp_path / "monthly.nc"), [2019])
+    write_netcdf(ann, tmp_path / "annual.nc")
+    back = read_cube(tmp_path / "annual.nc")
+    assert ann.rio.crs.to_epsg() == 32648  # recovered from the monthly file's grid mapping
+    assert back["eto_mm"].dims == ("year", "y", "x")
+    assert CRS.from_wkt(back["spatial_ref"].attrs["crs_wkt"]).to_epsg() == 32648
+    assert float(back["eto_mm"][0, 0, 0]) == pytest.approx(sum(range(12)) + 12 * 30)
+    assert back["eto_mm"].attrs["units"] == "mm yr-1"
 
 
 def test_annual_from_monthly_incomplete_year_names_year_and_months():

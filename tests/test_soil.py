@@ -23,6 +23,7 @@ from karstflow.soil import (
     SOILGRIDS_PROPERTIES,
     STANDARD_DEPTHS,
     depth_weights,
+    depths_down_to,
     read_soil_bands,
     read_soilgrids,
     saxton_rawls_2006,
@@ -81,6 +82,7 @@ def test_depth_weights():
     w = depth_weights(45)
     assert w == pytest.approx({"0-5cm": 5 / 45, "5-15cm": 10 / 45, "15-30cm": 15 / 45, "30-60cm": 15 / 45})
     assert sum(depth_weights(200).values()) == pytest.approx(1.0)
+    assert depths_down_to(45) == ["0-5cm", "5-15cm", "15-30cm", "30-60cm"]
     with pytest.raises(ValueError, match="depth_cm must be in"):
         depth_weights(250)
 

@@ -840,6 +840,10 @@ def read_monthly_local(
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"monthly climate file not found: {path}")
+    if not variables:
+        raise ValueError(
+            f"{path}: no variables mapped; give canonical -> file variable, e.g. {{'precipitation_mm': 'pr'}}"
+        )
     bad = [k for k in variables if k not in MONTHLY_VARIABLES]
     if bad:
         raise ValueError(f"{path}: unknown climate variable(s) {bad}; use {sorted(MONTHLY_VARIABLES)}")
@@ -965,6 +969,20 @@ def annual_from_monthly(monthly: xr.Dataset, years: Sequence[int]) -> xr.Dataset
     src = monthly.attrs.get("source", "monthly climate")
     if "time" not in monthly.dims:
         raise ValueError(f"{src}: no time dimension (dims {tuple(monthly.dims)})")
+    # a CRS variable read back from NetCDF (spatial_ref, no dims) is not climate data
+    crs = monthly.rio.crs
+    scalars = [v for v in monthly.data_vars if monthly[v].ndim == 0]
+    if crs is None:  # read back from NetCDF the grid mapping may be a data variable
+        for v in scalars:
+            wkt = monthly[v].attrs.get("crs_wkt") or monthly[v].attrs.get("spatial_ref")
+            if wkt:
+                crs = wkt
+                break
+    try:
+        transform = monthly.rio.transform() if crs is not None else None
+    except Exception:  # noqa: BLE001 - transform not derivable (1-cell grid): CRS alone
+        transform = None
+    monthly = monthly.drop_vars(scalars)
     unknown = [v for v in monthly.data_vars if v not in MONTHLY_VARIABLES]
     if unknown:
         raise ValueError(f"{src}: variable(s) {unknown} are not canonical monthly variables {list(MONTHLY_VARIABLES)}")
@@ -1002,13 +1020,10 @@ def annual_from_monthly(monthly: xr.Dataset, years: Sequence[int]) -> xr.Dataset
                 aggregation=("mean of the 12 monthly means" if spec["annual"] == "mean" else "sum of the 12 months"),
             )
         )
-    crs = monthly.rio.crs
     if crs is not None:
         out = out.rio.write_crs(crs)
-        try:
-            out = out.rio.write_transform(monthly.rio.transform())
-        except Exception:  # noqa: BLE001 - transform not derivable (1-cell grid): CRS alone
-            pass
+        if transform is not None:
+            out = out.rio.write_transform(transform)
     out.attrs["source"] = src
     out.attrs["conversions"] = monthly.attrs.get("conversions", "")
     out.attrs["aggregation"] = "calendar years of 12 months; temperature mean, fluxes sums"

@@ -55,6 +55,7 @@ __all__ = [
     "OM_PER_SOC",
     "to_conventional",
     "depth_weights",
+    "depths_down_to",
     "saxton_rawls_2006",
     "soilgrids_to_soil_grids",
     "soilgrids_vrt_urls",
@@ -140,6 +141,11 @@ def depth_weights(depth_cm: float, depths: Iterable[str] = STANDARD_DEPTHS) -> d
         if inside > 0:
             w[name] = inside / float(depth_cm)
     return w
+
+
+def depths_down_to(depth_cm: float) -> list[str]:
+    """The standard depth intervals that a mean over 0..``depth_cm`` uses (top to bottom)."""
+    return list(depth_weights(depth_cm))
 
 
 def saxton_rawls_2006(sand_frac: Any, clay_frac: Any, om_pct: Any) -> dict[str, Any]:
