@@ -288,3 +288,27 @@ def test_local_region_config_resolves(tmp_path, table):
         dt.date(2022, 1, 15),
         dt.date(2022, 6, 9),
     ]  # cloudier ones skipped
+
+
+def test_an_integer_file_without_nodata_keeps_its_zeros_when_warped(tmp_path):
+    """0 is data in such a file (MOD13Q1 pixel reliability 0 = good): only what lies outside
+    the file is invalid after the warp onto the region grid."""
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.warp import transform_bounds
+
+    from karstflow.grid import RegionGrid
+    from karstflow.sources.rasters import read_window
+
+    path = tmp_path / "reliability.tif"
+    data = np.zeros((1, 20, 20), np.int8)
+    data[0, :5] = 3
+    profile = dict(driver="GTiff", width=20, height=20, count=1, dtype="int8", crs="EPSG:4326")
+    with rasterio.open(path, "w", transform=from_origin(106.7, 26.6, 0.001, 0.001), **profile) as dst:
+        dst.write(data)
+    west, south, east, north = transform_bounds("EPSG:4326", "EPSG:32648", 106.7, 26.58, 106.72, 26.6)
+    grid = RegionGrid.from_bounds("EPSG:32648", 30, (west - 300, south, east, north))  # 300 m off the file
+    values, valid = read_window(str(path), [1], grid, (0, 0, grid.height, grid.width))
+    assert set(np.unique(values[valid])) == {0, 3}
+    assert (values[valid] == 0).mean() > 0.6
+    assert not valid[0, :, :5].any()  # the strip west of the file

@@ -45,10 +45,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
                 collection = ((params.region.get("stac") or {}).get("collections") or {}).get("climate", "terraclimate")
                 files = source.climate_monthly(year, grid, collection=collection)
             raw = climate.read_monthly_bands(files, grid, resampling=params.resampling)
-            convert = climate.era5_land_to_monthly if product == "era5-land" else climate.terraclimate_to_monthly
-            parts.append(convert(raw))
+            parts.append(raw)
             log.info("%s %d: %d months of %s from %s", region_id, year, raw.sizes.get("time", 0), product, kind)
-        monthly = xr.concat(parts, dim="time")
+        # converted as one series, so the monthly soil heat flux (FAO-56 eq. 43) spans year ends
+        convert = climate.era5_land_to_monthly if product == "era5-land" else climate.terraclimate_to_monthly
+        monthly = convert(xr.concat(parts, dim="time"))
         origin = f"{product} via {kind}"
     monthly.attrs["origin"] = origin
     write_netcdf(monthly, output.monthly)

@@ -119,8 +119,24 @@ def read_window(
                 data[:, rr0 - row_off : rr1 - row_off, cc0 - col_off : cc1 - col_off] = part
                 inside[rr0 - row_off : rr1 - row_off, cc0 - col_off : cc1 - col_off] = True
             valid = np.broadcast_to(inside, data.shape).copy()
+        elif nodata is None and dtype.kind != "f":
+            # no declared nodata: every value is data (0 is "good" in MOD13Q1 reliability), so
+            # what lies outside the file comes from an alpha band, not from a fill value
+            with WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=getattr(Resampling, resampling),
+                add_alpha=True,
+            ) as vrt:
+                win = Window(c0, r0, w, h)
+                data = vrt.read(idx, window=win)
+                alpha = vrt.read(vrt.count, window=win) > 0
+                valid = np.broadcast_to(alpha, data.shape).copy()
         else:
-            vrt_nodata = nodata if nodata is not None else (np.nan if dtype.kind == "f" else 0)
+            vrt_nodata = nodata if nodata is not None else np.nan
             with WarpedVRT(
                 src,
                 crs=grid.crs,
