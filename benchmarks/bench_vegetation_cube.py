@@ -186,7 +186,9 @@ def region_grid(size: int, extent: int):
     return RegionGrid(crs=CRS, resolution=RES, bounds=(x0, y0, x0 + size * RES, y0 + size * RES)), off
 
 
-def child(table: str, out_dir: str, size: int, extent: int, years: int, chunk: int, threads: int) -> None:
+def child(
+    table: str, out_dir: str, size: int, extent: int, years: int, chunk: int, threads: int, stack_chunks: bool
+) -> None:
     t_start = time.perf_counter()
     import xarray as xr
 
@@ -243,7 +245,10 @@ def child(table: str, out_dir: str, size: int, extent: int, years: int, chunk: i
     sensor_of_year = {y: "landsat" for y in range(FIRST_YEAR, FIRST_YEAR + years)}
 
     def _composite(p: Path) -> xr.Dataset:
-        return read_raster(p).assign_coords(band=list(BANDS)).to_dataset("band")
+        # the workflow reads each composite whole (no chunks); --stack-chunks is the what-if of
+        # reading them as dask blocks so write_netcdf streams the cube
+        chunks = {"band": -1, "y": 512, "x": 512} if stack_chunks else None
+        return read_raster(p, chunks=chunks).assign_coords(band=list(BANDS)).to_dataset("band")
 
     composites = {y: _composite(out / f"{s}_{y}.tif") for y, s in sensor_of_year.items()}
     cube = annual_cube(composites, sensor_of_year, [], reference="landsat")
@@ -276,7 +281,7 @@ def run_child(table: Path, out_dir: Path, size: int, extent: int, args: argparse
     cmd = [
         sys.executable, __file__, "--child", str(table), str(out_dir), "--child-size", str(size),
         "--child-extent", str(extent), "--years", str(args.years), "--chunk", str(chunk),
-        "--threads", str(args.threads),
+        "--threads", str(args.threads), *(["--stack-chunks"] if args.stack_chunks else []),
     ]  # fmt: skip
     timer = Path("/usr/bin/time").exists()
     if timer:
@@ -367,6 +372,11 @@ def main() -> None:
     ap.add_argument("--also-chunks", type=int, nargs="*", default=[256], help="extra chunk_px runs at --also-at")
     ap.add_argument("--also-at", type=int, default=1000, help="region size of the extra chunk runs")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--stack-chunks",
+        action="store_true",
+        help="what-if, not the workflow: read the composites back in 512 px dask blocks for the stack",
+    )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep scenes, composites and cubes")
     ap.add_argument("--out", type=Path, default=RESULTS / "vegetation_cube.json")
@@ -375,7 +385,10 @@ def main() -> None:
     ap.add_argument("--child-extent", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.child_size, args.child_extent, args.years, args.chunk, args.threads)
+        child(
+            args.child[0], args.child[1], args.child_size, args.child_extent, args.years, args.chunk, args.threads,
+            args.stack_chunks,
+        )  # fmt: skip
         return
 
     sizes = sorted(set(args.sizes))
@@ -393,7 +406,12 @@ def main() -> None:
         shutil.rmtree(work)
         sys.exit(f"not enough free disk in {work.parent}: need ~{need / 1e9:.1f} GB, have {free / 1e9:.1f} GB")
     runs: list[dict] = []
-    result: dict = {"runs": runs, "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    result: dict = {
+        "stack_chunks": args.stack_chunks,
+        "runs": runs,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     try:
         print(f"generating {2 * args.years} scenes of {extent} x {extent} px (4 bands uint16) in {work} ...")
         tg = time.perf_counter()
