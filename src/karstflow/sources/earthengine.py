@@ -7,11 +7,24 @@
   ``CS_CDF``; clear where ``cs_cdf >= earthengine.cs_cdf_threshold``); where an image has
   no Cloud Score+ counterpart, ``MSK_CLASSI_OPAQUE``/``MSK_CLASSI_CIRRUS`` when the image
   has them, else ``QA60`` bits 10 and 11 (:func:`mask_layers`).
+  Fallback by acquisition date, because the bands exist but are masked (EE catalog,
+  COPERNICUS_S2_SR_HARMONIZED): ``QA60`` is masked from 2022-01-25 (processing baseline
+  04.00) to 2024-02-28, ``MSK_CLASSI_*`` are masked before 2024-02-28; in between the
+  fallback is ``SCL``.
 * DEM (``earthengine.dem``): ``aster-gdem`` (community catalogue asset
-  ``projects/sat-io/open-datasets/ASTER/GDEM``, the default, as in the study),
-  ``nasadem`` (``NASA/NASADEM_HGT/001``) or ``copernicus-glo30``
-  (``COPERNICUS/DEM/GLO30``).
-* Pixels: ``ee.data.computePixels`` on each cache tile (region CRS and resolution),
+  ``projects/sat-io/open-datasets/ASTER/GDEM``, an ``ee.Image``, band ``b1``; the default,
+  as in the study), ``nasadem`` (``NASA/NASADEM_HGT/001``, an ``ee.Image``) or
+  ``copernicus-glo30`` (``COPERNICUS/DEM/GLO30_2024_1``, an ImageCollection of tiles,
+  band ``DEM``; it supersedes ``COPERNICUS/DEM/GLO30``): each tile is resampled before
+  the mosaic, since a mosaic has no native projection for ``resample()`` to act in.
+* Products computed on Earth Engine's side (:mod:`karstflow.sources.ee_products`):
+  vegetation composites, monthly climate, SoilGrids, land cover; one ``computePixels``
+  per cache tile and period (:meth:`EarthEngineSource.vegetation_composite` ...).
+* Masked pixels: ``computePixels`` hands masked pixels over as 0, so float images are
+  unmasked to :data:`MASK_SENTINEL` (Xee's convention, ``int32`` max) and the sentinel is
+  turned into NaN locally.
+* Pixels: ``ee.data.computePixels`` on each cache tile (region CRS and resolution; a CRS
+  without an EPSG code goes as ``crsWkt``),
   split by :func:`plan_requests` into requests under the 48 MB and 32,768 px limits
   (a mask byte per band counted), tiles fetched concurrently, each request retried with
   exponential backoff on HTTP 429 and 5xx (:func:`~karstflow.sources.fetch.retry_call`).
@@ -19,17 +32,28 @@
   service-account key or an application-default credentials file
   (``gcloud auth application-default login``); the Cloud project comes from
   ``regions.<id>.earthengine.project`` or ``EARTHENGINE_PROJECT``. Neither the key nor
-  its path is logged.
+  its path is logged. Authorized-user credentials are used with the scopes they were
+  granted (asking for others makes the token refresh fail with ``invalid_scope``).
+
+Xee or our own transfer? Ours. Xee (``xee`` 0.1.2) opens an ``ee.ImageCollection`` as a
+lazy xarray dataset with a time axis and chunks it by its own rules; the tile cache needs
+every request aligned to the region's tile lattice (:func:`~karstflow.sources.cache.tiles_for`),
+one cached GeoTIFF per (tile, period) written atomically with a manifest entry (expression
+hash, request grid, bytes pulled), and composites that are single images, not collections.
+What Xee gets right is adopted here: ``unmask`` to a sentinel and NaN locally, requests
+under the 48 MB limit, retries of transient errors. No dependency is added.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,20 +62,33 @@ from typing import Any
 import numpy as np
 
 from karstflow.grid import RegionGrid
-from karstflow.sources import S2_BANDS, CredentialsError, ImageryError, Period, context
-from karstflow.sources.cache import CacheTile
+from karstflow.sources import S2_BANDS, CredentialsError, ImageryError, Period, context, ee_products
+from karstflow.sources.cache import CacheKey, CacheTile, tiles_for
 from karstflow.sources.fetch import Acquisition, BackoffPolicy, RemoteSource, group_by_date, retry_call, write_tile
 
 log = logging.getLogger(__name__)
 
 S2_COLLECTION = "COPERNICUS/S2_SR_HARMONIZED"
 CS_PLUS_COLLECTION = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
-#: DEM choice -> (asset, band, is an ImageCollection to mosaic)
+#: DEM choice -> (asset, band, is an ImageCollection to mosaic); asset types as in the EE
+#: catalog (NASADEM, GLO30_2024_1) and the community catalogue (ASTER GDEM v3, ee.Image).
 DEMS: dict[str, tuple[str, str, bool]] = {
-    "aster-gdem": ("projects/sat-io/open-datasets/ASTER/GDEM", "b1", True),
+    "aster-gdem": ("projects/sat-io/open-datasets/ASTER/GDEM", "b1", False),
     "nasadem": ("NASA/NASADEM_HGT/001", "elevation", False),
-    "copernicus-glo30": ("COPERNICUS/DEM/GLO30", "DEM", True),
+    "copernicus-glo30": ("COPERNICUS/DEM/GLO30_2024_1", "DEM", True),
 }
+#: Value masked pixels are unmasked to before computePixels (Xee's default mask value), and
+#: turned into NaN locally: computePixels itself returns masked pixels as 0.
+MASK_SENTINEL = float(np.iinfo(np.int32).max)
+#: Cloud Score+ cs_cdf is stored as floor(cs_cdf x 10000) in uint16, at least 1: 0 means "no
+#: score" (no Cloud Score+ image, or masked there), so a real score below 0.0001 must not
+#: become 0 (it would then fall through to the fallback masks and usually count as clear).
+CS_CDF_SCALE = 10000
+CS_CDF_MIN_CODE = 1
+#: Dates of the S2 cloud-band changes (EE catalog, COPERNICUS_S2_SR_HARMONIZED band table):
+#: QA60 masked from baseline 04.00 (2022-01-25) until 2024-02-28; MSK_CLASSI_* masked before.
+QA60_MASKED_FROM = dt.date(2022, 1, 25)
+MSK_CLASSI_FROM = dt.date(2024, 2, 28)
 #: computePixels limits (Earth Engine REST API): request payload and grid edge.
 MAX_REQUEST_BYTES = 48 * 1024 * 1024
 MAX_GRID_PX = 32768
@@ -99,11 +136,22 @@ class PixelRequest:
                 "scaleY": -self.resolution,
                 "translateY": self.y0,
             },
-            "crsCode": self.crs,
+            **crs_field(self.crs),
         }
 
     def nbytes(self, band_dtypes: Sequence[str | np.dtype]) -> int:
         return self.width * self.height * bytes_per_pixel(band_dtypes)
+
+
+def crs_field(crs: str) -> dict[str, str]:
+    """The PixelGrid CRS: ``crsCode`` for an EPSG CRS, else ``crsWkt`` (OGC WKT 1)."""
+    from pyproj import CRS
+
+    c = CRS.from_user_input(crs)
+    epsg = c.to_epsg()
+    if epsg is not None:
+        return {"crsCode": f"EPSG:{epsg}"}
+    return {"crsWkt": c.to_wkt("WKT1_GDAL")}
 
 
 def _parts(n: int, k: int) -> list[tuple[int, int]]:
@@ -159,18 +207,73 @@ def plan_requests(
 # --------------------------------------------------------------------------------------
 
 
-def mask_layers(band_names: Sequence[str], has_cloud_score: bool) -> list[str]:
-    """Cloud layers to fetch for an image: Cloud Score+ first, then the fallback it lacks.
+def mask_layers(band_names: Sequence[str], has_cloud_score: bool, day: dt.date | None = None) -> list[str]:
+    """Cloud layers to fetch for an image: Cloud Score+ first, then the fallback its date has.
 
-    Fallback: ``MSK_CLASSI_OPAQUE`` and ``MSK_CLASSI_CIRRUS`` (images processed since
-    early 2022 carry them; QA60 is empty there), else ``QA60``.
+    The bands are listed on every image but masked outside their dates (EE catalog):
+    ``QA60`` before 2022-01-25 (and again from 2024-02-28, rebuilt from MSK_CLASSI),
+    ``MSK_CLASSI_OPAQUE``/``MSK_CLASSI_CIRRUS`` from 2024-02-28; between the two, neither
+    holds anything, and ``SCL`` decides. ``day`` None (unknown date): by band presence,
+    MSK_CLASSI first.
     """
+    names = set(band_names)
     layers = ["CS_CDF"] if has_cloud_score else []
-    if "MSK_CLASSI_OPAQUE" in band_names:
-        layers += ["MSK_CLASSI_OPAQUE"] + (["MSK_CLASSI_CIRRUS"] if "MSK_CLASSI_CIRRUS" in band_names else [])
-    elif "QA60" in band_names:
+    msk = ["MSK_CLASSI_OPAQUE", "MSK_CLASSI_CIRRUS"]
+    msk_ok = "MSK_CLASSI_OPAQUE" in names and (day is None or day >= MSK_CLASSI_FROM)
+    qa_ok = "QA60" in names and (day is None or day < QA60_MASKED_FROM or day >= MSK_CLASSI_FROM)
+    if msk_ok:
+        layers += [m for m in msk if m in names]
+    elif qa_ok:
         layers.append("QA60")
+    elif "SCL" in names:
+        layers.append("SCL")
     return layers
+
+
+def cs_cdf_band(ee: Any, asset_id: str) -> Any:
+    """Cloud Score+ ``cs_cdf`` of ``asset_id`` as ``max(floor(cs_cdf x 10000), 1)``, uint16."""
+    return (
+        ee.Image(asset_id)
+        .select("cs_cdf")
+        .multiply(CS_CDF_SCALE)
+        .floor()
+        .max(CS_CDF_MIN_CODE)
+        .toUint16()
+        .rename("CS_CDF")
+    )
+
+
+def encode_cs_cdf(cs_cdf: np.ndarray) -> np.ndarray:
+    """The same encoding locally (NaN = no score -> 0): what :func:`cs_cdf_band` computes."""
+    cs = np.asarray(cs_cdf, dtype=np.float64)
+    code = np.maximum(np.floor(np.nan_to_num(cs, nan=0.0) * CS_CDF_SCALE), CS_CDF_MIN_CODE)
+    return np.where(np.isfinite(cs), code, 0).astype(np.uint16)
+
+
+def dem_image(ee: Any, choice: str, resampling: str = "bilinear") -> Any:
+    """The DEM ``choice`` as one float band ``elevation``, resampled in its native projection.
+
+    A collection of tiles (GLO30) is resampled tile by tile, then mosaicked: ``resample()``
+    on a mosaic acts in the mosaic's default projection and the tiles would be taken by
+    nearest neighbour.
+    """
+    asset, band, is_collection = DEMS[choice]
+    smooth = resampling in ("bilinear", "bicubic")
+    if is_collection:
+        coll = ee.ImageCollection(asset).select(band)
+        if smooth:
+            coll = coll.map(lambda img: img.resample(resampling))
+        src = coll.mosaic()
+    else:
+        src = ee.Image(asset).select(band)
+        if smooth:
+            src = src.resample(resampling)
+    return src.rename("elevation").toFloat()
+
+
+def expression_hash(image: Any) -> str:
+    """SHA-256 of the serialised expression (``ee.Image.serialize()``): what was computed."""
+    return hashlib.sha256(image.serialize().encode()).hexdigest()
 
 
 def load_credentials(
@@ -212,7 +315,9 @@ def load_credentials(
         from google.oauth2 import credentials as user_credentials
 
         try:
-            creds = user_credentials.Credentials.from_authorized_user_info(info, scopes=list(EE_SCOPES))
+            # no scopes: the refresh token carries the scopes granted at login, and asking for
+            # others at refresh time fails (invalid_scope)
+            creds = user_credentials.Credentials.from_authorized_user_info(info)
         except (ValueError, KeyError) as err:
             raise CredentialsError(
                 f"{where}: the credentials named by {ENV_CREDENTIALS} are invalid ({type(err).__name__})"
@@ -259,6 +364,7 @@ class EarthEngineSource(RemoteSource):
         dem: str = "aster-gdem",
         dem_resampling: str = "bilinear",
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        clcd_asset: str | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(region, cache_root, **kw)
@@ -272,6 +378,9 @@ class EarthEngineSource(RemoteSource):
         self.dem_product = f"dem-{dem}"
         self.dem_resampling = dem_resampling
         self.max_request_bytes = int(max_request_bytes)
+        self.clcd_asset = clcd_asset
+        self.bytes_pulled = 0
+        self._lock = threading.Lock()
         self._ee: Any = None
 
     @classmethod
@@ -287,6 +396,7 @@ class EarthEngineSource(RemoteSource):
             cs_cdf_threshold=float(e.get("cs_cdf_threshold", 0.60)),
             dem=e.get("dem", "aster-gdem"),
             dem_resampling=e.get("dem_resampling", "bilinear"),
+            clcd_asset=e.get("clcd_asset"),
             bands=tuple(imagery.get("bands", S2_BANDS)),
             tile_px=int(imagery.get("cache_tile_px", 1024)),
             max_concurrent=int(fetch.get("max_concurrent", 4)),
@@ -363,26 +473,50 @@ class EarthEngineSource(RemoteSource):
                 "boa_add_offset": 0,  # S2_SR_HARMONIZED is harmonised by Google
                 "cloud_cover_pct": props.get("CLOUDY_PIXEL_PERCENTAGE"),
                 "cloud_score_plus": f"{CS_PLUS_COLLECTION}/{index}" if index in cs_ids else None,
-                "mask_layers": mask_layers(bands, index in cs_ids),
+                "mask_layers": mask_layers(bands, index in cs_ids, day),
             }
             records.append((day, feat["id"], meta, fp))
         return group_by_date(records)
 
-    def _compute(self, image: Any, tile: CacheTile, names: Sequence[str], dtypes: Sequence[str]) -> np.ndarray:
-        """All bands of ``image`` over ``tile``, request by request; (bands, h, w)."""
+    def _compute(
+        self,
+        image: Any,
+        tile: CacheTile,
+        names: Sequence[str],
+        dtypes: Sequence[str],
+        *,
+        sentinel: float | None = None,
+    ) -> tuple[np.ndarray, list[int]]:
+        """All bands of ``image`` over ``tile``, request by request: ``(pixels, response sizes)``.
+
+        Pixels come as NPY (``fileFormat`` ``NPY``, parsed here, so the size of each response
+        is known). With ``sentinel``, the image is unmasked to it first (also outside its
+        footprint) and the sentinel becomes NaN: computePixels returns masked pixels as 0.
+        """
+        import io
+
         ee = self._ee
         g = tile.grid
+        if sentinel is not None:
+            image = image.unmask(sentinel, False)
         out = np.zeros((len(names), *g.shape), dtype=np.result_type(*dtypes))
+        sizes: list[int] = []
         for req in plan_requests(g, dtypes, max_bytes=self.max_request_bytes):
-            params = {"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": req.grid(), "bandIds": list(names)}
-            arr = retry_call(
+            params = {"expression": image, "fileFormat": "NPY", "grid": req.grid(), "bandIds": list(names)}
+            raw = retry_call(
                 functools.partial(ee.data.computePixels, params),
                 self.policy,
                 what=f"computePixels {tile.id} window {req.row_off},{req.col_off}",
             )
+            sizes.append(len(raw))
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
             for i, n in enumerate(names):
                 out[i, req.row_off : req.row_off + req.height, req.col_off : req.col_off + req.width] = arr[n]
-        return out
+        if sentinel is not None and out.dtype.kind == "f":
+            out[out == out.dtype.type(sentinel)] = np.nan
+        with self._lock:
+            self.bytes_pulled += sum(sizes)
+        return out, sizes
 
     def fetch_tile(self, acq: Acquisition, tile: CacheTile, path: Path) -> Mapping[str, Any]:
         ee = self.connect()
@@ -398,14 +532,13 @@ class EarthEngineSource(RemoteSource):
             img = ee.Image(image_id).select(bands).toUint16()
             for layer in layers_all:
                 if layer == "CS_CDF" and meta["cloud_score_plus"]:
-                    img = img.addBands(
-                        ee.Image(meta["cloud_score_plus"]).select("cs_cdf").multiply(10000).toUint16().rename("CS_CDF")
-                    )
+                    img = img.addBands(cs_cdf_band(ee, meta["cloud_score_plus"]))
                 elif layer != "CS_CDF" and layer in meta["mask_layers"]:
                     img = img.addBands(ee.Image(image_id).select(layer).toUint16())
                 else:  # this image lacks the layer: a zero band (0 = undecided for CS_CDF)
                     img = img.addBands(ee.Image.constant(0).toUint16().rename(layer))
-            data = self._compute(img, tile, names, ["uint16"] * len(names))
+            # uint16 DN: 0 is the S2 no-data value, so masked pixels arriving as 0 mean no data
+            data, _ = self._compute(img, tile, names, ["uint16"] * len(names))
             empty = (out[: len(bands)] == 0).all(axis=0)
             out = np.where(empty[None], data, out)
         write_tile(path, out, tile, names, nodata=0)
@@ -426,21 +559,176 @@ class EarthEngineSource(RemoteSource):
 
     def fetch_dem_tile(self, tile: CacheTile, path: Path) -> Mapping[str, Any]:
         ee = self.connect()
-        asset, band, is_collection = DEMS[self.dem_choice]
-        src = ee.ImageCollection(asset).mosaic() if is_collection else ee.Image(asset)
-        img = src.select(band).rename("elevation").toFloat()
-        if self.dem_resampling in ("bilinear", "bicubic"):
-            img = img.resample(self.dem_resampling)
-        data = self._compute(img, tile, ["elevation"], ["float32"])
+        asset, band, _ = DEMS[self.dem_choice]
+        img = dem_image(ee, self.dem_choice, self.dem_resampling)
+        data, sizes = self._compute(img, tile, ["elevation"], ["float32"], sentinel=MASK_SENTINEL)
         write_tile(path, data, tile, ["elevation"], nodata=float("nan"))
         return {
             "asset": asset,
             "band": band,
+            "expression_sha256": expression_hash(img),
+            "bytes_pulled": sum(sizes),
             "request": {
                 "tile": tile.id,
                 "crs": tile.crs,
                 "resolution": tile.resolution,
                 "bounds": list(tile.bounds),
                 "resampling": self.dem_resampling,
+                "windows": len(sizes),
             },
         }
+
+    # -- products computed on Earth Engine's side ------------------------------------
+    def _tile_region(self, tile: CacheTile) -> Any:
+        """The tile's footprint as an ``ee.Geometry`` in its CRS (for filterBounds)."""
+        ee = self._ee
+        x0, y0, x1, y1 = tile.bounds
+        proj = crs_field(tile.crs)
+        if "crsCode" in proj:
+            return ee.Geometry.Rectangle([x0, y0, x1, y1], proj["crsCode"], False)
+        from rasterio.warp import transform_bounds
+
+        return ee.Geometry.Rectangle(list(transform_bounds(tile.crs, "EPSG:4326", x0, y0, x1, y1)), "EPSG:4326", False)
+
+    def _pull_product(
+        self,
+        product: str,
+        date: str,
+        grid: RegionGrid,
+        build: Any,
+        names: Sequence[str],
+        units: Mapping[str, str],
+        describe: Mapping[str, Any],
+    ) -> list[str]:
+        """One computePixels (split only over the limits) per cache tile of ``build(tile)``."""
+
+        def fetch(tile: CacheTile, path: Path) -> Mapping[str, Any]:
+            self.connect()
+            img = build(tile)
+            data, sizes = self._compute(img, tile, names, ["float32"] * len(names), sentinel=MASK_SENTINEL)
+            write_product_tile(path, data.astype(np.float32), tile, names, [units[n] for n in names])
+            log.info("%s: %s %s tile %s: %d bytes pulled", context(self.region), product, date, tile.id, sum(sizes))
+            return {
+                **describe,
+                "expression_sha256": expression_hash(img),
+                "bytes_pulled": sum(sizes),
+                "request": {
+                    "tile": tile.id,
+                    "grid": [
+                        w.grid()
+                        for w in plan_requests(tile.grid, ["float32"] * len(names), max_bytes=self.max_request_bytes)
+                    ],
+                    "bands": list(names),
+                    "windows": len(sizes),
+                },
+            }
+
+        tiles = tiles_for(grid, self.tile_px)
+        jobs = [(CacheKey(self.name, product, t.id, date), functools.partial(fetch, t)) for t in tiles]
+        before = self.bytes_pulled
+        self._run(jobs)
+        log.info("%s: %s %s: %d bytes pulled", context(self.region), product, date, self.bytes_pulled - before)
+        return [str(self.cache.path(k)) for k, _ in jobs]
+
+    def vegetation_composite(
+        self,
+        sensor: str,
+        period: Period,
+        grid: RegionGrid,
+        *,
+        method: str = "median",
+        rules: Any = None,
+    ) -> list[str]:
+        """Cached tiles of :func:`~karstflow.sources.ee_products.vegetation_composite` for
+        ``period`` (inclusive dates): bands ``ndvi``, ``evi``, ``kndvi``, ``clear_count``."""
+        if rules is None:
+            from karstflow.sensors import SensorRules
+
+            rules = SensorRules()
+        if method not in ee_products.METHODS:
+            raise ValueError(
+                f"vegetation composite method: expected one of {list(ee_products.METHODS)}, found {method!r}"
+            )
+        start, end = period.start.isoformat(), (period.end + dt.timedelta(days=1)).isoformat()
+        names = list(ee_products.COMPOSITE_BANDS)
+
+        def build(tile: CacheTile) -> Any:
+            return ee_products.vegetation_composite(
+                self._ee,
+                sensor,
+                start,
+                end,
+                self._tile_region(tile),
+                method=method,
+                rules=rules,
+                cs_cdf_threshold=self.cs_cdf_threshold,
+            )
+
+        return self._pull_product(
+            f"veg-{sensor}-{method}",
+            f"{period.start:%Y%m%d}-{period.end:%Y%m%d}",
+            grid,
+            build,
+            names,
+            ee_products.COMPOSITE_UNITS,
+            {"sensor": sensor, "method": method, "period": [period.start.isoformat(), period.end.isoformat()]},
+        )
+
+    def climate_monthly(self, product: str, year: int, grid: RegionGrid) -> list[str]:
+        """Cached tiles of :func:`~karstflow.sources.ee_products.climate_monthly` of ``year``."""
+        units = ee_products.climate_units(product)
+        names = ee_products.climate_band_names(product, year)
+        band_units = {n: units[n.rsplit("_", 1)[0]] for n in names}
+        return self._pull_product(
+            f"climate-{product}",
+            str(int(year)),
+            grid,
+            lambda tile: ee_products.climate_monthly(self._ee, product, int(year), self._tile_region(tile)),
+            names,
+            band_units,
+            {"climate_product": product, "year": int(year)},
+        )
+
+    def soil(self, grid: RegionGrid, properties: Sequence[str], depths: Sequence[str]) -> list[str]:
+        """Cached tiles of :func:`~karstflow.sources.ee_products.soilgrids` (static)."""
+        units = ee_products.soil_units(properties)
+        names = ee_products.soil_band_names(properties, depths)
+        band_units = {f"{p}_{d}": units[p] for p in properties for d in depths}
+        tag = hashlib.sha1(",".join(names).encode()).hexdigest()[:8]
+        return self._pull_product(
+            f"soilgrids-{tag}",
+            "static",
+            grid,
+            lambda tile: ee_products.soilgrids(self._ee, properties, depths),
+            names,
+            band_units,
+            {"properties": list(properties), "depths": list(depths)},
+        )
+
+    def landcover(self, product: str, year: int, grid: RegionGrid) -> list[str]:
+        """Cached tiles of :func:`~karstflow.sources.ee_products.landcover` (band ``landcover``,
+        provider codes as float32, NaN where masked)."""
+        # fail before any request when the product lacks the year
+        if product == "worldcover" and int(year) not in ee_products.WORLDCOVER:
+            ee_products.landcover(None, product, year)
+        return self._pull_product(
+            f"landcover-{product}",
+            str(int(year)),
+            grid,
+            lambda tile: ee_products.landcover(self._ee, product, int(year), clcd_asset=self.clcd_asset),
+            ["landcover"],
+            {"landcover": "class"},
+            {"landcover_product": product, "year": int(year)},
+        )
+
+
+def write_product_tile(
+    path: str | Path, data: np.ndarray, tile: CacheTile, band_names: Sequence[str], units: Sequence[str]
+) -> None:
+    """:func:`~karstflow.sources.fetch.write_tile` (float32, NaN nodata) plus a ``units`` tag per band."""
+    import rasterio
+
+    write_tile(path, data, tile, band_names, nodata=float("nan"))
+    with rasterio.open(path, "r+") as dst:
+        for i, u in enumerate(units, start=1):
+            dst.update_tags(i, units=str(u))

@@ -78,39 +78,79 @@ class BackoffPolicy:
 
 def http_status(exc: BaseException) -> int | None:
     """The HTTP status an exception carries, if any (requests, urllib, googleapiclient,
-    pystac-client ``APIError``, Earth Engine's ``EEException`` message)."""
-    for attr in ("status_code", "status", "code"):
-        v = getattr(exc, attr, None)
-        if isinstance(v, int) and 100 <= v < 600:
-            return v
-    for holder in ("response", "resp"):
-        r = getattr(exc, holder, None)
-        if r is not None:
-            for attr in ("status_code", "status"):
-                raw = getattr(r, attr, None)
-                if raw is None:
-                    continue
-                try:
-                    v = int(raw)  # httplib2 responses carry the status as str sometimes
-                except (TypeError, ValueError):
-                    continue
-                if 100 <= v < 600:
-                    return v
-    text = str(exc)
-    if re.search(r"too many (concurrent )?requests|rate limit|quota exceeded", text, re.I):
-        return 429
-    m = re.search(r"\b(?:HTTP(?: Error)?|status(?: code)?)[ :]*([1-5]\d\d)\b", text, re.I) or re.search(
-        r"<HttpError ([1-5]\d\d)\b", text
-    )
-    return int(m.group(1)) if m else None
+    pystac-client ``APIError``, Earth Engine's ``EEException``).
+
+    The exception chain is followed: earthengine-api raises
+    ``EEException(http_error._get_reason())`` inside ``except HttpError`` without ``from``
+    (``ee.data._execute_cloud_call``), so the status of the
+    ``googleapiclient.errors.HttpError`` is on ``__context__`` (``__cause__`` when raised
+    ``from``). Without a status anywhere, the message decides: Earth Engine's overload
+    texts, answered by the Cloud API as HTTP 429 RESOURCE_EXHAUSTED ("Too many concurrent
+    aggregations.", "Quota exceeded ...", "Too Many Requests: ...", "Earth Engine capacity
+    exceeded"), count as 429; a computation too big ("User memory limit exceeded.",
+    "Computation timed out.") has none.
+    """
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not c for c in chain):
+        chain.append(cur)
+        cur = cur.__cause__ if cur.__cause__ is not None else cur.__context__
+    for e in chain:
+        for attr in ("status_code", "status", "code"):
+            try:
+                v = getattr(e, attr, None)
+            except Exception:  # noqa: BLE001 - a property that fails has no status to give
+                v = None
+            if isinstance(v, int) and not isinstance(v, bool) and 100 <= v < 600:
+                return v
+        for holder in ("response", "resp"):
+            r = getattr(e, holder, None)
+            if r is not None:
+                for attr in ("status_code", "status"):
+                    raw = getattr(r, attr, None)
+                    if raw is None:
+                        continue
+                    try:
+                        v = int(raw)  # httplib2 responses carry the status as str sometimes
+                    except (TypeError, ValueError):
+                        continue
+                    if 100 <= v < 600:
+                        return v
+    for e in chain:
+        text = str(e)
+        if re.search(r"user memory limit exceeded|computation timed out", text, re.I):
+            return None
+        if re.search(
+            r"too many concurrent aggregations|too many (concurrent )?requests|rate limit|quota exceeded|"
+            r"resource[ _]exhausted|capacity exceeded",
+            text,
+            re.I,
+        ):
+            return 429
+        m = re.search(r"\b(?:HTTP(?: Error)?|status(?: code)?)[ :]*([1-5]\d\d)\b", text, re.I) or re.search(
+            r"<HttpError ([1-5]\d\d)\b", text
+        )
+        if m:
+            return int(m.group(1))
+    return None
 
 
 def is_retryable(exc: BaseException) -> bool:
+    """Retry HTTP 429 and 5xx and connection failures (anywhere in the exception chain);
+    never a computation Earth Engine refuses for its size ("User memory limit exceeded",
+    "Computation timed out"), whatever status it came with: the request must change."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not c for c in chain):
+        chain.append(cur)
+        cur = cur.__cause__ if cur.__cause__ is not None else cur.__context__
+    if any(re.search(r"user memory limit exceeded|computation timed out", str(e), re.I) for e in chain):
+        return False
     status = http_status(exc)
     if status is not None:
         return status in RETRY_STATUSES
     # connection resets and timeouts: transient as well
-    return isinstance(exc, ConnectionError | TimeoutError)
+    return any(isinstance(e, ConnectionError | TimeoutError) for e in chain)
 
 
 def retry_call(
