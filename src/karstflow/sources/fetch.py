@@ -232,9 +232,21 @@ def write_date_table(scenes: Sequence[Scene], path: str | Path) -> None:
                     "processing_baseline": s.meta.get("processing_baseline", ""),
                     "cloud_cover_pct": s.meta.get("cloud_cover_pct", ""),
                     "source_items": s.meta.get("source_items", ""),
+                    "sensor": s.meta.get("sensor", ""),
+                    "platform": s.meta.get("platform", ""),
                 }
             )
-    cols = ["date", "file", "scene_id", "boa_add_offset", "processing_baseline", "cloud_cover_pct", "source_items"]
+    cols = [
+        "date",
+        "file",
+        "scene_id",
+        "boa_add_offset",
+        "processing_baseline",
+        "cloud_cover_pct",
+        "source_items",
+        "sensor",
+        "platform",
+    ]
     write_csv(pd.DataFrame(rows, columns=cols), path, index=False)
 
 
