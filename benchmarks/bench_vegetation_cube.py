@@ -253,6 +253,10 @@ def child(
     composites = {y: _composite(out / f"{s}_{y}.tif") for y, s in sensor_of_year.items()}
     cube = annual_cube(composites, sensor_of_year, [], reference="landsat")
     cube.attrs.update(source="vegetation stage (karstflow.vegetation)", reference_sensor="landsat")
+    if stack_chunks:
+        # one dask block per NetCDF chunk (all years x 512 x 512): every compressed HDF5 chunk
+        # is written once (per-year blocks would rewrite each of them once per year)
+        cube = cube.chunk({"year": -1, "y": 512, "x": 512})
     stack = out / "annual_stack.nc"
     write_netcdf(cube, stack, chunks={"year": years, "y": 512, "x": 512})
     for y in sorted(sensor_of_year):
@@ -375,7 +379,7 @@ def main() -> None:
     ap.add_argument(
         "--stack-chunks",
         action="store_true",
-        help="what-if, not the workflow: read the composites back in 512 px dask blocks for the stack",
+        help="what-if, not the workflow: the stack reads the composites in 512 px dask blocks, whole series per block",
     )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep scenes, composites and cubes")
