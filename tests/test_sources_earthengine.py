@@ -1,15 +1,22 @@
-"""Earth Engine adapter: request planning, retries and credentials (no live service here).
+"""Earth Engine adapter: request planning, retries, credentials, defects found live, product pulls.
 
 The live Earth Engine API cannot be reached from the test machine; what is tested is
 everything up to the wire: splitting cache tiles into ``computePixels`` requests under
 the byte and edge limits and aligned with the grid, the backoff policy, the retry loop
 against a real HTTP server on loopback that answers 429 and 503 before 200, the choice
-of cloud layers, and the credential checks.
+of cloud layers, and the credential checks. Below those, a loopback Earth Engine: the real
+earthengine-api client (its bundled discovery document and algorithm list, googleapiclient,
+``ee.data.computePixels``) talks HTTP to a local server answering computePixels with NPY
+pixels (masked pixels as 0 unless unmasked, as the service does) or with the service's JSON
+errors; nothing of ``ee.data`` is faked in-process except the algorithm list (as in
+earthengine-api's own tests). Each defect found against the live service has a test here
+that fails on the code before the fix.
 """
 
 from __future__ import annotations
 
 import http.server
+import io
 import itertools
 import json
 import logging
@@ -261,3 +268,298 @@ def test_service_account_key_is_loaded_and_never_logged(tmp_path, caplog):
     path.write_text(json.dumps({"type": "external_account"}))
     with pytest.raises(CredentialsError, match="type 'external_account'"):
         load_credentials("xunwu", "2022", env={ENV_CREDENTIALS: str(path)})
+
+
+# --------------------------------------------------------------------------------------
+# against a loopback Earth Engine: the real client (googleapiclient, ee.data) talks HTTP to
+# a local server speaking the Cloud API's computePixels (NPY body, JSON errors), so the
+# exception chain, the wire format and masked pixels behave as with the live service.
+# --------------------------------------------------------------------------------------
+
+
+class _FakeEE(http.server.BaseHTTPRequestHandler):
+    """``POST /v1/projects/<p>/image:computePixels``: NPY of the requested grid and bands.
+
+    Pixel value = 100 * band index + row (float32). The westmost column is masked, as a
+    footprint edge: masked pixels come back 0, unless the expression unmasks them (then the
+    unmask value), as computePixels does. ``script`` holds error statuses to answer first.
+    """
+
+    script: list[tuple[int, str]] = []
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if self.script:
+            status, message = self.script.pop(0)
+            self.requests.append({"status": status})
+            out = json.dumps({"error": {"code": status, "message": message, "status": "RESOURCE_EXHAUSTED"}}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+        else:
+            grid, bands = body["grid"], body["bandIds"]
+            w, h = grid["dimensions"]["width"], grid["dimensions"]["height"]
+            fill = _unmask_value(body["expression"])
+            arr = np.zeros((h, w), dtype=[(b, "<f4") for b in bands])
+            for i, b in enumerate(bands):
+                arr[b] = 100 * i + np.arange(h, dtype=np.float32)[:, None]
+                arr[b][:, 0] = fill
+            buf = io.BytesIO()
+            np.save(buf, arr, allow_pickle=False)
+            out = buf.getvalue()
+            self.requests.append({"status": 200, "grid": grid, "bands": bands, "bytes": len(out), "body": body})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+def _unmask_value(expr: dict) -> float:
+    """The value of the outermost Image.unmask of a serialised expression, else 0."""
+    values = expr.get("values", {})
+    node = values.get(expr.get("result"), {})
+    fi = node.get("functionInvocationValue", {})
+    if fi.get("functionName") == "Image.unmask":
+        v = fi["arguments"]["value"]
+        v = values[v["valueReference"]] if "valueReference" in v else v
+        if "functionInvocationValue" in v:  # a number is promoted to Image.constant(value)
+            v = v["functionInvocationValue"]["arguments"]["value"]
+            v = values[v["valueReference"]] if "valueReference" in v else v
+        return float(v.get("constantValue", 0.0))
+    return 0.0
+
+
+@pytest.fixture()
+def loopback_ee(monkeypatch):
+    ee = pytest.importorskip("ee")
+    import os
+
+    from ee import _cloud_api_utils, apitestcase
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeEE)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    ee.Reset()
+    monkeypatch.setattr(ee.data, "_install_cloud_api_resource", lambda: None)
+    monkeypatch.setattr(ee.data, "getAlgorithms", apitestcase.GetAlgorithms)
+    ee.Initialize(None, "", project="my-project")
+    doc_path = os.path.join(os.path.dirname(apitestcase.__file__), "tests", "cloud_api_discovery_document.json")
+    with open(doc_path, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["rootUrl"] = doc["baseUrl"] = url
+    state = ee.data._get_state()
+    state.cloud_api_resource_raw = _cloud_api_utils.build_cloud_resource_from_document(doc, raw=True)
+    state.cloud_api_resource = _cloud_api_utils.build_cloud_resource_from_document(doc)
+    state.max_retries = 0  # googleapiclient would otherwise retry 429 itself, sleeping
+    _FakeEE.script, _FakeEE.requests = [], []
+    try:
+        yield ee, _FakeEE
+    finally:
+        ee.Reset()
+        server.shutdown()
+        server.server_close()
+
+
+def _source(tmp_path, ee, **kw):
+    src = EarthEngineSource("xunwu", tmp_path / "resources", tile_px=32, max_concurrent=1, **kw)
+    src._ee = ee  # initialised by the fixture: no credentials involved
+    src.policy = BackoffPolicy(max_retries=3, base_s=0.0, max_s=0.0)
+    return src
+
+
+GRID64 = RegionGrid("EPSG:32650", 30.0, (0.0, 0.0, 64 * 30.0, 32 * 30.0))  # two 32 px cache tiles
+
+
+def test_masked_pixels_become_nan_not_zero(loopback_ee, tmp_path):
+    import rasterio
+
+    ee, fake = loopback_ee
+    src = _source(tmp_path, ee, dem="nasadem")
+    (path, _) = src.dem(GRID64)
+    with rasterio.open(path) as ds:
+        z = ds.read(1)
+    assert np.isnan(z[:, 0]).all()  # the masked column
+    assert z[5, 3] == 5.0 and np.isfinite(z[:, 1:]).all()
+
+
+def test_dem_assets_have_their_catalog_types_and_glo30_is_resampled_per_tile(loopback_ee):
+    from ee import serializer
+
+    from karstflow.sources.earthengine import DEMS, dem_image
+
+    ee, _ = loopback_ee
+    assert DEMS["aster-gdem"] == ("projects/sat-io/open-datasets/ASTER/GDEM", "b1", False)  # an ee.Image
+    assert DEMS["copernicus-glo30"] == ("COPERNICUS/DEM/GLO30_2024_1", "DEM", True)
+    aster = json.dumps(serializer.encode(dem_image(ee, "aster-gdem"), is_compound=False, for_cloud_api=True))
+    assert '"Image.load"' in aster and "ImageCollection" not in aster
+    tree = serializer.encode(dem_image(ee, "copernicus-glo30", "bilinear"), is_compound=False, for_cloud_api=True)
+    text = json.dumps(tree)
+    mosaic = text.index('"ImageCollection.mosaic"')
+    # the resample sits inside the function mapped over the tiles, i.e. below the mosaic
+    assert text.index('"Collection.map"') > mosaic and text.index('"Image.resample"') > text.index('"Collection.map"')
+    assert '"bilinear"' in text and "COPERNICUS/DEM/GLO30_2024_1" in text
+
+
+def test_429_from_the_service_is_retried_through_the_eeexception_chain(loopback_ee, caplog):
+    from ee.ee_exception import EEException
+    from googleapiclient.errors import HttpError
+
+    ee, fake = loopback_ee
+    fake.script = [(429, "Too many concurrent aggregations.")]
+    params = {
+        "expression": ee.Image.constant(1).rename("x"),
+        "fileFormat": "NPY",
+        "grid": {"dimensions": {"width": 2, "height": 2}, "affineTransform": {}, "crsCode": "EPSG:4326"},
+        "bandIds": ["x"],
+    }
+    with pytest.raises(EEException) as err:
+        ee.data.computePixels(dict(params))
+    # what earthengine-api raises: the message only, the HttpError as the context
+    assert str(err.value) == "Too many concurrent aggregations."
+    assert isinstance(err.value.__context__, HttpError) and err.value.__context__.resp.status == 429
+    assert http_status(err.value) == 429 and is_retryable(err.value)
+    fake.script = [(429, "Too many concurrent aggregations."), (503, "The service is currently unavailable.")]
+    with caplog.at_level(logging.WARNING, logger="karstflow.sources.fetch"):
+        raw = retry_call(lambda: ee.data.computePixels(dict(params)), BackoffPolicy(3, 0.0, 0.0), sleep=lambda s: None)
+    assert [r["status"] for r in fake.requests[-3:]] == [429, 503, 200]
+    assert np.load(io.BytesIO(raw))["x"].shape == (2, 2)
+    assert "HTTP 429" in caplog.text and "HTTP 503" in caplog.text
+    # a computation too big is not retried, whatever its status
+    fake.script = [(400, "User memory limit exceeded.")]
+    n = len(fake.requests)
+    with pytest.raises(EEException, match="User memory limit exceeded"):
+        retry_call(lambda: ee.data.computePixels(dict(params)), BackoffPolicy(3, 0.0, 0.0), sleep=lambda s: None)
+    assert len(fake.requests) == n + 1
+
+
+def test_status_follows_the_exception_chain_and_real_texts():
+    from ee.ee_exception import EEException
+
+    class Resp(dict):
+        status = 503
+        reason = "Service Unavailable"
+
+    from googleapiclient.errors import HttpError
+
+    try:
+        try:
+            raise HttpError(Resp(), b'{"error": {"message": "Earth Engine capacity exceeded."}}')
+        except HttpError as e:
+            raise EEException("Earth Engine capacity exceeded.") from e
+    except EEException as chained:
+        assert http_status(chained) == 503 and is_retryable(chained)
+    assert http_status(EEException("Quota exceeded for quota metric 'Requests'")) == 429
+    assert not is_retryable(EEException("User memory limit exceeded."))
+    assert not is_retryable(EEException("Computation timed out."))
+
+
+def test_composite_is_one_request_per_tile_and_period_cached_with_bytes_and_units(loopback_ee, tmp_path):
+    import datetime as dt
+
+    import rasterio
+
+    from karstflow.sensors import SensorRules
+    from karstflow.sources import Period
+
+    ee, fake = loopback_ee
+    src = _source(tmp_path, ee)
+    period = Period("2020", dt.date(2020, 1, 1), dt.date(2020, 12, 31))
+    paths = src.vegetation_composite("landsat", period, GRID64, method="median", rules=SensorRules())
+    ok = [r for r in fake.requests if r["status"] == 200]
+    assert len(paths) == 2 and len(ok) == 2  # one computePixels per (tile, period), not per scene
+    assert all(r["bands"] == ["ndvi", "evi", "kndvi", "clear_count"] for r in ok)
+    assert src.bytes_pulled == sum(r["bytes"] for r in ok) > 0
+    entries = src.cache.manifest("earthengine")
+    assert sorted(e["bytes_pulled"] for e in entries) == sorted(r["bytes"] for r in ok)
+    assert all(len(e["expression_sha256"]) == 64 and e["request"]["windows"] == 1 for e in entries)
+    assert entries[0]["request"]["grid"][0]["crsCode"] == "EPSG:32650"
+    with rasterio.open(paths[0]) as ds:
+        assert ds.descriptions == ("ndvi", "evi", "kndvi", "clear_count")
+        assert [ds.tags(i)["units"] for i in (1, 2, 3, 4)] == ["1", "1", "1", "count"]
+        assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+        assert np.isnan(ds.read(4)[:, 0]).all() and ds.read(4)[7, 5] == 300 + 7
+    # a rerun fetches nothing the cache holds
+    again = src.vegetation_composite("landsat", period, GRID64, method="median", rules=SensorRules())
+    assert again == paths and len([r for r in fake.requests if r["status"] == 200]) == 2
+    assert src.bytes_pulled == sum(r["bytes"] for r in ok)
+
+
+def test_products_split_only_over_the_limits(loopback_ee, tmp_path):
+    import rasterio
+
+    ee, fake = loopback_ee
+    # 32 x 32 px x 132 float32 bands (+ mask byte) is 675,840 bytes: a 200 kB limit needs 4 windows
+    src = _source(tmp_path, ee, max_request_bytes=200_000)
+    grid = RegionGrid("EPSG:32650", 30.0, (0.0, 0.0, 32 * 30.0, 32 * 30.0))
+    (path,) = src.climate_monthly("era5-land", 2020, grid)
+    ok = [r for r in fake.requests if r["status"] == 200]
+    assert len(ok) == 4 and all(len(r["bands"]) == 132 for r in ok)
+    with rasterio.open(path) as ds:
+        assert ds.count == 132 and ds.descriptions[0] == "temperature_2m_2020-01"
+        assert ds.tags(132)["units"] == "m" and ds.tags(1)["units"] == "K"
+        rows = ds.read(1)[:, 5]
+    heights = sorted({r["grid"]["dimensions"]["height"] for r in ok})
+    # each window restarts its row counter: the assembled tile shows the window edges
+    assert rows[0] == 0 and rows[heights[0]] == 0 and rows[heights[0] - 1] == heights[0] - 1
+    (soil,) = src.soil(grid, ["clay"], ["0-5cm", "5-15cm"])
+    with rasterio.open(soil) as ds:
+        assert ds.descriptions == ("clay_0-5cm", "clay_5-15cm") and ds.tags(1)["units"] == "%"
+    (lc,) = src.landcover("worldcover", 2021, grid)
+    with rasterio.open(lc) as ds:
+        assert ds.descriptions == ("landcover",)
+    with pytest.raises(ValueError, match="worldcover has the years"):
+        src.landcover("worldcover", 2018, grid)
+
+
+def test_cloud_score_below_0_0001_is_a_score_not_no_score(loopback_ee):
+    from ee import serializer
+
+    from karstflow.sources import MaskRules
+    from karstflow.sources.earthengine import cs_cdf_band, encode_cs_cdf
+    from karstflow.sources.rasters import clear_mask
+
+    ee, _ = loopback_ee
+    text = json.dumps(serializer.encode(cs_cdf_band(ee, "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED/x"), False, True))
+    assert '"Image.floor"' in text and '"Image.max"' in text and '"Image.toUint16"' in text
+    codes = encode_cs_cdf(np.array([0.00005, 0.0, np.nan, 0.59999, 0.6, 1.0]))
+    assert codes.tolist() == [1, 1, 0, 5999, 6000, 10000]
+    # the pixel with cs_cdf 0.00005 (very likely cloud) and a clear QA60 is not clear
+    cs = codes[None, :].astype(np.uint16)
+    qa = np.zeros_like(cs)
+    ok = np.ones(cs.shape, dtype=bool)
+    clear = clear_mask({"CS_CDF": cs, "QA60": qa}, {"CS_CDF": cs > 0, "QA60": ok}, MaskRules(cs_cdf_threshold=0.6))
+    assert clear.tolist() == [[False, False, True, False, True, True]]
+
+
+def test_cloud_fallback_follows_the_acquisition_date():
+    import datetime as dt
+
+    bands = ["B2", "QA60", "MSK_CLASSI_OPAQUE", "MSK_CLASSI_CIRRUS", "SCL"]  # listed on every image
+    assert mask_layers(bands, False, dt.date(2021, 6, 1)) == ["QA60"]
+    assert mask_layers(bands, False, dt.date(2023, 6, 1)) == ["SCL"]  # QA60 and MSK_CLASSI both masked
+    assert mask_layers(bands, True, dt.date(2022, 1, 25)) == ["CS_CDF", "SCL"]
+    assert mask_layers(bands, False, dt.date(2024, 2, 28)) == ["MSK_CLASSI_OPAQUE", "MSK_CLASSI_CIRRUS"]
+    assert mask_layers(["B2", "QA60", "SCL"], False, dt.date(2025, 1, 1)) == ["QA60"]  # older band list
+
+
+def test_authorized_user_credentials_keep_their_granted_scopes(tmp_path):
+    info = {"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps(info))
+    creds, kind = load_credentials("xunwu", "2022", env={ENV_CREDENTIALS: str(path)})
+    assert kind == "authorized_user" and creds.scopes is None and not creds.requires_scopes
+
+
+def test_a_crs_without_epsg_code_goes_as_wkt():
+    albers = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 +ellps=krass +units=m +no_defs"
+    grid = RegionGrid(albers, 30.0, (0.0, 0.0, 3000.0, 3000.0))
+    (req,) = plan_requests(grid, ["float32"])
+    g = req.grid()
+    assert "crsCode" not in g and "Albers" in g["crsWkt"] and g["crsWkt"].startswith("PROJCS")
+    (utm,) = plan_requests(GRID64, ["float32"])
+    assert utm.grid()["crsCode"] == "EPSG:32650" and "crsWkt" not in utm.grid()
