@@ -375,7 +375,8 @@ class EarthEngineSource(RemoteSource):
         self.project = project
         self.cs_cdf_threshold = float(cs_cdf_threshold)
         self.dem_choice = dem
-        self.dem_product = f"dem-{dem}"
+        # the asset version and resampling are part of what a cached DEM tile is
+        self.dem_product = f"dem-{dem}-{DEMS[dem][0].rsplit('/', 1)[-1].lower()}-{dem_resampling}"
         self.dem_resampling = dem_resampling
         self.max_request_bytes = int(max_request_bytes)
         self.clcd_asset = clcd_asset
@@ -528,6 +529,7 @@ class EarthEngineSource(RemoteSource):
                     layers_all.append(layer)
         names = [*bands, *layers_all]
         out = np.zeros((len(names), *tile.grid.shape), dtype=np.uint16)
+        pulled = 0
         for image_id, meta in zip(acq.items, acq.meta, strict=True):
             img = ee.Image(image_id).select(bands).toUint16()
             for layer in layers_all:
@@ -538,7 +540,8 @@ class EarthEngineSource(RemoteSource):
                 else:  # this image lacks the layer: a zero band (0 = undecided for CS_CDF)
                     img = img.addBands(ee.Image.constant(0).toUint16().rename(layer))
             # uint16 DN: 0 is the S2 no-data value, so masked pixels arriving as 0 mean no data
-            data, _ = self._compute(img, tile, names, ["uint16"] * len(names))
+            data, sizes = self._compute(img, tile, names, ["uint16"] * len(names))
+            pulled += sum(sizes)
             empty = (out[: len(bands)] == 0).all(axis=0)
             out = np.where(empty[None], data, out)
         write_tile(path, out, tile, names, nodata=0)
@@ -553,7 +556,9 @@ class EarthEngineSource(RemoteSource):
                 "bands": names,
                 "windows": len(plan_requests(tile.grid, ["uint16"] * len(names), max_bytes=self.max_request_bytes)),
                 "cs_cdf_threshold_at_fetch": self.cs_cdf_threshold,
+                "cs_cdf_encoding": f"max(floor(cs_cdf * {CS_CDF_SCALE}), {CS_CDF_MIN_CODE}) as uint16; 0 = no score",
             },
+            "bytes_pulled": pulled,
             "harmonisation": "S2_SR_HARMONIZED: offset already removed by Google (boa_add_offset 0)",
         }
 
