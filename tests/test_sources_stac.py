@@ -12,12 +12,6 @@ of the same tile and time, a date split over two MGRS tiles, and a very cloudy s
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +27,12 @@ from karstflow.sources.stac import StacSource
 pystac = pytest.importorskip("pystac")
 pytest.importorskip("stac_fastapi.static")
 pytest.importorskip("uvicorn")
+
+import requests  # noqa: E402
+
+from karstflow.sources.fetch import BackoffPolicy  # noqa: E402
+from karstflow.sources.stac import _tile_and_time, default_collection, stac_retryable  # noqa: E402
+from stac_server import add_cog_asset, fault_counts, make_item, save_catalog, serve  # noqa: E402 - after importorskip
 
 CRS = "EPSG:32650"
 GRID = RegionGrid.from_bounds(CRS, 10, (500000, 2900000, 501200, 2901000))  # 120 x 100 px
@@ -236,60 +236,13 @@ def build_catalog(root: Path) -> Path:
     return root / "catalog" / "catalog.json"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def stac_api(tmp_path_factory):
     """URL of stac-fastapi-static serving the test catalog on 127.0.0.1 (killed at the end)."""
     root = tmp_path_factory.mktemp("stac")
     catalog = build_catalog(root)
-    port = _free_port()
-    env = {**os.environ, "CATALOG_HREF": str(catalog), "RELOAD": "false", "LOG_LEVEL": "warning"}
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "stac_server:app",
-            "--app-dir",
-            str(Path(__file__).parent),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"STAC server did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield {"url": url, "root": root}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve(catalog) as url:
+        yield {"url": url, "root": root, "catalog": catalog}
 
 
 def source(stac_api, cache, **kw):
@@ -401,3 +354,469 @@ def test_stac_period_without_scenes_and_aoi_outside(stac_api, tmp_path):
         match=r"region stac-test, period 2022: the region's bounding box .* overlaps no sentinel-2-l2a item",
     ):
         src.scenes(PERIOD, far)
+
+
+# ======================================================================================
+# defects found against the live catalogues
+# ======================================================================================
+
+FAST = BackoffPolicy(max_retries=4, base_s=0.01, max_s=0.02)
+
+
+def test_timeouts_resets_and_503_during_search_are_retried(stac_api, tmp_path):
+    # pystac-client turns a read timeout and a reset into APIError without a status
+    faults = [
+        {"path": "/search", "kind": "slow", "delay_s": 2.5, "times": 1},
+        {"path": "/search", "kind": "reset", "times": 1},
+        {"path": "/search", "kind": "503", "times": 1},
+    ]
+    with serve(stac_api["catalog"], faults=faults) as url:
+        src = source({"url": url}, tmp_path / "resources", timeout_s=1.0, policy=FAST)
+        acqs = src.search(PERIOD, GRID)
+        assert fault_counts(url) == [1, 1, 1]
+    assert [a.date for a in acqs] == [s[0] for s in SCENES]
+
+
+def test_stac_retryable_reads_pystac_client_api_errors():
+    from pystac_client.exceptions import APIError
+
+    try:
+        try:
+            raise requests.ReadTimeout("HTTPConnectionPool(host='x'): Read timed out. (read timeout=1)")
+        except Exception as err:
+            raise APIError(str(err))  # noqa: B904 - exactly how StacApiIO.request raises it
+    except APIError as wrapped:
+        assert stac_retryable(wrapped)
+    not_found = APIError("collection not found")
+    not_found.status_code = 404
+    assert not stac_retryable(not_found) and not stac_retryable(APIError("invalid bbox"))
+
+
+def test_integer_utm_zone_in_the_tile_id_fallback():
+    item = make_item("x", dt.datetime(2022, 1, 1, tzinfo=dt.UTC), FOOT, CRS, {"mgrs:utm_zone": 50})
+    item.properties.update({"mgrs:latitude_band": "R", "mgrs:grid_square": "KN"})
+    assert _tile_and_time(item)[0] == "50RKN"
+
+
+def test_cloud_cover_filter_is_sent_to_the_api(stac_api, tmp_path):
+    src = source(stac_api, tmp_path / "resources")
+    when = "2022-07-01T00:00:00Z/2022-07-31T23:59:59Z"
+    assert [i.id for i in src._search("sentinel-2-l2a", None, when)] == ["S2A_50RKN_20220720_0_L2A"]
+    assert src._search("sentinel-2-l2a", None, when, max_cloud_pct=80.0) == []  # filtered by the server
+    assert src._cloud_filter(80.0)["filter"]["args"][1] == 80.0
+    assert (
+        StacSource._cloud_ok(pystac.Item("c", None, None, dt.datetime(2022, 1, 1), {"eo:cloud_cover": 95}), 80) is False
+    )
+
+
+def test_one_load_per_item_reads_reflectance_and_scl_together(stac_api, tmp_path, monkeypatch):
+    import odc.stac
+
+    calls = []
+    real = odc.stac.load
+
+    def counting(items, **kw):
+        calls.append((len(items), tuple(kw["bands"]), kw["resampling"]))
+        return real(items, **kw)
+
+    monkeypatch.setattr(odc.stac, "load", counting)
+    src = source(stac_api, tmp_path / "resources", tile_px=256, max_concurrent=1)
+    acq = src.search(Period("m", dt.date(2022, 3, 1), dt.date(2022, 3, 31)), GRID)[0]
+    src.fetch_tile(acq, tiles_for(GRID, 256)[0], tmp_path / "t.tif")
+    assert len(calls) == 1 and calls[0][1][-1] == "scl"
+    assert calls[0][2] == {"scl": "nearest", "*": "nearest"}
+
+
+def test_earth_search_defaults_to_collection_1():
+    assert default_collection("https://earth-search.aws.element84.com/v1") == "sentinel-2-c1-l2a"
+    assert default_collection("https://planetarycomputer.microsoft.com/api/stac/v1") == "sentinel-2-l2a"
+    assert StacSource("r", "/tmp/x").collection == "sentinel-2-c1-l2a"
+
+
+def test_dem_without_items_or_without_data_fails_and_caches_nothing(stac_api, tmp_path):
+    far = RegionGrid.from_bounds(CRS, 10, (600000, 3000000, 600500, 3000500))
+    src = source(stac_api, tmp_path / "resources", dem_collection="cop-dem-glo-30")
+    with pytest.raises(AoiOutsideDataError, match=r"DEM collection cop-dem-glo-30 at http://127.0.0.1:\d+, cache tile"):
+        src.dem(far)
+    assert not list((tmp_path / "resources").rglob("*.tif"))
+
+
+# ======================================================================================
+# products catalogue: real item fields, signing, contradicting flags, new products
+# ======================================================================================
+
+G30 = RegionGrid.from_bounds(CRS, 30, (500010, 2899980, 501300, 2901000))  # 43 x 34 px
+F30 = (499800.0, 2899800.0, 501600.0, 2901300.0)
+G250 = RegionGrid.from_bounds(CRS, 250, (498000, 2898000, 503000, 2903000))
+F250 = (497500.0, 2897500.0, 503750.0, 2903750.0)
+#: Landsat C2 QA_PIXEL values (LSDS-1619 table 6-3): clear with low confidences on OLI,
+#: cloud with high cloud confidence, cloud shadow, fill
+QA_CLEAR, QA_CLOUD, QA_SHADOW, QA_FILL = 21824, 22280, 23888, 1
+LANDSAT = [
+    ("LC08_L2SP_121042_20200305_02_T1", dt.date(2020, 3, 5), "landsat-8"),
+    ("LT05_L2SP_121042_19950710_02_T1", dt.date(1995, 7, 10), "landsat-5"),
+]
+
+
+def _aff(bounds, res):
+    from affine import Affine
+
+    return Affine(res, 0, bounds[0], 0, -res, bounds[3])
+
+
+def _shape(bounds, res):
+    return int(round((bounds[3] - bounds[1]) / res)), int(round((bounds[2] - bounds[0]) / res))
+
+
+def landsat_truth(layer: str, k: int) -> np.ndarray:
+    h, w = _shape(F30, 30)
+    yy, xx = np.mgrid[0:h, 0:w]
+    if layer == "qa_pixel":
+        qa = np.full((h, w), QA_CLEAR, np.uint16)
+        qa[5:15, 5:20] = QA_CLOUD
+        qa[20:25, 30:50] = QA_SHADOW
+        qa[:, :3] = QA_FILL
+        return qa
+    base = {"blue": 8000, "red": 9000, "nir": 20000}[layer] + 1000 * k
+    dn = (base + 7 * xx + 11 * yy).astype(np.uint16)
+    dn[:, :3] = 0  # fill
+    return dn
+
+
+def modis_truth(layer: str) -> np.ndarray:
+    h, w = _shape(F250, 250)
+    yy, xx = np.mgrid[0:h, 0:w]
+    if layer == "pixel_reliability":
+        return ((xx + yy) % 5 - 1).astype(np.int16)  # -1 fill, 0 good, 1 marginal, 2 snow, 3 cloudy
+    v = (3000 + 100 * xx - 50 * yy).astype(np.int16) if layer == "ndvi" else (2000 + 40 * xx + 30 * yy).astype(np.int16)
+    v[0, :] = -3000  # fill
+    return v
+
+
+CLIMATE = {"tmmx": (0.1, -10.0, "degC"), "pr": (0.1, 0.0, "mm")}
+CLIM_BOUNDS = (116.9, 26.1, 117.1, 26.3)  # EPSG:4326 around the grids, 1/24 degree (TerraClimate)
+
+
+def climate_dn(var: str, month: int) -> np.ndarray:
+    h, w = _shape(CLIM_BOUNDS, 1 / 24)
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (100 * month + (3 if var == "tmmx" else 7) * xx + 2 * yy + (200 if var == "pr" else 0)).astype(np.int16)
+
+
+def landcover_truth() -> np.ndarray:
+    h, w = _shape(FOOT, 10)
+    yy, xx = np.mgrid[0:h, 0:w]
+    codes = np.array([10, 20, 30, 40, 50, 60, 80, 90], np.uint8)  # ESA WorldCover classes
+    return codes[(yy // 17 + xx // 23) % len(codes)]
+
+
+def build_products(root: Path) -> Path:
+    data = root / "catalog" / "data"
+    cols: dict[str, list] = {}
+    items = []
+    for k, (iid, day, platform) in enumerate(LANDSAT):
+        it = make_item(
+            iid,
+            dt.datetime(day.year, day.month, day.day, 2, 40, tzinfo=dt.UTC),
+            F30,
+            CRS,
+            {"platform": platform, "eo:cloud_cover": 20.0 + k},
+        )
+        for key, layer in (("blue", "blue"), ("red", "red"), ("nir08", "nir"), ("qa_pixel", "qa_pixel")):
+            qa = layer == "qa_pixel"
+            add_cog_asset(
+                it,
+                key,
+                data / iid / f"{key}.tif",
+                landsat_truth(layer, k),
+                _aff(F30, 30),
+                CRS,
+                nodata=1 if qa else 0,
+                scale=None if qa else 2.75e-05,
+                offset=None if qa else -0.2,
+            )
+        items.append(it)
+    cols["landsat-c2-l2"] = items
+    bad = make_item("LC09_no_qa", dt.datetime(2021, 5, 1, 2, 40, tzinfo=dt.UTC), F30, CRS, {"platform": "landsat-9"})
+    add_cog_asset(bad, "red", data / "bad" / "red.tif", landsat_truth("red", 0), _aff(F30, 30), CRS, nodata=0)
+    cols["landsat-missing"] = [bad]
+    m = make_item(
+        "MOD13Q1.A2020049.h28v06.061",
+        dt.datetime(2020, 2, 18, tzinfo=dt.UTC),
+        F250,
+        CRS,
+        {"platform": "terra", "start_datetime": "2020-02-18T00:00:00Z", "end_datetime": "2020-03-04T23:59:59Z"},
+    )
+    for key, layer, nod in (
+        ("250m_16_days_NDVI", "ndvi", -3000),
+        ("250m_16_days_EVI", "evi", -3000),
+        ("250m_16_days_pixel_reliability", "pixel_reliability", -1),
+    ):
+        add_cog_asset(
+            m,
+            key,
+            data / "modis" / f"{key}.tif",
+            modis_truth(layer),
+            _aff(F250, 250),
+            CRS,
+            nodata=nod,
+            scale=None if nod == -1 else 1e-4,
+        )
+    cols["modis-13Q1-061"] = [m]
+    months = []
+    for month in range(1, 13):
+        it = make_item(
+            f"terraclimate-2020-{month:02d}", dt.datetime(2020, month, 1, tzinfo=dt.UTC), CLIM_BOUNDS, "EPSG:4326"
+        )
+        for var, (scale, offset, unit) in CLIMATE.items():
+            add_cog_asset(
+                it,
+                var,
+                data / "clim" / f"{var}_{month:02d}.tif",
+                climate_dn(var, month),
+                _aff(CLIM_BOUNDS, 1 / 24),
+                "EPSG:4326",
+                nodata=-32768,
+                scale=scale,
+                offset=offset,
+                unit=unit,
+            )
+        months.append(it)
+    cols["terraclimate-monthly"] = months
+    lc = make_item(
+        "ESA_WorldCover_10m_2021_v200_N26E117",
+        dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
+        FOOT,
+        CRS,
+        {"start_datetime": "2021-01-01T00:00:00Z", "end_datetime": "2021-12-31T23:59:59Z"},
+    )
+    add_cog_asset(lc, "map", data / "signed" / "wc2021" / "map.tif", landcover_truth(), _aff(FOOT, 10), CRS, nodata=0)
+    cols["esa-worldcover"] = [lc]
+    # Earth Search legacy item: baseline 04.00, flag false, pixels already shifted, a -jp2 twin
+    day = dt.date(2022, 3, 12)
+    es = make_item(
+        "S2B_50RKN_20220312_0_L2A",
+        dt.datetime(2022, 3, 12, 3, 0, 5, tzinfo=dt.UTC),
+        FOOT,
+        CRS,
+        {
+            "s2:processing_baseline": "04.00",
+            "earthsearch:boa_offset_applied": False,
+            "mgrs:utm_zone": 50,
+            "mgrs:latitude_band": "R",
+            "mgrs:grid_square": "KN",
+            "eo:cloud_cover": 5.0,
+            "grid:code": "MGRS-50RKN",
+        },
+    )
+    for band in ("B2", "B4", "B8", "SCL"):
+        key = ES_KEYS[band]
+        r = RES[band]
+        arr = scl_of(None) if band == "SCL" else np.round(truth(band, day) * 10000).astype(np.uint16)
+        extra = {} if band == "SCL" else {"scale": 0.0001, "offset": -0.1}  # what issue 66 shows either way
+        add_cog_asset(es, key, data / "es" / f"{key}.tif", arr, _aff(FOOT, r), CRS, nodata=0, **extra)
+        if band != "SCL":
+            jp2 = data / "es" / f"{key}.jp2"
+            jp2.write_bytes(b"not a jpeg 2000")
+            es.add_asset(f"{key}-jp2", pystac.Asset(href=str(jp2), media_type="image/jp2", roles=["data"]))
+    # jp2 twin listed first, as a trap for "first matching key"
+    es.assets = {
+        **{k: v for k, v in es.assets.items() if k.endswith("-jp2")},
+        **{k: v for k, v in es.assets.items() if not k.endswith("-jp2")},
+    }
+    cols["sentinel-2-l2a-es"] = [es]
+    # NASADEM tile whose pixels are all no-data
+    nd = make_item("NASADEM_HGT_n26e116", dt.datetime(2000, 2, 11, tzinfo=dt.UTC), FOOT, CRS)
+    add_cog_asset(
+        nd,
+        "elevation",
+        data / "nasadem" / "e.tif",
+        np.full(_shape(FOOT, 20), -32768, np.int16),
+        _aff(FOOT, 20),
+        CRS,
+        nodata=-32768,
+    )
+    cols["nasadem"] = [nd]
+    return save_catalog(root, cols)
+
+
+@pytest.fixture(scope="module")
+def products(tmp_path_factory):
+    root = tmp_path_factory.mktemp("products")
+    with serve(build_products(root)) as url:
+        yield url
+
+
+def psource(url, cache, **kw):
+    kw.setdefault("collection", "sentinel-2-l2a")
+    return StacSource("stac-test", cache, url=url, tile_px=32, max_concurrent=2, policy=FAST, **kw)
+
+
+def on_grid(files, grid, band):
+    """Cached tiles mosaicked onto ``grid`` (nearest; the grids are aligned), NaN where empty."""
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    out = np.full(grid.shape, np.nan)
+    for f in files:
+        with rasterio.open(f) as s:
+            tmp = np.full(grid.shape, np.nan)
+            reproject(
+                s.read(band).astype("float64"),
+                tmp,
+                src_transform=s.transform,
+                src_crs=s.crs,
+                src_nodata=s.nodata,
+                dst_transform=grid.transform,
+                dst_crs=grid.crs,
+                dst_nodata=np.nan,
+                resampling=Resampling.nearest,
+            )
+            out = np.where(np.isnan(out), tmp, out)
+    return out
+
+
+def window(arr, foot, grid):
+    r0, c0 = (
+        int(round((foot[3] - grid.bounds[3]) / grid.resolution)),
+        int(round((grid.bounds[0] - foot[0]) / grid.resolution)),
+    )
+    h, w = grid.shape
+    return arr[r0 : r0 + h, c0 : c0 + w]
+
+
+def test_landsat_scenes_keep_dn_qa_bits_and_platform(products, tmp_path):
+    src = psource(products, tmp_path / "resources")
+    scenes = src.vegetation_scenes("landsat", Period("all", dt.date(1990, 1, 1), dt.date(2021, 12, 31)), G30)
+    assert [s.date for s in scenes] == [dt.date(1995, 7, 10), dt.date(2020, 3, 5)]
+    assert [s.meta["platform"] for s in scenes] == ["landsat-5", "landsat-8"]
+    assert scenes[1].meta["source_items"] == LANDSAT[0][0] and scenes[1].meta["cloud_cover_pct"] == 20.0
+    assert all(s.encoding == "as-is" and list(s.layers) == ["blue", "red", "nir", "qa_pixel"] for s in scenes)
+    from karstflow.sources.local import band_descriptions
+
+    for scene, k in zip(scenes, (1, 0), strict=True):
+        files = [lyr.path for lyr in scene.layers["red"]]
+        assert band_descriptions(files[0]) == ["blue", "red", "nir", "qa_pixel"]
+        for i, layer in enumerate(("blue", "red", "nir", "qa_pixel"), start=1):
+            got = on_grid(files, G30, i)
+            want = window(landsat_truth(layer, k), F30, G30).astype(float)
+            nod = 1 if layer == "qa_pixel" else 0
+            if layer != "qa_pixel":
+                want[want == nod] = np.nan
+            np.testing.assert_array_equal(np.nan_to_num(got, nan=-1), np.nan_to_num(want, nan=-1), err_msg=layer)
+    n = src.fetched
+    again = psource(products, tmp_path / "resources")
+    again.vegetation_scenes("landsat", Period("all", dt.date(1990, 1, 1), dt.date(2021, 12, 31)), G30)
+    assert n > 0 and again.fetched == 0 and again.reused == n
+
+
+def test_modis_vi_and_reliability_as_stored(products, tmp_path):
+    src = psource(products, tmp_path / "resources")
+    (scene,) = src.vegetation_scenes("modis", Period("2020", dt.date(2020, 1, 1), dt.date(2020, 12, 31)), G250)
+    assert scene.date == dt.date(2020, 2, 18) and scene.meta["sensor"] == "modis"
+    files = [lyr.path for lyr in scene.layers["ndvi"]]
+    for i, layer in enumerate(("ndvi", "evi", "pixel_reliability"), start=1):
+        got = on_grid(files, G250, i)
+        want = window(modis_truth(layer), F250, G250).astype(float)
+        # the assets' fill (-3000 VI, -1 reliability) becomes the file's nodata
+        want[want == (-1 if layer == "pixel_reliability" else -3000)] = np.nan
+        np.testing.assert_array_equal(np.nan_to_num(got, nan=-9), np.nan_to_num(want, nan=-9), err_msg=layer)
+
+
+def test_missing_asset_names_item_asset_and_tried_keys(products, tmp_path):
+    src = psource(products, tmp_path / "resources", collections={"landsat": "landsat-missing"})
+    with pytest.raises(
+        MissingBandError,
+        match=r"STAC item LC09_no_qa .* no asset for blue, nir, qa_pixel .*"
+        r"qa_pixel: qa_pixel, QA_PIXEL",
+    ):
+        src.vegetation_scenes("landsat", Period("2021", dt.date(2021, 1, 1), dt.date(2021, 12, 31)), G30)
+
+
+def test_climate_monthly_physical_values_units_and_names(products, tmp_path):
+    import rasterio
+    from pyproj import Transformer
+
+    src = psource(products, tmp_path / "resources")
+    files = src.climate_monthly(2020, G250, collection="terraclimate-monthly")
+    with rasterio.open(files[0]) as f:
+        assert f.descriptions[:3] == ("tmmx_2020-01", "pr_2020-01", "tmmx_2020-02") and f.count == 24
+        assert f.tags(1)["units"] == "degC" and f.tags(2)["units"] == "mm" and f.dtypes[0] == "float32"
+    # bilinear of a field linear in source pixels is that field at the sample point
+    xs, ys = np.meshgrid(
+        G250.bounds[0] + 125 + 250 * np.arange(G250.shape[1]), G250.bounds[3] - 125 - 250 * np.arange(G250.shape[0])
+    )
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(xs, ys)
+    col, row = (lon - CLIM_BOUNDS[0]) * 24 - 0.5, (CLIM_BOUNDS[3] - lat) * 24 - 0.5
+    for var, month, band in (("tmmx", 7, 13), ("pr", 12, 24)):
+        scale, offset, _ = CLIMATE[var]
+        dn = 100 * month + (3 if var == "tmmx" else 7) * col + 2 * row + (200 if var == "pr" else 0)
+        got = on_grid(files, G250, band)
+        np.testing.assert_allclose(got, dn * scale + offset, atol=0.02, err_msg=var)
+    n = src.fetched
+    again = psource(products, tmp_path / "resources")
+    again.climate_monthly(2020, G250, collection="terraclimate-monthly")
+    assert n > 0 and again.fetched == 0
+
+
+def test_landcover_needs_a_signed_href_and_gets_one(products, tmp_path):
+    unsigned = psource(products, tmp_path / "u")
+    with pytest.raises(Exception, match="403|not recognized|HTTP"):
+        unsigned.landcover(2021, GRID)
+    assert not list((tmp_path / "u").rglob("*.tif"))
+    src = psource(
+        products,
+        tmp_path / "resources",
+        sign="planetary-computer",
+        token_url=products + "/api/sas/v1/token",
+        sign_hosts=("127.0.0.1",),
+    )
+    files = src.landcover(2021, GRID)
+    assert src.signer.requested == 1
+    got = on_grid(files, GRID, 1)
+    np.testing.assert_array_equal(got, window(landcover_truth(), FOOT, GRID))
+    assert src.cache.manifest("stac")[0]["items"][0]["id"] == "ESA_WorldCover_10m_2021_v200_N26E117"
+
+
+def test_contradicting_boa_flag_is_corrected_and_the_cog_not_the_jp2_is_read(products, tmp_path, caplog):
+    src = psource(products, tmp_path / "resources", collection="sentinel-2-l2a-es", bands=("B2", "B4", "B8"))
+    with caplog.at_level("WARNING"):
+        (scene,) = src.scenes(Period("m", dt.date(2022, 3, 1), dt.date(2022, 3, 31)), GRID)
+    assert "earthsearch:boa_offset_applied=false" in caplog.text and "S2B_50RKN_20220312_0_L2A" in caplog.text
+    files = [lyr.path for lyr in scene.layers["B4"]]
+    got = on_grid(files, GRID, 2)
+    want = window(np.round(truth("B4", dt.date(2022, 3, 12)) * 10000), FOOT, GRID)
+    np.testing.assert_array_equal(got, want)  # not shifted by -1000 a second time
+
+
+def test_dem_of_no_data_only_fails(products, tmp_path):
+    src = psource(products, tmp_path / "resources", dem_collection="nasadem")
+    with pytest.raises(AoiOutsideDataError, match=r"nasadem .* no valid elevation"):
+        src.dem(GRID)
+    assert not list((tmp_path / "resources").rglob("*.tif"))
+
+
+def test_sentinel2_vegetation_scenes_carry_the_canonical_layers(stac_api, tmp_path):
+    src = source(stac_api, tmp_path / "resources")
+    scenes = src.vegetation_scenes("sentinel-2", Period("q1", dt.date(2022, 1, 1), dt.date(2022, 3, 31)), GRID)
+    assert [s.date for s in scenes] == [dt.date(2022, 2, 10), dt.date(2022, 3, 12)]
+    assert all(list(s.layers) == ["B2", "B4", "B8", "SCL"] and s.encoding == "as-is" for s in scenes)
+    assert scenes[1].meta["sensor"] == "sentinel-2"
+    got = on_grid([lyr.path for lyr in scenes[1].layers["B4"]], GRID, 2)
+    clear = window(np.repeat(np.repeat(scl_of((10, 10, 20)), 2, 0), 2, 1), FOOT, GRID) == 4
+    want = window(np.round(truth("B4", dt.date(2022, 3, 12)) * 10000), FOOT, GRID)  # offset removed
+    np.testing.assert_array_equal(got[clear], want[clear])
+
+
+def test_from_config_reads_collections_and_per_sensor_assets(tmp_path):
+    region = {
+        "stac": {
+            "url": "https://planetarycomputer.microsoft.com/api/stac/v1",
+            "collections": {"landsat": "my-landsat", "climate": "my-clim"},
+            "assets": {"B8": "B08", "landsat": {"nir": "SR_B5"}},
+        }
+    }
+    src = StacSource.from_config("r", region, {}, cache_root=tmp_path)
+    assert src.collection == "sentinel-2-l2a" and src.collections["landsat"] == "my-landsat"
+    assert src.collections["modis"] == "modis-13Q1-061" and src.collections["climate"] == "my-clim"
+    assert src.assets_override == {"B8": "B08"} and src.product_assets == {"landsat": {"nir": "SR_B5"}}

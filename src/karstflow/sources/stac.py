@@ -373,10 +373,12 @@ class StacSource(RemoteSource):
             from pystac_client import Client
             from pystac_client.stac_api_io import StacApiIO
 
-            # retries are ours (retry_call), so the session does not retry on its own
+            # retries are ours (retry_call), so the session does not retry on its own. The
+            # timeout goes to Client.open too: it calls stac_io.update(timeout=timeout), which
+            # would reset the StacApiIO's timeout to None (no timeout at all) otherwise.
             io = StacApiIO(timeout=self.timeout_s, max_retries=0)
             self._client = retry_call(
-                lambda: Client.open(self.url, stac_io=io),
+                lambda: Client.open(self.url, stac_io=io, timeout=self.timeout_s),
                 self.policy,
                 what=f"STAC API {self.url}",
                 retryable=stac_retryable,
