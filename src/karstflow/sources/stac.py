@@ -1,20 +1,31 @@
-"""STAC APIs (pystac-client + odc-stac): Sentinel-2 L2A with its SCL layer, and a DEM.
+"""STAC APIs (pystac-client + odc-stac): Sentinel-2 L2A with SCL, Landsat C2 L2, MODIS
+MOD13Q1, monthly climate, ESA WorldCover and a DEM, all cached as tiles of the region grid.
 
-* Search: ``regions.<id>.stac.url`` / ``collection`` (default Earth Search v1,
-  ``sentinel-2-l2a``), the region's lon/lat bounding box and the period; scenes above
-  ``imagery.max_scene_cloud_pct`` (``eo:cloud_cover``) are dropped; an item reprocessed
-  under a newer baseline replaces the older one of the same tile and time.
-* Assets: the composite bands plus ``SCL``, found under the asset keys of the common
-  catalogues (Earth Search: ``blue, green, red, nir, swir16, swir22, scl``; Planetary
-  Computer: ``B02 ... B12, SCL``) or those named in ``stac.assets``.
-* Pixels: loaded by odc-stac straight onto each cache tile (region CRS and resolution,
-  nearest resampling), one item at a time; each item's digital numbers are harmonised
-  with the BOA offset its own metadata implies (:mod:`karstflow.sources.harmonise`), then
-  the items of a date are mosaicked (first valid pixel wins) and cached.
+* Search: ``regions.<id>.stac.url`` / ``collection`` (default Earth Search v1 with its
+  Collection-1 ``sentinel-2-c1-l2a``; ``sentinel-2-l2a`` elsewhere), the region's lon/lat
+  bounding box and the period. ``imagery.max_scene_cloud_pct`` goes into the search as a
+  CQL2 ``filter`` on ``eo:cloud_cover`` (or the ``query`` extension) and is checked again
+  on the items returned. An item reprocessed under a newer baseline replaces the older
+  one of the same tile and time. Timeouts, resets (pystac-client's status-less
+  ``APIError``), 429 and 5xx are retried (:func:`stac_retryable`).
+* Assets: found under the keys of the common catalogues (Earth Search: ``blue ... scl``;
+  Planetary Computer: ``B02 ... SCL``; :data:`SENSOR_ASSETS` for Landsat and MODIS) or
+  those named in ``stac.assets`` (flat for Sentinel-2, ``stac.assets.<sensor>.<layer>``
+  otherwise); a ``-jp2`` twin is never read.
+* Pixels: one odc-stac load per item and cache tile for all its bands, whatever their
+  resolutions (QA layers nearest). Sentinel-2 DNs are harmonised per item with the BOA
+  offset its metadata implies (:mod:`karstflow.sources.harmonise`); an Earth Search item
+  whose ``earthsearch:boa_offset_applied: false`` contradicts its pixels is corrected and
+  logged (:meth:`StacSource._offset_of`).
+* Products (``stac.collections``): :meth:`StacSource.vegetation_scenes` (Landsat
+  ``landsat-c2-l2``, MODIS ``modis-13Q1-061``, Sentinel-2), :meth:`StacSource.climate_monthly`
+  (monthly COG items, or the Planetary Computer's ``terraclimate`` Zarr store) and
+  :meth:`StacSource.landcover` (``esa-worldcover``, asset ``map``).
 * DEM: ``stac.dem_collection`` ``cop-dem-glo-30`` (asset ``data``) or ``nasadem``
-  (asset ``elevation``), resampled by odc-stac onto the cache tiles.
-* Signing: ``stac.sign: planetary-computer`` appends a SAS token from the Planetary
-  Computer token endpoint to Azure blob hrefs; Earth Search needs none.
+  (asset ``elevation``, Planetary Computer only); no items, or only no-data, over a cache
+  tile is an error and nothing is cached.
+* Signing: ``stac.sign: planetary-computer`` appends a SAS token from the token endpoint
+  (``stac.token_url``) to hrefs on Azure blob hosts; Earth Search needs none.
 """
 
 from __future__ import annotations
@@ -865,6 +876,12 @@ class StacSource(RemoteSource):
             keys = self._keys_or_fail(item, names, aliases, self.product_assets.get("climate", {}), what)
             for v in names:
                 rb = _raster_band(item.assets[keys[v]]) or {}
+                if not rb.get("unit"):
+                    # the climate stage converts from the declared units; a guess would be silent
+                    raise MissingBandError(
+                        f"{what}: STAC item {item.id} of {collection}, asset {keys[v]!r}: raster:bands[0].unit is "
+                        f"missing, so the units of {v} are unknown (expected e.g. 'degC', 'mm')"
+                    )
                 plan.append(
                     (
                         f"{v}_{year}-{month:02d}",
