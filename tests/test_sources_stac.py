@@ -637,7 +637,15 @@ def build_products(root: Path) -> Path:
         nodata=-32768,
     )
     cols["nasadem"] = [nd]
-    return save_catalog(root, cols)
+    # the Planetary Computer's terraclimate: a Zarr store as a collection asset, no items
+    cols["terraclimate"] = []
+    zarr = pystac.Asset(
+        href="abfs://cpdata/raw/terraclimate/4000m/raster.zarr",
+        media_type="application/vnd+zarr",
+        roles=["data", "zarr-abfs"],
+        extra_fields={"xarray:storage_options": {"account_name": "cpdata"}},
+    )
+    return save_catalog(root, cols, {"terraclimate": {"zarr-abfs": zarr}})
 
 
 @pytest.fixture(scope="module")
@@ -820,3 +828,13 @@ def test_from_config_reads_collections_and_per_sensor_assets(tmp_path):
     assert src.collection == "sentinel-2-l2a" and src.collections["landsat"] == "my-landsat"
     assert src.collections["modis"] == "modis-13Q1-061" and src.collections["climate"] == "my-clim"
     assert src.assets_override == {"B8": "B08"} and src.product_assets == {"landsat": {"nir": "SR_B5"}}
+
+
+def test_terraclimate_zarr_collection_names_what_is_missing(products, tmp_path):
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) for m in ("zarr", "fsspec", "adlfs")):
+        pytest.skip("zarr, fsspec and adlfs are installed: the Zarr path would go to the network")
+    src = psource(products, tmp_path / "resources")
+    with pytest.raises(ImportError, match=r"collection terraclimate at .* Zarr store .*zarr-abfs.* needs .*adlfs"):
+        src.climate_monthly(2020, G250)
