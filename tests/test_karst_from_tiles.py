@@ -109,6 +109,9 @@ def run(workflow_runner, tmp_path_factory):
             config["climate"] = {"product": "terraclimate"}
             config["soil"] = {"base_url": cat.soilgrids_url(url)}
             config["services"] = {"years": [2020, 2021]}
+            # 256 px cache tiles: two cover the 100 x 100 px region (the default 1024 px
+            # tile would read 50 times the region's pixels from every item)
+            config["imagery"] = {"cache_tile_px": 256}
 
         workdir = workflow_runner.copy(tmp_path_factory.mktemp("karst-from-tiles"), own_config)
         _snakemake(workdir)

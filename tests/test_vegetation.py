@@ -535,3 +535,29 @@ def test_sentinel2_real_composite_reads_scl_with_nearest_whatever_the_resampling
     np.testing.assert_allclose(ds["ndvi"].values[both], np.mean(np.array(ndvi), axis=0)[both], atol=2e-6)
     only_2019 = ~clear[0] & clear[1]
     np.testing.assert_allclose(ds["ndvi"].values[only_2019], ndvi[1][only_2019], atol=2e-6)
+
+
+def test_the_overlap_fit_on_homogeneous_pixels_is_not_attenuated_by_mixed_edges():
+    """A coarse sensor puts an edge a few pixels off: least squares on every pixel bends the
+    gain (errors in the regressor); on homogeneous neighbourhoods the planted offset alone
+    comes back."""
+    from karstflow.vegetation import fit_calibration, homogeneous_pixels
+
+    cols = np.arange(100)
+    reference = np.where(cols < 50, 0.40, 0.60)[None, :].repeat(60, axis=0)
+    other = np.where(cols < 54, 0.40, 0.60)[None, :].repeat(60, axis=0) + 0.04  # edge 4 px east
+    ref = xr.DataArray(reference, dims=("y", "x"))
+    oth = xr.DataArray(other, dims=("y", "x"))
+    everything = fit_calibration(ref, oth, year=2016, reference_sensor="landsat", other_sensor="modis")
+    assert everything.gain < 0.95
+    homogeneous = fit_calibration(
+        ref, oth, year=2016, reference_sensor="landsat", other_sensor="modis", window_px=9, max_std=0.01
+    )
+    assert homogeneous.gain == pytest.approx(1.0, abs=1e-9)
+    assert homogeneous.offset == pytest.approx(-0.04, abs=1e-9)
+    # the window excludes exactly the columns within 4 px of either edge, and the frame
+    mask = homogeneous_pixels(reference, 9, 0.01) & homogeneous_pixels(other, 9, 0.01)
+    assert homogeneous.n_pixels == int(mask.sum())
+    assert not mask[:, 46:58].any() and mask[10:50, 10:40].all()
+    with pytest.raises(ValueError, match="calibration_max_std"):
+        fit_calibration(ref, oth, year=2016, window_px=9, max_std=0.01, min_pixels=10**6)

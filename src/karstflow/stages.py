@@ -375,7 +375,7 @@ def plan_region(
     unknown = sorted(set(requested or ()) - set(stages))
     if unknown:
         raise PlanError(f"config key regions.{region}.stages: unknown stage(s) {unknown}; stages: {list(stages)}")
-    wanted = _with_dependencies(requested, stages) if requested else set(stages)
+    wanted = _with_dependencies(requested, stages, have) if requested else set(stages)
     out: dict[str, StagePlan] = {}
     for name, stage in stages.items():  # dependency order: a stage follows those it needs
         uses: dict[Need, str] = {}
@@ -404,14 +404,35 @@ def plan_region(
     return out
 
 
-def _with_dependencies(requested: Sequence[str], stages: Mapping[str, Stage]) -> set[str]:
-    """The requested stages and, transitively, every stage their requirements name."""
+def _possible(have: set[str], stages: Mapping[str, Stage]) -> dict[str, bool]:
+    """Whether each stage could run on the region's inputs, whatever is requested."""
+    possible: dict[str, bool] = {}
+    for name, stage in stages.items():  # dependency order
+        possible[name] = all(
+            any(possible[a[1:]] if a.startswith("@") else a in have for a in need) for need in stage.requires
+        )
+    return possible
+
+
+def _with_dependencies(requested: Sequence[str], stages: Mapping[str, Stage], have: set[str]) -> set[str]:
+    """The requested stages and, transitively, the stage each requirement uses: its first
+    alternative the region's inputs satisfy. An input given pulls in no stage (a landcover
+    input does not bring the classification), and an any-of requirement (services) brings
+    only its first possible alternative besides those requested."""
+    possible = _possible(have, stages)
     todo, seen = list(requested), set()
     while todo:
         name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(a[1:] for need in stages[name].requires for a in need if a.startswith("@"))
+        if name in seen:
+            continue
+        seen.add(name)
+        for need in stages[name].requires:
+            for a in need:
+                if a.startswith("@") and possible[a[1:]]:
+                    todo.append(a[1:])
+                    break
+                if not a.startswith("@") and a in have:
+                    break
     # optional stages (convenience rules for reserve, terrain slope for desertification)
     # run only when requested or needed; they are not pulled in by being optional
     return seen

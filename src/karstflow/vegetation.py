@@ -388,8 +388,19 @@ def fit_calibration(
     reference_sensor: str | None = None,
     other_sensor: str | None = None,
     index: str | None = None,
+    window_px: int = 1,
+    max_std: float | None = None,
 ) -> Calibration:
     """Fit ``reference ~ offset + gain * other`` on the pixels finite in both composites of ``year``.
+
+    ``window_px`` / ``max_std``: fit only on homogeneous pixels, those whose
+    ``window_px`` x ``window_px`` neighbourhood varies by at most ``max_std`` (standard
+    deviation) in both composites (:func:`homogeneous_pixels`). Two sensors of different
+    pixel size see a mixed neighbourhood differently (a 250 m MODIS pixel resampled to 30 m
+    smooths an edge the Landsat composite keeps), and least squares on such pixels
+    attenuates the gain (errors in the regressor): on a record whose true relation is an
+    offset alone, all pixels gave gain 0.92 where the homogeneous ones give 1.00. The
+    window should span a few pixels of the coarser sensor.
 
     ``method``: ``"ols"`` (ordinary least squares, gain = cov / var(other)) or ``"offset"``
     (gain 1, offset = mean(reference - other): a bias correction that cannot change the
@@ -404,20 +415,25 @@ def fit_calibration(
     """
     if method not in CALIBRATION_METHODS:
         raise ValueError(
-            f"config key vegetation.calibration.method: expected one of {CALIBRATION_METHODS}, found {method!r}"
+            f"fit_calibration: method expected one of {CALIBRATION_METHODS}, found {method!r}"
         )
     ref_s = _sensor_of(reference, reference_sensor, "reference")
     oth_s = _sensor_of(other, other_sensor, "other")
     check_same_grid(reference, other, f"the {ref_s} composite of {year}", f"the {oth_s} composite of {year}")
-    a = np.asarray(reference.values, dtype=np.float64).ravel()
-    b = np.asarray(other.values, dtype=np.float64).ravel()
+    a = np.asarray(reference.values, dtype=np.float64)
+    b = np.asarray(other.values, dtype=np.float64)
     ok = np.isfinite(a) & np.isfinite(b)
+    if max_std is not None and window_px > 1:
+        ok &= homogeneous_pixels(a, window_px, max_std) & homogeneous_pixels(b, window_px, max_std)
+    a, b, ok = a.ravel(), b.ravel(), ok.ravel()
     n = int(ok.sum())
     if n < int(min_pixels):
         raise ValueError(
             f"fit_calibration: only {n} pixels are clear in both the {ref_s} and the {oth_s} composite of "
-            f"{year} (of {a.size}); at least {int(min_pixels)} are needed. Choose another overlap year "
-            "(vegetation.calibration.year) or configure the coefficients (vegetation.calibration.gain / offset)"
+            f"{year} (of {a.size})"
+            + (f" and homogeneous (std <= {max_std} in {window_px} px windows)" if max_std is not None else "")
+            + f"; at least {int(min_pixels)} are needed. Loosen vegetation.calibration_max_std or "
+            "vegetation.calibration_window_m, choose other sensor ranges, or configure vegetation.coefficients"
         )
     y, x = a[ok], b[ok]
     if method == "ols":
@@ -451,6 +467,23 @@ def fit_calibration(
         oth_s, ref_s, cal.index, year, ref_s, offset, gain, oth_s, n, r2,
     )  # fmt: skip
     return cal
+
+
+def homogeneous_pixels(values: np.ndarray, window_px: int, max_std: float) -> np.ndarray:
+    """Pixels whose ``window_px`` square neighbourhood is complete (no NaN) and varies by at
+    most ``max_std`` (population standard deviation), as a boolean (y, x) array."""
+    from scipy.ndimage import uniform_filter
+
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    filled = np.where(finite, v, 0.0)
+    size = int(window_px)
+    share = uniform_filter(finite.astype(np.float64), size=size, mode="constant")
+    mean = uniform_filter(filled, size=size, mode="constant")
+    mean_sq = uniform_filter(filled**2, size=size, mode="constant")
+    complete = share > 1.0 - 1e-9
+    var = np.where(complete, mean_sq - mean**2, np.inf)
+    return complete & (np.sqrt(np.maximum(var, 0.0)) <= float(max_std))
 
 
 def apply_calibration(da: xr.DataArray, cal: Calibration) -> xr.DataArray:

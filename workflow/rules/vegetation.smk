@@ -94,6 +94,8 @@ rule vegetation_stack:
         calibration=config["vegetation"]["calibration"],
         coefficients=config["vegetation"]["coefficients"],
         min_pixels=config["vegetation"]["min_calibration_pixels"],
+        window_m=config["vegetation"]["calibration_window_m"],
+        max_std=config["vegetation"]["calibration_max_std"],
         chunk_px=config["greening"]["chunk_px"],
     message:
         "Stacking and cross-calibrating the vegetation record of {wildcards.region}"

@@ -4,8 +4,10 @@ sensor of each year recorded; and the record's summary."""
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 
+from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf
 from karstflow.runtime import run_script
 from karstflow.vegetation import BANDS, Calibration, annual_cube, calibration_from_config, fit_calibration
@@ -46,13 +48,18 @@ def calibrations_to_reference(direct: list[Calibration], reference: str) -> list
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
+    grid = RegionGrid.from_dict(read_json(input.grid))
+    # an odd window of at least calibration_window_m (1 px: every pixel)
+    window_px = max(1, 2 * math.ceil(params.window_m / grid.resolution / 2) + 1) if params.window_m else 1
     record = params.record
     reference = record["reference_sensor"]
     sensor_of_year = {int(y): s for y, s in record["sensor_of_year"].items()}
     path_of = {key: str(getattr(input, key)) for key in input.keys() if key != "grid"}
     direct: list[Calibration] = []
     if params.calibration == "coefficients":
-        direct = [calibration_from_config(c) for c in params.coefficients]
+        direct = [
+            calibration_from_config(c, key=f"vegetation.coefficients[{i}]") for i, c in enumerate(params.coefficients)
+        ]
     else:
         method = "offset" if params.calibration == "offset" else "ols"
         for pair in record["overlap_years"]:
@@ -60,7 +67,15 @@ def main(input, output, params, wildcards, threads=1) -> None:
             earlier, later, year = pair["to"], pair["from"], int(pair["year"])
             ref = _composite(path_of[f"{earlier}_{year}"])["ndvi"]
             other = _composite(path_of[f"{later}_{year}"])["ndvi"]
-            cal = fit_calibration(ref, other, year=year, method=method, min_pixels=params.min_pixels)
+            cal = fit_calibration(
+                ref,
+                other,
+                year=year,
+                method=method,
+                min_pixels=params.min_pixels,
+                window_px=window_px,
+                max_std=params.max_std,
+            )
             direct.append(dataclasses.replace(cal, source_sensor=later, target_sensor=earlier))
             log.info("calibration %s -> %s on %d: %s", later, earlier, year, cal)
         # a chain built toward the earlier sensor; invert links that point away from the reference
