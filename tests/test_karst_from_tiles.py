@@ -128,7 +128,7 @@ def _results(run, path: str) -> Path:
 
 def _grid_centres(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with rasterio.open(path) as src:
-        data = src.read(1, masked=True).filled(np.nan)
+        data = src.read(1, masked=True).astype(np.float64).filled(np.nan)
         rows, cols = np.meshgrid(np.arange(src.height), np.arange(src.width), indexing="ij")
         xs, ys = rasterio.transform.xy(src.transform, rows.ravel(), cols.ravel())
     return data, np.asarray(xs).reshape(data.shape), np.asarray(ys).reshape(data.shape)
@@ -200,7 +200,8 @@ def test_annual_climate_is_the_months_in_converted_units(run):
         assert float(got["precipitation_mm"].mean()) == pytest.approx(pr, rel=1e-3)
         assert float(got["temperature_c"].mean()) == pytest.approx(t, abs=0.01)
         assert float(got["eto_mm"].mean()) == pytest.approx(pet, rel=1e-3)
-    assert annual["precipitation_mm"].attrs["units"] == "mm"
+    assert annual["precipitation_mm"].attrs["units"] == "mm yr-1"
+    assert annual["solar_mj_m2"].attrs["units"] == "MJ m-2 yr-1"
 
 
 def test_soil_grids_and_the_crosswalked_worldcover(run):

@@ -123,6 +123,11 @@ ERA5_LAND_BANDS: dict[str, str] = {
 #: Earth Engine ``IDAHO_EPSCOR/TERRACLIMATE`` bands used here and their units after the
 #: catalog scale factors (tmmx/tmmn 0.1 degC, srad 0.1 W m-2, pet 0.1 mm, vap 0.001 kPa,
 #: vs 0.01 m s-1, wind at 10 m).
+#: TerraClimate variables each ETo choice reads (what a source needs to pull).
+TERRACLIMATE_NEEDED: dict[str, tuple[str, ...]] = {
+    "pet": ("tmmx", "tmmn", "pr", "srad", "pet"),
+    "fao56": ("tmmx", "tmmn", "pr", "srad", "vap", "vs"),
+}
 TERRACLIMATE_BANDS: dict[str, str] = {
     "tmmx": "degC",
     "tmmn": "degC",
@@ -579,7 +584,7 @@ def terraclimate_to_monthly(
     """
     if eto not in ("pet", "fao56"):
         raise ValueError(f"terraclimate_to_monthly: eto must be 'pet' or 'fao56', found {eto!r}")
-    need = ["tmmx", "tmmn", "pr", "srad"] + (["pet"] if eto == "pet" else ["vap", "vs"])
+    need = list(TERRACLIMATE_NEEDED[eto])
     _need(raw, need, "TerraClimate (terraclimate_to_monthly)")
     days = raw["time"].dt.days_in_month
     conv: list[str] = []

@@ -43,7 +43,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
                 files = source.climate_monthly(product, year, grid)
             else:
                 collection = ((params.region.get("stac") or {}).get("collections") or {}).get("climate", "terraclimate")
-                files = source.climate_monthly(year, grid, collection=collection)
+                files = source.climate_monthly(
+                    year, grid, collection=collection, variables=climate.TERRACLIMATE_NEEDED["pet"]
+                )
             raw = climate.read_monthly_bands(files, grid, resampling=params.resampling)
             parts.append(raw)
             log.info("%s %d: %d months of %s from %s", region_id, year, raw.sizes.get("time", 0), product, kind)

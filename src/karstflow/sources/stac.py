@@ -31,6 +31,7 @@ MOD13Q1, monthly climate, ESA WorldCover and a DEM, all cached as tiles of the r
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -519,27 +520,53 @@ class StacSource(RemoteSource):
         """``(len(assets), h, w)`` pixels of ``item`` on ``tile``: one odc-stac load for all
         assets, whatever their resolutions (odc-stac reprojects each band on its own; the
         ``resampling`` dict form ``{asset: method, "*": default}`` sets it per band)."""
+        return self._load_many([item], assets, tile, dtype=dtype, nodata=nodata, resampling=resampling)[0]
+
+    def _load_many(
+        self,
+        items: Sequence[Any],
+        assets: Sequence[str],
+        tile: CacheTile,
+        *,
+        dtype: str,
+        nodata: Any,
+        resampling: str | Mapping[str, str],
+    ) -> np.ndarray:
+        """``(len(items), len(assets), h, w)``: items of distinct times in one odc-stac load
+        (a year of monthly items is one load, not twelve)."""
         import odc.stac
         from odc.geo.geobox import GeoBox
 
         g = tile.grid
         geobox = GeoBox(g.shape, g.transform, g.crs)
+        times = [np.datetime64(i.datetime.replace(tzinfo=None), "ns") if i.datetime else None for i in items]
+        if len(items) > 1 and (None in times or len(set(times)) < len(times)):
+            one = functools.partial(self._load_many, assets=assets, tile=tile, dtype=dtype, nodata=nodata)
+            return np.stack([one([i], resampling=resampling)[0] for i in items])
+        order = sorted(range(len(items)), key=lambda k: times[k] if times[k] is not None else 0)
 
         def load() -> np.ndarray:
             ds = odc.stac.load(
-                [item],
+                [items[k] for k in order],
                 bands=list(assets),
                 geobox=geobox,
                 resampling=dict(resampling) if isinstance(resampling, Mapping) else resampling,
                 dtype=dtype,
                 nodata=nodata,
                 groupby="id",
-                patch_url=self._patch(item.collection_id or self.collection),
+                patch_url=self._patch(items[0].collection_id or self.collection),
                 fail_on_error=True,
             )
-            return np.stack([ds[a].isel(time=0).values for a in assets])
+            if ds.sizes["time"] != len(items):
+                raise ValueError(f"odc-stac returned {ds.sizes['time']} times for {len(items)} items")
+            stacked = np.stack([ds[a].values for a in assets], axis=1)  # (time, asset, y, x) in time order
+            out = np.empty_like(stacked)
+            for pos, k in enumerate(order):
+                out[k] = stacked[pos]
+            return out
 
-        return retry_call(load, self.policy, what=f"reading item {item.id}", retryable=stac_retryable)
+        what = f"reading item {items[0].id}" + (f" and {len(items) - 1} more" if len(items) > 1 else "")
+        return retry_call(load, self.policy, what=what, retryable=stac_retryable)
 
     def _offset_of(self, item: Any, meta: Mapping[str, Any], dn: np.ndarray) -> int:
         """The BOA offset to add to this item's DNs, correcting Earth Search's contradicting flag:
@@ -902,12 +929,21 @@ class StacSource(RemoteSource):
             for n, (_name, item, key, *_r) in enumerate(payload):
                 by_item.setdefault(item.id, []).append((n, key))
             loaded: dict[int, np.ndarray] = {}
-            for item_id, todo in by_item.items():
-                item = next(p[1] for p in payload if p[1].id == item_id)
-                raw = self._load(
-                    item, [k for _, k in todo], tile, dtype="float32", nodata=np.nan, resampling="bilinear"
+            keys = {tuple(k for _, k in todo) for todo in by_item.values()}
+            ids = list(by_item)
+            items_ = [next(p[1] for p in payload if p[1].id == i) for i in ids]
+            if len(keys) == 1:  # the same assets in every month: the whole year in one load
+                raw_all = self._load_many(
+                    items_, list(next(iter(keys))), tile, dtype="float32", nodata=np.nan, resampling="bilinear"
                 )
-                for (n, _k), arr in zip(todo, raw, strict=True):
+            else:
+                raw_all = [
+                    self._load(i, [k for _, k in by_item[i.id]], tile, dtype="float32", nodata=np.nan,
+                               resampling="bilinear")
+                    for i in items_
+                ]  # fmt: skip
+            for item_id, raw in zip(ids, raw_all, strict=True):
+                for (n, _k), arr in zip(by_item[item_id], raw, strict=True):
                     loaded[n] = arr
             for n, (_name, _item, _key, scale, offset, _unit) in enumerate(payload):
                 bands.append((loaded[n] * np.float32(scale) + np.float32(offset)).astype(np.float32))
