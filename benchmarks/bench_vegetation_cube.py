@@ -187,12 +187,12 @@ def region_grid(size: int, extent: int):
 
 
 def child(
-    table: str, out_dir: str, size: int, extent: int, years: int, chunk: int, threads: int, stack_chunks: bool
+    table: str, out_dir: str, size: int, extent: int, years: int, chunk: int, threads: int
 ) -> None:
     t_start = time.perf_counter()
     import xarray as xr
 
-    from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf
+    from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf_blocks
     from karstflow.runtime import set_threads
     from karstflow.sensors import SensorRules
     from karstflow.sources import select_period
@@ -231,8 +231,9 @@ def child(
             grid,
         )
         tw = time.perf_counter()
-        # what the script does next: the summary computes clear_count from the lazy dataset again
-        summary = composite_summary_of_year(ds)
+        # as the script: the summary from the clear_count band just written
+        written = read_raster(path, masked=False).values[BANDS.index("clear_count")]
+        summary = composite_summary_of_year(xr.Dataset({"clear_count": (("y", "x"), written)}, attrs=ds.attrs))
         summary.update(sensor="landsat", year=year, season=[period.start.isoformat(), period.end.isoformat()])
         write_json(summary, path.with_suffix(".json"))
         per_year.append(
@@ -245,20 +246,16 @@ def child(
     sensor_of_year = {y: "landsat" for y in range(FIRST_YEAR, FIRST_YEAR + years)}
 
     def _composite(p: Path) -> xr.Dataset:
-        # the workflow reads each composite whole (no chunks); --stack-chunks is the what-if of
-        # reading them as dask blocks so write_netcdf streams the cube
-        chunks = {"band": -1, "y": 512, "x": 512} if stack_chunks else None
-        return read_raster(p, chunks=chunks).assign_coords(band=list(BANDS)).to_dataset("band")
+        # as the script: each composite read in dask blocks of chunk_px
+        return read_raster(p, chunks={"band": -1, "y": chunk, "x": chunk}).assign_coords(band=list(BANDS)).to_dataset(
+            "band"
+        )
 
     composites = {y: _composite(out / f"{s}_{y}.tif") for y, s in sensor_of_year.items()}
     cube = annual_cube(composites, sensor_of_year, [], reference="landsat")
     cube.attrs.update(source="vegetation stage (karstflow.vegetation)", reference_sensor="landsat")
-    if stack_chunks:
-        # one dask block per NetCDF chunk (all years x 512 x 512): every compressed HDF5 chunk
-        # is written once (per-year blocks would rewrite each of them once per year)
-        cube = cube.chunk({"year": -1, "y": 512, "x": 512})
     stack = out / "annual_stack.nc"
-    write_netcdf(cube, stack, chunks={"year": years, "y": 512, "x": 512})
+    write_netcdf_blocks(cube, stack, block_px=chunk)
     for y in sorted(sensor_of_year):
         read_json(out / f"landsat_{y}.json")
     read_cube(stack).close()
@@ -285,7 +282,7 @@ def run_child(table: Path, out_dir: Path, size: int, extent: int, args: argparse
     cmd = [
         sys.executable, __file__, "--child", str(table), str(out_dir), "--child-size", str(size),
         "--child-extent", str(extent), "--years", str(args.years), "--chunk", str(chunk),
-        "--threads", str(args.threads), *(["--stack-chunks"] if args.stack_chunks else []),
+        "--threads", str(args.threads),
     ]  # fmt: skip
     timer = Path("/usr/bin/time").exists()
     if timer:
@@ -376,11 +373,6 @@ def main() -> None:
     ap.add_argument("--also-chunks", type=int, nargs="*", default=[256], help="extra chunk_px runs at --also-at")
     ap.add_argument("--also-at", type=int, default=1000, help="region size of the extra chunk runs")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument(
-        "--stack-chunks",
-        action="store_true",
-        help="what-if, not the workflow: the stack reads the composites in 512 px dask blocks, whole series per block",
-    )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep scenes, composites and cubes")
     ap.add_argument("--out", type=Path, default=RESULTS / "vegetation_cube.json")
@@ -391,7 +383,6 @@ def main() -> None:
     if args.child:
         child(
             args.child[0], args.child[1], args.child_size, args.child_extent, args.years, args.chunk, args.threads,
-            args.stack_chunks,
         )  # fmt: skip
         return
 
@@ -411,7 +402,6 @@ def main() -> None:
         sys.exit(f"not enough free disk in {work.parent}: need ~{need / 1e9:.1f} GB, have {free / 1e9:.1f} GB")
     runs: list[dict] = []
     result: dict = {
-        "stack_chunks": args.stack_chunks,
         "runs": runs,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),

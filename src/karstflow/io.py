@@ -168,10 +168,17 @@ def write_vector(gdf, path: PathLike, layer: str | None = None) -> None:
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapping[str, int] | None = None) -> None:
     """Write a cube as compressed NetCDF4, chunked on disk as ``chunks`` (dim -> size)."""
     ds = (obj.to_dataset() if isinstance(obj, xr.DataArray) else obj).copy()
+    encoding = _netcdf_encoding(ds, chunks)
+    with atomic_path(path, suffix=".nc") as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+def _netcdf_encoding(ds: xr.Dataset, chunks: Mapping[str, int] | None) -> dict[str, dict[str, Any]]:
+    """zlib level 4, on-disk ``chunks``, and the CF link to the CRS variable rioxarray
+    writes (``spatial_ref``) kept as an encoding (moved out of ``ds``'s attrs in place)."""
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
         enc: dict[str, Any] = {"zlib": True, "complevel": 4}
-        # Keep the CF link to the CRS variable that rioxarray writes (spatial_ref).
         if "grid_mapping" in var.encoding:
             enc["grid_mapping"] = var.encoding["grid_mapping"]
         elif "grid_mapping" in var.attrs:
@@ -180,8 +187,44 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapp
         if chunks:
             enc["chunksizes"] = tuple(min(chunks.get(str(d), var.sizes[d]), var.sizes[d]) for d in var.dims)
         encoding[str(name)] = enc
+    return encoding
+
+
+def write_netcdf_blocks(ds: xr.Dataset, path: PathLike, *, block_px: int) -> None:
+    """Write a dask-backed ``(..., y, x)`` cube as :func:`write_netcdf` does, one spatial
+    block of ``block_px`` at a time: the file is laid out first (metadata, coordinates),
+    then each block of every variable is computed and written into its own on-disk chunk
+    (chunks of all leading dims x ``block_px`` squared), so peak memory follows the block
+    size, not the region (letting dask store a concatenation of yearly arrays held every
+    year of a row of chunks at once).
+    """
+    import dask
+    import netCDF4
+
+    ds = ds.copy()
+    h, w = ds.sizes["y"], ds.sizes["x"]
+    chunks = {str(d): int(n) for d, n in ds.sizes.items()}
+    chunks.update(y=min(block_px, h), x=min(block_px, w))
+    names = [str(n) for n, v in ds.data_vars.items() if v.dims[-2:] == ("y", "x")]
     with atomic_path(path, suffix=".nc") as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        # the layout: every variable created with its on-disk chunks and written as zeros
+        # chunk by chunk (cheap to compress), then each block overwritten with its values
+        layout = ds.copy()
+        disk = {d: chunks[d] for d in chunks}
+        for name in names:
+            var = ds[name]
+            zeros = dask.array.zeros(var.shape, dtype=var.dtype, chunks=tuple(disk[str(d)] for d in var.dims))
+            layout[name] = var.copy(data=zeros)
+        layout.to_netcdf(tmp, engine="netcdf4", encoding=_netcdf_encoding(layout, chunks))
+        with netCDF4.Dataset(tmp, "r+") as nc:
+            for name in names:
+                nc[name].set_auto_maskandscale(False)
+            for y0 in range(0, h, block_px):
+                for x0 in range(0, w, block_px):
+                    window = {"y": slice(y0, min(y0 + block_px, h)), "x": slice(x0, min(x0 + block_px, w))}
+                    values = dask.compute(*[ds[n].isel(window).data for n in names])
+                    for name, block in zip(names, values, strict=True):
+                        nc[name][..., window["y"], window["x"]] = np.asarray(block).astype(nc[name].dtype)
 
 
 def read_cube(path: PathLike, *, chunks: Mapping[str, int] | None = None) -> xr.Dataset:

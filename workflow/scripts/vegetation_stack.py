@@ -8,15 +8,16 @@ import math
 from pathlib import Path
 
 from karstflow.grid import RegionGrid
-from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf
+from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf_blocks
 from karstflow.runtime import run_script
 from karstflow.vegetation import BANDS, Calibration, annual_cube, calibration_from_config, fit_calibration
 
 log = logging.getLogger("karstflow.scripts.vegetation_stack")
 
 
-def _composite(path: str):
-    da = read_raster(path)
+def _composite(path: str, chunk_px: int | None = None):
+    chunks = {"band": -1, "y": chunk_px, "x": chunk_px} if chunk_px else None
+    da = read_raster(path, chunks=chunks)
     return da.assign_coords(band=list(BANDS)).to_dataset("band")
 
 
@@ -81,10 +82,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
         # a chain built toward the earlier sensor; invert links that point away from the reference
         direct = [c if c.source_sensor != reference else _invert(c) for c in direct]
     calibrations = calibrations_to_reference(direct, reference)
-    composites = {y: _composite(path_of[f"{s}_{y}"]) for y, s in sensor_of_year.items()}
+    composites = {y: _composite(path_of[f"{s}_{y}"], params.chunk_px) for y, s in sensor_of_year.items()}
     cube = annual_cube(composites, sensor_of_year, calibrations, reference=reference)
     cube.attrs.update(source="vegetation stage (karstflow.vegetation)", reference_sensor=reference)
-    write_netcdf(cube, output.stack, chunks={"year": len(sensor_of_year), "y": params.chunk_px, "x": params.chunk_px})
+    write_netcdf_blocks(cube, output.stack, block_px=params.chunk_px)  # memory follows chunk_px
     write_json(
         {"reference_sensor": reference, "calibrations": [dataclasses.asdict(c) for c in calibrations]},
         output.calibration,
