@@ -24,6 +24,7 @@ import random
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -563,3 +564,63 @@ def test_a_crs_without_epsg_code_goes_as_wkt():
     assert "crsCode" not in g and "Albers" in g["crsWkt"] and g["crsWkt"].startswith("PROJCS")
     (utm,) = plan_requests(GRID64, ["float32"])
     assert utm.grid()["crsCode"] == "EPSG:32650" and "crsWkt" not in utm.grid()
+
+
+def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loopback_ee, tmp_path, monkeypatch):
+    """Rules vegetation_fetch and vegetation_composite of an earthengine region: one pixel
+    request per cache tile for the season, the composite put on the grid from the cached
+    tiles, and the bytes pulled in the summary."""
+    import rasterio
+
+    from karstflow.io import read_json, write_json
+    from karstflow.runtime import call_script
+
+    ee, fake = loopback_ee
+    monkeypatch.setattr(EarthEngineSource, "connect", lambda self, period=None: setattr(self, "_ee", ee) or ee)
+    monkeypatch.chdir(tmp_path)
+    write_json(GRID64.to_dict(), tmp_path / "grid.json")
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    veg = {"composite": "median", "landsat_qa_not_clear": ["fill", "cloud", "cloud_shadow"],
+           "scl_not_clear": [3, 8, 9], "modis_reliability_clear": [0, 1]}  # fmt: skip
+    region = {"source": "earthengine", "earthengine": {"project": "my-project"}}
+    table = tmp_path / "fetched" / "landsat_2015.csv"
+    table.parent.mkdir()
+    wildcards = {"region": "xunwu", "sensor": "landsat", "year": "2015"}
+    call_script(
+        scripts / "vegetation_fetch.py",
+        {"grid": str(tmp_path / "grid.json")},
+        {"table": str(table), "manifest": str(table.with_suffix(".json"))},
+        {
+            "region": region,
+            "imagery": {"cache_tile_px": 32, "fetch": {"max_concurrent": 1}},
+            "season_months": [5, 6, 7, 8, 9],
+            "vegetation": veg,
+        },  # fmt: skip
+        wildcards,
+    )
+    served = [r for r in fake.requests if r["status"] == 200]
+    assert len(served) == 2  # two cache tiles, one request each for the whole season
+    manifest = read_json(table.with_suffix(".json"))
+    assert manifest["server_side_composite"] and manifest["bytes_pulled"] == sum(r["bytes"] for r in served)
+    out = tmp_path / "results" / "landsat_2015.tif"
+    out.parent.mkdir()
+    call_script(
+        scripts / "vegetation_composite.py",
+        {"scenes": str(table), "grid": str(tmp_path / "grid.json")},
+        {"composite": str(out), "summary": str(out.with_suffix(".json"))},
+        {
+            "source": "earthengine",
+            "season_months": [5, 6, 7, 8, 9],
+            "vegetation": {**veg, "resampling": "bilinear", "chunk_px": 32},
+        },  # fmt: skip
+        wildcards,
+    )
+    with rasterio.open(out) as ds:
+        assert ds.descriptions == ("ndvi", "evi", "kndvi", "clear_count") and ds.shape == GRID64.shape
+        ndvi, clear_count = ds.read(1), ds.read(4)
+    # pixel value = 100 * band index + row of its tile; the masked westmost column of each
+    # tile has no value (NDVI NaN) and no clear observation (count 0)
+    assert clear_count[7, 5] == 300 + 7 and ndvi[7, 5] == 7
+    assert np.isnan(ndvi[:, [0, 32]]).all() and (clear_count[:, [0, 32]] == 0).all()
+    summary = read_json(out.with_suffix(".json"))
+    assert summary["bytes_pulled"] == manifest["bytes_pulled"] and summary["sensor"] == "landsat"

@@ -4,6 +4,7 @@ period."""
 import datetime as dt
 import logging
 import warnings
+from pathlib import Path
 
 from karstflow.composite import ClearCountTally, composite_summary, median_composite
 from karstflow.grid import RegionGrid
@@ -103,6 +104,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
             {str(s.meta.get("processing_baseline")) for s in scenes if s.meta.get("processing_baseline")}
         ),
     )
+    manifest = Path(str(input.scenes[0])).parent / f"manifest_{name}.json"
+    summary["bytes_pulled"] = int(read_json(manifest).get("bytes_pulled") or 0) if manifest.exists() else 0
     write_json(summary, output.summary)
     log.info(
         "%s: clear share %.3f, mean clear count %.2f",

@@ -36,17 +36,19 @@ def main(input, output, params, wildcards, threads=1) -> None:
             "scenes": len(scenes),
             "tiles_fetched": source.fetched,
             "tiles_from_cache": source.reused,
+            "bytes_pulled": int(getattr(source, "bytes_pulled", 0) or 0),
             "entries": source.last_entries,
         },
         output.manifest,
     )
     log.info(
-        "%s %s: %d scenes, %d tiles fetched, %d from the cache",
+        "%s %s: %d scenes, %d tiles fetched, %d from the cache, %.1f MB pulled",
         region_id,
         period_name,
         len(scenes),
         source.fetched,
         source.reused,
+        int(getattr(source, "bytes_pulled", 0) or 0) / 1e6,
     )
 
 

@@ -21,7 +21,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
     )
     summary = {
         "source": next(iter(periods.values()))["source"] if periods else None,
-        "periods": {name: {k: body[k] for k in keys} for name, body in periods.items()},
+        "periods": {
+            name: {**{k: body[k] for k in keys}, "bytes_pulled": int(body.get("bytes_pulled", 0))}
+            for name, body in periods.items()
+        },
+        "bytes_pulled_total": sum(int(body.get("bytes_pulled", 0)) for body in periods.values()),
         "scenes_total": sum(body["scenes"] for body in periods.values()),
         "clear_share_min": min((body["clear_share"] for body in periods.values()), default=None),
     }

@@ -3,12 +3,14 @@ tile cache: the scenes (stac) or the composite Earth Engine computes (earthengin
 table the composite rule reads."""
 
 import logging
+from pathlib import Path
 
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, write_csv, write_json
 from karstflow.runtime import run_script
 from karstflow.sensors import SensorRules
 from karstflow.sources import get_source
+from karstflow.sources.cache import relative_to
 from karstflow.sources.fetch import write_date_table
 from karstflow.vegetation import season_period
 
@@ -31,7 +33,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
     if params.region["source"] == "earthengine":
         # Earth Engine composites the season on its side: only the composite's pixels come back
         files = source.vegetation_composite(sensor, period, grid, method=veg["composite"], rules=rules)
-        table = pd.DataFrame({"date": period.end.isoformat(), "file": files, "sensor": sensor, "kind": "composite"})
+        rel = [relative_to(f, Path(output.table).parent) for f in files]  # as date tables name files
+        table = pd.DataFrame({"date": period.end.isoformat(), "file": rel, "sensor": sensor, "kind": "composite"})
         write_csv(table, output.table, index=False)
         scenes = None
     else:
