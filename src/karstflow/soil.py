@@ -211,19 +211,19 @@ def soilgrids_to_soil_grids(
         paw = paw + w * p
     template = _layer(raw, "sand", next(iter(weights)))
     if isinstance(soil_depth_mm, xr.DataArray):
-        depth = soil_depth_mm.astype(np.float64)
-        if depth.shape != template.shape:
+        depth_grid = soil_depth_mm.astype(np.float64)
+        if depth_grid.shape != template.shape:
             raise ValueError(
-                f"{source}: soil_depth_mm raster has shape {depth.shape}, the soil layers {template.shape}"
+                f"{source}: soil_depth_mm raster has shape {depth_grid.shape}, the soil layers {template.shape}"
             )
-        depth = xr.DataArray(depth.values, dims=template.dims, coords=template.coords)
+        depth_grid = xr.DataArray(depth_grid.values, dims=template.dims, coords=template.coords)
         depth_src = f"raster {soil_depth_mm.attrs.get('source', soil_depth_mm.name or 'soil_depth_mm')}"
         is_constant = 0
     else:
         value = float(soil_depth_mm)
         if not value > 0:
             raise ValueError(f"{source}: soil_depth_mm must be > 0, found {soil_depth_mm!r}")
-        depth = xr.full_like(template, value, dtype=np.float64)
+        depth_grid = xr.full_like(template, value, dtype=np.float64)
         depth_src = f"constant {value:g} mm (not a spatial estimate)"
         is_constant = 1
     weight_text = ", ".join(f"{d} {w:.4g}" for d, w in weights.items())
@@ -241,12 +241,12 @@ def soilgrids_to_soil_grids(
                 units="1",
                 long_name="plant available water content (volume fraction)",
                 method=(
-                    "Saxton & Rawls (2006) eqs. 1-2, theta_33 - theta_1500, per layer then depth-weighted; "
+                    "Saxton & Rawls (2006) eqs. 1-2, theta_33 - theta_1500, per layer then depth_grid-weighted; "
                     f"OM = {OM_PER_SOC} x SOC (assumed van Bemmelen factor)"
                     + ("; x (1 - cfvo) for coarse fragments" if have_cfvo else "; no coarse-fragment correction")
                 ),
             ),
-            "soil_depth_mm": depth.astype(np.float32).assign_attrs(
+            "soil_depth_mm": depth_grid.astype(np.float32).assign_attrs(
                 units="mm", long_name="soil depth", source=depth_src
             ),
         }

@@ -446,7 +446,10 @@ def _missing_keys(stage: Stage, out: Mapping[str, StagePlan], have: set[str]) ->
         met = any((out[a[1:]].runs if a.startswith("@") else a in have) for a in need)
         if met:
             continue
-        inputs = [a for a in need if not a.startswith("@")]
+        # an input key the owner can give (a remote source is a choice of source, not a file)
+        inputs = [a for a in need if not a.startswith("@") and a != REMOTE_SOURCE] or [
+            a for a in need if a == REMOTE_SOURCE
+        ]
         if inputs:
             keys.append(inputs[-1] if len(inputs) > 1 else inputs[0])
         else:

@@ -615,7 +615,8 @@ def annual_cube(
             raise ValueError(f"annual_cube: the composite of {y} is from {attr!r} but sensor_of_year says {sensor!r}")
         for var in ("ndvi", "evi", "clear_count"):
             if var not in ds.data_vars:
-                raise ValueError(f"annual_cube: the composite of {y} has no {var!r} (found {sorted(ds.data_vars)})")
+                found = sorted(map(str, ds.data_vars))
+                raise ValueError(f"annual_cube: the composite of {y} has no {var!r} (found {found})")
         check_same_grid(first, ds, f"the composite of {years[0]}", f"the composite of {y}")
         nd = ds["ndvi"].astype(np.float32)
         ev = ds["evi"].astype(np.float32)
@@ -666,9 +667,9 @@ def annual_cube(
         if crs is not None:
             cube = cube.rio.write_crs(crs)
     if "spatial_ref" in cube.coords:
-        for var in cube.data_vars.values():
+        for data in cube.data_vars.values():
             # the CF link as an attribute: karstflow.io.write_netcdf keeps it
-            var.attrs["grid_mapping"] = "spatial_ref"
+            data.attrs["grid_mapping"] = "spatial_ref"
     cube.attrs = {
         "reference_sensor": reference,
         "calibrations": json.dumps([{**c.to_dict(), "applied_to": k[1]} for k, c in used.items()]),

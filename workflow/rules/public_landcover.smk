@@ -1,12 +1,7 @@
 # Land cover per year from a public product (ESA WorldCover, CLCD), crosswalked to the legend.
 
 
-def public_landcover_years(region_id):
-    chosen = config["landcover"]["public"]["years"] or config["services"]["years"]
-    if chosen:
-        return sorted(chosen)
-    years = config["regions"][region_id]["years"]
-    return sorted({years["first"], years["last"]})
+include: "functions/public_landcover.smk"
 
 
 rule public_landcover:

@@ -539,11 +539,11 @@ class StacSource(RemoteSource):
 
         g = tile.grid
         geobox = GeoBox(g.shape, g.transform, g.crs)
-        times = [np.datetime64(i.datetime.replace(tzinfo=None), "ns") if i.datetime else None for i in items]
-        if len(items) > 1 and (None in times or len(set(times)) < len(times)):
+        stamps = [i.datetime.timestamp() if i.datetime else None for i in items]
+        if len(items) > 1 and (None in stamps or len(set(stamps)) < len(stamps)):
             one = functools.partial(self._load_many, assets=assets, tile=tile, dtype=dtype, nodata=nodata)
             return np.stack([one([i], resampling=resampling)[0] for i in items])
-        order = sorted(range(len(items)), key=lambda k: times[k] if times[k] is not None else 0)
+        order = sorted(range(len(items)), key=lambda k: stamps[k] or 0.0)
 
         def load() -> np.ndarray:
             ds = odc.stac.load(
@@ -932,6 +932,7 @@ class StacSource(RemoteSource):
             keys = {tuple(k for _, k in todo) for todo in by_item.values()}
             ids = list(by_item)
             items_ = [next(p[1] for p in payload if p[1].id == i) for i in ids]
+            raw_all: Sequence[np.ndarray] | np.ndarray
             if len(keys) == 1:  # the same assets in every month: the whole year in one load
                 raw_all = self._load_many(
                     items_, list(next(iter(keys))), tile, dtype="float32", nodata=np.nan, resampling="bilinear"

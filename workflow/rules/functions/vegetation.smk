@@ -8,7 +8,8 @@ def vegetation_settings(region_id):
     own = config["regions"][region_id].get("vegetation") or {}
     return {
         "sensors": own.get("sensors") or config["vegetation"]["sensors"],
-        "season_months": own.get("season_months") or config["vegetation"]["season_months"],
+        "season_months": own.get("season_months")
+        or config["vegetation"]["season_months"],
     }
 
 
@@ -54,4 +55,9 @@ def vegetation_composites(wildcards):
 
 
 # What the acquisition of a year's scenes depends on (the compositing keys rerun only the composite).
-VEGETATION_FETCH_KEYS = ("composite", "landsat_qa_not_clear", "scl_not_clear", "modis_reliability_clear")
+VEGETATION_FETCH_KEYS = (
+    "composite",
+    "landsat_qa_not_clear",
+    "scl_not_clear",
+    "modis_reliability_clear",
+)
