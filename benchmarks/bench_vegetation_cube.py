@@ -186,9 +186,7 @@ def region_grid(size: int, extent: int):
     return RegionGrid(crs=CRS, resolution=RES, bounds=(x0, y0, x0 + size * RES, y0 + size * RES)), off
 
 
-def child(
-    table: str, out_dir: str, size: int, extent: int, years: int, chunk: int, threads: int
-) -> None:
+def child(table: str, out_dir: str, size: int, extent: int, years: int, chunk: int, threads: int) -> None:
     t_start = time.perf_counter()
     import xarray as xr
 
@@ -197,10 +195,11 @@ def child(
     from karstflow.sensors import SensorRules
     from karstflow.sources import select_period
     from karstflow.sources.local import read_date_table
-    from karstflow.sources.rasters import write_streamed
+    from karstflow.sources.rasters import limit_gdal_cache, write_streamed
     from karstflow.vegetation import BANDS, annual_cube, composite_summary_of_year, composite_year, season_period
 
     set_threads(threads)
+    limit_gdal_cache(64)  # as the rules do (imagery.gdal_cache_mb, default 64)
     t_import = time.perf_counter() - t_start
     grid, _ = region_grid(size, extent)
     out = Path(out_dir)

@@ -64,6 +64,7 @@ rule vegetation_composite:
             k: config["vegetation"][k]
             for k in VEGETATION_FETCH_KEYS + ("resampling", "chunk_px")
         },
+        gdal_cache_mb=config["imagery"]["gdal_cache_mb"],
     message:
         "Compositing the {wildcards.year} {wildcards.sensor} season of {wildcards.region}"
     script:
@@ -97,6 +98,7 @@ rule vegetation_stack:
         window_m=config["vegetation"]["calibration_window_m"],
         max_std=config["vegetation"]["calibration_max_std"],
         chunk_px=config["greening"]["chunk_px"],
+        gdal_cache_mb=config["imagery"]["gdal_cache_mb"],
     message:
         "Stacking and cross-calibrating the vegetation record of {wildcards.region}"
     script:

@@ -18,7 +18,7 @@ from karstflow.runtime import run_script
 from karstflow.sensors import SensorRules
 from karstflow.sources import Layer, NoScenesError, select_period
 from karstflow.sources.local import read_date_table
-from karstflow.sources.rasters import read_layers, write_streamed
+from karstflow.sources.rasters import limit_gdal_cache, read_layers, write_streamed
 from karstflow.vegetation import BANDS, composite_summary_of_year, composite_year, season_period
 
 log = logging.getLogger("karstflow.scripts.vegetation_composite")
@@ -41,6 +41,7 @@ def _server_side(table, grid: RegionGrid) -> xr.Dataset:
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
+    limit_gdal_cache(params.gdal_cache_mb)  # else GDAL's cache (5 % of RAM) sets the peak
     region_id, sensor, year = wildcards.region, wildcards.sensor, int(wildcards.year)
     grid = RegionGrid.from_dict(read_json(input.grid))
     period = season_period(year, params.season_months)

@@ -10,6 +10,7 @@ from pathlib import Path
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf_blocks
 from karstflow.runtime import run_script
+from karstflow.sources.rasters import limit_gdal_cache
 from karstflow.vegetation import BANDS, Calibration, annual_cube, calibration_from_config, fit_calibration
 
 log = logging.getLogger("karstflow.scripts.vegetation_stack")
@@ -49,6 +50,7 @@ def calibrations_to_reference(direct: list[Calibration], reference: str) -> list
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
+    limit_gdal_cache(params.gdal_cache_mb)  # else GDAL's cache (5 % of RAM) sets the peak
     grid = RegionGrid.from_dict(read_json(input.grid))
     # an odd window of at least calibration_window_m (1 px: every pixel)
     window_px = max(1, 2 * math.ceil(params.window_m / grid.resolution / 2) + 1) if params.window_m else 1
