@@ -128,3 +128,61 @@ def test_carbonate_from_lithology_by_pixel_centre():
     assert (mask[5:, 7:] == 1).all() and (mask[:5, 7:] == 255).all()  # north-east: unmapped
     with pytest.raises(ValueError, match=r"carbonate unit\(s\) \['C2x'\].*not in the lithology map"):
         carbonate_from_lithology(lith, ["C2x"], grid, source="lith.gpkg")
+
+
+def test_a_local_region_makes_the_same_layers_from_its_own_files(workflow_runner, tmp_path):
+    """Dry run of a local karst region with its own scenes, monthly climate, lithology and a
+    public land-cover product: the layer-making rules are planned, nothing is fetched."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("scenes.csv", "climate.nc", "lc_2014.tif", "lc_2016.tif", "pools.csv", "bio.csv", "soil.nc"):
+        (data / name).write_text("")
+    gpd.GeoDataFrame({"LITH": ["C2h"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:32648").to_file(data / "lith.gpkg")
+    region = {
+        "source": "local",
+        "aoi": {"bounds": [600000, 2800000, 603000, 2803000]},
+        "crs": "EPSG:32648",
+        "resolution_m": 30,
+        "years": {"first": 2014, "last": 2016},
+        "vegetation": {"sensors": [{"sensor": "landsat", "first": 2014, "last": 2016}]},
+        "carbonate_units": ["C2h"],
+        "stages": ["greening", "desertification", "carbon", "npp", "water_yield"],
+        "inputs": {
+            "vegetation_scenes": str(data / "scenes.csv"),
+            "climate_monthly": {"path": str(data / "climate.nc"), "variables": {"temperature_c": "tas"}},
+            "lithology": {"path": str(data / "lith.gpkg"), "columns": {"unit": "LITH"}},
+            "landcover_product": {2014: str(data / "lc_2014.tif"), 2016: str(data / "lc_2016.tif")},
+            "carbon_pools": str(data / "pools.csv"),
+            "biophysical": str(data / "bio.csv"),
+            "soil_grids": str(data / "soil.nc"),  # SoilGrids is pulled for remote regions only
+        },
+    }
+
+    def own(config):
+        config.clear()
+        config["regions"] = {"my-karst": region}
+        config["terrain"] = {}
+
+    workdir = workflow_runner.copy(tmp_path / "wf", own)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    jobs = dict(
+        (line.split()[0], int(line.split()[1]))
+        for line in out.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    )
+    assert jobs["vegetation_composite"] == 3 and jobs["vegetation_stack"] == 1
+    assert jobs["climate_monthly"] == 1 and jobs["climate_annual"] == 1
+    assert jobs["public_landcover"] == 2 and jobs["inputs_landcover"] == 2  # the product's two years
+    assert jobs["lithology_carbonate"] == 1 and jobs["services_water_yield"] == 2
+    assert "vegetation_fetch" not in jobs and "soil_grids" not in jobs  # nothing remote, the owner's soil
