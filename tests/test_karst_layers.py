@@ -35,7 +35,7 @@ def test_a_remote_region_pulls_every_karst_layer_and_only_what_its_stages_use():
 def test_the_owners_layers_win_over_the_pulled_ones():
     given = REMOTE | TABLES | {"annual_stack", "climate", "soil_grids", "carbonate", "landcover"}
     plan = plan_region(given, KARST)
-    for key, (stage, _) in PROVIDED.items():
+    for stage, _ in PROVIDED.values():
         assert not plan[stage].runs, stage
     assert not plan["public_landcover"].runs
     assert layer_path(plan, "greening", "annual_stack") == "inputs/annual_stack.nc"
