@@ -125,6 +125,9 @@ ASSET_ALIASES: dict[str, tuple[str, ...]] = {
     "SCL": ("scl", "SCL"),
 }
 
+#: TerraClimate variables of the Planetary Computer's Zarr store -> the Earth Engine names.
+TERRACLIMATE_ZARR_NAMES = {"tmax": "tmmx", "tmin": "tmmn", "ppt": "pr", "ws": "vs"}
+
 #: DEM collections and their elevation asset.
 DEM_COLLECTIONS: dict[str, str] = {"cop-dem-glo-30": "data", "nasadem": "elevation"}
 
@@ -990,6 +993,9 @@ class StacSource(RemoteSource):
             storage["credential"] = self.signer.token(coll.id)
         ds = xr.open_zarr(asset.href, storage_options=storage, **{k: v for k, v in opts.items() if k != "engine"})
         ds = ds.sel(time=str(year))
+        # the Zarr store names variables as TerraClimate's NetCDF files do; the climate stage
+        # reads the Earth Engine names (tmmx, tmmn, pr, vs)
+        ds = ds.rename({k: v for k, v in TERRACLIMATE_ZARR_NAMES.items() if k in ds.data_vars})
         names = list(variables) if variables else [v for v in ds.data_vars if ds[v].ndim == 3]
         product = f"{coll.id}-monthly--{_slug(self.url)}"
 
