@@ -76,6 +76,8 @@ def test_stac_region_fetches_once_and_composites(project_root, tmp_path, stac_ap
         "years": {"first": 2022, "last": 2022},
         "periods": {"2022": {"start": "2022-01-01", "end": "2022-12-31"}},
         "stac": {"url": stac_api["url"], "collection": "sentinel-2-l2a", "dem_collection": "cop-dem-glo-30"},
+        # a remote region can pull the karst layers too; this one is an imagery region only
+        "stages": ["terrain", "imagery"],
     }
     imagery = {"cache_tile_px": 64, "max_scene_cloud_pct": 80, "chunk_px": 64, "fetch": {"max_concurrent": 2}}
     workdir = _workdir(project_root, tmp_path, {"stac-test": region}, imagery)

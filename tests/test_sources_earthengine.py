@@ -611,6 +611,7 @@ def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loop
         {
             "source": "earthengine",
             "season_months": [5, 6, 7, 8, 9],
+            "gdal_cache_mb": 64,
             "vegetation": {**veg, "resampling": "bilinear", "chunk_px": 32},
         },  # fmt: skip
         wildcards,
