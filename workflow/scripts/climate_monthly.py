@@ -7,6 +7,7 @@ climate_monthly input; units are converted from what each file declares.
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import xarray as xr
 
@@ -37,18 +38,24 @@ def main(input, output, params, wildcards, threads=1) -> None:
         source = get_source(region_id, params.region, params.imagery)
         kind = params.region["source"]
         product = params.product if kind == "earthengine" else "terraclimate"
-        parts = []
-        for year in years:
+        collection = ((params.region.get("stac") or {}).get("collections") or {}).get("climate", "terraclimate")
+
+        def pull(year: int) -> xr.Dataset:
             if kind == "earthengine":
                 files = source.climate_monthly(product, year, grid)
             else:
-                collection = ((params.region.get("stac") or {}).get("collections") or {}).get("climate", "terraclimate")
                 files = source.climate_monthly(
                     year, grid, collection=collection, variables=climate.TERRACLIMATE_NEEDED["pet"]
                 )
             raw = climate.read_monthly_bands(files, grid, resampling=params.resampling)
-            parts.append(raw)
             log.info("%s %d: %d months of %s from %s", region_id, year, raw.sizes.get("time", 0), product, kind)
+            return raw
+
+        # the years are fetched concurrently (imagery.fetch.max_concurrent): each is a few
+        # small requests per month, so a year's wait is latency, not bandwidth
+        workers = max(1, int((params.imagery.get("fetch") or {}).get("max_concurrent", 4)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="climate-year") as pool:
+            parts = list(pool.map(pull, years))
         # converted as one series, so the monthly soil heat flux (FAO-56 eq. 43) spans year ends
         convert = climate.era5_land_to_monthly if product == "era5-land" else climate.terraclimate_to_monthly
         monthly = convert(xr.concat(parts, dim="time"))
