@@ -42,11 +42,6 @@ import contextlib
 import datetime as dt
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -835,70 +830,18 @@ def build_karst_catalog(root: Path) -> KarstCatalog:
 
 
 # -- the server -----------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def serve_catalog(catalog_json: Path, timeout: float = 60.0) -> Iterator[str]:
-    """Serve ``catalog_json`` with ``tests/stac_server.py`` (uvicorn subprocess on 127.0.0.1).
+def serve_catalog(catalog_json: Path) -> Iterator[str]:
+    """Serve ``catalog_json`` with ``tests/stac_server.py`` (:func:`stac_server.serve`: a
+    uvicorn subprocess on 127.0.0.1); yields the base URL. The SoilGrids layout is under
+    :func:`soilgrids_url`."""
+    from stac_server import serve
 
-    Yields the base URL (``http://127.0.0.1:<port>``) once ``/`` answers 200; the SoilGrids
-    layout is under :func:`soilgrids_url`. The server is terminated on exit; its log is
-    ``server.log`` next to the catalog folder.
-    """
     catalog_json = Path(catalog_json).resolve()
     if not catalog_json.is_file():
         raise FileNotFoundError(f"serve_catalog: no catalog file at {catalog_json}")
-    port = _free_port()
-    env = {**os.environ, "CATALOG_HREF": str(catalog_json), "RELOAD": "false", "LOG_LEVEL": "warning"}
-    log_path = catalog_json.parent.parent / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "stac_server:app",
-                "--app-dir",
-                str(Path(__file__).parent),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"serve_catalog: STAC server for {catalog_json} did not answer on {url}: "
-                        f"{log_path.read_text()[-2000:]}"
-                    )
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with serve(catalog_json) as url:
+        yield url
 
 
 def search_json(base_url: str, collection: str, limit: int = 200, **params: Any) -> list[dict[str, Any]]:

@@ -120,14 +120,14 @@ ERA5_LAND_BANDS: dict[str, str] = {
     "total_precipitation_sum": "m",
 }
 
-#: Earth Engine ``IDAHO_EPSCOR/TERRACLIMATE`` bands used here and their units after the
-#: catalog scale factors (tmmx/tmmn 0.1 degC, srad 0.1 W m-2, pet 0.1 mm, vap 0.001 kPa,
-#: vs 0.01 m s-1, wind at 10 m).
 #: TerraClimate variables each ETo choice reads (what a source needs to pull).
 TERRACLIMATE_NEEDED: dict[str, tuple[str, ...]] = {
     "pet": ("tmmx", "tmmn", "pr", "srad", "pet"),
     "fao56": ("tmmx", "tmmn", "pr", "srad", "vap", "vs"),
 }
+#: Earth Engine ``IDAHO_EPSCOR/TERRACLIMATE`` bands used here and their units after the
+#: catalog scale factors (tmmx/tmmn 0.1 degC, srad 0.1 W m-2, pet 0.1 mm, vap 0.001 kPa,
+#: vs 0.01 m s-1, wind at 10 m).
 TERRACLIMATE_BANDS: dict[str, str] = {
     "tmmx": "degC",
     "tmmn": "degC",

@@ -196,7 +196,12 @@ def call_script(
         root.setLevel(saved_level)
         logging.captureWarnings(False)
         sys.excepthook = saved_hook
+        # sections a library registered during the run (distributed's defaults, when the
+        # script imported it) stay: dropping them breaks that library later in the process;
+        # the run's own settings (scheduler, num_workers) are scalars and are undone
+        added = {k: v for k, v in dask.config.config.items() if k not in saved_dask and isinstance(v, dict)}
         dask.config.config.clear()
         dask.config.config.update(saved_dask)
+        dask.config.config.update(added)
         if numba is not None and saved_numba is not None:
             numba.set_num_threads(saved_numba)

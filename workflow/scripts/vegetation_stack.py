@@ -92,13 +92,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         {"reference_sensor": reference, "calibrations": [dataclasses.asdict(c) for c in calibrations]},
         output.calibration,
     )
-    years = []
-    for y, s in sorted(sensor_of_year.items()):
-        per = read_json(Path(path_of[f"{s}_{y}"]).with_suffix(".json"))
-        years.append(per)
-    pulled = {}
-    for key, p in path_of.items():
-        pulled[key] = int(read_json(Path(p).with_suffix(".json")).get("bytes_pulled") or 0)
+    per = {key: read_json(Path(p).with_suffix(".json")) for key, p in path_of.items()}  # every composite's figures
+    years = [per[f"{s}_{y}"] for y, s in sorted(sensor_of_year.items())]
+    pulled = {key: int(body.get("bytes_pulled") or 0) for key, body in per.items()}
     write_json(
         {
             "reference_sensor": reference,

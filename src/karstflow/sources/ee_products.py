@@ -27,6 +27,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from karstflow import climate
 from karstflow.greening import EVI_COEFFICIENTS
 from karstflow.sensors import (
     LANDSAT_QA_BITS,
@@ -72,19 +73,7 @@ MODIS_QA_BAND = "SummaryQA"
 #: ERA5-Land monthly aggregates (EE catalog ECMWF_ERA5_LAND_MONTHLY_AGGR): band -> unit. Values are
 #: stored in the provider's physical units (no scale factor); the *_sum bands are monthly sums.
 ERA5_LAND_COLLECTION = "ECMWF/ERA5_LAND/MONTHLY_AGGR"
-ERA5_LAND_BANDS: dict[str, str] = {
-    "temperature_2m": "K",
-    "temperature_2m_min": "K",
-    "temperature_2m_max": "K",
-    "dewpoint_temperature_2m": "K",
-    "surface_pressure": "Pa",
-    "u_component_of_wind_10m": "m s-1",
-    "v_component_of_wind_10m": "m s-1",
-    "surface_net_solar_radiation_sum": "J m-2",
-    "surface_net_thermal_radiation_sum": "J m-2",
-    "surface_solar_radiation_downwards_sum": "J m-2",
-    "total_precipitation_sum": "m",
-}
+ERA5_LAND_BANDS = climate.ERA5_LAND_BANDS  # one table: the units the climate stage converts from
 #: TerraClimate (EE catalog IDAHO_EPSCOR_TERRACLIMATE): band -> (scale factor, unit after scaling).
 TERRACLIMATE_COLLECTION = "IDAHO_EPSCOR/TERRACLIMATE"
 TERRACLIMATE_BANDS: dict[str, tuple[float, str]] = {
