@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 from karstflow.desertification import (
+    ENDMEMBERS,
     RD_NODATA,
+    exposure_method,
+    fcls_unmix,
     fvc_dimidiate,
+    fvc_endmember_mask,
+    fvc_endmembers,
     grade_area_table,
     grade_indicator,
+    image_endmembers,
     rd_grade,
     rd_summary,
     transition_table,
+    unmix,
 )
 
 
@@ -100,5 +110,222 @@ def test_area_table_transitions_and_reduction_rate():
     assert s["new_rd_km2"] == pytest.approx(0.01)  # 0->2
     assert s["improved_km2"] == pytest.approx(0.03) and s["worsened_km2"] == pytest.approx(0.01)
     assert isinstance(area, pd.DataFrame) and list(area.columns) == [
-        "year", "grade_code", "grade", "pixels", "area_km2", "share"
+        "year",
+        "grade_code",
+        "grade",
+        "pixels",
+        "area_km2",
+        "share",
     ]
+
+
+def test_grade_boundaries_as_xiong_writes_them():
+    # Xiong et al. (2002): exposure "potential 20-30 %, light 31-50 %": 30 % exactly is
+    # potential, above 30 % light; cover "none > 70 %, potential 50-70 %": 70 % exactly is
+    # potential. float32 values, as the cubes store them.
+    carbonate = da([[1] * 8])
+    exposure = da([[0.2, 0.3, 0.3001, 0.5, 0.5001, 0.7, 0.9, 0.9001]])
+    g = rd_grade(carbonate=carbonate, exposure=exposure, indicators=["exposure"]).values
+    assert g.tolist() == [[1, 1, 2, 2, 3, 3, 4, 5]]
+    cover = da([[0.7001, 0.7, 0.5001, 0.5, 0.35, 0.2, 0.1, 0.0999]])
+    g = rd_grade(carbonate=carbonate, cover=cover, indicators=["cover"]).values
+    assert g.tolist() == [[0, 1, 1, 2, 3, 4, 4, 5]]
+    # grade_indicator's own default keeps its documented >= / < reading
+    assert grade_indicator(da([0.3], dims=("i",)), (0.2, 0.3, 0.5, 0.7, 0.9)).values.tolist() == [2]
+
+
+def test_fcls_is_the_projection_onto_the_simplex_by_hand():
+    # identity end-members: FCLS is the Euclidean projection of the pixel onto the simplex
+    # (Duchi et al. 2008): (0.7, 0.5, -0.2) -> tau = (0.7 + 0.5 - 1) / 2 = 0.1 -> (0.6, 0.4, 0)
+    e = np.eye(3)
+    f, r = fcls_unmix(np.array([[0.5, 0.3, 0.2], [0.7, 0.5, -0.2], [np.nan, 0.1, 0.1]]), e)
+    np.testing.assert_allclose(f[0], [0.5, 0.3, 0.2], atol=1e-12)
+    np.testing.assert_allclose(f[1], [0.6, 0.4, 0.0], atol=1e-12)
+    assert r[0] == pytest.approx(0.0, abs=1e-12)
+    assert r[1] == pytest.approx(np.sqrt((0.1**2 + 0.1**2 + 0.2**2) / 3))
+    assert np.all(np.isnan(f[2])) and np.isnan(r[2])
+
+
+# Vegetation, red karst soil and bare limestone over red, nir, swir1, swir2 (reflectance).
+PLANTED = {
+    "vegetation": {"red": 0.04, "nir": 0.45, "swir1": 0.20, "swir2": 0.09},
+    "soil": {"red": 0.18, "nir": 0.26, "swir1": 0.33, "swir2": 0.28},
+    "rock": {"red": 0.28, "nir": 0.34, "swir1": 0.42, "swir2": 0.30},
+}
+BANDS4 = ["red", "nir", "swir1", "swir2"]
+
+
+def planted_pixels(shape=(2, 60, 60), noise=0.002, seed=0):
+    rng = np.random.default_rng(seed)
+    e = np.array([[PLANTED[em][b] for b in BANDS4] for em in ENDMEMBERS])
+    f = rng.dirichlet([0.8, 0.8, 0.8], size=shape)
+    f[0, 0, :3] = np.eye(3)  # a few pure pixels, as a real scene has
+    x = f @ e + rng.normal(0.0, noise, size=(*shape, len(BANDS4)))
+    ds = xr.Dataset(
+        {b: (("year", "y", "x"), x[..., i].astype(np.float32)) for i, b in enumerate(BANDS4)},
+        coords={"year": [2000, 2001]},
+    )
+    return ds, f
+
+
+def test_unmixing_recovers_planted_fractions():
+    ds, f = planted_pixels()
+    out = unmix(ds.chunk({"y": 30, "x": 30}), PLANTED)
+    assert out["bedrock_exposure"].chunks is not None  # lazy, block by block
+    out = out.compute()
+    for k, name in enumerate(("vegetation_fraction", "soil_fraction", "bedrock_exposure")):
+        err = out[name].values - f[..., k]
+        assert np.abs(err).mean() < 0.02, name
+    total = out["vegetation_fraction"] + out["soil_fraction"] + out["bedrock_exposure"]
+    np.testing.assert_allclose(total.values, 1.0, atol=1e-5)
+    assert float(out["bedrock_exposure"].min()) >= 0.0
+
+    # the end-members found in the image are the planted ones, named right
+    found = image_endmembers(ds)
+    for em in ENDMEMBERS:
+        np.testing.assert_allclose([found[em][b] for b in BANDS4], [PLANTED[em][b] for b in BANDS4], atol=0.01)
+    again = unmix(ds, found)["bedrock_exposure"].values
+    assert np.abs(again - f[..., 2]).mean() < 0.03
+
+
+def test_fvc_endmembers_leave_out_water_and_built_up():
+    rng = np.random.default_rng(1)
+    land = rng.uniform(0.1, 0.8, size=(20, 20)).astype(np.float32)
+    ndvi = land.copy()
+    lc = np.full((20, 20), 2, np.uint8)
+    ndvi[:4] = -0.3  # a lake
+    lc[:4] = 7
+    ndvi[4:8] = rng.uniform(0.0, 0.08, size=(4, 20))  # a town: low, positive NDVI
+    lc[4:8] = 8
+    nd = da(ndvi)
+    mask = fvc_endmember_mask(nd, [da(lc).astype(np.uint8)], (7, 8))
+    soil, veg = fvc_endmembers(nd, (5, 95), mask=mask)
+    expect = np.percentile(land[8:].astype(np.float64), [5, 95])
+    assert (soil, veg) == pytest.approx(tuple(expect))
+    # without a land-cover map the water (NDVI < 0) still drops out, the town does not
+    soil_nolc, _ = fvc_endmembers(nd, (5, 95), mask=fvc_endmember_mask(nd))
+    assert soil_nolc == pytest.approx(np.percentile(ndvi[4:].astype(np.float64), 5))
+    assert fvc_endmembers(nd, (5, 95))[0] < -0.29  # what today's pooled percentile gave
+
+
+def test_exposure_method_prefers_the_layer_then_unmixing_and_never_falls_back_silently():
+    assert exposure_method("auto", has_layer=True, bands=BANDS4) == "layer"
+    assert exposure_method("auto", has_layer=False, bands=BANDS4) == "unmixing"
+    assert exposure_method("one_minus_fvc", has_layer=True, bands=BANDS4) == "one_minus_fvc"
+    with pytest.raises(ValueError, match="desertification.exposure_method: one_minus_fvc"):
+        exposure_method("auto", has_layer=False, bands=["red", "nir"], source="stack.nc")
+    with pytest.raises(ValueError, match="inputs.bedrock_exposure"):
+        exposure_method("layer", has_layer=False, bands=BANDS4)
+    with pytest.raises(ValueError, match="expected one of"):
+        exposure_method("fvc", has_layer=False, bands=BANDS4)
+
+
+# -- the rule scripts on a toy region ------------------------------------------------------
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+
+
+def toy_region(tmp_path: Path, *, with_bands: bool):
+    from karstflow.grid import RegionGrid
+    from karstflow.io import write_json, write_netcdf, write_raster
+
+    grid = RegionGrid.from_bounds("EPSG:32648", 30.0, (0, 0, 60 * 30, 60 * 30))
+    write_json(grid.to_dict(), tmp_path / "grid.json")
+    refl, f = planted_pixels()
+    e = refl  # reflectance cube (year, y, x)
+    ndvi = ((e["nir"] - e["red"]) / (e["nir"] + e["red"])).astype(np.float32)
+    coords = {"year": [2000, 2001], **grid.coords()}
+    cube = xr.Dataset({"ndvi": (("year", "y", "x"), ndvi.values)}, coords=coords)
+    write_netcdf(cube, tmp_path / "cube.nc")
+    stack = cube.copy()
+    if with_bands:
+        for b in BANDS4:
+            stack[b] = (("year", "y", "x"), e[b].values)
+    write_netcdf(stack, tmp_path / "stack.nc")
+    write_raster(grid.data_array(np.ones(grid.shape, np.uint8)), tmp_path / "carbonate.tif", dtype="uint8")
+    return grid, f
+
+
+def params(method="auto"):
+    from karstflow.runtime import Params
+
+    return Params(
+        fvc_percentiles=[5, 95],
+        fvc_exclude_classes=[7, 8],
+        exposure_method=method,
+        unmixing={"endmembers": None, "max_samples": 200000, "vertex_px": 20},
+        indicators=["exposure", "cover"],
+        combine="min",
+        thresholds={},
+        chunk_px=32,
+    )
+
+
+def run_grades(tmp_path, method="auto"):
+    from karstflow.runtime import call_script
+
+    inp = {
+        k: str(tmp_path / f)
+        for k, f in (("cube", "cube.nc"), ("stack", "stack.nc"), ("carbonate", "carbonate.tif"), ("grid", "grid.json"))
+    }
+    out = {"grades": str(tmp_path / "rd_grade_annual.nc"), "area": str(tmp_path / "rd_area.csv")}
+    call_script(SCRIPTS / "desertification_grades.py", inp, out, params(method), {"region": "toy"})
+    return out
+
+
+def test_grades_script_unmixes_by_default_and_records_the_method(tmp_path):
+    from karstflow.io import read_cube
+    from karstflow.runtime import Params, call_script
+
+    _, f = toy_region(tmp_path, with_bands=True)
+    out = run_grades(tmp_path)
+    ds = read_cube(out["grades"])
+    assert ds.attrs["exposure_method"] == "unmixing"
+    assert "swir1" in ds.attrs["unmixing_bands"] and "image" in ds.attrs["unmixing_endmember_source"]
+    assert np.abs(ds["bedrock_exposure"].values - f[..., 2]).mean() < 0.03
+    # the summary and the GeoTIFF say so too
+    import rasterio
+
+    for year in (2000, 2001):
+        call_script(
+            SCRIPTS / "desertification_map.py",
+            {"grades": out["grades"], "grid": str(tmp_path / "grid.json")},
+            {"grade": str(tmp_path / f"rd_{year}.tif")},
+            Params(),
+            {"region": "toy", "year": str(year)},
+        )
+    with rasterio.open(tmp_path / "rd_2000.tif") as src:
+        assert src.tags()["exposure_method"] == "unmixing"
+    call_script(
+        SCRIPTS / "desertification_summary.py",
+        {
+            k: str(tmp_path / v)
+            for k, v in (
+                ("area", "rd_area.csv"),
+                ("grades", "rd_grade_annual.nc"),
+                ("first", "rd_2000.tif"),
+                ("last", "rd_2001.tif"),
+                ("grid", "grid.json"),
+            )
+        },
+        {"transition": str(tmp_path / "tr.csv"), "summary": str(tmp_path / "rd.json")},
+        Params(rd_min_grade=2, years=[2000, 2001]),
+        {"region": "toy"},
+    )
+    summary = json.loads((tmp_path / "rd.json").read_text())
+    assert summary["exposure_method"] == "unmixing"
+    assert set(summary["unmixing_endmembers"]) == set(ENDMEMBERS)
+
+
+def test_grades_script_stops_without_bands_unless_one_minus_fvc_is_chosen(tmp_path):
+    from karstflow.io import read_cube
+
+    toy_region(tmp_path, with_bands=False)
+    with pytest.raises(ValueError, match="desertification.exposure_method: one_minus_fvc"):
+        run_grades(tmp_path)
+    assert not (tmp_path / "rd_grade_annual.nc").exists()
+    out = run_grades(tmp_path, "one_minus_fvc")
+    ds = read_cube(out["grades"])
+    assert ds.attrs["exposure_method"] == "one_minus_fvc"
+    assert "1 - FVC" in ds.attrs["exposure_source"]
+    np.testing.assert_allclose(ds["bedrock_exposure"].values, 1.0 - ds["fvc"].values, atol=1e-6)

@@ -1,25 +1,41 @@
-"""Karst rocky desertification (RD): vegetation cover, grading, areas and transitions.
+"""Karst rocky desertification (RD): vegetation cover, bedrock exposure, grading, areas and transitions.
 
-Pure functions over xarray (lazy on dask-backed cubes); no paths.
+Pure functions over xarray / numpy (lazy on dask-backed cubes); no paths.
 
 Fractional vegetation cover (FVC), the dimidiate pixel model (Gutman and Ignatov 1998;
 with end-members at cumulative-frequency percentiles as in Li Miaomiao et al. 2004)::
 
     FVC = (NDVI - NDVI_soil) / (NDVI_veg - NDVI_soil), clipped to [0, 1]
 
-Grading. Each indicator gives a grade 0..5 (:data:`RD_GRADES`: none, potential, light,
-moderate, severe, extremely severe) by five thresholds:
+The NDVI end-members are percentiles of the land pixels only (:func:`fvc_endmembers`):
+water and built-up land (land-cover classes, and NDVI < 0 everywhere) are left out, since
+their low NDVI is not bare soil and would pull NDVI_soil down.
 
-* bedrock exposure (fraction of rock outcrop): grade = number of thresholds ``t`` with
-  ``exposure >= t``; the defaults 0.2, 0.3, 0.5, 0.7, 0.9 are the bedrock-exposure
-  classes of Xiong et al. (2002): none < 20 %, potential 20-30 %, light 31-50 %,
-  moderate 51-70 %, severe 71-90 %, extremely severe > 90 %;
-* cover (FVC here; "vegetation + soil cover" in Xiong et al. 2002): grade = number of
-  thresholds ``t`` with ``cover < t``; defaults 0.7, 0.5, 0.35, 0.2, 0.1 (none > 70 %,
-  potential 50-70 %, light 35-50 %, moderate 20-35 %, severe 10-20 %, extremely
-  severe < 10 %);
+Bedrock exposure (:func:`exposure_method`) comes from, in order of preference: a
+``bedrock_exposure`` layer the region gives; linear spectral unmixing of the annual
+surface reflectance into vegetation, soil and rock (:func:`unmix`, fully constrained
+least squares as Heinz and Chang 2001, end-members from the image by maximum simplex
+volume as N-FINDR, Winter 1999, :func:`image_endmembers`, or from the config); or, only
+when chosen, ``1 - FVC`` (then the grade is in effect the FVC grade, since the two
+indicators carry the same information).
+
+Grading. Each indicator gives a grade 0..5 (:data:`RD_GRADES`: none, potential, light,
+moderate, severe, extremely severe) by five thresholds, with the boundaries as Xiong et
+al. (2002) write their classes in whole percent (:data:`XIONG_INCLUSIVE`):
+
+* bedrock exposure (fraction of rock outcrop), defaults 0.2, 0.3, 0.5, 0.7, 0.9: none
+  < 20 %, potential 20-30 %, light 31-50 %, moderate 51-70 %, severe 71-90 %, extremely
+  severe > 90 %; so potential is ``exposure >= 0.2`` and every further grade is
+  ``exposure > t`` (30 % exactly is potential, above 30 % light);
+* cover (FVC here; "vegetation + soil cover" in Xiong et al. 2002), defaults 0.7, 0.5,
+  0.35, 0.2, 0.1: none > 70 %, potential 50-70 %, light 35-50 %, moderate 20-35 %, severe
+  10-20 %, extremely severe < 10 %; so potential .. severe are ``cover <= t`` (70 % exactly
+  is potential) and extremely severe is ``cover < 0.1``;
 * slope (degrees; optional): grade = number of thresholds with ``slope >= t``; defaults
   15, 18, 22, 25, 30 deg (Xiong et al. 2002).
+
+Values are compared with the thresholds in the values' own precision, so a float32
+exposure of 0.3 is exactly on the boundary.
 
 The pixel grade combines the indicators in use by ``combine``: ``"min"`` (the least
 severe: a grade needs all its indicators, so low-NDVI land that is not rocky, e.g.
@@ -43,14 +59,25 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "ENDMEMBERS",
+    "EXPOSURE_METHODS",
     "RD_GRADES",
     "RD_NODATA",
+    "UNMIXING_BANDS",
+    "XIONG_INCLUSIVE",
+    "exposure_method",
+    "fcls_unmix",
     "fvc_dimidiate",
+    "fvc_endmember_mask",
+    "fvc_endmembers",
     "grade_area_table",
     "grade_indicator",
+    "image_endmembers",
     "rd_grade",
     "rd_summary",
     "transition_table",
+    "unmix",
+    "unmixing_bands",
 ]
 
 RD_GRADES: dict[int, str] = {
@@ -69,8 +96,25 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "cover": (0.7, 0.5, 0.35, 0.2, 0.1),
     "slope_deg": (15.0, 18.0, 22.0, 25.0, 30.0),
 }
+#: Whether each threshold (potential .. extremely severe) is inclusive, as Xiong et al.
+#: (2002) write the classes in whole percent: exposure "none < 20 %, potential 20-30 %,
+#: light 31-50 % ... extremely severe > 90 %" (>= 0.2, then > t); cover "none > 70 %,
+#: potential 50-70 %, light 35-50 % ... extremely severe < 10 %" (<= t, then < 0.1).
+XIONG_INCLUSIVE: dict[str, tuple[bool, ...]] = {
+    "exposure": (True, False, False, False, False),
+    "cover": (True, True, True, True, False),
+    "slope": (True, True, True, True, True),
+}
 _INDICATORS = ("exposure", "cover", "slope")
 _THRESHOLD_KEY = {"exposure": "exposure", "cover": "cover", "slope": "slope_deg"}
+
+#: How the bedrock exposure is obtained (config ``desertification.exposure_method``).
+EXPOSURE_METHODS = ("auto", "layer", "unmixing", "one_minus_fvc")
+#: End-members of the unmixing, in the order of the fractions.
+ENDMEMBERS = ("vegetation", "soil", "rock")
+#: Reflectance variables of the annual stack the unmixing uses (names and units of
+#: :data:`karstflow.vegetation.REFLECTANCE_BANDS`: surface reflectance, fraction 0..1).
+UNMIXING_BANDS = ("blue", "red", "nir", "swir1", "swir2")
 
 
 def fvc_dimidiate(ndvi: xr.DataArray, ndvi_soil: float, ndvi_veg: float) -> xr.DataArray:
@@ -101,16 +145,33 @@ def _check_thresholds(name: str, t: Sequence[float], decreasing: bool) -> tuple[
     return t
 
 
-def grade_indicator(values: xr.DataArray, thresholds: Sequence[float], *, decreasing: bool = False) -> xr.DataArray:
+def grade_indicator(
+    values: xr.DataArray,
+    thresholds: Sequence[float],
+    *,
+    decreasing: bool = False,
+    inclusive: Sequence[bool] | None = None,
+) -> xr.DataArray:
     """Grade 0..5 of one indicator: the number of thresholds passed; 255 where NaN.
 
-    ``decreasing=False``: passed means ``value >= t`` (exposure, slope);
-    ``decreasing=True``: passed means ``value < t`` (cover).
+    ``decreasing=False``: passed means ``value >= t`` where ``inclusive`` (per threshold)
+    and ``value > t`` otherwise (exposure, slope); ``decreasing=True``: ``value <= t`` /
+    ``value < t`` (cover). ``inclusive`` defaults to ``>=`` for increasing and ``<`` for
+    decreasing indicators; :func:`rd_grade` passes :data:`XIONG_INCLUSIVE`. Thresholds are
+    cast to the values' float dtype first, so a float32 0.3 equals the threshold 0.3.
     """
     t = _check_thresholds(str(values.name or "indicator"), thresholds, decreasing)
+    inc = tuple(bool(i) for i in inclusive) if inclusive is not None else (not decreasing,) * len(t)
+    if len(inc) != len(t):
+        raise ValueError(f"inclusive: expected {len(t)} flags, found {len(inc)}")
+    kind = values.dtype if np.issubdtype(values.dtype, np.floating) else np.dtype(np.float64)
     grade = xr.zeros_like(values, dtype=np.uint8)
-    for thr in t:
-        passed = values < thr if decreasing else values >= thr
+    for thr, closed in zip(t, inc, strict=True):
+        tv = kind.type(thr)
+        if decreasing:
+            passed = values <= tv if closed else values < tv
+        else:
+            passed = values >= tv if closed else values > tv
         grade = grade + passed.astype(np.uint8)
     return xr.where(values.isnull(), np.uint8(RD_NODATA), grade).astype(np.uint8)
 
@@ -145,7 +206,14 @@ def rd_grade(
         da = layers[name]
         if da is None:
             raise ValueError(f"RD indicator {name!r} is in use but no {name} layer was given")
-        grades.append(grade_indicator(da.rename(name), thr[_THRESHOLD_KEY[name]], decreasing=name == "cover"))
+        grades.append(
+            grade_indicator(
+                da.rename(name),
+                thr[_THRESHOLD_KEY[name]],
+                decreasing=name == "cover",
+                inclusive=XIONG_INCLUSIVE[name],
+            )
+        )
     grades = list(xr.broadcast(*grades))
     # missing indicators drop out: 255 -> a value that loses the min / max
     if combine == "min":
@@ -173,6 +241,284 @@ def rd_grade(
         "indicators": ",".join(indicators),
         "combine": combine,
     }
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# FVC end-members without water and built-up land
+# --------------------------------------------------------------------------------------
+
+
+def fvc_endmember_mask(
+    ndvi: xr.DataArray,
+    landcover: Sequence[xr.DataArray] = (),
+    exclude_classes: Sequence[int] = (7, 8),
+) -> xr.DataArray:
+    """Pixels that may serve as FVC end-members: True on land that is neither water nor built-up.
+
+    Left out: pixels with NDVI < 0 (open water; also where no land-cover map is given), and
+    pixels whose class is in ``exclude_classes`` (default 7 water, 8 built-up of the
+    legend) in *any* of the ``landcover`` maps (``(y, x)``, codes; a pixel that was water
+    or built-up in some year is not a reliable soil or vegetation end-member). Water and
+    built-up land have low NDVI that is not bare soil: kept, they pull NDVI_soil down and
+    inflate the FVC of every real bare pixel.
+    """
+    keep = ndvi >= 0
+    codes = [int(c) for c in exclude_classes]
+    for lc in landcover:
+        bad = lc.isin(codes)
+        keep = keep & ~bad
+    return keep
+
+
+def fvc_endmembers(
+    ndvi: xr.DataArray,
+    percentiles: Sequence[float] = (5.0, 95.0),
+    *,
+    mask: xr.DataArray | None = None,
+) -> tuple[float, float]:
+    """NDVI_soil and NDVI_veg: the ``percentiles`` of NDVI over ``mask`` (all years pooled).
+
+    ``mask`` (see :func:`fvc_endmember_mask`) is broadcast against ``ndvi``; pixels outside
+    it are left out of the percentiles.
+    """
+    from karstflow.greening import percentile_endmembers
+
+    values = ndvi if mask is None else ndvi.where(mask)
+    lo, hi = (float(p) for p in percentiles)
+    return percentile_endmembers(values.rename(ndvi.name or "ndvi"), lo, hi)
+
+
+# --------------------------------------------------------------------------------------
+# bedrock exposure
+# --------------------------------------------------------------------------------------
+
+
+def unmixing_bands(names: Sequence[str]) -> list[str]:
+    """The reflectance bands of :data:`UNMIXING_BANDS` among ``names`` usable for unmixing.
+
+    Rock and soil differ most in the short-wave infrared (carbonate absorption near
+    2.3 um, soil clay and iron features), so at least one SWIR band is needed, and at least
+    three bands in all (three end-members under the sum-to-one constraint need two, a third
+    leaves a residual to choose by); otherwise the list is empty.
+    """
+    have = [b for b in UNMIXING_BANDS if b in set(names)]
+    if not ({"swir1", "swir2"} & set(have)) or len(have) < 3:
+        return []
+    return have
+
+
+def exposure_method(configured: str, *, has_layer: bool, bands: Sequence[str], source: str = "") -> str:
+    """The exposure method in use: ``layer``, ``unmixing`` or ``one_minus_fvc``.
+
+    ``auto`` (the default): the region's ``bedrock_exposure`` layer when given, else
+    unmixing when the annual stack has the bands (:func:`unmixing_bands`); without either
+    it stops, since 1 - FVC is no independent exposure estimate: it is used only when
+    ``desertification.exposure_method`` says ``one_minus_fvc``.
+    """
+    if configured not in EXPOSURE_METHODS:
+        raise ValueError(
+            f"config key desertification.exposure_method: expected one of {EXPOSURE_METHODS}, found {configured!r}"
+        )
+    usable = unmixing_bands(bands)
+    if configured == "one_minus_fvc":
+        return configured
+    if configured == "layer" or (configured == "auto" and has_layer):
+        if not has_layer:
+            raise ValueError(
+                "config key desertification.exposure_method: 'layer' needs the region input bedrock_exposure "
+                "(regions.<id>.inputs.bedrock_exposure), which the region does not give"
+            )
+        return "layer"
+    if not usable:
+        need = "at least three of " + ", ".join(UNMIXING_BANDS) + " including swir1 or swir2"
+        raise ValueError(
+            f"{source or 'the annual stack'}: no bedrock exposure estimate is possible: the region gives no "
+            f"bedrock_exposure layer and the stack has no reflectance bands to unmix (needs {need}; found "
+            f"{sorted(bands) or 'none'}). Give regions.<id>.inputs.bedrock_exposure, build the stack from "
+            "scenes with SWIR bands, or set config key desertification.exposure_method: one_minus_fvc "
+            "(exposure = 1 - FVC, which makes the grade the FVC grade)"
+        )
+    return "unmixing"
+
+
+def fcls_unmix(spectra: np.ndarray, endmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fully constrained linear unmixing (fractions >= 0, summing to 1) of pixel spectra.
+
+    ``spectra`` ``(..., b)``, ``endmembers`` ``(m, b)`` with m <= b + 1. Returns the
+    fractions ``(..., m)`` and the RMS residual ``(...)``, NaN where a band is NaN.
+
+    The sum-to-one least squares solution of a set E of end-members is closed-form
+    (a Lagrange multiplier: f = f_u - A^-1 1 (1' f_u - 1) / (1' A^-1 1), A = E E',
+    f_u = A^-1 E x); the non-negativity constraint is met exactly by solving every subset
+    of end-members and keeping, per pixel, the feasible subset of least residual, which is
+    the fully constrained solution of Heinz and Chang (2001) (the optimum lies on one face
+    of the simplex). With three end-members that is seven small solves, vectorised.
+    """
+    from itertools import combinations
+
+    x = np.asarray(spectra, dtype=np.float64)
+    e = np.asarray(endmembers, dtype=np.float64)
+    m = e.shape[0]
+    flat = x.reshape(-1, x.shape[-1])
+    ok = np.all(np.isfinite(flat), axis=1)
+    xs = np.where(ok[:, None], flat, 0.0)
+    best_res = np.full(len(xs), np.inf)
+    best = np.zeros((len(xs), m))
+    for k in range(m, 0, -1):
+        for subset in combinations(range(m), k):
+            sub = e[list(subset)]
+            a = sub @ sub.T
+            try:
+                a_inv = np.linalg.inv(a)
+            except np.linalg.LinAlgError:
+                continue
+            ones = np.ones(k)
+            ai1 = a_inv @ ones
+            fu = xs @ (sub.T @ a_inv.T)  # (n, k): A^-1 E x per pixel
+            f = fu - np.outer(fu.sum(axis=1) - 1.0, ai1) / float(ones @ ai1)
+            res = np.sqrt(np.mean((xs - f @ sub) ** 2, axis=1))
+            feasible = np.all(f >= -1e-9, axis=1) & (res < best_res - 1e-15)
+            if feasible.any():
+                full = np.zeros((int(feasible.sum()), m))
+                full[:, list(subset)] = np.clip(f[feasible], 0.0, None)
+                best[feasible] = full
+                best_res[feasible] = res[feasible]
+    best[~ok] = np.nan
+    best_res[~ok] = np.nan
+    return best.reshape(*x.shape[:-1], m), best_res.reshape(x.shape[:-1])
+
+
+def unmix(bands: xr.Dataset, endmembers: Mapping[str, Mapping[str, float]]) -> xr.Dataset:
+    """Vegetation, soil and rock fractions of every pixel (and year) of ``bands``, lazily.
+
+    ``bands``: reflectance variables (fraction 0..1) named as in :data:`UNMIXING_BANDS`,
+    all of the same dims; ``endmembers``: ``{"vegetation": {band: reflectance}, "soil":
+    ..., "rock": ...}`` over the same bands (:func:`image_endmembers` or the config).
+    Returns float32 ``vegetation_fraction``, ``soil_fraction``, ``bedrock_exposure`` (the
+    rock fraction) and ``unmixing_rmse`` (reflectance), by :func:`fcls_unmix`, one dask
+    block at a time.
+    """
+    names = [str(b) for b in bands.data_vars]
+    missing = [(em, b) for em in ENDMEMBERS for b in names if b not in endmembers.get(em, {})]
+    if missing:
+        raise ValueError(
+            f"unmixing end-members: no reflectance for {missing} (end-members need {list(ENDMEMBERS)} over the "
+            f"bands {names})"
+        )
+    e = np.array([[float(endmembers[em][b]) for b in names] for em in ENDMEMBERS])
+    stacked = xr.concat([bands[b].astype(np.float32) for b in names], dim="band").transpose(..., "band")
+    if stacked.chunks is not None:
+        stacked = stacked.chunk({"band": -1})  # one block holds every band of its pixels
+
+    def _block(x: np.ndarray) -> np.ndarray:
+        f, r = fcls_unmix(x, e)
+        return np.concatenate([f, r[..., None]], axis=-1).astype(np.float32)
+
+    out = xr.apply_ufunc(
+        _block,
+        stacked,
+        input_core_dims=[["band"]],
+        output_core_dims=[["part"]],
+        dask="parallelized",
+        output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {"part": len(ENDMEMBERS) + 1}},
+    )
+    names_out = ("vegetation_fraction", "soil_fraction", "bedrock_exposure", "unmixing_rmse")
+    ds = xr.Dataset({n: out.isel(part=i, drop=True) for i, n in enumerate(names_out)})
+    long = {
+        "vegetation_fraction": "vegetation fraction (linear spectral unmixing)",
+        "soil_fraction": "bare soil fraction (linear spectral unmixing)",
+        "bedrock_exposure": "bedrock exposure: rock fraction (linear spectral unmixing)",
+        "unmixing_rmse": "RMS residual of the unmixing (reflectance)",
+    }
+    for n in names_out:
+        ds[n].attrs = {"long_name": long[n], "units": "1"}
+    return ds
+
+
+def image_endmembers(
+    bands: xr.Dataset,
+    *,
+    mask: xr.DataArray | None = None,
+    max_samples: int = 200_000,
+    vertex_px: int = 20,
+) -> dict[str, dict[str, float]]:
+    """Vegetation, soil and rock end-members from the image: the purest pixels.
+
+    A regular subsample (every k-th pixel of each dim, at most ``max_samples``) of the
+    pixels finite in every band and inside ``mask`` (e.g. carbonate land without water and
+    built-up) is projected on its first two principal components; the three pixels
+    spanning the triangle of largest area (maximum simplex volume, N-FINDR, Winter 1999,
+    searched over the convex hull) are the purest, and each end-member is the mean
+    spectrum of the ``vertex_px`` sample pixels nearest its vertex in that plane (noise).
+    Points beyond the 0.1 / 99.9 percentiles of a component are left out first, so single
+    outliers (cloud, shadow) do not become vertices. The vertex of highest NDVI is
+    vegetation; of the two bare vertices the brighter in the SWIR is rock (bare limestone
+    and dolomite reflect more in the SWIR than the clay- and iron-rich karst soils, which
+    absorb there; e.g. the USGS spectral library, Kokaly et al. 2017), the other soil.
+    Returns ``{end-member: {band: reflectance}}``.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    names = [str(b) for b in bands.data_vars]
+    if "red" not in names or "nir" not in names:
+        raise ValueError(f"image end-members need the red and nir bands (to tell vegetation), found {names}")
+    da0 = bands[names[0]]
+    total = int(np.prod(da0.shape))
+    step = max(1, int(np.ceil((total / max(int(max_samples), 1)) ** (1.0 / da0.ndim))))
+    sel = {d: slice(None, None, step) for d in da0.dims}
+    cols = [np.asarray(bands[b].isel(sel).values, dtype=np.float64).ravel() for b in names]
+    x = np.stack(cols, axis=1)
+    ok = np.all(np.isfinite(x), axis=1)
+    if mask is not None:
+        m = np.asarray(mask.broadcast_like(da0).isel(sel).values).ravel()
+        ok &= m.astype(bool)
+    x = x[ok]
+    if len(x) < 3 * vertex_px:
+        raise ValueError(
+            f"image end-members: only {len(x)} sampled pixels have every band ({names}) on unmasked land; "
+            "give desertification.unmixing.endmembers"
+        )
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    pcs = (x - mean) @ vt[:2].T
+    lo, hi = np.percentile(pcs, [0.1, 99.9], axis=0)
+    inner = np.all((pcs >= lo) & (pcs <= hi), axis=1)
+    pts = pcs[inner]
+    try:
+        hull = ConvexHull(pts)
+    except QhullError as err:
+        raise ValueError(f"image end-members: the sampled spectra span no plane ({err}); configure them") from None
+    v = pts[hull.vertices]
+    best, tri = -1.0, (0, 1, 2)
+    n = len(v)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d1 = v[j] - v[i]
+            d2 = v - v[i]
+            area = np.abs(d1[0] * d2[:, 1] - d1[1] * d2[:, 0]) / 2.0
+            k = int(np.argmax(area))
+            if area[k] > best:
+                best, tri = float(area[k]), (i, j, k)
+    spectra = []
+    xin = x[inner]
+    for idx in tri:
+        dist = np.hypot(*(pts - v[idx]).T)
+        near = np.argsort(dist)[: int(vertex_px)]
+        spectra.append(xin[near].mean(axis=0))
+    red, nir = names.index("red"), names.index("nir")
+    ndvi = [(s[nir] - s[red]) / (s[nir] + s[red]) for s in spectra]
+    veg = int(np.argmax(ndvi))
+    rest = [i for i in range(3) if i != veg]
+    swir = [names.index(b) for b in ("swir1", "swir2") if b in names] or list(range(len(names)))
+    bright = [float(np.mean(spectra[i][swir])) for i in rest]
+    rock, soil = (rest[0], rest[1]) if bright[0] >= bright[1] else (rest[1], rest[0])
+    out = {
+        em: {b: float(spectra[i][k]) for k, b in enumerate(names)}
+        for em, i in (("vegetation", veg), ("soil", soil), ("rock", rock))
+    }
+    log.info("image end-members over %d sampled pixels (%s): %s", len(x), ", ".join(names), out)
     return out
 
 

@@ -28,6 +28,9 @@ rule desertification_grades:
         mem_mb=4000,
     params:
         fvc_percentiles=config["desertification"]["fvc_percentiles"],
+        fvc_exclude_classes=config["desertification"]["fvc_exclude_classes"],
+        exposure_method=config["desertification"]["exposure_method"],
+        unmixing=config["desertification"]["unmixing"],
         indicators=config["desertification"]["indicators"],
         combine=config["desertification"]["combine"],
         thresholds=config["desertification"]["thresholds"],

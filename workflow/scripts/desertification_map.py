@@ -13,11 +13,21 @@ log = logging.getLogger("karstflow.scripts.desertification_map")
 def main(input, output, params, wildcards, threads=1) -> None:
     year = int(wildcards.year)
     grid = RegionGrid.from_dict(read_json(input.grid))
-    grades = read_cube(input.grades)["rd_grade"]
+    cube = read_cube(input.grades)
+    grades = cube["rd_grade"]
     if year not in grades["year"].values:
         raise ValueError(f"{input.grades}: no year {year} (years {grades['year'].values.tolist()})")
     values = grades.sel(year=year).values
-    write_raster(grid.data_array(values, name="rd_grade"), output.grade, dtype="uint8", nodata=RD_NODATA)
+    da = grid.data_array(values, name="rd_grade")
+    # the GeoTIFF says how its exposure indicator was made (GDAL metadata tags)
+    da.attrs = {
+        "year": year,
+        "exposure_method": str(cube.attrs.get("exposure_method", "")),
+        "exposure_source": str(cube.attrs.get("exposure_source", "")),
+        "indicators": str(cube.attrs.get("indicators", "")),
+        "combine": str(cube.attrs.get("combine", "")),
+    }
+    write_raster(da, output.grade, dtype="uint8", nodata=RD_NODATA)
     log.info("RD grades of %d -> %s", year, output.grade)
 
 

@@ -1,5 +1,6 @@
 """Entry script of rule desertification_summary: first-to-last transitions and headline figures."""
 
+import json
 import logging
 
 import pandas as pd
@@ -26,15 +27,24 @@ def main(input, output, params, wildcards, threads=1) -> None:
         graded_area_km2=float(area[area["year"] == params.years[0]]["area_km2"].sum()),
         fvc_ndvi_soil=float(attrs["ndvi_soil"]),
         fvc_ndvi_veg=float(attrs["ndvi_veg"]),
+        fvc_endmember_exclusion=str(attrs.get("fvc_endmember_exclusion", "")),
+        exposure_method=str(attrs["exposure_method"]),
         exposure_source=str(attrs["exposure_source"]),
         indicators=str(attrs["indicators"]).split(","),
         combine=str(attrs["combine"]),
         grades={str(k): v for k, v in RD_GRADES.items()},
     )
+    if "unmixing_endmembers" in attrs:
+        summary.update(
+            unmixing_bands=str(attrs["unmixing_bands"]).split(","),
+            unmixing_endmembers=json.loads(str(attrs["unmixing_endmembers"])),
+            unmixing_endmember_source=str(attrs["unmixing_endmember_source"]),
+        )
     write_json(summary, output.summary)
     log.info(
-        "RD %s: %.3f -> %.3f km2 (%d-%d), reduction %.1f %%",
+        "RD %s (exposure by %s): %.3f -> %.3f km2 (%d-%d), reduction %.1f %%",
         summary["rd_definition"],
+        summary["exposure_method"],
         summary["rd_area_first_km2"],
         summary["rd_area_last_km2"],
         params.years[0],

@@ -34,8 +34,16 @@ def desertification_inputs(wildcards):
         "grid": f"results/{rid}/grid.json",
     }
     exposure = input_file(rid, "bedrock_exposure")
-    if exposure:
+    method = config["desertification"]["exposure_method"]
+    if exposure and method in ("auto", "layer"):
         inputs["exposure"] = exposure
+    elif method in ("auto", "unmixing"):
+        # the annual stack the greening cube came from: its reflectance bands, if any, are
+        # unmixed (the greening cube keeps the indices only)
+        inputs["stack"] = layer_file(rid, "greening", "annual_stack")
+    # FVC end-members leave out water and built-up land of the region's land-cover maps
+    for year, path in landcover_maps(rid).items():
+        inputs[f"landcover_{year}"] = path
     if "slope" in config["desertification"]["indicators"]:
         if not PLANS[rid]["terrain"].runs:
             raise WorkflowError(
