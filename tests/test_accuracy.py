@@ -104,9 +104,7 @@ def test_olofsson_proportion_matrix(olofsson):
         ]
     )
     np.testing.assert_array_equal(np.round(olofsson.area_proportion_matrix, 4), expected)
-    np.testing.assert_array_equal(
-        np.round(olofsson.area_proportion, 4), [0.0235, 0.0130, 0.3175, 0.6460]
-    )
+    np.testing.assert_array_equal(np.round(olofsson.area_proportion, 4), [0.0235, 0.0130, 0.3175, 0.6460])
     np.testing.assert_allclose(olofsson.area_weights, [0.02, 0.015, 0.32, 0.645])
 
 
@@ -118,9 +116,7 @@ def _olofsson_by_pixels(counts: np.ndarray, pixels: np.ndarray):
     n_hat_col = [sum(pixels[i] / n_i[i] * counts[i, j] for i in range(q)) for j in range(q)]
     users = [counts[i, i] / n_i[i] for i in range(q)]
     prod = [pixels[j] / n_i[j] * counts[j, j] / n_hat_col[j] for j in range(q)]
-    var_o = sum(
-        (pixels[i] / N) ** 2 * users[i] * (1 - users[i]) / (n_i[i] - 1) for i in range(q)
-    )
+    var_o = sum((pixels[i] / N) ** 2 * users[i] * (1 - users[i]) / (n_i[i] - 1) for i in range(q))
     var_p = []
     for j in range(q):
         first = pixels[j] ** 2 * (1 - prod[j]) ** 2 * users[j] * (1 - users[j]) / (n_i[j] - 1)
@@ -347,8 +343,7 @@ def test_map_class_without_samples_and_without_area():
     assert math.isnan(r.area_adjusted_producers_accuracy[4])
     np.testing.assert_allclose(r.area_estimate[:4], base.area_estimate)
     np.testing.assert_allclose(r.area_se[:4], base.area_se)
-    np.testing.assert_allclose(r.area_adjusted_producers_accuracy_se[:4],
-                               base.area_adjusted_producers_accuracy_se)
+    np.testing.assert_allclose(r.area_adjusted_producers_accuracy_se[:4], base.area_adjusted_producers_accuracy_se)
     assert r.area_estimate[4] == 0 and list(r.area_ci[4]) == [0.0, 0.0]
     assert r.area_adjusted_overall_accuracy == pytest.approx(base.area_adjusted_overall_accuracy)
     assert r.kappa == pytest.approx(base.kappa)
@@ -417,9 +412,16 @@ def test_to_dict_is_plain_json(olofsson):
     assert len(back["kappa_ci"]) == 2
     assert len(back["area_ci"]) == 4 and len(back["area_ci"][0]) == 2
     for key in [
-        "overall_accuracy", "kappa", "kappa_variance", "users_accuracy", "producers_accuracy",
-        "quantity_disagreement", "allocation_disagreement", "area_estimate",
-        "area_adjusted_users_accuracy", "area_adjusted_producers_accuracy",
+        "overall_accuracy",
+        "kappa",
+        "kappa_variance",
+        "users_accuracy",
+        "producers_accuracy",
+        "quantity_disagreement",
+        "allocation_disagreement",
+        "area_estimate",
+        "area_adjusted_users_accuracy",
+        "area_adjusted_producers_accuracy",
         "area_adjusted_overall_accuracy",
     ]:
         assert key in back
@@ -517,3 +519,98 @@ def test_confusion_matrix_unknown_labels():
 def test_confusion_matrix_length_mismatch():
     with pytest.raises(ValueError, match="same number of samples"):
         confusion_matrix([1, 2, 3], [1, 2], [1, 2, 3])
+
+
+# ------------------------------------------------------------------ sampling design
+# Issue 13's two-class case: map A covers 90 % of the area and 5 % of it is really B; map B
+# covers 10 % and 20 % of it is really A. True B share = 0.9 * 0.05 + 0.1 * 0.8 = 0.125.
+TWO = ["A", "B"]
+TWO_AREA = [900.0, 100.0]
+P_REF_GIVEN_MAP = np.array([[0.95, 0.05], [0.20, 0.80]])  # rows map A, B
+
+
+def test_two_class_map_stratified_sample_is_unbiased_by_hand():
+    # the expected composition of a map-stratified sample of 100 (map A) + 50 (map B)
+    counts = np.array([[95, 5], [10, 40]])
+    r = assess(counts, TWO, mapped_area=TWO_AREA, design="map-stratified")
+    assert r.probability_design and r.has_area and r.area_not_evaluated_reason is None
+    assert r.area_proportion[1] == pytest.approx(0.125)  # 0.9 * 5/100 + 0.1 * 40/50
+    # eq. 10: 0.9^2 * 0.05 * 0.95 / 99 + 0.1^2 * 0.8 * 0.2 / 49
+    se = math.sqrt(0.81 * 0.05 * 0.95 / 99 + 0.01 * 0.8 * 0.2 / 49)
+    assert r.area_proportion_se[1] == pytest.approx(se) and se == pytest.approx(0.020526, abs=1e-6)
+    assert r.area_estimate[1] == pytest.approx(125.0)
+    # simple random: the same numbers (post-stratified estimator)
+    s = assess(counts, TWO, mapped_area=TWO_AREA, design="simple-random")
+    assert s.area_proportion[1] == pytest.approx(0.125) and s.design == "simple-random"
+
+
+def test_two_class_reference_split_is_not_evaluated():
+    # 50 samples per reference class: P(map | ref) = W_i p(ref | map) / p(ref); ref A: 0.855 / 0.875
+    # from map A, ref B: 0.045 / 0.125 = 0.36 from map A
+    counts = np.array([[50 * 0.855 / 0.875, 50 * 0.36], [50 * 0.02 / 0.875, 50 * 0.64]])
+    # what the estimator gives when it ignores the design (today's default): the issue's 0.339 +- 0.097
+    blind = assess(counts, TWO, mapped_area=TWO_AREA, design="map-stratified")
+    assert blind.area_proportion[1] == pytest.approx(0.339, abs=5e-4)
+    assert blind.z * blind.area_proportion_se[1] == pytest.approx(0.097, abs=5e-4)
+    r = assess(counts, TWO, mapped_area=TWO_AREA, design="reference-split")
+    assert not r.probability_design and not r.has_area
+    assert r.area_estimate is None and r.area_proportion is None and r.area_adjusted_overall_accuracy is None
+    assert math.isnan(r.quantity_disagreement) and r.disagreement_basis == "not evaluated"
+    assert "reference-split" in r.area_not_evaluated_reason and "stratified by map class" in r.area_not_evaluated_reason
+    # sample-based figures stay, and equal those without areas
+    plain = assess(counts, TWO)
+    assert r.kappa == pytest.approx(plain.kappa) and r.overall_accuracy == pytest.approx(plain.overall_accuracy)
+    assert r.quantity_disagreement_sample == pytest.approx(plain.quantity_disagreement_sample)
+    d = r.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["design"] == "reference-split" and d["probability_design"] is False
+    assert d["area_estimates"] == "not evaluated" and d["area_not_evaluated_reason"] == r.area_not_evaluated_reason
+    for key in (
+        "area_estimate",
+        "area_ci",
+        "area_proportion",
+        "area_adjusted_overall_accuracy",
+        "area_adjusted_users_accuracy",
+        "quantity_disagreement",
+        "allocation_disagreement",
+    ):
+        assert d[key] == "not evaluated", key
+    assert d["mapped_area"] == TWO_AREA and d["area_weights"] == [0.9, 0.1]
+    assert isinstance(d["kappa"], float) and isinstance(d["allocation_disagreement_sample"], float)
+
+
+def test_two_class_designs_by_simulation():
+    # 300 seeded replicates of each design: map-stratified estimates centre on 0.125 with
+    # ~68 % of them within one SE; the reference-split ones centre on 0.339.
+    rng = np.random.default_rng(13)
+    est, cover = [], []
+    for _ in range(300):
+        b_in_a = rng.binomial(100, 0.05)
+        b_in_b = rng.binomial(50, 0.80)
+        r = assess([[100 - b_in_a, b_in_a], [50 - b_in_b, b_in_b]], TWO, mapped_area=TWO_AREA)
+        est.append(r.area_proportion[1])
+        cover.append(abs(r.area_proportion[1] - 0.125) <= r.area_proportion_se[1])
+    assert np.mean(est) == pytest.approx(0.125, abs=0.003)  # MC s.e. 0.0205 / sqrt(300) = 0.0012
+    assert 0.6 <= np.mean(cover) <= 0.76
+    ref = []
+    for _ in range(300):
+        a_from_b = rng.binomial(50, 0.02 / 0.875)
+        b_from_a = rng.binomial(50, 0.36)
+        m = [[50 - a_from_b, b_from_a], [a_from_b, 50 - b_from_a]]
+        ref.append(assess(m, TWO, mapped_area=TWO_AREA).area_proportion[1])
+    assert np.mean(ref) == pytest.approx(0.339, abs=0.01)
+    assert assess(m, TWO, mapped_area=TWO_AREA, design="reference-split").area_proportion is None
+
+
+def test_probability_design_withheld_with_a_reason_and_bad_design():
+    r = assess([[95, 5], [10, 40]], TWO, mapped_area=TWO_AREA, not_evaluated="strata are another map's")
+    assert r.design == "map-stratified" and r.area_estimate is None
+    assert r.to_dict()["area_not_evaluated_reason"] == "strata are another map's"
+    with pytest.raises(ValueError, match=r"design must be one of \['map-stratified', 'simple-random'.*'random'"):
+        assess([[95, 5], [10, 40]], TWO, design="random")
+    # a non-probability design does not need a sample in every mapped stratum
+    r = assess([[10, 2], [0, 0]], TWO, mapped_area=TWO_AREA, design="purposive")
+    assert r.area_not_evaluated_reason and "purposive" in r.area_not_evaluated_reason
+    # without mapped areas nothing is withheld: the sample figures as before
+    d = assess([[95, 5], [10, 40]], TWO, design="unknown").to_dict()
+    assert d["disagreement_basis"] == "sample" and "area_estimates" not in d and d["design"] == "unknown"

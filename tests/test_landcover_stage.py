@@ -33,6 +33,7 @@ from karstflow.abandonment import parcel_abandonment
 from karstflow.demo import LANDCOVER_CLASSES
 from karstflow.grid import RegionGrid
 from karstflow.io import read_raster
+from karstflow.sampling import strata_mismatch
 
 pytestmark = pytest.mark.e2e
 
@@ -85,9 +86,28 @@ def test_landcover_map_and_accuracy(county_run):
     # Kappa restates the held-out pairs (scikit-learn, independent code) and passes the gate
     assert accuracy["kappa"] == pytest.approx(cohen_kappa_score(val["class_code"], val["map_code"]))
     assert accuracy["kappa"] >= 0.8 and accuracy["kappa_ci"][0] < accuracy["kappa"] < accuracy["kappa_ci"][1]
-    for key in ("users_accuracy", "producers_accuracy", "quantity_disagreement", "allocation_disagreement",
-                "area_estimate", "area_ci", "area_adjusted_overall_accuracy", "area_adjusted_users_accuracy"):
+    for key in (
+        "users_accuracy",
+        "producers_accuracy",
+        "quantity_disagreement",
+        "allocation_disagreement",
+        "area_estimate",
+        "area_ci",
+        "area_adjusted_overall_accuracy",
+        "area_adjusted_users_accuracy",
+    ):
         assert key in accuracy
+    # the held-out split is stratified by reference class: no area figures from it (issue 13)
+    assert accuracy["design"] == accuracy["validation_design"] == "reference-split"
+    assert (val["design"] == "reference-split").all()
+    assert (
+        accuracy["area_estimates"]
+        == accuracy["area_estimate"]
+        == accuracy["quantity_disagreement"]
+        == ("not evaluated")
+    )
+    assert "stratified by reference class" in accuracy["area_not_evaluated_reason"]
+    assert isinstance(accuracy["allocation_disagreement_sample"], float)
     matrix = pd.read_csv(base / "landcover" / "confusion_matrix.csv", index_col=0)
     assert matrix.to_numpy().tolist() == accuracy["matrix"]
     # rows are map classes: row totals are the validation samples per mapped class
@@ -107,8 +127,14 @@ def test_planted_abandonment_is_recovered(county_run):
     summary = json.loads((base / "abandonment" / "abandonment.json").read_text())
     # exact with the true land cover
     truth = read_raster(county_run / "resources" / "demo" / REGION / "landcover.tif", masked=False)
-    exact = parcel_abandonment(parcels[["parcel_id", "abandoned_true", "geometry"]], truth, LANDCOVER_CLASSES,
-                               abandonment_codes=[2, 3, 4, 5, 6], threshold=0.5, min_classified_fraction=0.5)
+    exact = parcel_abandonment(
+        parcels[["parcel_id", "abandoned_true", "geometry"]],
+        truth,
+        LANDCOVER_CLASSES,
+        abandonment_codes=[2, 3, 4, 5, 6],
+        threshold=0.5,
+        min_classified_fraction=0.5,
+    )
     assert (exact["abandoned"] == exact["abandoned_true"]).all()
     # within the justified tolerance with the classified map
     agreement = float((parcels["abandoned"] == parcels["abandoned_true"]).mean())
@@ -138,6 +164,13 @@ def test_sampling_design_exports_points_to_label(county_run):
         zip(design["class_code"], design["n_samples"], strict=True)
     )
     assert kml.crs.to_epsg() == 4326 and "reference_code:" in kml["description"].iloc[0]
+    # the design is recorded with every point (issue 13)
+    assert (sample["design"] == "map-stratified").all() and (design["design"] == "map-stratified").all()
+    assert kml["description"].str.startswith("design: map-stratified").all()
+    assert (
+        sample["stratum_pixels"].tolist()
+        == sample["map_code"].map(dict(zip(design["class_code"], design["mapped_pixels"], strict=True))).tolist()
+    )
     lc = read_raster(county_run / "results" / REGION / "landcover" / "landcover.tif", masked=False)
     t = lc.rio.transform()
     rows = ((sample.geometry.y - t.f) / t.e).astype(int)
@@ -158,12 +191,38 @@ def test_labelled_sample_is_read_back_into_the_assessment(county_run, workflow_r
     edit_config(workdir, lambda c: c["regions"][REGION].setdefault("inputs", {}).update(validation="labelled.gpkg"))
     workflow_runner.run(workdir, f"results/{REGION}/landcover/accuracy.json")
     accuracy = json.loads((workdir / "results" / REGION / "landcover" / "accuracy.json").read_text())
-    assert accuracy["validation_design"] == "labelled validation file" and accuracy["unlabelled_points_skipped"] == 10
+    # the design comes from the file's own column, no config needed
+    assert accuracy["validation_design"] == accuracy["design"] == "map-stratified"
+    assert accuracy["validation_design_origin"] == "column design" and accuracy["unlabelled_points_skipped"] == 10
     assert accuracy["n"] == len(sample) - 10
     labelled = sample.iloc[10:]
     lc = read_raster(workdir / "results" / REGION / "landcover" / "landcover.tif", masked=False)
     mapped = lc.values[rows[10:], cols[10:]]
     assert accuracy["kappa"] == pytest.approx(cohen_kappa_score(labelled["reference_code"].astype(int), mapped))
+    # with a validation file every reference sample trains, so the map may differ from the one
+    # the sample was drawn from: then its strata are not this map's classes and no area is estimated
+    counts = np.bincount(lc.values[lc.values != 255].ravel(), minlength=256)
+    changed = strata_mismatch(labelled, mapped, {c: int(counts[c]) for c in LANDCOVER_CLASSES})
+    if changed:
+        assert accuracy["area_estimates"] == "not evaluated" and accuracy["area_not_evaluated_reason"] == changed
+    # the sample drawn from this map, labelled in place: strata match, unbiased area estimates
+    workflow_runner.run(workdir, f"results/{REGION}/landcover/validation_sample.gpkg")
+    again = gpd.read_file(workdir / "results" / REGION / "landcover" / "validation_sample.gpkg")
+    r2 = ((again.geometry.y - t.f) / t.e).astype(int)
+    c2 = ((again.geometry.x - t.c) / t.a).astype(int)
+    again["reference_code"] = pd.array(truth.values[r2, c2].astype(int), dtype="Int64")
+    again.to_file(workdir / "labelled.gpkg")
+    workflow_runner.run(workdir, f"results/{REGION}/landcover/accuracy.json")
+    accuracy = json.loads((workdir / "results" / REGION / "landcover" / "accuracy.json").read_text())
+    assert accuracy["design"] == "map-stratified" and accuracy["disagreement_basis"] == "area_weighted"
+    assert "area_estimates" not in accuracy
+    # eq. 9 restated: sum over strata of W_h n_hk / n_h, W_h = stratum pixels / all pixels
+    w = again.groupby("map_code")["stratum_pixels"].first() / counts.sum()
+    share = pd.crosstab(again["map_code"], again["reference_code"], normalize="index").mul(w, axis=0).sum()
+    names = accuracy["class_names"]
+    for code, value in share.items():
+        assert accuracy["area_proportion"][names.index(LANDCOVER_CLASSES[code])] == pytest.approx(value)
+    sample = again
     # a label outside the legend stops the assessment, naming the file and the sample
     sample.loc[sample.index[20], "reference_code"] = 12
     sample.to_file(workdir / "labelled.gpkg")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -10,14 +13,20 @@ import shapely
 
 from karstflow.classify import SampleError
 from karstflow.grid import RegionGrid
+from karstflow.io import read_raster, write_raster
+from karstflow.runtime import call_script
 from karstflow.sampling import (
     allocate_samples,
     kml_description,
     labelled_codes,
     olofsson_sample_size,
     sampling_design,
+    strata_mismatch,
     stratified_sample,
+    validation_design,
 )
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
 # Olofsson et al. (2014) section 5 example: strata deforestation, forest gain, stable
 # forest, stable non-forest; mapped pixels and anticipated user's accuracies; S(O) = 0.01.
@@ -87,3 +96,162 @@ def test_labels_outside_the_legend_name_the_file_and_samples():
         labelled_codes(frame, {1: "a", 2: "b"}, source="labelled.kml")
     with pytest.raises(SampleError, match="no sample is labelled"):
         labelled_codes(pd.DataFrame({"reference_code": [None, None]}), {1: "a"})
+
+
+def test_sample_records_its_design_and_strata():
+    grid = RegionGrid.from_bounds("EPSG:32650", 10, (0, 0, 300, 200))
+    lc = np.full(grid.shape, 1, np.uint8)
+    lc[:, 20:] = 2
+    design = sampling_design(
+        pd.Series({1: 400, 2: 200}), {1: "a", 2: "b"}, target_se=0.05, users_accuracy=0.8, min_per_class=5
+    )
+    assert (design["design"] == "map-stratified").all()
+    sample = stratified_sample(grid.data_array(lc), design, {1: "a", 2: "b"}, seed=1)
+    assert (sample["design"] == "map-stratified").all()
+    assert sample["stratum_pixels"].tolist() == [400 if c == 1 else 200 for c in sample["map_code"]]
+    assert kml_description({1: "a"}) == "design: map-stratified. Legend: 1 a. reference_code: "
+
+
+def test_validation_design_from_column_kml_config_or_unknown():
+    pts = [shapely.Point(0, 0)] * 3
+    gpkg = gpd.GeoDataFrame({"design": ["map-stratified"] * 3, "reference_code": [1, 2, None]}, geometry=pts)
+    assert validation_design(gpkg) == ("map-stratified", "column design")
+    assert validation_design(gpkg, "map-stratified") == ("map-stratified", "column design")
+    kml = gpd.GeoDataFrame({"description": [kml_description({1: "a"}) + "1"] * 3}, geometry=pts)
+    assert validation_design(kml) == ("map-stratified", "KML description")
+    field = gpd.GeoDataFrame({"reference_code": [1, 2, 1]}, geometry=pts)
+    assert validation_design(field, "simple-random") == ("simple-random", "config landcover.validation.design")
+    assert validation_design(field) == ("unknown", "not declared")
+    with pytest.raises(
+        SampleError,
+        match=r"f.gpkg: its column design says the sample is 'map-stratified' but "
+        r"config key landcover.validation.design says 'purposive'",
+    ):
+        validation_design(gpkg, "purposive", source="f.gpkg")
+    mixed = gpkg.assign(design=["map-stratified", "simple-random", "map-stratified"])
+    with pytest.raises(SampleError, match=r"one sampling design for every point, found \['map-stratified', 'simple"):
+        validation_design(mixed)
+    # only the rows asked for (the labelled ones) count
+    assert validation_design(mixed, rows=[True, False, True])[0] == "map-stratified"
+    with pytest.raises(SampleError, match=r"holds the design 'stratified'; expected one of \['map-stratified'"):
+        validation_design(gpkg.assign(design="stratified"))
+    with pytest.raises(SampleError, match="config key landcover.validation.design must be one of"):
+        validation_design(field, "random")
+
+
+def test_strata_mismatch_names_what_changed():
+    frame = pd.DataFrame({"map_code": [1, 1, 2], "stratum_pixels": [90, 90, 10]})
+    assert strata_mismatch(frame, np.array([1, 1, 2]), {1: 90, 2: 10}) is None
+    why = strata_mismatch(frame, np.array([1, 2, 2]), {1: 89, 2: 11})
+    assert "1 of 3 point(s) lie on a map class other than the stratum" in why
+    assert "(1: 90 -> 89, 2: 10 -> 11)" in why and "Stehman 2014" in why
+    assert strata_mismatch(pd.DataFrame({"reference_code": [1]}), np.array([1]), {1: 1}) is None
+
+
+@pytest.fixture
+def two_class_region(tmp_path):
+    """Issue 13's two-class map (A 90 %, 5 % of it really B; B 10 %, 20 % really A) and its truth."""
+    grid = RegionGrid.from_bounds("EPSG:32650", 10, (0, 0, 1000, 1000))  # 100 x 100 px
+    rng = np.random.default_rng(0)
+    flat = np.ones(grid.shape[0] * grid.shape[1], np.uint8)
+    flat[rng.permutation(flat.size)[:1000]] = 2  # map B: 1,000 px
+    truth = flat.copy()
+    in_a, in_b = np.flatnonzero(flat == 1), np.flatnonzero(flat == 2)
+    truth[rng.choice(in_a, 450, replace=False)] = 2  # 5 % of map A is B
+    truth[rng.choice(in_b, 200, replace=False)] = 1  # 20 % of map B is A
+    assert (truth == 2).mean() == 0.125
+    lc_path = tmp_path / "landcover.tif"
+    write_raster(grid.data_array(flat.reshape(grid.shape)), lc_path, dtype="uint8", nodata=255)
+    return grid, lc_path, truth.reshape(grid.shape), flat.reshape(grid.shape)
+
+
+ACCURACY_PARAMS = {"classes": {1: "A", 2: "B"}, "kappa_min": -1.0, "alpha": 0.05, "label_column": "reference_code"}
+
+
+def _accuracy(tmp_path, inputs, name, **params):
+    out = tmp_path / name
+    call_script(
+        SCRIPTS / "landcover_accuracy.py",
+        input=inputs,
+        output={"accuracy": out / "accuracy.json", "matrix": out / "m.csv", "summary": out / "landcover.json"},
+        params={**ACCURACY_PARAMS, **params},
+        wildcards={"region": "two"},
+        log=out / "log.txt",
+    )
+    return json.loads((out / "accuracy.json").read_text()), json.loads((out / "landcover.json").read_text())
+
+
+def test_labelled_map_stratified_sample_gives_unbiased_area_reference_split_does_not(tmp_path, two_class_region):
+    grid, lc_path, truth, mapped = two_class_region
+    out = tmp_path / "design"
+    call_script(
+        SCRIPTS / "landcover_sampling_design.py",
+        input={"landcover": lc_path},
+        output={
+            "gpkg": out / "validation_sample.gpkg",
+            "kml": out / "validation_sample.kml",
+            "design": out / "sampling_design.csv",
+        },
+        params={
+            "classes": {1: "A", 2: "B"},
+            "sampling": {"target_overall_se": 0.02, "users_accuracy": 0.85, "min_per_class": 50, "seed": 42},
+        },
+        wildcards={"region": "two"},
+    )
+    sample = gpd.read_file(out / "validation_sample.gpkg")
+    assert (sample["design"] == "map-stratified").all()
+    assert gpd.read_file(out / "validation_sample.kml")["description"].str.startswith("design: map-stratified").all()
+    # a perfect labeller; no design configured: the file's column says map-stratified
+    t = read_raster(lc_path, masked=False).rio.transform()
+    rows = ((sample.geometry.y - t.f) / t.e).astype(int)
+    cols = ((sample.geometry.x - t.c) / t.a).astype(int)
+    sample["reference_code"] = truth[rows, cols].astype(int)
+    sample.to_file(tmp_path / "labelled.gpkg")
+    acc, summary = _accuracy(
+        tmp_path,
+        {"landcover": lc_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "labelled.gpkg"},
+        "stratified",
+    )
+    assert acc["design"] == acc["validation_design"] == summary["design"] == "map-stratified"
+    assert acc["probability_design"] is True and acc["disagreement_basis"] == "area_weighted"
+    share, se = acc["area_proportion"][1], acc["area_proportion_se"][1]
+    # eq. 9 restated from the sample: W_A n_AB / n_A + W_B n_BB / n_B
+    n = pd.crosstab(sample["map_code"], sample["reference_code"])
+    assert share == pytest.approx(0.9 * n.loc[1, 2] / n.loc[1].sum() + 0.1 * n.loc[2, 2] / n.loc[2].sum())
+    assert abs(share - 0.125) <= se  # the true B share, within one standard error
+    assert acc["area_estimate"][1] == pytest.approx(share * 100.0)  # 10,000 px of 100 m2 = 100 ha
+    assert isinstance(summary["area_adjusted_overall_accuracy"], float)
+
+    # the same map validated by a held-out split of reference samples, 50 per reference class
+    rng = np.random.default_rng(1)
+    picks = np.concatenate([rng.choice(np.flatnonzero(truth.ravel() == c), 50, replace=False) for c in (1, 2)])
+    held = pd.DataFrame({"class_code": truth.ravel()[picks], "map_code": mapped.ravel()[picks], "is_validation": True})
+    held.to_csv(tmp_path / "samples.csv", index=False)
+    ref, ref_summary = _accuracy(tmp_path, {"landcover": lc_path, "samples": tmp_path / "samples.csv"}, "split")
+    assert ref["design"] == "reference-split" and ref["probability_design"] is False
+    assert (
+        ref["area_estimates"] == "not evaluated" and "stratified by reference class" in ref["area_not_evaluated_reason"]
+    )
+    for key in (
+        "area_proportion",
+        "area_estimate",
+        "area_adjusted_overall_accuracy",
+        "quantity_disagreement",
+        "allocation_disagreement",
+    ):
+        assert ref[key] == "not evaluated", key
+    assert ref_summary["quantity_disagreement"] == "not evaluated"
+    assert isinstance(ref["kappa"], float) and ref["mapped_area_ha"] == {"A": 90.0, "B": 10.0}
+    assert "not evaluated" in (tmp_path / "split" / "log.txt").read_text()
+
+    # a map-stratified sample of another map: its strata are not this map's classes
+    moved = sample.copy()
+    moved.loc[moved.index[:3], "map_code"] = 3 - moved.loc[moved.index[:3], "map_code"]
+    moved.to_file(tmp_path / "moved.gpkg")
+    other, _ = _accuracy(
+        tmp_path,
+        {"landcover": lc_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "moved.gpkg"},
+        "moved",
+    )
+    assert other["design"] == "map-stratified" and other["area_estimates"] == "not evaluated"
+    assert "3 of " in other["area_not_evaluated_reason"] and "Stehman 2014" in other["area_not_evaluated_reason"]

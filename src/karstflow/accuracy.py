@@ -61,6 +61,41 @@ are computed on the area-weighted population matrix p_ij above (``disagreement_b
 ``"area_weighted"``), as Pontius & Millones recommend for a stratified sample; without it
 they equal the sample-based values (``disagreement_basis`` is ``"sample"``).
 
+Sampling design
+---------------
+The area-weighted figures are design-based estimates: they are unbiased only when the
+validation sample is a *probability* sample of the map (Olofsson et al. 2014, section 4;
+Stehman 2009, Int. J. Remote Sens. 30:5243-5272). :func:`assess` takes the ``design`` of
+the sample, one of :data:`DESIGNS`:
+
+* ``"map-stratified"`` (probability): stratified random sampling with the map classes as
+  strata (the sampling-design rule's ``validation_sample.gpkg``); the stratum weights W_i
+  are the mapped areas of the map classes, the estimator above is the one of the paper.
+* ``"simple-random"`` (probability): simple random (or systematic) sampling of the map;
+  the same formulas are the post-stratified estimator with the map classes as post-strata
+  (Olofsson et al. 2014, section 4.3; Card 1982).
+* ``"reference-split"`` (not a probability sample): a held-out share of reference samples
+  stratified by *reference* class, typically from class interiors. Its composition is
+  set by how many reference samples each class has, not by the map, so Olofsson's
+  estimator is biased: map A 90 % of the area (5 % of it really B), map B 10 % (20 % really
+  A), 50 samples per reference class give a B share of 0.339 +- 0.097 (95 % CI) against a
+  true 0.125.
+* ``"purposive"`` (not a probability sample): any other sample chosen by a person (field
+  visits along roads, clear cases).
+* ``"unknown"`` (not a probability sample): a sample whose design nobody declared.
+
+For a design that is not a probability design, ``mapped_area`` is recorded but no area
+estimate, area-adjusted accuracy or area-weighted disagreement is computed:
+``has_area`` is False, the ``area_*`` fields are None, the headline
+``quantity_disagreement`` / ``allocation_disagreement`` are NaN with
+``disagreement_basis`` ``"not evaluated"``, and ``area_not_evaluated_reason`` says why;
+:meth:`AccuracyAssessment.to_dict` writes ``"not evaluated"`` for each of those keys. The
+sample-based figures (overall accuracy, Kappa, user's and producer's accuracy, the
+``*_sample`` disagreements) are kept: they describe the sample, labelled by ``design``,
+not the map. A probability design can still be withheld from area estimation with
+``not_evaluated=<reason>`` (e.g. the strata the sample was drawn from are not the classes
+of the map being assessed, Stehman 2014, Int. J. Remote Sens. 35:4923-4939).
+
 Edge cases (the choices made):
 
 * A map class with no validation samples (a zero row): its user's accuracy is NaN. If
@@ -92,7 +127,47 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-__all__ = ["AccuracyAssessment", "assess", "confusion_matrix", "kappa_variance"]
+__all__ = [
+    "DESIGNS",
+    "NOT_EVALUATED",
+    "PROBABILITY_DESIGNS",
+    "AccuracyAssessment",
+    "assess",
+    "confusion_matrix",
+    "design_reason",
+    "kappa_variance",
+]
+
+#: Sampling designs of a validation sample and whether each is a probability design.
+DESIGNS: dict[str, bool] = {
+    "map-stratified": True,
+    "simple-random": True,
+    "reference-split": False,
+    "purposive": False,
+    "unknown": False,
+}
+PROBABILITY_DESIGNS = tuple(d for d, p in DESIGNS.items() if p)
+#: What :meth:`AccuracyAssessment.to_dict` writes for a figure that is not evaluated.
+NOT_EVALUATED = "not evaluated"
+
+_REASONS = {
+    "reference-split": (
+        "the validation sample is a held-out split of the reference samples, stratified by reference "
+        "class (design reference-split), not a probability sample of the map; area estimates, "
+        "area-adjusted accuracies and area-weighted disagreement need a sample stratified by map class "
+        "or a simple random one (Olofsson et al. 2014)"
+    ),
+    "purposive": (
+        "the validation sample was chosen purposively (design purposive), not a probability sample of "
+        "the map; area estimates, area-adjusted accuracies and area-weighted disagreement need a sample "
+        "stratified by map class or a simple random one (Olofsson et al. 2014)"
+    ),
+    "unknown": (
+        "the sampling design of the validation sample is not declared (design unknown); area estimates, "
+        "area-adjusted accuracies and area-weighted disagreement need a sample stratified by map class "
+        "or a simple random one (Olofsson et al. 2014)"
+    ),
+}
 
 _AREA_FIELDS = (
     "mapped_area",
@@ -121,7 +196,8 @@ class AccuracyAssessment:
 
     Arrays are read-only numpy arrays, per class in the order of ``labels``; confidence
     intervals are ``(low, high)`` pairs (arrays of shape ``(k, 2)`` for per-class ones).
-    The ``area_*`` fields are ``None`` unless ``mapped_area`` was given.
+    The ``area_*`` fields are ``None`` unless ``mapped_area`` was given for a probability
+    ``design`` (``area_not_evaluated_reason`` says why they are missing otherwise).
     """
 
     labels: tuple
@@ -159,22 +235,42 @@ class AccuracyAssessment:
     area_adjusted_producers_accuracy: np.ndarray | None = None
     area_adjusted_producers_accuracy_se: np.ndarray | None = None
     area_adjusted_producers_accuracy_ci: np.ndarray | None = None
+    design: str = "map-stratified"
+    probability_design: bool = True
+    area_not_evaluated_reason: str | None = None
 
     @property
     def has_area(self) -> bool:
-        return self.mapped_area is not None
+        return self.area_estimate is not None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable dict: floats, ints, strings, lists; NaN -> ``None``.
 
         The ``area_*`` keys (and ``mapped_area``) are present only when ``mapped_area``
-        was given to :func:`assess`.
+        was given to :func:`assess`. When the area figures were not evaluated (a design
+        that is not a probability design, or ``not_evaluated``), every ``area_*`` key,
+        ``quantity_disagreement`` and ``allocation_disagreement`` hold
+        :data:`NOT_EVALUATED`, ``area_estimates`` is :data:`NOT_EVALUATED` and
+        ``area_not_evaluated_reason`` gives the reason; ``mapped_area`` and
+        ``area_weights`` (facts of the map, not estimates) stay numbers.
         """
+        withheld = self.area_not_evaluated_reason is not None
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in _AREA_FIELDS and not self.has_area:
+            if f.name == "area_not_evaluated_reason":
+                continue
+            if withheld and f.name in _AREA_FIELDS and f.name not in ("mapped_area", "area_weights"):
+                out[f.name] = NOT_EVALUATED
+                continue
+            if withheld and f.name in ("quantity_disagreement", "allocation_disagreement"):
+                out[f.name] = NOT_EVALUATED
+                continue
+            if f.name in _AREA_FIELDS and getattr(self, f.name) is None:
                 continue
             out[f.name] = _plain(getattr(self, f.name))
+        if withheld:
+            out["area_estimates"] = NOT_EVALUATED
+            out["area_not_evaluated_reason"] = self.area_not_evaluated_reason
         return out
 
 
@@ -244,9 +340,7 @@ def _check_matrix(matrix: Any, k: int) -> np.ndarray:
         raise ValueError("matrix contains non-finite counts (NaN or inf)")
     if np.any(m < 0):
         bad = np.argwhere(m < 0)[0]
-        raise ValueError(
-            f"matrix contains negative counts, e.g. matrix[{bad[0]}][{bad[1]}] = {m[tuple(bad)]}"
-        )
+        raise ValueError(f"matrix contains negative counts, e.g. matrix[{bad[0]}][{bad[1]}] = {m[tuple(bad)]}")
     if m.sum() <= 0:
         raise ValueError("matrix is empty: it holds no samples (n == 0)")
     return m
@@ -259,9 +353,7 @@ def _check_mapped_area(mapped_area: Any, labels: tuple, matrix: np.ndarray) -> n
     except (TypeError, ValueError) as exc:
         raise ValueError(f"mapped_area must be {k} numbers (one per label): {exc}") from exc
     if a.ndim != 1 or a.shape[0] != k:
-        raise ValueError(
-            f"mapped_area must have one value per label ({k}), found shape {a.shape}"
-        )
+        raise ValueError(f"mapped_area must have one value per label ({k}), found shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError("mapped_area contains non-finite values (NaN or inf)")
     if np.any(a < 0):
@@ -308,9 +400,7 @@ def kappa_variance(matrix: Any) -> float:
         return float("nan")
     d = 1.0 - t2
     var = (
-        t1 * (1 - t1) / d**2
-        + 2 * (1 - t1) * (2 * t1 * t2 - t3) / d**3
-        + (1 - t1) ** 2 * (t4 - 4 * t2**2) / d**4
+        t1 * (1 - t1) / d**2 + 2 * (1 - t1) * (2 * t1 * t2 - t3) / d**3 + (1 - t1) ** 2 * (t4 - 4 * t2**2) / d**4
     ) / n
     return float(var)
 
@@ -337,6 +427,9 @@ def assess(
     labels: Sequence,
     mapped_area: Sequence[float] | np.ndarray | None = None,
     alpha: float = 0.05,
+    design: str = "map-stratified",
+    *,
+    not_evaluated: str | None = None,
 ) -> AccuracyAssessment:
     """Accuracy assessment of a classified map from a confusion matrix of sample counts.
 
@@ -356,19 +449,38 @@ def assess(
         quantity / allocation disagreement are computed on the area-weighted matrix.
     alpha
         1 - confidence level of every interval (default 0.05 -> 95 %, z = 1.96).
+    design
+        The sampling design of the validation sample, one of :data:`DESIGNS` (see the
+        module docstring). Only a probability design (``"map-stratified"``, the default,
+        which is what the estimator assumes, or ``"simple-random"``) gives area estimates,
+        area-adjusted accuracies and area-weighted disagreement; for any other design they
+        are "not evaluated", with the reason in ``area_not_evaluated_reason``.
+    not_evaluated
+        A reason to withhold the area figures even for a probability design (e.g. the
+        sample's strata are not the classes of this map); only used with ``mapped_area``.
 
     Raises
     ------
     ValueError
         For a non-square matrix or one not matching ``labels``, negative or non-finite
         counts, an empty matrix, duplicated labels, ``mapped_area`` of the wrong length,
-        negative or all zero, a map class with mapped area > 0 but no samples, or ``alpha``
-        outside (0, 1).
+        negative or all zero, a map class with mapped area > 0 but no samples (for a
+        probability design), ``alpha`` outside (0, 1), or a ``design`` outside
+        :data:`DESIGNS`.
     """
     labs = _check_labels(labels)
     a = _check_alpha(alpha)
     m = _check_matrix(matrix, len(labs))
-    area = None if mapped_area is None else _check_mapped_area(mapped_area, labs, m)
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {list(DESIGNS)}, found {design!r}")
+    reason = None
+    if mapped_area is not None:
+        reason = not_evaluated or design_reason(design)
+    if reason is None:
+        area = None if mapped_area is None else _check_mapped_area(mapped_area, labs, m)
+    else:
+        # the map's areas are still recorded; the empty-stratum check only matters to the estimator
+        area = _check_mapped_area(mapped_area, labs, np.ones_like(m))
     z = float(norm.ppf(1.0 - a / 2.0))
 
     n = float(m.sum())
@@ -407,9 +519,20 @@ def assess(
         disagreement_basis="sample",
         quantity_disagreement_sample=q_s,
         allocation_disagreement_sample=a_s,
+        design=design,
+        probability_design=DESIGNS[design],
     )
 
-    if area is not None:
+    if reason is not None and area is not None:
+        result.update(
+            mapped_area=_readonly(area),
+            area_weights=_readonly(area / area.sum()),
+            quantity_disagreement=float("nan"),
+            allocation_disagreement=float("nan"),
+            disagreement_basis=NOT_EVALUATED,
+            area_not_evaluated_reason=reason,
+        )
+    elif area is not None:
         result.update(_area_estimates(m, area, z))
         q_w, a_w = _disagreement(result["area_proportion_matrix"])
         result.update(
@@ -422,6 +545,13 @@ def assess(
                 result[key] = _readonly(result[key])
 
     return AccuracyAssessment(**result)
+
+
+def design_reason(design: str) -> str | None:
+    """Why a sample of ``design`` gives no area estimates; None for a probability design."""
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {list(DESIGNS)}, found {design!r}")
+    return None if DESIGNS[design] else _REASONS[design]
 
 
 def _area_estimates(m: np.ndarray, area: np.ndarray, z: float) -> dict[str, Any]:
@@ -517,9 +647,7 @@ def _as_flat(values: Any) -> np.ndarray:
     return np.asarray(list(values) if not np.isscalar(values) else [values], dtype=object).ravel()
 
 
-def confusion_matrix(
-    mapped: Any, reference: Any, labels: Sequence, strict: bool = True
-) -> np.ndarray:
+def confusion_matrix(mapped: Any, reference: Any, labels: Sequence, strict: bool = True) -> np.ndarray:
     """Count samples into a k x k confusion matrix, **map classes as rows**.
 
     ``result[i, j]`` is the number of pairs with ``mapped == labels[i]`` and
@@ -533,8 +661,7 @@ def confusion_matrix(
     rf = _as_flat(reference)
     if mp.shape != rf.shape:
         raise ValueError(
-            f"mapped and reference must have the same number of samples, "
-            f"found {mp.shape[0]} and {rf.shape[0]}"
+            f"mapped and reference must have the same number of samples, found {mp.shape[0]} and {rf.shape[0]}"
         )
     cats = pd.Index(list(labs))
     i = cats.get_indexer(pd.Index(mp))

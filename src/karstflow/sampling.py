@@ -16,6 +16,16 @@ Following Olofsson et al. (2014, Remote Sensing of Environment 148:42-57, sectio
 Points are drawn at pixel centres, without replacement, with
 ``numpy.random.default_rng(seed)``, and exported for labelling (GeoPackage and KML, the
 latter for Google Earth). :func:`labelled_codes` reads the labels back.
+
+The sample records its design, so that a labelled copy given back as the region's
+``inputs.validation`` gets area estimates without further configuration: every point
+carries ``design`` = ``"map-stratified"`` (see :data:`karstflow.accuracy.DESIGNS`), its
+stratum (``map_code``, the map class it was drawn in) and ``stratum_pixels`` (the mapped
+pixels of that stratum when it was drawn); the KML placemarks also say
+``design: map-stratified`` in their description, which Google Earth keeps.
+:func:`validation_design` reads the design back (column, KML description or the config
+key ``landcover.validation.design``) and :func:`strata_mismatch` checks that the strata
+are still the classes of the map being assessed.
 """
 
 from __future__ import annotations
@@ -29,10 +39,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from karstflow.accuracy import DESIGNS
 from karstflow.classify import SampleError, check_class_codes, pixel_centres
 
 __all__ = [
+    "DESIGN_HINT",
     "LABEL_HINT",
+    "SAMPLE_DESIGN",
     "allocate_samples",
     "kml_description",
     "labelled_codes",
@@ -43,6 +56,10 @@ __all__ = [
 
 #: Line of a KML placemark's description where the labeller writes the reference code.
 LABEL_HINT = "reference_code:"
+#: Part of a KML placemark's description that records the sampling design.
+DESIGN_HINT = "design:"
+#: The design of the samples :func:`stratified_sample` draws (strata = map classes).
+SAMPLE_DESIGN = "map-stratified"
 
 
 def olofsson_sample_size(
@@ -107,7 +124,9 @@ def sampling_design(
     users_accuracy: Mapping[int, float] | float,
     min_per_class: int,
 ) -> pd.DataFrame:
-    """One row per mapped class: pixels, weight, anticipated U_i, S_i and allocated samples.
+    """One row per mapped class: pixels, weight, anticipated U_i, S_i, allocated samples and
+    the ``design`` of the sample they make (:data:`SAMPLE_DESIGN`; the weights are the
+    stratum weights W_i of the estimator).
 
     ``pixel_counts`` maps class code -> mapped pixels; classes without pixels are left out.
     ``users_accuracy`` is one anticipated user's accuracy for all classes or one per code.
@@ -135,6 +154,7 @@ def sampling_design(
             "stratum_sd": np.sqrt((u * (1 - u)).to_numpy()),
             "n_eq13": n,
             "n_samples": alloc.to_numpy(),
+            "design": SAMPLE_DESIGN,
         }
     )
 
@@ -144,8 +164,9 @@ def stratified_sample(
 ) -> gpd.GeoDataFrame:
     """Points at the centres of pixels drawn without replacement, ``n_samples`` per class.
 
-    Columns: ``sample_id``, ``map_code``, ``map_class``, ``reference_code`` (empty, for
-    the labeller), in the map's CRS.
+    Columns: ``sample_id``, ``map_code`` (the stratum), ``map_class``, ``design``
+    (:data:`SAMPLE_DESIGN`), ``stratum_pixels`` (mapped pixels of the stratum),
+    ``reference_code`` (empty, for the labeller), in the map's CRS.
     """
     values = np.asarray(landcover.values)
     rng = np.random.default_rng(seed)
@@ -161,11 +182,14 @@ def stratified_sample(
     code = np.concatenate(codes) if codes else np.array([], dtype=np.int64)
     rows, cols = np.divmod(flat, values.shape[1])
     x, y = pixel_centres(landcover.rio.transform(), rows, cols)
+    pixels = dict(zip(design["class_code"].astype(int), design["mapped_pixels"].astype(int), strict=True))
     sample = gpd.GeoDataFrame(
         {
             "sample_id": np.arange(1, len(flat) + 1),
             "map_code": code.astype(np.int64),
             "map_class": [legend.get(int(c), str(c)) for c in code],
+            "design": [SAMPLE_DESIGN] * len(flat),
+            "stratum_pixels": np.array([pixels[int(c)] for c in code], dtype=np.int64),
             "reference_code": pd.array([pd.NA] * len(flat), dtype="Int64"),
         },
         geometry=gpd.points_from_xy(x, y),
@@ -201,8 +225,106 @@ def labelled_codes(
     return check_class_codes(frame, label_column, legend, source=source, id_column=id_column, allow_missing=True)
 
 
-def kml_description(legend: Mapping[int, str]) -> str:
-    """Description of every placemark: the legend and the line to fill in."""
+def kml_description(legend: Mapping[int, str], design: str = SAMPLE_DESIGN) -> str:
+    """Description of every placemark: the design, the legend and the line to fill in."""
     codes = "; ".join(f"{c} {n}" for c, n in legend.items())
-    return f"Legend: {codes}. {LABEL_HINT} "
+    return f"{DESIGN_HINT} {design}. Legend: {codes}. {LABEL_HINT} "
 
+
+def validation_design(
+    labelled: gpd.GeoDataFrame | pd.DataFrame,
+    configured: str | None = None,
+    *,
+    source: str = "validation sample",
+    rows: np.ndarray | pd.Series | None = None,
+) -> tuple[str, str]:
+    """The sampling design of a labelled validation file and where it was read from.
+
+    In order: a ``design`` column (what :func:`stratified_sample` writes), else a
+    ``design: <name>`` part of a KML description (what :func:`kml_description` writes),
+    else ``configured`` (config key ``landcover.validation.design``), else ``"unknown"``
+    (not a probability design). ``rows`` (a boolean mask, e.g. the labelled points)
+    restricts the rows read. The file's design and ``configured`` must agree, the file's
+    rows must hold one design of :data:`karstflow.accuracy.DESIGNS`; otherwise
+    :class:`~karstflow.classify.SampleError` naming ``source``.
+
+    Returns ``(design, origin)``, origin one of ``"column design"``, ``"KML description"``,
+    ``"config landcover.validation.design"``, ``"not declared"``.
+    """
+    frame = labelled if rows is None else labelled[np.asarray(rows, dtype=bool)]
+    found: pd.Series | None = None
+    origin = ""
+    if "design" in frame.columns and frame["design"].notna().any():
+        found, origin = frame["design"], "column design"
+    elif "description" in frame.columns:
+        pattern = re.compile(r"(?:^|\s)" + re.escape(DESIGN_HINT) + r"\s*([A-Za-z-]+)")
+        from_text = frame["description"].astype("string").str.extract(pattern, expand=False)
+        if from_text.notna().any():
+            found, origin = from_text, "KML description"
+    if found is None:
+        if configured is None:
+            return "unknown", "not declared"
+        if configured not in DESIGNS:
+            raise SampleError(
+                f"config key landcover.validation.design must be one of {list(DESIGNS)}, found {configured!r}"
+            )
+        return configured, "config landcover.validation.design"
+    values = sorted({str(v).strip() for v in found.dropna()})
+    if found.isna().any():
+        values.append("<empty>")
+    if len(values) != 1:
+        raise SampleError(f"{source}: the {origin} must hold one sampling design for every point, found {values}")
+    design = values[0]
+    if design not in DESIGNS:
+        raise SampleError(f"{source}: the {origin} holds the design {design!r}; expected one of {list(DESIGNS)}")
+    if configured is not None and configured != design:
+        raise SampleError(
+            f"{source}: its {origin} says the sample is {design!r} but config key landcover.validation.design "
+            f"says {configured!r}; remove one or make them agree"
+        )
+    return design, origin
+
+
+def strata_mismatch(
+    labelled: gpd.GeoDataFrame | pd.DataFrame, mapped: np.ndarray, pixel_counts: Mapping[int, int]
+) -> str | None:
+    """Why the strata of a map-stratified sample are not the classes of this map, or None.
+
+    ``mapped`` is the current map's code at each point of ``labelled`` and
+    ``pixel_counts`` its pixels per class. The point's ``map_code`` (its stratum) must be
+    the map's code there and, when the file has ``stratum_pixels``, each stratum must
+    still have that many pixels; a file without those columns cannot be checked (None).
+    The stratified estimator is unbiased only for the strata the sample was drawn from
+    (Stehman 2014, Int. J. Remote Sens. 35:4923-4939, gives estimators for strata that
+    differ from the map classes; not implemented here).
+    """
+    if "map_code" not in labelled.columns:
+        return None
+    stratum = pd.to_numeric(labelled["map_code"], errors="coerce").to_numpy()
+    differ = int(np.sum(stratum != np.asarray(mapped)))
+    problems = []
+    if differ:
+        problems.append(
+            f"{differ} of {len(stratum)} point(s) lie on a map class other than the stratum they were drawn in"
+        )
+    if "stratum_pixels" in labelled.columns:
+        recorded = (
+            pd.DataFrame({"c": stratum, "n": pd.to_numeric(labelled["stratum_pixels"], errors="coerce").to_numpy()})
+            .dropna()
+            .drop_duplicates("c")
+        )
+        changed = [
+            f"{int(c)}: {int(n)} -> {int(pixel_counts.get(int(c), 0))}"
+            for c, n in zip(recorded["c"], recorded["n"], strict=True)
+            if int(pixel_counts.get(int(c), 0)) != int(n)
+        ]
+        if changed:
+            problems.append(f"the mapped pixels of strata changed since the draw ({', '.join(changed[:10])})")
+    if not problems:
+        return None
+    return (
+        "the sample was drawn from another map than the one assessed ("
+        + "; ".join(problems)
+        + "): its strata are not this map's classes, so the Olofsson et al. (2014) estimator does not apply "
+        "(Stehman 2014); label the validation_sample.gpkg drawn from this map instead"
+    )

@@ -1,7 +1,9 @@
 # Land cover: a seeded random forest over the period composites, their indices, seasonal
 # NDVI statistics and terrain, trained on the region's reference samples; its accuracy on
 # samples never used in training (the run stops when Kappa is below
-# landcover.validation.kappa_min); a stratified random sample of the map to label.
+# landcover.validation.kappa_min); a stratified random sample of the map to label. Area
+# estimates come only from a probability sample (a labelled map-stratified or simple random
+# validation file); the held-out split of the reference samples is not one.
 
 
 include: "functions/landcover.smk"
@@ -69,6 +71,8 @@ rule landcover_accuracy:
         kappa_min=config["landcover"]["validation"]["kappa_min"],
         alpha=config["landcover"]["validation"]["alpha"],
         label_column=config["landcover"]["validation"]["label_column"],
+        # the file's own record of its design (column design) wins; this is the fallback
+        design=config["landcover"]["validation"].get("design"),
         # messages name the owner's file, not only its harmonised copy
         validation_file=lambda w: raw_input_name(w.region, "validation"),
     message:

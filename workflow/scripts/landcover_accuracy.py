@@ -1,11 +1,22 @@
-"""Entry script of rule landcover_accuracy: accuracy figures of the map; fails below kappa_min."""
+"""Entry script of rule landcover_accuracy: accuracy figures of the map; fails below kappa_min.
+
+The area estimates, area-adjusted accuracies and area-weighted disagreement are computed
+only for a probability sample (karstflow.accuracy.DESIGNS): a labelled validation file
+whose design (column ``design``, KML description or landcover.validation.design) is
+map-stratified or simple-random, and for a map-stratified one only when its strata are
+still the classes of this map. The held-out split of the reference samples is
+``reference-split``: its Kappa and accuracies are reported, its area figures are
+"not evaluated" with the reason.
+"""
 
 import logging
 
 import numpy as np
 import pandas as pd
 
+from karstflow.accuracy import DESIGNS, assess
 from karstflow.classify import (
+    LANDCOVER_NODATA,
     SampleError,
     assess_landcover,
     confusion_table,
@@ -14,7 +25,7 @@ from karstflow.classify import (
 )
 from karstflow.io import read_raster, read_vector, write_csv, write_json
 from karstflow.runtime import run_script
-from karstflow.sampling import labelled_codes
+from karstflow.sampling import labelled_codes, strata_mismatch, validation_design
 
 log = logging.getLogger("karstflow.scripts.landcover_accuracy")
 
@@ -45,6 +56,13 @@ def main(input, output, params, wildcards, threads=1) -> None:
                 unlabelled,
                 len(codes),
             )
+        try:
+            design, origin = validation_design(
+                labelled, params.get("design"), source=source, rows=codes.notna().to_numpy()
+            )
+        except SampleError as err:
+            log.error("%s", err)
+            raise
         points = labelled[codes.notna().to_numpy()].to_crs(landcover.rio.crs)
         reference = codes.dropna().astype(int).to_numpy()
         rows, cols = map_to_pixel(landcover.rio.transform(), points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
@@ -56,7 +74,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
             log.error("%s", message)
             raise SampleError(message)
         mapped = landcover.values[rows, cols].astype(int)
-        design = "labelled validation file"
+        withheld = None
+        if design == "map-stratified":
+            values = np.asarray(landcover.values)
+            counts = np.bincount(values[values != LANDCOVER_NODATA].ravel().astype(np.int64), minlength=256)
+            withheld = strata_mismatch(points, mapped, {c: int(counts[c]) for c in legend})
     else:
         source = input.samples
         samples = pd.read_csv(input.samples)
@@ -69,12 +91,34 @@ def main(input, output, params, wildcards, threads=1) -> None:
             )
         mapped, reference = held_out["map_code"].to_numpy(), held_out["class_code"].to_numpy()
         unlabelled = 0
-        design = "stratified seeded split of the reference samples"
+        design, origin = "reference-split", "held-out split of the reference samples (landcover.validation.fraction)"
+        withheld = None
 
-    result, report = assess_landcover(mapped, reference, legend, mapped_area=area, alpha=params.alpha)
+    estimate = DESIGNS[design] and withheld is None
+    result, report = assess_landcover(
+        mapped, reference, legend, mapped_area=area if estimate else None, alpha=params.alpha
+    )
+    # the same matrix, now with its design: area figures only for a probability sample
+    result = assess(
+        result.matrix,
+        result.labels,
+        mapped_area=result.mapped_area if estimate else [float(area.get(c, 0.0)) for c in result.labels],
+        alpha=params.alpha,
+        design=design,
+        not_evaluated=withheld,
+    )
+    report.update(result.to_dict())
+    if not estimate:
+        report["area_unit"] = "ha"
+        log.warning(
+            "%s: area estimates, area-adjusted accuracies and area-weighted disagreement not evaluated: %s",
+            source,
+            result.area_not_evaluated_reason,
+        )
     report.update(
         validation_source=str(source),
         validation_design=design,
+        validation_design_origin=origin,
         unlabelled_points_skipped=unlabelled,
         kappa_min=params.kappa_min,
         mapped_area_ha={legend[c]: float(area[c]) for c in legend},
@@ -82,13 +126,15 @@ def main(input, output, params, wildcards, threads=1) -> None:
     table = confusion_table(result, legend)
     log.info("confusion matrix (map classes as rows):\n%s", table.to_string())
     log.info(
-        "overall accuracy %.4f, Kappa %.4f (95%% CI %.4f-%.4f), quantity disagreement %.4f, "
-        "allocation disagreement %.4f",
+        "design %s: overall accuracy %.4f, Kappa %.4f (95%% CI %.4f-%.4f), quantity disagreement %s, "
+        "allocation disagreement %s (%s)",
+        design,
         result.overall_accuracy,
         result.kappa,
         *result.kappa_ci,
-        result.quantity_disagreement,
-        result.allocation_disagreement,
+        report["quantity_disagreement"],
+        report["allocation_disagreement"],
+        result.disagreement_basis,
     )
     if report["classes_missing_from_validation"]:
         log.warning(
@@ -114,9 +160,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
         "kappa": result.kappa,
         "kappa_ci_low": result.kappa_ci[0],
         "kappa_ci_high": result.kappa_ci[1],
-        "quantity_disagreement": result.quantity_disagreement,
-        "allocation_disagreement": result.allocation_disagreement,
-        "area_adjusted_overall_accuracy": result.area_adjusted_overall_accuracy,
+        "design": design,
+        "quantity_disagreement": report["quantity_disagreement"],
+        "allocation_disagreement": report["allocation_disagreement"],
+        "area_adjusted_overall_accuracy": report.get("area_adjusted_overall_accuracy"),
         "classes_missing_from_validation": report["classes_missing_from_validation"],
         "mapped_area_ha": report["mapped_area_ha"],
     }

@@ -87,6 +87,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
     )
     landcover = predict_map(model, features, chunk_px=params.chunk_px)
     samples["map_code"] = landcover.values[samples["row"].to_numpy(), samples["col"].to_numpy()].astype(np.int64)
+    # the held-out samples are a split stratified by reference class, not a probability
+    # sample of the map (karstflow.accuracy.DESIGNS): recorded with every one of them
+    samples["design"] = np.where(samples["is_validation"], "reference-split", "")
 
     colours = {int(k): tuple(v) for k, v in params.colours.items()}
     colours = {code: colours.get(code, (128, 128, 128)) for code in legend}
@@ -97,6 +100,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         "class_code",
         "map_code",
         "is_validation",
+        "design",
         "row",
         "col",
         "x",

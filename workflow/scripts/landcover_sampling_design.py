@@ -1,4 +1,11 @@
-"""Entry script of rule landcover_sampling_design: stratified random validation points to label."""
+"""Entry script of rule landcover_sampling_design: stratified random validation points to label.
+
+Every output records the design (map-stratified: strata = the map classes of this map):
+a ``design`` column in sampling_design.csv and validation_sample.gpkg (with each point's
+stratum ``map_code`` and ``stratum_pixels``), and ``design: map-stratified`` in every KML
+placemark's description, so a labelled copy given back as ``inputs.validation`` gets area
+estimates (landcover_accuracy) without further configuration.
+"""
 
 import logging
 
@@ -7,7 +14,7 @@ import pandas as pd
 
 from karstflow.io import atomic_path, read_raster, write_csv, write_vector
 from karstflow.runtime import run_script
-from karstflow.sampling import kml_description, sampling_design, stratified_sample
+from karstflow.sampling import SAMPLE_DESIGN, kml_description, sampling_design, stratified_sample
 
 log = logging.getLogger("karstflow.scripts.landcover_sampling_design")
 
@@ -28,7 +35,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
     )
     sample = stratified_sample(landcover, design, legend, seed=s["seed"])
     log.info(
-        "Olofsson et al. (2014) eq. 13: n = %d for S(O) = %s and U = %s; allocated %d (floor %d per class):\n%s",
+        "design %s; Olofsson et al. (2014) eq. 13: n = %d for S(O) = %s and U = %s; allocated %d "
+        "(floor %d per class):\n%s",
+        SAMPLE_DESIGN,
         int(design["n_eq13"].iloc[0]),
         s["target_overall_se"],
         s["users_accuracy"],
