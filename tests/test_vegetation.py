@@ -561,3 +561,81 @@ def test_the_overlap_fit_on_homogeneous_pixels_is_not_attenuated_by_mixed_edges(
     assert not mask[:, 46:58].any() and mask[10:50, 10:40].all()
     with pytest.raises(ValueError, match="calibration_max_std"):
         fit_calibration(ref, oth, year=2016, window_px=9, max_std=0.01, min_pixels=10**6)
+
+
+# -- surface reflectance bands for the unmixing ---------------------------------------------
+
+
+def test_composite_carries_swir_reflectance_through_the_geotiff_into_the_cube(tmp_path):
+    """Scenes with SWIR layers give season-median reflectance bands (TM/ETM+ harmonised to
+    OLI with Roy et al. 2016), written as named GeoTIFF bands and stacked into the cube the
+    desertification stage unmixes; scenes without SWIR give none."""
+    from karstflow.runtime import load_script
+    from karstflow.sources.rasters import write_streamed
+    from karstflow.vegetation import BANDS, REFLECTANCE_BANDS
+
+    h, w = GRID.shape
+    rng = np.random.default_rng(3)
+    platforms = ["landsat-8", "landsat-7", "landsat-8"]
+    scenes, sr_truth, clear = [], [], []
+    for t, platform in enumerate(platforms):
+        sr = {
+            "blue": rng.uniform(0.01, 0.05, (h, w)),
+            "red": rng.uniform(0.03, 0.2, (h, w)),
+            "nir": rng.uniform(0.2, 0.5, (h, w)),
+            "swir16": rng.uniform(0.1, 0.4, (h, w)),
+            "swir22": rng.uniform(0.05, 0.3, (h, w)),
+        }
+        dn = {k: sr_dn(v) for k, v in sr.items()}
+        qa = np.full((h, w), 1 << 6, np.uint16)
+        if t == 0:
+            qa[1, :] = CLOUD
+        back = {k: v.astype(np.float64) * 2.75e-5 - 0.2 for k, v in dn.items()}
+        if platform == "landsat-7":  # Roy et al. (2016) Table 2 OLS: OLI = a + b * ETM+
+            coef = {"blue": (0.8474, 0.0003), "red": (0.9047, 0.0061), "nir": (0.8462, 0.0412),
+                    "swir16": (0.8937, 0.0254), "swir22": (0.9071, 0.0172)}  # fmt: skip
+            back = {k: coef[k][1] + coef[k][0] * v for k, v in back.items()}
+        ok = (qa & 0b111111) == 0
+        sr_truth.append({k: np.where(ok, v, np.nan) for k, v in back.items()})
+        clear.append(ok)
+        layers = write_scene(tmp_path, f"sw{t}", {**dn, "qa_pixel": qa})
+        meta = {"sensor": "landsat", "platform": platform}
+        scenes.append(Scene(f"SW{t}", dt.date(2015, 5 + t, 1), layers, meta, encoding="as-is"))
+    ds = composite_year(scenes, GRID, "landsat", chunk_px=4)
+    assert [b for b in REFLECTANCE_BANDS if b in ds.data_vars] == ["blue", "red", "nir", "swir1", "swir2"]
+    ds = ds.load()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for band, layer in (("red", "red"), ("nir", "nir"), ("swir1", "swir16"), ("swir2", "swir22")):
+            want = np.nanmedian(np.stack([s[layer] for s in sr_truth]), axis=0)
+            np.testing.assert_allclose(ds[band].values, want, atol=2e-6, err_msg=band)
+    # row 1 is cloudy on date 0: the median of the two others (one of them ETM+ harmonised)
+    assert ds["swir1"].values[1, 0] == pytest.approx(
+        (sr_truth[1]["swir16"][1, 0] + sr_truth[2]["swir16"][1, 0]) / 2, abs=2e-6
+    )
+
+    # without SWIR layers no reflectance band is composited (the composite costs what it did)
+    no_swir = [
+        Scene(s.id, s.date, {k: v for k, v in s.layers.items() if not k.startswith("swir")}, s.meta, encoding="as-is")
+        for s in scenes
+    ]
+    assert set(composite_year(no_swir, GRID, "landsat").data_vars) == set(BANDS)
+
+    # the GeoTIFF of rule vegetation_composite names its bands; rule vegetation_stack reads them back
+    names = list(BANDS) + [b for b in REFLECTANCE_BANDS if b in ds.data_vars]
+    path = tmp_path / "landsat_2015.tif"
+    stacked = xr.concat([ds[b].astype(np.float32) for b in names], dim="band")
+    write_streamed({path: (stacked, {"dtype": "float32", "nodata": float("nan"), "band_names": names})}, GRID)
+    stack_script = load_script(PROJECT_ROOT / "workflow" / "scripts" / "vegetation_stack.py")
+    back = stack_script._composite(str(path), 4)
+    assert list(back.data_vars) == names
+    cube = annual_cube({2015: back, 2016: back}, {2015: "landsat", 2016: "landsat"}, [], reference="landsat")
+    assert {"red", "nir", "swir1", "swir2"} <= set(cube.data_vars)
+    assert cube["swir2"].dims == ("year", "y", "x") and cube["swir2"].attrs["units"] == "1"
+    np.testing.assert_allclose(cube["swir2"].values[1], ds["swir2"].values, equal_nan=True)
+    # a year without the bands leaves them out of the cube
+    no_bands = back[list(BANDS)]
+    cube = annual_cube({2015: back, 2016: no_bands}, {2015: "landsat", 2016: "landsat"}, [], reference="landsat")
+    assert "swir1" not in cube.data_vars and "ndvi" in cube.data_vars

@@ -16,6 +16,14 @@ from 2000, Sentinel-2 from 2017, the sensor of each year chosen in the config. T
 3. stacks the years into the cube the greening stage reads (:func:`annual_cube`):
    dims ``(year, y, x)``, float32 ``ndvi``, ``evi``, ``kndvi``, uint16 ``clear_count``,
    a ``sensor`` coordinate on ``year`` (see :func:`karstflow.greening.vegetation_index_cube`).
+
+When every scene of a composite carries a short-wave infrared band, the composite (and,
+when every year has them, the annual cube) also carries season-composite surface
+reflectance, :data:`REFLECTANCE_BANDS` (``blue``, ``red``, ``nir``, ``swir1`` ~1.6 um,
+``swir2`` ~2.2 um; fraction 0..1, from the layers of :data:`REFLECTANCE_LAYERS`), which
+the rocky-desertification stage unmixes into vegetation, soil and rock
+(:func:`karstflow.desertification.unmix`). Without SWIR no band is composited, so the
+composite costs what it did.
 """
 
 from __future__ import annotations
@@ -56,8 +64,28 @@ COMPOSITE_METHODS = ("median", "max-ndvi")
 CALIBRATION_METHODS = ("ols", "offset")
 #: Variables of a composite (in the order of the planes of a composite block).
 VARIABLES = ("ndvi", "evi", "kndvi", "clear_count")
-#: The band order of a composite written as a GeoTIFF (the same names).
+#: The band order of a composite written as a GeoTIFF (the same names); reflectance bands,
+#: when the composite has them, follow in the order of :data:`REFLECTANCE_BANDS`.
 BANDS = VARIABLES
+#: Surface reflectance bands a composite may carry (fraction 0..1, unitless).
+REFLECTANCE_BANDS = ("blue", "red", "nir", "swir1", "swir2")
+#: Reflectance band -> the canonical scene layer it is read from, per sensor: Landsat C2 L2
+#: SR_B2..B7 by common name (OLI blue B2, red B4, nir B5, swir16 B6, swir22 B7; TM/ETM+
+#: B1, B3, B4, B5, B7), harmonised to OLI with Roy et al. (2016); Sentinel-2 L2A B2, B4,
+#: B8, B11 (1.61 um), B12 (2.19 um); MOD13Q1 v061 blue, red, NIR and MIR (2.1 um, band 7)
+#: reflectance of the composited day (MOD13 User's Guide C6.1, Didan et al. 2019).
+REFLECTANCE_LAYERS: dict[str, dict[str, str]] = {
+    "landsat": {"blue": "blue", "red": "red", "nir": "nir", "swir1": "swir16", "swir2": "swir22"},
+    "sentinel-2": {"blue": "B2", "red": "B4", "nir": "B8", "swir1": "B11", "swir2": "B12"},
+    "modis": {
+        "blue": "blue_reflectance",
+        "red": "red_reflectance",
+        "nir": "nir_reflectance",
+        "swir2": "mir_reflectance",
+    },
+}
+#: MOD13Q1 reflectance: DN * 1e-4, valid 0..10000, fill -1000 (same guide).
+MODIS_REFLECTANCE_VALID_DN = (0, 10000)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,26 +155,80 @@ def _split(n: int, c: int) -> tuple[int, ...]:
     return (c,) * full + ((rest,) if rest else ())
 
 
-def _reduce(nd: np.ndarray, ev: np.ndarray, kn: np.ndarray, clear: np.ndarray, method: str) -> np.ndarray:
-    """``(t, h, w)`` indices (NaN where not clear) -> ``(4, h, w)``: ndvi, evi, kndvi, clear count."""
+def _reduce(
+    nd: np.ndarray,
+    ev: np.ndarray,
+    kn: np.ndarray,
+    clear: np.ndarray,
+    method: str,
+    refl: Sequence[np.ndarray] = (),
+) -> np.ndarray:
+    """``(t, h, w)`` indices (NaN where not clear) -> ``(4 + len(refl), h, w)``: ndvi, evi,
+    kndvi, clear count, then each reflectance band of ``refl`` (median of its clear
+    observations, or the greenest date's value)."""
     from karstflow.composite import nanmedian_time
 
     t, h, w = nd.shape
-    out = np.full((4, h, w), np.nan, dtype=np.float32)
+    out = np.full((4 + len(refl), h, w), np.nan, dtype=np.float32)
     count = clear.sum(axis=0)
     out[3] = count
     if t == 0:
         out[3] = 0
         return out
+    series = (nd, ev, kn, *refl)
+    planes = (0, 1, 2, *range(4, 4 + len(refl)))
     if method == "median":
-        out[0], out[1], out[2] = nanmedian_time(nd), nanmedian_time(ev), nanmedian_time(kn)
-    else:  # max-ndvi: the whole observation (all three indices) of the greenest clear date
+        for k, a in zip(planes, series, strict=True):
+            out[k] = nanmedian_time(a)
+    else:  # max-ndvi: the whole observation (all indices and bands) of the greenest clear date
         key = np.where(clear, nd, -np.inf)
         idx = np.argmax(key, axis=0)[None]  # first date wins a tie
         has = count > 0
-        for k, a in enumerate((nd, ev, kn)):
+        for k, a in zip(planes, series, strict=True):
             out[k] = np.where(has, np.take_along_axis(a, idx, axis=0)[0], np.float32(np.nan))
     return out
+
+
+def _reflectance(
+    sensor: str,
+    band: str,
+    values: Mapping[str, np.ndarray],
+    valid: Mapping[str, np.ndarray],
+    clear: np.ndarray,
+    platform: str | None,
+) -> np.ndarray:
+    """Surface reflectance (float32 fraction, NaN where not clear or not valid) of one band
+    of one scene block, decoded with the constants of :mod:`karstflow.sensors`."""
+    from karstflow import sensors
+
+    layer = REFLECTANCE_LAYERS[sensor][band]
+    dn = np.asarray(values[layer])
+    ok = clear & np.asarray(valid[layer], dtype=bool)
+    if sensor == "landsat":
+        lo, hi = sensors.LANDSAT_SR_VALID_DN
+        ok &= (dn >= lo) & (dn <= hi)
+        sr = dn.astype(np.float32) * np.float32(sensors.LANDSAT_SR_SCALE) + np.float32(sensors.LANDSAT_SR_OFFSET)
+        sr = sensors.harmonise_to_oli(layer, sr, sensors.instrument_of(platform))
+    elif sensor == "sentinel-2":
+        ok &= ~np.isin(dn, sensors.S2_DN_NODATA)
+        sr = dn.astype(np.float32) / np.float32(sensors.S2_QUANTIFICATION)
+    else:
+        lo, hi = MODIS_REFLECTANCE_VALID_DN
+        ok &= (dn >= lo) & (dn <= hi)
+        sr = dn.astype(np.float32) * np.float32(sensors.MODIS_VI_SCALE)
+    return np.where(ok, sr, np.float32(np.nan)).astype(np.float32)
+
+
+def reflectance_bands_of(scenes: Sequence[Scene], sensor: str) -> tuple[str, ...]:
+    """The :data:`REFLECTANCE_BANDS` every scene has a layer for, or ``()`` without SWIR.
+
+    Reflectance is composited only when it can serve the unmixing, i.e. when a SWIR band
+    is among them (:func:`karstflow.desertification.unmixing_bands`).
+    """
+    if not scenes:
+        return ()
+    have = tuple(b for b, layer in REFLECTANCE_LAYERS.get(sensor, {}).items() if all(layer in s.layers for s in scenes))
+    return have if {"swir1", "swir2"} & set(have) else ()
 
 
 def _composite_block(
@@ -156,6 +238,7 @@ def _composite_block(
     rules: SensorRules,
     method: str,
     resampling: str,
+    bands: tuple[str, ...] = (),
     block_info: Any = None,
 ) -> np.ndarray:
     from karstflow.sources.rasters import read_layers_many
@@ -164,11 +247,14 @@ def _composite_block(
     window = (r0, c0, r1 - r0, c1 - c0)
     shape = (r1 - r0, c1 - c0)
     qa = QA_LAYER[sensor]
-    how = {n: ("nearest" if n == qa else resampling) for n in LAYERS[sensor]}
+    band_layers = [REFLECTANCE_LAYERS[sensor][b] for b in bands]
+    names = list(LAYERS[sensor]) + [n for n in band_layers if n not in LAYERS[sensor]]
+    how = {n: ("nearest" if n == qa else resampling) for n in names}
     t = len(scenes)
     nd = np.empty((t, *shape), dtype=np.float32)
     ev = np.empty_like(nd)
     kn = np.empty_like(nd)
+    refl = [np.empty_like(nd) for _ in bands]
     clear = np.empty((t, *shape), dtype=bool)
     # Consecutive scenes sharing their files (bands of a time stack) are read in one call
     # per file; otherwise scene by scene, so only one scene's raw pixels are in memory
@@ -181,16 +267,18 @@ def _composite_block(
             end += 1
         group = scenes[i:end]
         read = read_layers_many(
-            [(s.layers, [n for n in LAYERS[sensor] if n in s.layers]) for s in group], grid, window, resampling=how
+            [(s.layers, [n for n in names if n in s.layers]) for s in group], grid, window, resampling=how
         )
         for k, (s, (values, valid)) in enumerate(zip(group, read, strict=True)):
             d = decode(
                 sensor, values, valid, platform=s.meta.get("platform"), rules=rules, item=f"scene {s.id} ({s.date})"
             )
             nd[i + k], ev[i + k], kn[i + k], clear[i + k] = d
+            for j, b in enumerate(bands):
+                refl[j][i + k] = _reflectance(sensor, b, values, valid, d.clear, s.meta.get("platform"))
         del read
         i = end
-    return _reduce(nd, ev, kn, clear, method)
+    return _reduce(nd, ev, kn, clear, method, refl)
 
 
 def composite_year(
@@ -216,12 +304,16 @@ def composite_year(
     with its EVI and kNDVI.
 
     Returns a Dataset on ``grid.coords()`` with float32 ``ndvi``, ``evi``, ``kndvi`` (NaN
-    where there is no clear observation) and uint16 ``clear_count``, CRS and transform
+    where there is no clear observation) and uint16 ``clear_count``, plus float32 surface
+    reflectance of :func:`reflectance_bands_of` the scenes (when every scene has a SWIR
+    layer; per band the median of its clear observations, or the max-NDVI date's value;
+    NaN where the band is invalid; Landsat TM/ETM+ harmonised to OLI), CRS and transform
     written, attrs ``sensor``, ``method``, ``scenes`` (count), ``scene_ids`` and ``dates``
     (comma-separated). All four variables are slices of one dask array whose tasks read one
     ``chunk_px`` block of every scene: a task holds ``scenes x 3 x chunk_px**2 x 4`` bytes
     of index stacks (plus one scene's raw layers), whatever the region size. Compute the
     variables together (e.g. ``dask.compute`` or ``ds.load()``) so each block is read once.
+    With reflectance bands a task holds ``scenes x (3 + bands) x chunk_px**2 x 4`` bytes.
 
     Raises ``ValueError`` for an unknown sensor or method, no scenes, a scene whose
     ``meta["sensor"]`` is not ``sensor``, a Landsat scene without a known platform, and
@@ -242,9 +334,10 @@ def composite_year(
             f"Resampling name such as 'nearest', 'bilinear', 'average'"
         )
     scenes = _check_scenes(scenes, sensor)
+    bands = reflectance_bands_of(scenes, sensor)
     c = max(int(chunk_px), 1)
     h, w = grid.shape
-    chunks = ((len(VARIABLES),), _split(h, c), _split(w, c))
+    chunks = ((len(VARIABLES) + len(bands),), _split(h, c), _split(w, c))
     name = "karstflow-vegetation-" + tokenize(
         [(s.id, s.date.isoformat(), s.files, sorted(map(str, s.meta.items()))) for s in scenes],
         grid.to_dict(),
@@ -253,6 +346,7 @@ def composite_year(
         method,
         resampling,
         c,
+        bands,
     )
     arr = da.map_blocks(
         _composite_block,
@@ -266,6 +360,7 @@ def composite_year(
         rules=rules,
         method=method,
         resampling=resampling,
+        bands=bands,
     )
     long_names = {
         "ndvi": "normalized difference vegetation index",
@@ -284,6 +379,17 @@ def composite_year(
         dims=("y", "x"),
         attrs={"long_name": "clear observations in the growing season", "units": "1", "sensor": sensor},
     )
+    for k, b in enumerate(bands, start=len(VARIABLES)):
+        data_vars[b] = xr.DataArray(
+            arr[k],
+            dims=("y", "x"),
+            attrs={
+                "long_name": f"{method} growing-season {b} surface reflectance",
+                "units": "1",
+                "sensor": sensor,
+                "layer": REFLECTANCE_LAYERS[sensor][b],
+            },
+        )
     ds = xr.Dataset(data_vars, coords=grid.coords())
     ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
     ds.attrs = {
@@ -414,9 +520,7 @@ def fit_calibration(
     ``min_pixels`` pixels are clear in both.
     """
     if method not in CALIBRATION_METHODS:
-        raise ValueError(
-            f"fit_calibration: method expected one of {CALIBRATION_METHODS}, found {method!r}"
-        )
+        raise ValueError(f"fit_calibration: method expected one of {CALIBRATION_METHODS}, found {method!r}")
     ref_s = _sensor_of(reference, reference_sensor, "reference")
     oth_s = _sensor_of(other, other_sensor, "other")
     check_same_grid(reference, other, f"the {ref_s} composite of {year}", f"the {oth_s} composite of {year}")
@@ -582,7 +686,10 @@ def annual_cube(
     not the kNDVI of the calibrated NDVI), so all years share one definition.
 
     Returns ``(year, y, x)`` float32 ``ndvi``, ``evi``, ``kndvi`` and uint16
-    ``clear_count``; ``year`` int32 with a ``sensor`` coordinate; attrs ``reference_sensor``,
+    ``clear_count``, and the :data:`REFLECTANCE_BANDS` every composite has (when a SWIR
+    band is among them; float32 surface reflectance, fraction, of each year's own sensor:
+    the index calibration does not apply to reflectance, and the unmixing that reads it
+    takes its end-members from the same cube); ``year`` int32 with a ``sensor`` coordinate; attrs ``reference_sensor``,
     ``calibrations`` (a JSON list of the calibrations used) and ``methods``. Lazy on dask
     input. It is the stack :func:`karstflow.greening.vegetation_index_cube` takes.
 
@@ -603,6 +710,13 @@ def annual_cube(
             f"annual_cube: no sensor given for year(s) {missing} (sensor_of_year has {sorted(sensor_of_year)})"
         )
     first = composites[years[0]]
+    # reflectance bands only when every year has them (the unmixing grades every year)
+    common = [b for b in REFLECTANCE_BANDS if all(b in composites[y].data_vars for y in years)]
+    if not {"swir1", "swir2"} & set(common):
+        common = []
+    partial = sorted({str(b) for y in years for b in composites[y].data_vars if b in REFLECTANCE_BANDS} - set(common))
+    if partial:
+        log.info("annual_cube: reflectance band(s) %s not in every year's composite: left out of the cube", partial)
     used: dict[tuple[str, str], Calibration] = {}
     parts = []
     for y in years:
@@ -642,6 +756,7 @@ def annual_cube(
                 "evi": ev,
                 "kndvi": kndvi(nd),
                 "clear_count": ds["clear_count"].fillna(0).astype(np.uint16),
+                **{b: ds[b].astype(np.float32).drop_attrs() for b in common},
             }
         )
         parts.append(part.expand_dims(year=[y]))
@@ -654,6 +769,13 @@ def annual_cube(
         "evi": {"long_name": "growing-season EVI on the reference sensor's scale", "units": "1"},
         "kndvi": {"long_name": "kernel NDVI, tanh(NDVI^2) of the cube's NDVI", "units": "1"},
         "clear_count": {"long_name": "clear observations in the growing season", "units": "1"},
+        **{
+            b: {
+                "long_name": f"growing-season {b} surface reflectance of the year's sensor (not cross-calibrated)",
+                "units": "1",
+            }
+            for b in common
+        },
     }
     for var, a in attrs.items():
         cube[var].attrs = {**a, "reference_sensor": reference}

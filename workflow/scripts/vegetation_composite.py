@@ -1,5 +1,7 @@
 """Entry script of rule vegetation_composite: the growing-season composite of one sensor and
-year on the region grid (bands ndvi, evi, kndvi, clear_count).
+year on the region grid (bands ndvi, evi, kndvi, clear_count, then the surface reflectance
+bands blue, red, nir, swir1, swir2 the scenes have when they have a SWIR band; band
+descriptions name them).
 
 Scenes (local files or those a STAC fetch cached) are decoded and composited here
 (karstflow.vegetation.composite_year); an Earth Engine composite, computed on Earth
@@ -19,7 +21,7 @@ from karstflow.sensors import SensorRules
 from karstflow.sources import Layer, NoScenesError, select_period
 from karstflow.sources.local import read_date_table
 from karstflow.sources.rasters import limit_gdal_cache, read_layers, write_streamed
-from karstflow.vegetation import BANDS, composite_summary_of_year, composite_year, season_period
+from karstflow.vegetation import BANDS, REFLECTANCE_BANDS, composite_summary_of_year, composite_year, season_period
 
 log = logging.getLogger("karstflow.scripts.vegetation_composite")
 
@@ -72,7 +74,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
             chunk_px=veg["chunk_px"],
             resampling=veg["resampling"],
         )
-    stacked = xr.concat([ds[b].astype(np.float32) for b in BANDS], dim="band")
+    names = list(BANDS) + [b for b in REFLECTANCE_BANDS if b in ds.data_vars]
+    stacked = xr.concat([ds[b].astype(np.float32) for b in names], dim="band")
     write_streamed(
         {
             output.composite: (
@@ -80,7 +83,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
                 {
                     "dtype": "float32",
                     "nodata": float("nan"),
-                    "band_names": list(BANDS),
+                    "band_names": names,
                     "tags": {"sensor": sensor, "year": year, "season": f"{period.start}/{period.end}"},
                 },
             )

@@ -17,9 +17,19 @@ log = logging.getLogger("karstflow.scripts.vegetation_stack")
 
 
 def _composite(path: str, chunk_px: int | None = None):
+    """A composite GeoTIFF as a Dataset: the index bands, then any reflectance bands, named
+    by the band descriptions vegetation_composite wrote."""
+    import rasterio
+
     chunks = {"band": -1, "y": chunk_px, "x": chunk_px} if chunk_px else None
     da = read_raster(path, chunks=chunks)
-    return da.assign_coords(band=list(BANDS)).to_dataset("band")
+    with rasterio.open(path) as src:
+        names = [d or "" for d in src.descriptions]
+    if len(names) == len(BANDS) or names[: len(BANDS)] != list(BANDS):
+        names = list(BANDS)  # composites written before the bands were named
+    if len(names) != da.sizes["band"]:
+        raise ValueError(f"{path}: {da.sizes['band']} bands, expected {len(names)} ({names})")
+    return da.assign_coords(band=names).to_dataset("band")
 
 
 def compose(first: Calibration, then: Calibration) -> Calibration:
