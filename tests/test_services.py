@@ -193,8 +193,16 @@ def test_annual_water_yield_by_hand():
     # AET/P = 2.2 - (1 + 1.2^2.05)^(1/2.05) = 2.2 - 2.453196^0.487805 = 2.2 - 1.549218 = 0.650782
     assert out.water_yield_mm[2] == pytest.approx(1000 * (1 - 0.650782), abs=0.01)
     # Pixel 4: w = 5 * 150 / 500 + 1.25 = 2.75 (under the cap); with Z = 30, w = 10.25 -> capped at 5
-    capped = annual_water_yield(np.array([500.0]), np.array([600.0]), np.array([1.0]), np.array([5000.0]),
-                                np.array([1000.0]), np.array([0.15]), 30.0, np.array([1]))
+    capped = annual_water_yield(
+        np.array([500.0]),
+        np.array([600.0]),
+        np.array([1.0]),
+        np.array([5000.0]),
+        np.array([1000.0]),
+        np.array([0.15]),
+        30.0,
+        np.array([1]),
+    )
     assert capped.w[0] == 5.0
     # AET/P = 2.2 - (1 + 1.2^5)^(1/5) = 2.2 - 3.48832^0.2 = 2.2 - 1.283877 = 0.916123
     assert capped.aet_mm[0] == pytest.approx(500 * (1 + 1.2 - (1 + 1.2**5) ** 0.2), rel=1e-9)
@@ -212,8 +220,12 @@ def test_annual_water_yield_keeps_xarray_and_nan():
 def test_water_yield_rejects_zero_precipitation_and_negative_eto():
     args = dict(kc=0.8, root_depth_mm=2500.0, soil_depth_mm=400.0, pawc=0.11, z=5.0, vegetated=1)
     with pytest.raises(ValueError, match=r"climate.nc: precipitation_mm 2000: expected values > 0 .* 1 pixel\(s\)"):
-        annual_water_yield(np.array([1200.0, 0.0]), np.array([900.0, 900.0]),
-                           names={"precip_mm": "climate.nc: precipitation_mm 2000"}, **args)
+        annual_water_yield(
+            np.array([1200.0, 0.0]),
+            np.array([900.0, 900.0]),
+            names={"precip_mm": "climate.nc: precipitation_mm 2000"},
+            **args,
+        )
     with pytest.raises(
         ValueError, match=r"eto_mm: expected values >= 0 \(reference evapotranspiration\); found 1 pixel"
     ):
@@ -320,12 +332,19 @@ def test_habitat_degradation_and_quality_by_hand():
 
 def test_habitat_degradation_errors_name_the_table():
     landcover = np.array([[8, 2, 5]])
+    masks = {"built_up": landcover == 8, "cultivated": landcover == 1}
     with pytest.raises(ValueError, match=r"config key services.habitat_quality.habitat: land-cover code\(s\) \[5\]"):
-        habitat_degradation(landcover, {"built_up": landcover == 8}, THREATS, SENSITIVITY, resolution_m=30.0,
-                            table_source="config key services.habitat_quality.habitat")
+        habitat_degradation(
+            landcover,
+            masks,
+            THREATS,
+            SENSITIVITY,
+            resolution_m=30.0,
+            table_source="config key services.habitat_quality.habitat",
+        )
     partial = {8: {"built_up": 0.0}, 2: {"built_up": 0.8}, 5: {}}
     with pytest.raises(ValueError, match=r"no sensitivity to threat 'built_up' for land-cover code\(s\) \[5\]"):
-        habitat_degradation(landcover, {"built_up": landcover == 8}, THREATS, partial, resolution_m=30.0)
+        habitat_degradation(landcover, masks, THREATS, partial, resolution_m=30.0)
     with pytest.raises(ValueError, match="k must be > 0"):
         habitat_quality(np.array([1.0]), np.array([0.1]), half_saturation=0.0)
 
@@ -336,8 +355,10 @@ def test_habitat_degradation_errors_name_the_table():
 
 
 def test_climate_of_year_and_period_mean():
-    ds = xr.Dataset({"precipitation_mm": (("year", "y", "x"), np.array([[[1000.0]], [[1200.0]], [[1400.0]]]))},
-                    coords={"year": [2000, 2001, 2002]})
+    ds = xr.Dataset(
+        {"precipitation_mm": (("year", "y", "x"), np.array([[[1000.0]], [[1200.0]], [[1400.0]]]))},
+        coords={"year": [2000, 2001, 2002]},
+    )
     assert climate_of_year(ds, "precipitation_mm", 2001, source="c.nc").item() == 1200.0
     assert climate_of_year(ds, "precipitation_mm", 2002).item() == 1400.0
     assert climate_of_year(ds, "precipitation_mm", 2000, mode="period_mean").item() == 1200.0
@@ -345,3 +366,421 @@ def test_climate_of_year_and_period_mean():
         climate_of_year(ds, "precipitation_mm", 1999, source="c.nc")
     with pytest.raises(ValueError, match=r"c.nc: no variable 'eto_mm'"):
         climate_of_year(ds, "eto_mm", 2000, source="c.nc")
+
+
+# --------------------------------------------------------------------------------------
+# issue 13: habitat degradation exactly as InVEST (weights over the whole threat table,
+# a missing threat stops, the access layer), erosivity from monthly precipitation
+# --------------------------------------------------------------------------------------
+
+RES_HQ = 30.0
+# the default threat table's shape: cultivated land, built-up land and roads
+TABLE3 = {
+    "cultivated": {"weight": 0.7, "max_distance_m": 120.0, "decay": "linear"},
+    "built_up": {"weight": 1.0, "max_distance_m": 150.0, "decay": "exponential"},
+    "roads": {"weight": 0.8, "max_distance_m": 90.0, "decay": "linear"},
+}
+SENS3 = {
+    1: {"cultivated": 0.35, "built_up": 0.5, "roads": 0.4},
+    2: {"cultivated": 0.7, "built_up": 0.85, "roads": 0.7},
+    6: {"cultivated": 0.6, "built_up": 0.75, "roads": 0.65},
+    8: {"cultivated": 0.0, "built_up": 0.0, "roads": 0.0},
+}
+
+
+def _hq_grid() -> np.ndarray:
+    lc = np.full((6, 8), 2)  # forest
+    lc[:, 6:] = 6  # grassland
+    lc[0:2, 0:2] = 1  # cultivated
+    lc[5, 7] = 8  # built-up
+    return lc
+
+
+def _invest_degradation(lc, threat_rasters, table, sensitivity, access, pixel_size):
+    """InVEST 3.13+ habitat_quality.execute, step by step (natcap/invest
+    src/natcap/invest/habitat_quality/habitat_quality.py), on numpy arrays:
+
+    * a threat of the table without a raster raises (execute: "There was an Error
+      locating a threat raster ... for column: cur_path and threat: ...");
+    * weight_sum = threat_df['weight'].sum(), weight_avg = row['weight'] / weight_sum;
+    * distance_transform_edt of the threat raster, in pixels; _decay_distance with
+      max_dist_pixel = max_dist / pixel size: linear (max - d) / max, exponential
+      exp(-d * 2.99 / max), 0 where d > max;
+    * _calculate_individual_degradation: filtered * sensitivity * weight_avg * access;
+      _calculate_total_degradation: their sum.
+    """
+    weight_sum = sum(row["weight"] for row in table.values())
+    rows, cols = np.indices(lc.shape)
+    total = np.zeros(lc.shape)
+    for threat, row in table.items():
+        if threat not in threat_rasters:
+            raise ValueError(f"There was an Error locating a threat raster for column: cur_path and threat: {threat}")
+        ys, xs = np.nonzero(threat_rasters[threat] > 0)
+        if ys.size:
+            dist = np.min(np.hypot(rows[..., None] - ys, cols[..., None] - xs), axis=-1)
+        else:
+            dist = np.full(lc.shape, np.inf)
+        max_dist_pixel = row["max_distance_m"] / pixel_size
+        if row["decay"] == "linear":
+            filtered = np.where(dist > max_dist_pixel, 0, (max_dist_pixel - dist) / max_dist_pixel)
+        else:
+            filtered = np.where(dist > max_dist_pixel, 0, np.exp((-dist * 2.99) / max_dist_pixel))
+        sens = np.vectorize(lambda c, t=threat: sensitivity[int(c)][t])(lc)
+        total = total + filtered * sens * (row["weight"] / weight_sum) * access
+    return total
+
+
+def test_habitat_degradation_normalises_over_every_threat_and_stops_for_a_missing_one():
+    lc = _hq_grid()
+    roads = np.zeros(lc.shape, bool)
+    roads[:, 4] = True  # a road down column 4
+    masks = {"cultivated": lc == 1, "built_up": lc == 8}
+    ones = np.ones(lc.shape)
+    # a region without a roads layer, roads in the table: InVEST stops, and so must we
+    # (today's code renormalised over cultivated + built-up, D x 2.5 / 1.7 = 1.47)
+    with pytest.raises(ValueError, match="There was an Error locating a threat raster"):
+        _invest_degradation(lc, masks, TABLE3, SENS3, ones, RES_HQ)
+    with pytest.raises(ValueError, match=r"threat table: threat\(s\) \['roads'\] have no threat map"):
+        habitat_degradation(lc, masks, TABLE3, SENS3, resolution_m=RES_HQ)
+    # a roads layer without a road inside the region: the weight still counts (sum 2.5)
+    empty = {**masks, "roads": np.zeros(lc.shape, bool)}
+    d_full = habitat_degradation(lc, empty, TABLE3, SENS3, resolution_m=RES_HQ)
+    np.testing.assert_allclose(d_full, _invest_degradation(lc, empty, TABLE3, SENS3, ones, RES_HQ), atol=1e-12)
+    # by hand, pixel (2, 2) (forest): cultivated pixel (1, 1) at sqrt(2) px = 42.43 m of
+    # 120 m -> 1 - 42.43 / 120 = 0.646447; built-up (5, 7) at sqrt(9 + 25) = 5.83 px = 174.9 m
+    # > 150 m -> 0. D = 0.7 / 2.5 * 0.646447 * 0.7 = 0.126704
+    assert d_full[2, 2] == pytest.approx(0.7 / 2.5 * (1 - math.sqrt(2) * 30 / 120) * 0.7, abs=1e-9)
+    assert d_full[2, 2] == pytest.approx(0.126704, abs=1e-6)
+    # with roads: the road at 2 px (60 m of 90 m) adds 0.8 / 2.5 * (1 - 60 / 90) * 0.7 = 0.074667
+    with_roads = {**masks, "roads": roads}
+    d_roads = habitat_degradation(lc, with_roads, TABLE3, SENS3, resolution_m=RES_HQ)
+    np.testing.assert_allclose(d_roads, _invest_degradation(lc, with_roads, TABLE3, SENS3, ones, RES_HQ), atol=1e-12)
+    assert d_roads[2, 2] == pytest.approx(0.126704 + 0.8 / 2.5 * (1 / 3) * 0.7, abs=1e-6)
+    # roads taken out of the table explicitly: InVEST's table of two threats (sum 1.7)
+    dropped = {**TABLE3, "roads": {**TABLE3["roads"], "enabled": False}}
+    d_two = habitat_degradation(lc, masks, dropped, SENS3, resolution_m=RES_HQ)
+    two = {k: v for k, v in TABLE3.items() if k != "roads"}
+    np.testing.assert_allclose(d_two, _invest_degradation(lc, masks, two, SENS3, ones, RES_HQ), atol=1e-12)
+    np.testing.assert_allclose(d_two, d_full * 2.5 / 1.7, atol=1e-12)
+    # a map of a threat that is not in the table is an error too
+    with pytest.raises(ValueError, match=r"threat map\(s\) \['roads'\] have no entry"):
+        habitat_degradation(lc, empty, dropped, SENS3, resolution_m=RES_HQ)
+
+
+def test_access_scales_degradation_like_invest():
+    lc = _hq_grid()
+    masks = {"cultivated": lc == 1, "built_up": lc == 8, "roads": np.zeros(lc.shape, bool)}
+    masks["roads"][:, 4] = True
+    access = np.ones(lc.shape)
+    access[:, :3] = 0.25  # a protected area west of column 3
+    access[4:, 5:] = 0.0  # an inaccessible corner
+    plain = habitat_degradation(lc, masks, TABLE3, SENS3, resolution_m=RES_HQ)
+    d = habitat_degradation(lc, masks, TABLE3, SENS3, resolution_m=RES_HQ, access=access)
+    np.testing.assert_allclose(d, _invest_degradation(lc, masks, TABLE3, SENS3, access, RES_HQ), atol=1e-12)
+    # beta multiplies every threat's term: D = beta * D(access 1)
+    np.testing.assert_allclose(d, access * plain, atol=1e-12)
+    assert d[2, 2] == pytest.approx(0.25 * plain[2, 2]) and plain[2, 2] > 0
+    assert (d[4:, 5:] == 0).all() and plain[4:, 5:].max() > 0
+    bad = access.copy()
+    bad[0, 0] = 1.5
+    with pytest.raises(ValueError, match=r"access.gpkg: expected values >= 0 and <= 1"):
+        habitat_degradation(lc, masks, TABLE3, SENS3, resolution_m=RES_HQ, access=bad, access_source="access.gpkg")
+
+
+def test_r_factor_monthly_wischmeier_smith_by_hand():
+    from karstflow.services import R_FACTOR_METHODS, r_factor_monthly
+
+    assert R_FACTOR_METHODS[0] == "wischmeier_smith_monthly"
+    # 100 mm in every month, P = 1200 mm: P_i^2 / P = 8.333333, log10 = 0.920819;
+    # 1.5 * 0.920819 - 0.8188 = 0.562428; 10^0.562428 = 3.651166; * 1.735 = 6.334773
+    # per month, * 12 = 76.0167 (hundreds of ft tonf in ac-1 h-1 yr-1), * 17.02 = 1293.80
+    # MJ mm ha-1 h-1 yr-1
+    flat = r_factor_monthly(np.full((12, 1), 100.0))
+    assert flat[0] == pytest.approx(1293.80, abs=0.01)
+    # a Guizhou-like year of 1,300 mm with a June peak: months (mm)
+    months = np.array([20, 25, 40, 90, 180, 235, 200, 150, 120, 100, 90, 50], float)
+    terms = [1.735 * 10 ** (1.5 * math.log10(p * p / 1300.0) - 0.8188) for p in months]
+    # June: 235^2 / 1300 = 42.480769, log10 = 1.628192, 10^(2.442289 - 0.8188) = 42.0231,
+    # * 1.735 = 72.910; the year sums to 194.291 -> 194.291 * 17.02 = 3306.84
+    assert terms[5] == pytest.approx(72.910, abs=1e-3)
+    r = r_factor_monthly(months[:, None])
+    assert r[0] == pytest.approx(17.02 * sum(terms), rel=1e-12)
+    assert r[0] == pytest.approx(3306.84, abs=0.01)
+    # the US-station fit of Renard & Freimund (1994) at the same 1,300 mm: 5940.55, 1.8x
+    assert r_factor(np.array([1300.0]))[0] == pytest.approx(5940.55, abs=0.01)
+    # a dry month adds nothing; a year without rain has R = 0; NaN stays NaN
+    dry = months.copy()
+    dry[0] = 0.0
+    expect = 17.02 * sum(1.735 * 10 ** (1.5 * math.log10(p * p / dry.sum()) - 0.8188) for p in dry[1:])
+    out = r_factor_monthly(np.stack([dry, np.zeros(12), np.full(12, np.nan)], axis=1))
+    assert out[0] == pytest.approx(expect, rel=1e-12) and out[1] == 0.0 and np.isnan(out[2])
+    # a regional calibration of the same form: a, b, c and the unit factor are parameters
+    assert r_factor_monthly(months[:, None], a=1.0, b=1.0, c=0.0, si_factor=1.0)[0] == pytest.approx(
+        float((months**2).sum() / 1300.0)  # Arnoldus' modified Fournier index itself
+    )
+    # a DataArray with a time axis of 12 months
+    da = xr.DataArray(np.broadcast_to(months[:, None, None], (12, 2, 3)).copy(), dims=("time", "y", "x"))
+    assert np.allclose(r_factor_monthly(da).values, 3306.838, atol=1e-3)
+    with pytest.raises(ValueError, match="expected 12 monthly totals"):
+        r_factor_monthly(np.full((11, 1), 100.0))
+    with pytest.raises(ValueError, match=r"c.nc: expected values >= 0"):
+        r_factor_monthly(np.full((12, 1), -1.0), name="c.nc")
+    with pytest.raises(ValueError, match="needs the 12 monthly precipitation totals"):
+        r_factor(np.array([1300.0]), method="wischmeier_smith_monthly")
+
+
+# --------------------------------------------------------------------------------------
+# the rules' scripts on tiny GeoTIFF / NetCDF inputs (no Snakemake)
+# --------------------------------------------------------------------------------------
+
+SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+
+
+def _hq_region(tmp_path):
+    from karstflow.io import write_raster
+
+    grid = RegionGrid.from_bounds("EPSG:32648", RES_HQ, (600000, 2799990, 600000 + 8 * RES_HQ, 2799990 + 6 * RES_HQ))
+    assert grid.shape == (6, 8)
+    lc = _hq_grid()
+    write_raster(grid.data_array(lc.astype("uint8"), name="landcover"), tmp_path / "lc.tif", dtype="uint8", nodata=255)
+    (tmp_path / "grid.json").write_text(__import__("json").dumps(grid.to_dict()))
+    habitat = {str(c): {"suitability": 1.0, "sensitivity": s} for c, s in SENS3.items()}
+    threats = {
+        "cultivated": {**TABLE3["cultivated"], "landcover_codes": [1]},
+        "built_up": {**TABLE3["built_up"], "landcover_codes": [8]},
+        "roads": {**TABLE3["roads"], "vector_input": "roads"},
+    }
+    return grid, lc, habitat, threats
+
+
+def test_degradation_script_stops_for_a_threat_without_its_layer(tmp_path):
+    from karstflow.runtime import call_script
+
+    grid, lc, habitat, threats = _hq_region(tmp_path)
+    out = {"degradation": tmp_path / "d.tif", "threats": tmp_path / "t.json"}
+    params = {"threats": threats, "dropped": {}, "habitat": habitat, "vectors": []}
+    # today the script logged "not evaluated" and renormalised over the other two threats
+    with pytest.raises(ValueError, match=r"config key services.habitat_quality.threats.roads: threat 'roads'") as err:
+        call_script(
+            SCRIPTS / "services_habitat_degradation.py",
+            input={"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json"},
+            output=out,
+            params=params,
+            wildcards={"region": "r1", "year": "2020"},
+        )
+    assert "drop_threats: {r1: [roads]}" in str(err.value) and "enabled: false" in str(err.value)
+    assert not out["degradation"].exists()
+    # dropped explicitly: normalised over the two left (1.7), recorded as not evaluated
+    two = {k: v for k, v in threats.items() if k != "roads"}
+    params = {"threats": two, "dropped": {"roads": "drop_threats lists it"}, "habitat": habitat, "vectors": []}
+    call_script(
+        SCRIPTS / "services_habitat_degradation.py",
+        input={"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json"},
+        output=out,
+        params=params,
+        wildcards={"region": "r1", "year": "2020"},
+    )
+    from karstflow.io import read_json, read_raster
+
+    d = read_raster(out["degradation"]).values
+    masks = {"cultivated": lc == 1, "built_up": lc == 8}
+    expected = _invest_degradation(lc, masks, {k: TABLE3[k] for k in two}, SENS3, np.ones(lc.shape), RES_HQ)
+    np.testing.assert_allclose(d, expected, atol=1e-6)
+    record = read_json(out["threats"])
+    assert record["weight_sum"] == pytest.approx(1.7)
+    assert record["threats"]["roads"] == {"evaluated": False, "reason": "drop_threats lists it"}
+    assert record["threats"]["built_up"]["normalised_weight"] == pytest.approx(1.0 / 1.7)
+
+
+def test_degradation_script_rasterises_the_access_layer_like_invest(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from karstflow.io import read_json, read_raster
+    from karstflow.runtime import call_script
+
+    grid, lc, habitat, threats = _hq_region(tmp_path)
+    x0, y1 = 600000.0, 2799990.0 + 6 * RES_HQ
+    gpd.GeoDataFrame(
+        {"ACCESS": [0.25, 0.0]},
+        geometry=[
+            # columns 0-2 (pixel centres at x0 + 15, 45, 75 m: the box ends at 80 m, past the
+            # third centre and short of the fourth at 105 m)
+            shapely.box(x0, y1 - 6 * RES_HQ, x0 + 80.0, y1),
+            # rows 4-5, columns 5-7 (centres y1 - 135 and - 165; x0 + 165 ... 225)
+            shapely.box(x0 + 160.0, y1 - 6 * RES_HQ, x0 + 8 * RES_HQ, y1 - 130.0),
+        ],
+        crs=grid.crs,
+    ).rename(columns={"ACCESS": "access"}).to_file(tmp_path / "access.gpkg")
+    roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(x0 + 135, y1 + 10), (x0 + 135, y1 - 200)])], crs=grid.crs)
+    roads.to_file(tmp_path / "roads.gpkg")
+    out = {"degradation": tmp_path / "d.tif", "threats": tmp_path / "t.json"}
+    call_script(
+        SCRIPTS / "services_habitat_degradation.py",
+        input={
+            "landcover": tmp_path / "lc.tif",
+            "grid": tmp_path / "grid.json",
+            "roads": tmp_path / "roads.gpkg",
+            "access": tmp_path / "access.gpkg",
+        },
+        output=out,
+        params={"threats": threats, "dropped": {}, "habitat": habitat, "vectors": ["roads"]},
+        wildcards={"region": "r1", "year": "2020"},
+    )
+    # InVEST's access raster: 1 everywhere, each polygon's ACCESS at the pixels whose centre it covers
+    access = np.ones(lc.shape)
+    access[:, :3] = 0.25
+    access[4:, 5:] = 0.0
+    road_mask = np.zeros(lc.shape, bool)
+    road_mask[:, 4] = True  # the line at x0 + 135 m runs through column 4
+    masks = {"cultivated": lc == 1, "built_up": lc == 8, "roads": road_mask}
+    d = read_raster(out["degradation"]).values
+    np.testing.assert_allclose(d, _invest_degradation(lc, masks, TABLE3, SENS3, access, RES_HQ), atol=1e-6)
+    record = read_json(out["threats"])
+    assert record["access"]["source"].endswith("access.gpkg")
+    assert record["access"]["mean"] == pytest.approx(access.mean())
+    assert record["weight_sum"] == pytest.approx(2.5)
+
+
+def _soil_region(tmp_path, months_mm):
+    """A 2 x 3 px region: forest on LS 2, monthly precipitation of 2000 and 2001 (mm month-1)."""
+    from karstflow.io import write_netcdf, write_raster
+
+    grid = RegionGrid.from_bounds("EPSG:32648", 30, (600000, 2799990, 600090, 2800050))
+    assert grid.shape == (2, 3)
+    write_raster(grid.data_array(np.full(grid.shape, 2, np.uint8)), tmp_path / "lc.tif", dtype="uint8", nodata=255)
+    write_raster(grid.data_array(np.full(grid.shape, 2.0, np.float32)), tmp_path / "ls.tif")
+    (tmp_path / "grid.json").write_text(__import__("json").dumps(grid.to_dict()))
+    coords = grid.coords()
+    soil = xr.Dataset(
+        {
+            v: (("y", "x"), np.full(grid.shape, val))
+            for v, val in (("sand_pct", 20.0), ("silt_pct", 35.0), ("clay_pct", 45.0), ("organic_carbon_pct", 2.0))
+        },
+        coords=coords,
+    ).rio.write_crs(grid.crs)
+    write_netcdf(soil, tmp_path / "soil.nc")
+    time = pd.date_range("2000-01-01", periods=24, freq="MS")
+    data = np.broadcast_to(np.tile(np.asarray(months_mm, float), 2)[:, None, None], (24, *grid.shape)).copy()
+    data[12:] *= 1.5  # 2001 is wetter
+    monthly = xr.Dataset(
+        {"precipitation_mm": (("time", "y", "x"), data, {"units": "mm month-1"})},
+        coords={"time": time, **coords},
+    ).rio.write_crs(grid.crs)
+    write_netcdf(monthly, tmp_path / "climate_monthly.nc")
+    annual = xr.Dataset(
+        {"precipitation_mm": (("year", "y", "x"), np.stack([data[:12].sum(0), data[12:].sum(0)]))},
+        coords={"year": [2000, 2001], **coords},
+    ).rio.write_crs(grid.crs)
+    write_netcdf(annual, tmp_path / "climate.nc")
+    pd.DataFrame(
+        {"lucode": [2], "root_depth_mm": [5000], "kc": [1.0], "lulc_veg": [1], "usle_c": [0.1], "usle_p": [1.0]}
+    ).to_csv(tmp_path / "bio.csv", index=False)
+    return grid
+
+
+def _soil_params(method="wischmeier_smith_monthly", climate="year"):
+    return {
+        "soil_conservation": {
+            "r_factor": {
+                "method": method,
+                "a": None,
+                "b": None,
+                "monthly": {"a": 1.735, "b": 1.5, "c": -0.8188, "si_factor": 17.02},
+            },
+            "k_si_factor": 0.1317,
+            "cover_factor": "landcover",
+            "non_soil_classes": [7, 8],
+        },
+        "climate": climate,
+        "fvc_percentiles": [5, 95],
+    }
+
+
+def test_soil_retention_script_reads_the_monthly_cube(tmp_path):
+    from karstflow.io import read_json, read_raster
+    from karstflow.runtime import call_script
+
+    months = [20, 25, 40, 90, 180, 235, 200, 150, 120, 100, 90, 50]  # 1,300 mm in 2000
+    _soil_region(tmp_path, months)
+    files = {
+        "ls": tmp_path / "ls.tif",
+        "landcover": tmp_path / "lc.tif",
+        "soil": tmp_path / "soil.nc",
+        "biophysical": tmp_path / "bio.csv",
+        "grid": tmp_path / "grid.json",
+        "climate_monthly": tmp_path / "climate_monthly.nc",
+    }
+    out = {"retention": tmp_path / "sr.tif", "soil_loss": tmp_path / "loss.tif", "factors": tmp_path / "f.json"}
+    call_script(
+        SCRIPTS / "services_soil_retention.py",
+        input=files,
+        output=out,
+        params=_soil_params(),
+        wildcards={"region": "r1", "year": "2000"},
+    )
+    factors = read_json(out["factors"])
+    # R of 2000 by hand above (3306.84); K of SAN 20 / SIL 35 / CLA 45 / C 2 % is 0.032565
+    assert factors["r_factor_method"] == "wischmeier_smith_monthly"
+    assert factors["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84, abs=0.01)
+    potential = 3306.84 * 0.032565 * 2.0
+    assert read_raster(out["retention"]).values == pytest.approx(np.full((2, 3), potential * 0.9), rel=1e-4)
+    # 2001 is 1.5x wetter month by month: (P_i^2 / P) scales by 1.5, R by 1.5^1.5
+    call_script(
+        SCRIPTS / "services_soil_retention.py",
+        input=files,
+        output=out,
+        params=_soil_params(),
+        wildcards={"region": "r1", "year": "2001"},
+    )
+    assert read_json(out["factors"])["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84 * 1.5**1.5, abs=0.02)
+    # period_mean: the mean of the two years' R
+    call_script(
+        SCRIPTS / "services_soil_retention.py",
+        input=files,
+        output=out,
+        params=_soil_params(climate="period_mean"),
+        wildcards={"region": "r1", "year": "2000"},
+    )
+    assert read_json(out["factors"])["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84 * (1 + 1.5**1.5) / 2, abs=0.02)
+    # an annual method still reads the annual cube: Renard & Freimund at 1,300 mm
+    annual = {**{k: v for k, v in files.items() if k != "climate_monthly"}, "climate": tmp_path / "climate.nc"}
+    call_script(
+        SCRIPTS / "services_soil_retention.py",
+        input=annual,
+        output=out,
+        params=_soil_params("renard_freimund_1994"),
+        wildcards={"region": "r1", "year": "2000"},
+    )
+    assert read_json(out["factors"])["r_mean_mj_mm_ha_h_yr"] == pytest.approx(5940.55, abs=0.01)
+    # the monthly method without the monthly cube stops naming the key; no fallback
+    for path in out.values():
+        path.unlink()
+    with pytest.raises(
+        ValueError,
+        match=r"config key services.soil_conservation.r_factor.method: "
+        r"wischmeier_smith_monthly needs the monthly climate cube",
+    ):
+        call_script(
+            SCRIPTS / "services_soil_retention.py",
+            input=annual,
+            output=out,
+            params=_soil_params(),
+            wildcards={"region": "r1", "year": "2000"},
+        )
+    assert not out["retention"].exists()
+
+
+def test_months_of_year_checks_the_monthly_cube():
+    from karstflow.services import months_of_year
+
+    time = pd.date_range("2000-01-01", periods=23, freq="MS")  # December 2001 missing
+    ds = xr.Dataset(
+        {"precipitation_mm": (("time", "y", "x"), np.ones((23, 1, 1)), {"units": "mm month-1"})}, coords={"time": time}
+    )
+    assert months_of_year(ds, "precipitation_mm", 2000, source="m.nc").sizes["time"] == 12
+    with pytest.raises(ValueError, match=r"m.nc: precipitation_mm of 2001 has 11 monthly step\(s\)"):
+        months_of_year(ds, "precipitation_mm", 2001, source="m.nc")
+    ds["precipitation_mm"].attrs["units"] = "mm"
+    with pytest.raises(ValueError, match=r"m.nc: precipitation_mm has units 'mm', expected 'mm month-1'"):
+        months_of_year(ds, "precipitation_mm", 2000, source="m.nc")

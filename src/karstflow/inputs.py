@@ -179,6 +179,24 @@ _SPECS: tuple[InputSpec, ...] = (
         extension="gpkg",
     ),
     InputSpec(
+        "access",
+        "vector",
+        "Accessibility to threats (InVEST habitat quality's access layer): polygons whose "
+        "access scales every threat's impact; pixels no polygon covers have access 1.",
+        (
+            _col(
+                "access",
+                "number",
+                "relative accessibility to threats, 0 inaccessible to 1 fully accessible "
+                "(InVEST's ACCESS field: map it with columns: {access: ACCESS})",
+                minimum=0,
+                maximum=1,
+            ),
+        ),
+        POLYGONS,
+        extension="gpkg",
+    ),
+    InputSpec(
         "farmland",
         "vector",
         "Cultivated farmland patches: targets of x5, grades for capacity.",

@@ -11,11 +11,19 @@ Soil conservation (RUSLE; Renard et al. 1997), in t ha-1 yr-1::
     actual soil loss     A_a = R * K * LS * C * P
     soil retention       SR  = A_p - A_a
 
-* R, rainfall erosivity (MJ mm ha-1 h-1 yr-1), from annual precipitation P (mm),
-  :func:`r_factor`: ``renard_freimund_1994`` (default; Renard & Freimund 1994, J. Hydrol.
-  157: 287-306, fitted on US stations), R = 0.0483 P^1.61 for P <= 850 mm and
-  R = 587.8 - 1.219 P + 0.004105 P^2 above; or ``power``, R = a P^b with a and b from the
-  config (a regional fit).
+* R, rainfall erosivity (MJ mm ha-1 h-1 yr-1). Default ``wischmeier_smith_monthly``
+  (:func:`r_factor_monthly`), the monthly modified-Fournier form of Wischmeier & Smith
+  (1978, USDA Agriculture Handbook 537; Arnoldus 1980) used by RUSLE studies of the
+  southwest-China karst, from the 12 monthly totals P_i and the annual total P (mm)::
+
+      R = f * sum_i a * 10^(b * log10(P_i^2 / P) + c),   a = 1.735, b = 1.5, c = -0.8188
+
+  in US customary units (hundreds of ft tonf in ac-1 h-1 yr-1) times f = 17.02 to SI
+  (Foster et al. 1981); a, b, c and f are configurable for a regional calibration. From
+  annual precipitation alone, :func:`r_factor`: ``renard_freimund_1994`` (Renard &
+  Freimund 1994, J. Hydrol. 157: 287-306, fitted on US stations), R = 0.0483 P^1.61 for
+  P <= 850 mm and R = 587.8 - 1.219 P + 0.004105 P^2 above; or ``power``, R = a P^b with
+  a and b from the config (a regional fit).
 * K, soil erodibility (t ha h ha-1 MJ-1 mm-1), :func:`k_factor_epic`: the EPIC equation of
   Williams (1995; Sharpley & Williams 1990) from sand, silt, clay and organic carbon (%),
   in US customary units, times 0.1317 to SI (Foster et al. 1981).
@@ -47,12 +55,16 @@ Habitat quality (InVEST Habitat Quality 3.13 and later, distance-based decay),
 
     i_r(x) = 1 - d_r(x) / d_r,max               linear       (0 beyond d_r,max)
            = exp(-2.99 d_r(x) / d_r,max)         exponential  (0 beyond d_r,max)
-    D_x    = sum_r (w_r / sum w) * i_r(x) * S_j(x),r
+    D_x    = sum_r (w_r / sum_all w) * i_r(x) * beta_x * S_j(x),r
     Q_x    = H_j(x) * (1 - D_x^z / (D_x^z + k^z)),  z = 2.5
 
 with d_r(x) the Euclidean distance (m) from pixel x to the nearest pixel of threat r, S
-the sensitivity of the pixel's habitat type j to threat r, H its habitat suitability and
-k the half-saturation constant (InVEST's user guide advises half the highest D).
+the sensitivity of the pixel's habitat type j to threat r, beta_x the access (0-1, 1 where
+no access polygon covers x), H its habitat suitability and k the half-saturation constant
+(InVEST's user guide advises half the highest D). As InVEST's ``habitat_quality.py``
+(``weight_sum = threat_df['weight'].sum()``), the weights are normalised by the sum over
+*every* threat of the table, and a threat of the table without a map is an error: a threat
+is left out only by taking it out of the table, never by renormalising over the rest.
 """
 
 from __future__ import annotations
@@ -71,8 +83,10 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BIOPHYSICAL_COLUMNS",
     "HQ_SCALING_Z",
+    "MONTHLY_R_FACTOR_METHODS",
     "R_FACTOR_METHODS",
     "RusleResult",
+    "WISCHMEIER_SMITH_MONTHLY",
     "WaterYield",
     "annual_water_yield",
     "c_factor_from_cover",
@@ -84,7 +98,9 @@ __all__ = [
     "habitat_quality",
     "k_factor_epic",
     "ls_factor",
+    "months_of_year",
     "r_factor",
+    "r_factor_monthly",
     "reclassify",
     "rusle",
     "threat_proximity",
@@ -101,7 +117,14 @@ BIOPHYSICAL_COLUMNS: dict[str, str] = {
 }
 #: InVEST's scaling parameter z of the habitat-quality half-saturation function.
 HQ_SCALING_Z = 2.5
-R_FACTOR_METHODS = ("renard_freimund_1994", "power")
+#: Erosivity methods from the 12 monthly precipitation totals of a year.
+MONTHLY_R_FACTOR_METHODS = ("wischmeier_smith_monthly",)
+#: Erosivity methods; the first is the default. The others read annual precipitation.
+R_FACTOR_METHODS = (*MONTHLY_R_FACTOR_METHODS, "renard_freimund_1994", "power")
+#: Coefficients of the monthly modified-Fournier form R = f sum a 10^(b log10(P_i^2 / P) + c):
+#: Wischmeier & Smith (1978) via Arnoldus (1980), US customary units; f = 17.02 converts
+#: hundreds of ft tonf in ac-1 h-1 yr-1 to MJ mm ha-1 h-1 yr-1 (Foster et al. 1981).
+WISCHMEIER_SMITH_MONTHLY: dict[str, float] = {"a": 1.735, "b": 1.5, "c": -0.8188, "si_factor": 17.02}
 #: InVEST's exponential decay constant: the impact falls to 5 % (e^-2.99) at d_max.
 _EXP_DECAY = 2.99
 #: US customary K (t acre h / (100 acre ft tonf in)) to SI (t ha h / (ha MJ mm)); Foster et al. 1981.
@@ -118,7 +141,9 @@ def _apply(func: Any, *args: Any, n_out: int = 1) -> Any:
     if any(isinstance(a, xr.DataArray) for a in args):
         core_dims: dict[str, Any] = {"output_core_dims": [[]] * n_out} if n_out > 1 else {}
         out = xr.apply_ufunc(
-            func, *args, dask="parallelized",
+            func,
+            *args,
+            dask="parallelized",
             output_dtypes=[np.float64] * n_out,
             **core_dims,
         )
@@ -210,8 +235,7 @@ def check_biophysical_table(table: pd.DataFrame, *, source: str = "biophysical t
     missing = [c for c in BIOPHYSICAL_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(
-            f"{source}: missing column(s) {missing}; expected {list(BIOPHYSICAL_COLUMNS)}, "
-            f"found {list(table.columns)}"
+            f"{source}: missing column(s) {missing}; expected {list(BIOPHYSICAL_COLUMNS)}, found {list(table.columns)}"
         )
     numeric = table[list(BIOPHYSICAL_COLUMNS)].apply(pd.to_numeric, errors="coerce")
     bad_cols = [c for c in BIOPHYSICAL_COLUMNS if numeric[c].isna().any()]
@@ -266,6 +290,39 @@ def climate_of_year(
     return da.sel(year=int(year))
 
 
+def months_of_year(
+    monthly: xr.Dataset, variable: str, year: int, *, source: str = "monthly climate cube"
+) -> xr.DataArray:
+    """The 12 monthly layers (time, y, x) of ``variable`` in calendar ``year`` of a monthly
+    climate cube (:mod:`karstflow.climate` conventions: a ``time`` axis of month starts,
+    ``units`` per variable, fluxes as monthly totals such as ``mm month-1``).
+
+    Raises ``ValueError`` naming ``source`` when the variable is missing, has no time axis,
+    is not in the canonical monthly units, or the year does not have all 12 months.
+    """
+    from karstflow.climate import MONTHLY_VARIABLES
+
+    if variable not in monthly.data_vars:
+        raise ValueError(f"{source}: no variable {variable!r}; found {sorted(map(str, monthly.data_vars))}")
+    da = monthly[variable]
+    if "time" not in da.dims:
+        raise ValueError(f"{source}: {variable} has no time dimension (dims {da.dims}); a monthly cube is expected")
+    want = MONTHLY_VARIABLES.get(variable, {}).get("units")
+    if want is not None and da.attrs.get("units") != want:
+        found = da.attrs.get("units")
+        raise ValueError(f"{source}: {variable} has units {found!r}, expected {want!r} (monthly totals)")
+    t = pd.DatetimeIndex(da["time"].values)
+    sel = np.asarray(t.year == int(year))
+    months = sorted(set(t.month[sel].tolist()))
+    if months != list(range(1, 13)) or int(sel.sum()) != 12:
+        have = sorted(set(t.year.tolist()))
+        raise ValueError(
+            f"{source}: {variable} of {int(year)} has {int(sel.sum())} monthly step(s) (months {months}); 12 are "
+            f"needed (years in the cube: {have[0] if have else '-'}..{have[-1] if have else '-'})"
+        )
+    return da.isel(time=np.nonzero(sel)[0])
+
+
 # --------------------------------------------------------------------------------------
 # soil conservation (RUSLE)
 # --------------------------------------------------------------------------------------
@@ -284,8 +341,14 @@ def r_factor(
     ``renard_freimund_1994``: 0.0483 P^1.61 (P <= 850 mm), 587.8 - 1.219 P + 0.004105 P^2
     (P > 850 mm). ``power``: a * P^b.
     """
+    if method in MONTHLY_R_FACTOR_METHODS:
+        raise ValueError(
+            f"R factor method {method!r} needs the 12 monthly precipitation totals of the year "
+            "(r_factor_monthly), not annual precipitation"
+        )
     _check_range(precip_mm, name, low=0.0)
     if method == "renard_freimund_1994":
+
         def kernel(p: np.ndarray) -> np.ndarray:
             return np.where(p <= 850.0, 0.0483 * np.power(p, 1.61), 587.8 - 1.219 * p + 0.004105 * p * p)
     elif method == "power":
@@ -297,6 +360,64 @@ def r_factor(
     else:
         raise ValueError(f"R factor method must be one of {R_FACTOR_METHODS}, found {method!r}")
     return _apply(kernel, precip_mm)
+
+
+def r_factor_monthly(
+    monthly_precip_mm: Any,
+    *,
+    a: float = WISCHMEIER_SMITH_MONTHLY["a"],
+    b: float = WISCHMEIER_SMITH_MONTHLY["b"],
+    c: float = WISCHMEIER_SMITH_MONTHLY["c"],
+    si_factor: float = WISCHMEIER_SMITH_MONTHLY["si_factor"],
+    name: str = "monthly precipitation",
+) -> Any:
+    """Rainfall erosivity R (MJ mm ha-1 h-1 yr-1) of one year from its 12 monthly totals (mm)::
+
+        R = si_factor * sum_{i=1..12} a * 10^(b * log10(P_i^2 / P) + c),   P = sum_i P_i
+
+    the monthly modified-Fournier form of Wischmeier & Smith (1978) with a = 1.735,
+    b = 1.5, c = -0.8188 in US customary units (hundreds of ft tonf in ac-1 h-1 yr-1) and
+    si_factor = 17.02 to SI (Foster et al. 1981). A dry month adds nothing (the limit of
+    the term as P_i -> 0); a year without rain has R = 0; NaN in any month gives NaN.
+
+    ``monthly_precip_mm``: an array whose first axis holds the 12 months, or a DataArray
+    with a ``time`` dimension of length 12. Raises ``ValueError`` for another number of
+    months, negative precipitation (naming ``name``) or non-positive coefficients a, b, f.
+    """
+    for label, v in (("a", a), ("b", b), ("si_factor", si_factor)):
+        if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+            raise ValueError(f"monthly R factor: coefficient {label} must be a positive number, found {v!r}")
+    if not (isinstance(c, int | float) and math.isfinite(c)):
+        raise ValueError(f"monthly R factor: coefficient c must be a finite number, found {c!r}")
+    _check_range(monthly_precip_mm, name, low=0.0)
+    scale = float(si_factor) * float(a) * 10.0 ** float(c)
+    bf = float(b)
+
+    def kernel(p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        if p.shape[0] != 12:
+            raise ValueError(f"{name}: expected 12 monthly totals along the first axis, found {p.shape[0]}")
+        total = p.sum(axis=0)  # NaN in any month propagates
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fournier = np.where(total > 0, p * p / total, 0.0)
+        # 10^(b log10 x + c) = 10^c x^b, which is 0 at x = 0 (a dry month) instead of 10^-inf
+        r = scale * np.power(fournier, bf).sum(axis=0)
+        return np.where(np.isfinite(total), r, np.nan)
+
+    if isinstance(monthly_precip_mm, xr.DataArray):
+        da = monthly_precip_mm
+        if "time" not in da.dims:
+            raise ValueError(f"{name}: expected a time dimension of 12 months, found dims {da.dims}")
+        if da.sizes["time"] != 12:
+            raise ValueError(f"{name}: expected 12 monthly totals along time, found {da.sizes['time']}")
+        return xr.apply_ufunc(
+            lambda arr: kernel(np.moveaxis(arr, -1, 0)),
+            da,
+            input_core_dims=[["time"]],
+            dask="parallelized",
+            output_dtypes=[np.float64],
+        ).assign_attrs(units="MJ mm ha-1 h-1 yr-1", long_name="rainfall erosivity R (monthly modified Fournier)")
+    return kernel(np.asarray(monthly_precip_mm, dtype=np.float64))
 
 
 def k_factor_epic(
@@ -347,9 +468,9 @@ def k_factor_epic(
 def c_factor_from_cover(fvc: Any) -> Any:
     """Cover-management C from fractional vegetation cover (0-1), Cai Chongfa et al. (2000)::
 
-        C = 1                                 f = 0
-        C = 0.6508 - 0.3436 log10(f * 100)    0 < f < 78.3 %
-        C = 0                                 f >= 78.3 %
+    C = 1                                 f = 0
+    C = 0.6508 - 0.3436 log10(f * 100)    0 < f < 78.3 %
+    C = 0                                 f >= 78.3 %
     """
     _check_range(fvc, "vegetation cover", low=0.0, high=1.0)
 
@@ -511,8 +632,14 @@ def annual_water_yield(
     """
     if not (isinstance(z, int | float) and z > 0 and math.isfinite(z)):
         raise ValueError(f"seasonality constant Z must be a positive number, found {z!r}")
-    _check_range(precip_mm, "precip_mm", low=0.0, low_open=True, names=names,
-                 rule=" (annual precipitation; w = Z * AWC / P is undefined at P = 0)")
+    _check_range(
+        precip_mm,
+        "precip_mm",
+        low=0.0,
+        low_open=True,
+        names=names,
+        rule=" (annual precipitation; w = Z * AWC / P is undefined at P = 0)",
+    )
     _check_range(eto_mm, "eto_mm", low=0.0, names=names, rule=" (reference evapotranspiration)")
     _check_range(kc, "kc", low=0.0, names=names)
     _check_range(root_depth_mm, "root_depth_mm", low=0.0, names=names)
@@ -594,39 +721,77 @@ def habitat_degradation(
     resolution_m: float,
     source: str = "land cover",
     table_source: str = "habitat sensitivity table",
+    access: Any = None,
+    access_source: str = "access layer",
+    threats_source: str = "threat table",
 ) -> xr.DataArray | np.ndarray:
-    """Total threat D per pixel (InVEST): sum over threats of normalised weight x decay x sensitivity.
+    """Total threat D per pixel as InVEST habitat quality computes it::
 
-    ``threats``: name -> {weight, max_distance_m, decay}; only the threats in
-    ``threat_masks`` are used and their weights normalised over them. ``sensitivity``:
-    land-cover code -> {threat name: S (0-1)}.
+        D_x = sum_r (w_r / sum_{r' in table} w_r') * i_r(x) * beta_x * S_j(x),r
+
+    ``threats``: the threat table, name -> {weight, max_distance_m, decay[, enabled]}; a
+    threat with ``enabled: False`` is not part of the table. Every threat of the table
+    needs a map in ``threat_masks`` (a 2-D mask, all False when the region has none of it):
+    InVEST's ``execute`` raises for a threat raster it cannot find, and normalises the
+    weights by the sum over the whole table (``weight_sum = threat_df['weight'].sum()``),
+    so leaving a threat out without taking it out of the table would inflate the others'
+    weights. ``sensitivity``: land-cover code -> {threat name: S (0-1)}. ``access``: beta
+    (0-1) per pixel, InVEST's rasterised access layer (1 where no polygon covers the
+    pixel); None means 1 everywhere.
+
+    Raises ``ValueError`` naming ``threats_source`` and the threat(s) for a threat of the
+    table without a map or a map of a threat not in the table, and naming
+    ``access_source`` for access values outside [0, 1] or of another shape.
     """
-    if not threat_masks:
-        raise ValueError("habitat degradation needs at least one threat map")
-    unknown = sorted(set(threat_masks) - set(threats))
+    table = {name: spec for name, spec in threats.items() if spec.get("enabled", True)}
+    if not table:
+        raise ValueError(f"{threats_source}: no threat (every threat is disabled); habitat degradation needs one")
+    missing = sorted(set(table) - set(threat_masks))
+    if missing:
+        raise ValueError(
+            f"{threats_source}: threat(s) {missing} have no threat map; InVEST normalises the weights over every "
+            f"threat of the table ({sorted(table)}), so a threat without data is not left out silently: give its "
+            "data, or take it out of the table explicitly"
+        )
+    unknown = sorted(set(threat_masks) - set(table))
     if unknown:
-        raise ValueError(f"threat map(s) {unknown} have no entry in the threat table ({sorted(threats)})")
-    weights = {name: float(threats[name]["weight"]) for name in threat_masks}
+        raise ValueError(f"threat map(s) {unknown} have no entry in the {threats_source} ({sorted(table)})")
+    weights = {name: float(spec["weight"]) for name, spec in table.items()}
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError(f"threat weights must be >= 0 with a positive sum, found {weights}")
+        raise ValueError(f"{threats_source}: threat weights must be >= 0 with a positive sum, found {weights}")
     total_w = sum(weights.values())
     shape = _values(landcover).shape
+    if access is None:
+        beta: np.ndarray | float = 1.0
+    else:
+        beta = _values(access).astype(np.float64)
+        if beta.shape != shape:
+            raise ValueError(f"{access_source}: access shape {beta.shape} differs from the land cover {shape}")
+        if not np.isfinite(beta).all():
+            raise ValueError(f"{access_source}: {int((~np.isfinite(beta)).sum())} pixel(s) without an access value")
+        _check_range(beta, access_source, low=0.0, high=1.0, rule=" (access to threats, InVEST ACCESS)")
     d = np.zeros(shape)
-    for name, mask in threat_masks.items():
+    for name in table:
+        mask = threat_masks[name]
         if _values(mask).shape != shape:
             raise ValueError(f"threat {name}: map shape {_values(mask).shape} differs from the land cover {shape}")
-        missing = [code for code, row in sensitivity.items() if name not in row]
-        if missing:
+        no_value = [code for code, row in sensitivity.items() if name not in row]
+        if no_value:
             raise ValueError(
-                f"{table_source}: no sensitivity to threat {name!r} for land-cover code(s) {sorted(missing)}"
+                f"{table_source}: no sensitivity to threat {name!r} for land-cover code(s) {sorted(no_value)}"
             )
-        sens = reclassify(landcover, {c: row[name] for c, row in sensitivity.items()},
-                          what=f"sensitivity to {name}", table_source=table_source, map_source=source)
-        spec = threats[name]
+        sens = reclassify(
+            landcover,
+            {c: row[name] for c, row in sensitivity.items()},
+            what=f"sensitivity to {name}",
+            table_source=table_source,
+            map_source=source,
+        )
+        spec = table[name]
         impact = threat_proximity(
             mask, max_distance_m=float(spec["max_distance_m"]), decay=str(spec["decay"]), resolution_m=resolution_m
         )
-        d = d + weights[name] / total_w * impact * _values(sens)
+        d = d + weights[name] / total_w * impact * beta * _values(sens)
     d = np.where(np.isfinite(_values(landcover).astype(float)), d, np.nan)
     if isinstance(landcover, xr.DataArray):
         return (

@@ -277,7 +277,8 @@ STAGES: dict[str, Stage] = {
             "soil_retention",
             "soil retention and soil loss (RUSLE, InVEST SDR form) per service year",
             ["@terrain", _CLIMATE, _SOIL, "biophysical", _LANDCOVER],
-            optional=["@greening"],
+            # the monthly erosivity form (the default) reads the monthly cube of that stage
+            optional=["@greening", "@monthly_climate"],
             outputs=[
                 "services/soil_retention_{service_year}.tif",
                 "services/soil_loss_{service_year}.tif",
@@ -302,7 +303,7 @@ STAGES: dict[str, Stage] = {
             "habitat_quality",
             "habitat degradation and quality (InVEST threats) per service year",
             [_LANDCOVER],
-            optional=["roads"],
+            optional=["roads", "access"],
             outputs=["services/habitat_quality_{service_year}.tif", "services/habitat_degradation_{service_year}.tif"],
             maps=["services/habitat_quality_{service_year}.tif", "services/habitat_degradation_{service_year}.tif"],
         ),

@@ -94,9 +94,7 @@ rule services_water_yield:
 
 rule services_habitat_degradation:
     input:
-        unpack(lambda w: threat_vectors(w.region)),
-        landcover=service_landcover,
-        grid="results/{region}/grid.json",
+        unpack(habitat_degradation_inputs),
     output:
         degradation="results/{region}/services/habitat_degradation_{year}.tif",
         threats="results/{region}/services/habitat_threats_{year}.json",
@@ -113,7 +111,8 @@ rule services_habitat_degradation:
     resources:
         mem_mb=3000,
     params:
-        threats=config["services"]["habitat_quality"]["threats"],
+        threats=lambda w: habitat_threats(w.region),
+        dropped=lambda w: _dropped_threats(w.region),
         habitat=config["services"]["habitat_quality"]["habitat"],
         vectors=lambda w: sorted(threat_vectors(w.region)),
     message:

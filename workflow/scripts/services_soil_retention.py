@@ -1,4 +1,12 @@
-"""Entry script of rule services_soil_retention: RUSLE soil loss and soil retention of one year."""
+"""Entry script of rule services_soil_retention: RUSLE soil loss and soil retention of one year.
+
+The rainfall erosivity R follows ``services.soil_conservation.r_factor.method``: the
+default ``wischmeier_smith_monthly`` reads the 12 monthly precipitation totals of the year
+from the monthly climate cube (``input.climate_monthly``, the monthly_climate stage's
+climate/climate_monthly.nc, karstflow.climate conventions); ``renard_freimund_1994`` and
+``power`` read annual precipitation from the annual climate cube. With climate
+``period_mean`` R is the mean of the years' R (RUSLE's R is a mean annual erosivity).
+"""
 
 import logging
 
@@ -10,11 +18,14 @@ from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_json, write_raster
 from karstflow.runtime import run_script
 from karstflow.services import (
+    MONTHLY_R_FACTOR_METHODS,
     c_factor_from_cover,
     check_biophysical_table,
     climate_of_year,
     k_factor_epic,
+    months_of_year,
     r_factor,
+    r_factor_monthly,
     reclassify,
     rusle,
 )
@@ -22,6 +33,49 @@ from karstflow.services import (
 SOIL_VARS = ("sand_pct", "silt_pct", "clay_pct", "organic_carbon_pct")
 
 log = logging.getLogger("karstflow.scripts.services_soil_retention")
+
+
+def erosivity(input, spec, year: int, climate_mode: str, grid: RegionGrid) -> tuple[np.ndarray, str]:
+    """R (MJ mm ha-1 h-1 yr-1) of ``year`` by the configured method, and the file it came from."""
+    method = spec["method"]
+    if method in MONTHLY_R_FACTOR_METHODS:
+        if "climate_monthly" not in input:
+            raise ValueError(
+                f"config key services.soil_conservation.r_factor.method: {method} needs the monthly climate cube "
+                "(climate/climate_monthly.nc of the monthly_climate stage), which this rule was not given"
+            )
+        path = str(input.climate_monthly)
+        monthly = read_cube(path)
+        grid.check(monthly, grid_source=input.grid, source=path)
+        coefficients = dict(spec["monthly"])
+        if climate_mode == "period_mean":
+            years = sorted({int(y) for y in monthly["time"].dt.year.values.tolist()})
+        else:
+            years = [year]
+        rs = [
+            r_factor_monthly(
+                np.asarray(months_of_year(monthly, "precipitation_mm", y, source=path).values, dtype=np.float64),
+                a=coefficients["a"],
+                b=coefficients["b"],
+                c=coefficients["c"],
+                si_factor=coefficients["si_factor"],
+                name=f"{path}: precipitation_mm ({y})",
+            )
+            for y in years
+        ]
+        return np.mean(rs, axis=0), path
+    path = str(input.climate)
+    climate = read_cube(path)
+    grid.check(climate, grid_source=input.grid, source=path)
+    precip = climate_of_year(climate, "precipitation_mm", year, mode=climate_mode, source=path)
+    r = r_factor(
+        np.asarray(precip.values, dtype=np.float64),
+        method=method,
+        a=spec["a"],
+        b=spec["b"],
+        name=f"{path}: precipitation_mm ({year})",
+    )
+    return r, path
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
@@ -35,10 +89,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
     lc = np.asarray(landcover.values)
     ls = np.asarray(read_raster(input.ls).values, dtype=np.float64)
 
-    climate_path = str(input.climate)
-    climate = read_cube(climate_path)
-    grid.check(climate, grid_source=input.grid, source=climate_path)
-    precip = climate_of_year(climate, "precipitation_mm", year, mode=params.climate, source=climate_path)
+    r, r_source = erosivity(input, sc["r_factor"], year, params.climate, grid)
 
     soil_path = str(input.soil)
     soil = read_cube(soil_path)
@@ -52,13 +103,6 @@ def main(input, output, params, wildcards, threads=1) -> None:
     bio_path = str(input.biophysical)
     bio = check_biophysical_table(pd.read_csv(bio_path), source=bio_path)
 
-    r = r_factor(
-        np.asarray(precip.values, dtype=np.float64),
-        method=sc["r_factor"]["method"],
-        a=sc["r_factor"]["a"],
-        b=sc["r_factor"]["b"],
-        name=f"{climate_path}: precipitation_mm ({year})",
-    )
     k = k_factor_epic(
         *(np.asarray(soil[v].values, dtype=np.float64) for v in SOIL_VARS),
         si_factor=sc["k_si_factor"],
@@ -109,6 +153,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         "year": year,
         "climate": params.climate,
         "r_factor_method": sc["r_factor"]["method"],
+        "r_factor_source": r_source,
         "cover_factor": sc["cover_factor"],
         "r_mean_mj_mm_ha_h_yr": mean(r),
         "k_mean_t_ha_h_ha_mj_mm": mean(k),

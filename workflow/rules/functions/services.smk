@@ -1,5 +1,7 @@
 # Helpers and input functions of the rules in services.smk.
 
+from karstflow.services import MONTHLY_R_FACTOR_METHODS
+
 SERVICE_STAGES = {
     "carbon_storage": "carbon",
     "soil_retention": "soil_retention",
@@ -30,14 +32,78 @@ def service_landcover(wildcards):
     return landcover_maps(wildcards.region)[int(wildcards.year)]
 
 
-def threat_vectors(region_id):
-    """Threat name -> harmonised vector layer, for configured vector threats the region has."""
+def _dropped_threats(region_id):
+    """Threat name -> why the config takes it out of the region's threat table."""
+    hq = config["services"]["habitat_quality"]
+    drop = hq["drop_threats"].get(region_id, [])
+    unknown = sorted(set(drop) - set(hq["threats"]))
+    if unknown:
+        raise WorkflowError(
+            f"config key services.habitat_quality.drop_threats.{region_id}: unknown threat(s) "
+            f"{unknown}; the threats are {sorted(hq['threats'])}"
+        )
     out = {}
-    for name, spec in config["services"]["habitat_quality"]["threats"].items():
-        path = spec.get("vector_input") and input_file(region_id, spec["vector_input"])
-        if path:
-            out[name] = path
+    for name, spec in hq["threats"].items():
+        if not spec.get("enabled", True):
+            out[name] = (
+                f"config key services.habitat_quality.threats.{name}.enabled: false"
+            )
+        elif name in drop:
+            out[name] = (
+                f"config key services.habitat_quality.drop_threats.{region_id} lists it"
+            )
     return out
+
+
+def habitat_threats(region_id):
+    """The region's threat table (InVEST's threat table): the configured threats less those
+    the config takes out; the weights are normalised over exactly these."""
+    dropped = _dropped_threats(region_id)
+    threats = {
+        name: spec
+        for name, spec in config["services"]["habitat_quality"]["threats"].items()
+        if name not in dropped
+    }
+    if not threats:
+        raise WorkflowError(
+            "config key services.habitat_quality.threats: every threat is taken out of the "
+            f"table of region {region_id} (enabled: false or drop_threats); one is needed"
+        )
+    return threats
+
+
+def threat_vectors(region_id):
+    """Threat name -> harmonised vector layer of every vector threat of the region's table.
+    A threat of the table whose input the region lacks stops here, naming the threat and
+    the keys that would resolve it (InVEST stops for a threat raster it cannot find)."""
+    out = {}
+    for name, spec in habitat_threats(region_id).items():
+        key = spec.get("vector_input")
+        if not key:
+            continue
+        path = input_file(region_id, key)
+        if not path:
+            raise WorkflowError(
+                f"config key services.habitat_quality.threats.{name}: threat {name!r} reads the "
+                f"input {key!r}, which region {region_id} does not give (regions.{region_id}."
+                f"inputs.{key}); give the layer, or take the threat out of this region's table "
+                f"(services.habitat_quality.drop_threats: {{{region_id}: [{name}]}}) or of every "
+                f"region's (services.habitat_quality.threats.{name}.enabled: false); its weight "
+                "is not renormalised over the other threats silently"
+            )
+        out[name] = path
+    return out
+
+
+def habitat_degradation_inputs(wildcards):
+    rid = wildcards.region
+    inputs = dict(threat_vectors(rid))
+    inputs["landcover"] = service_landcover(wildcards)
+    inputs["grid"] = f"results/{rid}/grid.json"
+    access = input_file(rid, "access")
+    if access:
+        inputs["access"] = access
+    return inputs
 
 
 def soil_retention_inputs(wildcards):
@@ -45,11 +111,25 @@ def soil_retention_inputs(wildcards):
     inputs = {
         "ls": f"results/{rid}/services/ls_factor.tif",
         "landcover": service_landcover(wildcards),
-        "climate": layer_file(rid, "soil_retention", "climate"),
         "soil": layer_file(rid, "soil_retention", "soil_grids"),
         "biophysical": input_file(rid, "biophysical"),
         "grid": f"results/{rid}/grid.json",
     }
+    method = config["services"]["soil_conservation"]["r_factor"]["method"]
+    if method in MONTHLY_R_FACTOR_METHODS:
+        # the monthly form has no annual fallback: a region without monthly climate stops
+        if not PLANS[rid]["monthly_climate"].runs:
+            raise WorkflowError(
+                f"config key services.soil_conservation.r_factor.method: {method} needs the "
+                f"monthly precipitation of region {rid} (stage monthly_climate, from an input "
+                f"climate_monthly or a remote source), which it does not have (stage "
+                f"monthly_climate: {PLANS[rid]['monthly_climate'].reason or 'not run'}); give "
+                "regions.<id>.inputs.climate_monthly, or choose an annual method "
+                "(renard_freimund_1994, or power with a and b)"
+            )
+        inputs["climate_monthly"] = f"results/{rid}/climate/climate_monthly.nc"
+    else:
+        inputs["climate"] = layer_file(rid, "soil_retention", "climate")
     if config["services"]["soil_conservation"]["cover_factor"] == "vegetation_cover":
         if not PLANS[rid]["greening"].runs:
             raise WorkflowError(
