@@ -14,12 +14,13 @@ import dask.array as dska
 import numpy as np
 import pytest
 import xarray as xr
-from scipy.stats import theilslopes
+from scipy.stats import norm, theilslopes
 
 from karstflow.trends import (
     TREND_CLASSES,
     TREND_NODATA,
     _median_inplace,
+    _order_stat,
     default_min_valid,
     mann_kendall_1d,
     theil_sen_mk,
@@ -150,6 +151,159 @@ def test_median_selection_matches_numpy():
             for _ in range(20):
                 a = np.round(rng.standard_t(2, size=m), decimals)
                 assert _median_inplace(a.copy(), m) == np.median(a)
+
+
+# ------------------------------------------------------------- slope confidence interval
+
+
+def _sen_interval(y: np.ndarray, x: np.ndarray, var_s: float, alpha: float) -> tuple[float, float]:
+    """Sen (1968) interval from a given Var(S), with scipy.stats.theilslopes' rank rule.
+
+    scipy 1.17 ``_stats_mstats_common.theilslopes``: ``z = norm.ppf(alpha/2)``,
+    ``Ru = min(int(np.round((nt - z*sigma)/2.)), nt-1)``,
+    ``Rl = max(int(np.round((nt + z*sigma)/2.)) - 1, 0)``, bounds ``sorted_slopes[[Rl, Ru]]``.
+    Written out here so that the Hamed-Rao interval can be checked with pymannkendall's
+    corrected variance (the helper is first checked against scipy itself).
+    """
+    i, j = np.triu_indices(len(y), 1)
+    slopes = np.sort((y[j] - y[i]) / (x[j] - x[i]))
+    if var_s < 0:
+        return np.nan, np.nan
+    z = norm.ppf(alpha / 2.0)
+    sigma = np.sqrt(var_s)
+    nt = len(slopes)
+    ru = min(int(np.round((nt - z * sigma) / 2.0)), nt - 1)
+    rl = max(int(np.round((nt + z * sigma) / 2.0)) - 1, 0)
+    return float(slopes[rl]), float(slopes[ru])
+
+
+def test_slope_interval_by_hand():
+    # y = 1 3 2 5 4 on x = 0..4: the 10 slopes sorted are -1 -1 1/3 1/2 3/4 1 1 4/3 2 3,
+    # median (3/4 + 1)/2 = 7/8, Var(S) = 5*4*15/18 = 16.67, sd 4.082.
+    y = np.array([1.0, 3.0, 2.0, 5.0, 4.0])
+    # 95 %: C = 1.960 * 4.082 = 8.00; M1 = (10 - 8.00)/2 = 1.00 -> the 1st slope, -1;
+    # M2 + 1 = round((10 + 8.00)/2) + 1 = 10 -> the 10th slope, 3
+    one = mann_kendall_1d(y, alpha=0.05)
+    assert (one["slope_low"], one["slope"], one["slope_high"]) == (-1.0, 0.875, 3.0)
+    # 50 %: C = 0.6745 * 4.082 = 2.754; M1 = round(3.62) = 4 -> 1/2; M2 + 1 = round(6.38) + 1 = 7 -> 1
+    one = mann_kendall_1d(y, alpha=0.5)
+    assert (one["slope_low"], one["slope_high"]) == (0.5, 1.0)
+    # a constant series: Var(S) = 0, C = 0, both bounds are middle slopes, 0
+    flat = mann_kendall_1d(np.full(N_YEARS, 0.3))
+    assert flat["slope_low"] == flat["slope_high"] == 0.0
+
+
+def test_slope_interval_equals_scipy_with_ties_gaps_and_missing_values():
+    rng = np.random.default_rng(21)
+    n_checked = n_ties_move_rank = 0
+    for n in (2, 3, 4, 5, 8, 13, 24, 31):
+        npix = 25
+        y = rng.normal(size=(npix, n)) + rng.uniform(-0.3, 0.3, (npix, 1)) * np.arange(n)
+        y[npix // 3 :] = np.round(y[npix // 3 :], 0 if n > 10 else 1)  # two thirds with ties, many of them
+        x = np.sort(rng.choice(np.arange(1980, 2030), n, replace=False)).astype(float)  # gapped years
+        if n >= 8:  # a few missing values in half of the pixels
+            for k in range(0, npix, 2):
+                y[k, rng.choice(n, 3, replace=False)] = np.nan
+        for alpha in (0.05, 0.1, 0.32):
+            ds = theil_sen_mk(_cube(y, x), alpha=alpha, min_valid=2)
+            for k in range(npix):
+                ok = np.isfinite(y[k])
+                yk, xk = y[k, ok], x[ok]
+                ref = theilslopes(yk, xk, alpha=alpha)
+                one = mann_kendall_1d(y[k], x, alpha=alpha, min_valid=2)
+                # float64 kernel: the same order statistics, bit for bit
+                assert (one["slope_low"], one["slope_high"]) == (ref.low_slope, ref.high_slope), (n, alpha, k)
+                assert one["slope_low"] <= one["slope"] <= one["slope_high"]
+                # the Dataset holds the float32 of the same numbers
+                assert float(ds["slope_low"][k]) == np.float32(ref.low_slope)
+                assert float(ds["slope_high"][k]) == np.float32(ref.high_slope)
+                n_checked += 1
+                # the tie correction of Var(S) matters: without it some ranks move
+                m = len(yk)
+                no_ties = _sen_interval(yk, xk, m * (m - 1) * (2 * m + 5) / 18.0, alpha)
+                n_ties_move_rank += no_ties != (ref.low_slope, ref.high_slope)
+    assert n_checked == 8 * 3 * 25
+    assert n_ties_move_rank > 30
+
+
+def test_slope_interval_helper_and_pymannkendall_variance_match_scipy(tied_series):
+    # the reference rule above, fed with pymannkendall's (tie-corrected) var_s, is scipy's
+    for y in tied_series[:60]:
+        ref = theilslopes(y, np.arange(N_YEARS, dtype=float), alpha=0.05)
+        var_s = mk.original_test(y).var_s
+        assert _sen_interval(y, np.arange(N_YEARS, dtype=float), var_s, 0.05) == (ref.low_slope, ref.high_slope)
+
+
+def test_hamed_rao_interval_uses_the_corrected_variance():
+    rng = np.random.default_rng(8)
+    npix = 80
+    y = _ar1(rng, npix, N_YEARS, 0.6) + rng.uniform(-0.15, 0.15, (npix, 1)) * np.arange(N_YEARS)
+    y[npix // 2 :] = np.round(y[npix // 2 :], 1)
+    x = np.arange(N_YEARS, dtype=float)  # gap-free unit steps: pymannkendall's detrending is ours
+    ds = theil_sen_mk(_cube(y, YEARS), autocorrelation="hamed_rao", min_valid=3)
+    n_wider = n_moved = n_nan = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pymannkendall's sqrt(negative)
+        refs = [mk.hamed_rao_modification_test(s) for s in y]
+    for k, ref in enumerate(refs):
+        low, high = _sen_interval(y[k], x, ref.var_s, 0.05)
+        one = mann_kendall_1d(y[k], YEARS, autocorrelation="hamed_rao")
+        plain = theilslopes(y[k], x, alpha=0.05)
+        if ref.var_s < 0:  # corrected variance negative: undefined
+            assert np.isnan(one["slope_low"]) and np.isnan(one["slope_high"])
+            assert np.isnan(float(ds["slope_low"][k])) and np.isnan(float(ds["slope_high"][k]))
+            n_nan += 1
+            continue
+        assert (one["slope_low"], one["slope_high"]) == (low, high), k
+        assert float(ds["slope_low"][k]) == np.float32(low) and float(ds["slope_high"][k]) == np.float32(high)
+        # positive autocorrelation inflates Var(S), so the interval can only widen
+        if ref.var_s > mk.original_test(y[k]).var_s:
+            assert low <= plain.low_slope and high >= plain.high_slope
+        n_wider += (high - low) > (plain.high_slope - plain.low_slope)
+        n_moved += (low, high) != (plain.low_slope, plain.high_slope)
+    assert n_moved > 30 and n_wider > 20, (n_moved, n_wider)  # the correction really changes the interval
+    assert n_nan < 10
+
+
+def test_order_stat_any_rank_order_matches_sort():
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        n = int(rng.integers(1, 120))
+        v = np.round(rng.standard_t(2, n), int(rng.integers(0, 3)))
+        lo, hi = np.sort(rng.choice(v, 2))
+        split = [v[v < lo], v[(v >= lo) & (v <= hi)], v[v > hi]]
+        parts = np.zeros((3, n))
+        sizes = np.array([len(q) for q in split], dtype=np.int64)
+        for g, q in enumerate(split):
+            parts[g, : len(q)] = rng.permutation(q)
+        picked = np.empty((3, 4), np.int64)
+        npicked = np.zeros(3, np.int64)
+        ranks = rng.integers(0, n, 6)  # the kernel asks for at most 4 ranks, repeats allowed
+        ranks[2] = ranks[1]
+        want = np.sort(v)
+        for r in ranks[: 4 if trial % 2 else 6]:
+            if npicked.max() >= 4:
+                break
+            assert _order_stat(parts, sizes, picked, npicked, r) == want[r], (trial, r)
+        # the parts still hold the same values
+        for g, q in enumerate(split):
+            np.testing.assert_array_equal(np.sort(parts[g, : sizes[g]]), np.sort(q))
+
+
+def test_slope_interval_in_the_dataset(cube):
+    ds = theil_sen_mk(cube, alpha=0.1)
+    low, slope, high = (ds[v].values for v in ("slope_low", "slope", "slope_high"))
+    tested = ds["n_valid"].values >= ds.attrs["min_valid"]
+    assert low.dtype == high.dtype == np.float32
+    assert np.isnan(low[~tested]).all() and np.isnan(high[~tested]).all()
+    assert (low[tested] <= slope[tested]).all() and (slope[tested] <= high[tested]).all()
+    assert (high[tested] > low[tested]).all()
+    assert ds["slope_low"].attrs["units"] == ds["slope"].attrs["units"] == "1 per unit of year"
+    assert "90 % confidence interval" in ds["slope_high"].attrs["long_name"]
+    # with the same alpha, an interval excluding 0 goes with a significant test (nearly always)
+    sig = ds["p"].values[tested] < 0.1
+    excl = (low[tested] > 0) | (high[tested] < 0)
+    assert (sig == excl).mean() > 0.97
 
 
 # ------------------------------------------------------------------- edge cases and classes

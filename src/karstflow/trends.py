@@ -7,8 +7,8 @@ workflow passes ``snakemake.threads`` to it). The kernel releases the GIL, so th
 scheduler runs blocks truly in parallel. The kernel itself is serial (no numba
 ``parallel=True``): parallelism and the thread count belong to the caller's dask scheduler,
 e.g. ``ds.compute(scheduler="threads", num_workers=threads)``. One 24 x 1000 x 1000 cube
-costs ~1.7 CPU-microseconds per pixel (~0.9 s wall on 2 free cores; see
-``benchmarks/bench_trends.py``).
+costs ~1.7 CPU-microseconds per pixel without the slope's confidence interval, about 1.4x
+that with it (see ``benchmarks/bench_trends.py``).
 
 Statistics per pixel, over the valid values of the series (finite; NaN and +-inf are
 missing), in coordinate order:
@@ -27,6 +27,22 @@ missing), in coordinate order:
   ``p`` is computed as ``erfc(|z|/sqrt(2))`` (pymannkendall uses ``2*(1-cdf)``; equal to
   ~1e-16 absolute, ours keeps relative precision for tiny p).
 * ``tau``: Kendall tau as pymannkendall reports it, ``S / (n(n-1)/2)``.
+* ``slope_low``, ``slope_high``: the ``1 - alpha`` confidence interval of the slope by
+  Sen (1968, eq. 2.6; Gilbert 1987, sec. 16.5.1): with ``N = n(n-1)/2`` ordered pairwise
+  slopes and ``C = z_{1-alpha/2} sqrt(Var(S))`` (the tie-corrected variance above; with
+  ``autocorrelation="hamed_rao"`` the corrected one, so the interval widens with the
+  autocorrelation), the bounds are the slopes of 0-based ranks ``round((N - C)/2) - 1``
+  and ``round((N + C)/2)``, i.e. Gilbert's ``M1``-th and ``(M2 + 1)``-th ordered slope
+  with ``M1 = (N - C)/2``, ``M2 = (N + C)/2`` rounded to the nearest integer (numpy's
+  round-half-to-even) and clipped to ``[0, N-1]``. This is exactly
+  ``scipy.stats.theilslopes(y, x, alpha)``'s ``low_slope``/``high_slope`` (scipy reads its
+  ``alpha`` as the confidence degree, symmetric about 0.5: 0.05 and 0.95 both give the
+  95 % interval), whose Var(S) is Sen's eq. 2.6 with the same tie correction (ties in
+  ``x`` are impossible here). Without correction the variance is written as scipy writes
+  it, so the ranks are bit-identical. NaN where the corrected variance is negative (as
+  scipy, whose ``sqrt`` of it is NaN). As the test and the interval share ``alpha`` and
+  ``Var(S)``, the interval excludes 0 about when the test is significant (not exactly:
+  the test has a continuity correction, the ranks are rounded).
 * ``autocorrelation="hamed_rao"``: the Hamed and Rao (1998) variance correction exactly as
   ``pymannkendall.hamed_rao_modification_test(x, alpha)`` with its default ``lag=None``: the
   series is detrended with the Theil-Sen slope, ranked (average ranks for ties), the ACF of
@@ -82,7 +98,7 @@ TREND_CLASSES: dict[int, str] = {
 TREND_NODATA = 255
 
 _AUTOCORRELATION = (None, "hamed_rao")
-_VARS_FLOAT = ("slope", "intercept", "z", "p", "tau")
+_VARS_FLOAT = ("slope", "intercept", "z", "p", "tau", "slope_low", "slope_high")
 
 
 def default_min_valid(n_time: int) -> int:
@@ -110,7 +126,8 @@ def _select(a, m, k):  # pragma: no cover - compiled
     Quickselect with branch-free Lomuto partitions (no mispredicted branches: 2-3x faster
     than a Hoare partition on random data) and a median-of-three pivot; values equal to
     the pivot are split off in a second pass, so many ties (rounded data) stay O(m).
-    Afterwards every element of ``a[:k]`` is ``<= a[k]``. ``a`` must hold no NaN.
+    Afterwards every element of ``a[:k]`` is ``<= a[k]`` and every element of ``a[k+1:m]``
+    is ``>= a[k]`` (:func:`_order_stat` relies on both). ``a`` must hold no NaN.
     """
     lo = 0
     hi = m
@@ -169,6 +186,50 @@ def _max_of(a, m):  # pragma: no cover - compiled
     return out
 
 
+@njit(nogil=True, cache=True)
+def _min_of(a, m):  # pragma: no cover - compiled
+    out = a[0]
+    for i in range(1, m):
+        out = min(out, a[i])
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _order_stat(parts, sizes, picked, npicked, r):  # pragma: no cover - compiled
+    """The ``r``-th smallest (0-based) of values split into three parts, any rank order.
+
+    ``parts[g, :sizes[g]]`` for ``g = 0, 1, 2`` hold the values, every value of a part
+    ``<=`` every value of the next one (the slopes below, inside and above the pilot
+    bracket). ``picked[g, :npicked[g]]`` are the local ranks already selected in part
+    ``g``: :func:`_select` leaves each of them in place with the smaller ones left of it
+    and the larger ones right of it, so a later rank only searches the window between the
+    two picked ranks around it (the median first, then the two confidence ranks, which lie
+    outside it). The window's maximum or minimum is one pass without rearranging.
+    """
+    g = 0
+    while r >= sizes[g]:
+        r -= sizes[g]
+        g += 1
+    a = parts[g]
+    lo = 0
+    hi = sizes[g]
+    for q in range(npicked[g]):
+        k = picked[g, q]
+        if k == r:
+            return a[r]
+        if k < r:
+            lo = max(lo, k + 1)
+        else:
+            hi = min(hi, k)
+    if r == hi - 1:
+        return _max_of(a[lo:hi], hi - lo)
+    if r == lo:
+        return _min_of(a[lo:hi], hi - lo)
+    picked[g, npicked[g]] = r
+    npicked[g] += 1
+    return _select(a[lo:hi], hi - lo, r - lo)
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def _mk_kernel(
     data,  # (npix, n) float32/float64, any layout
@@ -176,9 +237,10 @@ def _mk_kernel(
     min_valid,
     hamed_rao,
     z_crit,
+    z_ci,
     alpha,
     stable_slope,
-    fout,  # (5, npix) float64: slope, intercept, z, p, tau
+    fout,  # (7, npix) float64: slope, intercept, z, p, tau, slope_low, slope_high
     class_out,
     nvalid_out,
 ):  # pragma: no cover - compiled
@@ -192,7 +254,10 @@ def _mk_kernel(
     ties = np.empty(n, np.int64)
     npairs = max(1, n * (n - 1) // 2)
     slopes = np.empty(npairs, np.float64)
-    mid = np.empty(npairs, np.float64)
+    parts = np.empty((3, npairs), np.float64)  # slopes below, inside, above the bracket
+    sizes = np.empty(3, np.int64)
+    picked = np.empty((3, 4), np.int64)
+    npicked = np.empty(3, np.int64)
     det = np.empty(n, np.float64)
     ranks = np.empty(n, np.float64)
 
@@ -207,7 +272,7 @@ def _mk_kernel(
                 m += 1
         nvalid_out[p] = m
         if m < min_valid or m < 2:
-            for q in range(5):
+            for q in range(7):
                 fout[q, p] = nan
             class_out[p] = 255
             continue
@@ -232,11 +297,13 @@ def _mk_kernel(
             ties[i] += ti
             ns += m - 1 - i
 
-        # Median of the slopes. Pilot bracket [lo, hi]: min and max of the slopes between
-        # the first kk and the last kk points (kk <= 3), which holds the median for ~97 %
-        # of noisy series while only ~1/3 of the slopes fall inside it; one branch-free
-        # pass copies those to `mid` and counts the ones below, and the selection runs on
-        # `mid` only. Otherwise (bracket missed) select on all slopes.
+        # Order statistics of the slopes (the median, later the two confidence ranks).
+        # Pilot bracket [lo, hi]: min and max of the slopes between the first kk and the
+        # last kk points (kk <= 3), which holds the median for ~97 % of noisy series while
+        # only ~1/3 of the slopes fall inside it. One branch-free pass splits the slopes
+        # into the parts below, inside and above it, and each rank is then selected in
+        # its own part only (:func:`_order_stat`); a missed bracket costs a selection in
+        # a larger part, never a wrong value.
         kk = min(3, m >> 1)
         lo = np.inf
         hi = -np.inf
@@ -247,21 +314,26 @@ def _mk_kernel(
                 hi = max(hi, sl)
         nb = 0
         nm = 0
+        na = 0
         for q in range(ns):
             sl = slopes[q]
-            mid[nm] = sl
+            below = sl < lo
+            above = sl > hi
+            parts[0, nb] = sl
+            parts[1, nm] = sl
+            parts[2, na] = sl
+            nb += below
+            na += above
             nm += (sl >= lo) & (sl <= hi)
-            nb += sl < lo
+        sizes[0] = nb
+        sizes[1] = nm
+        sizes[2] = na
+        for g in range(3):
+            npicked[g] = 0
         h = ns >> 1
-        odd = ns & 1
-        if nb + 1 - odd <= h < nb + nm:
-            upper = _select(mid, nm, h - nb)
-            if odd:
-                slope = upper
-            else:  # rank h-1 is in mid too, left of h - nb
-                slope = (_max_of(mid, h - nb) + upper) / 2.0
-        else:
-            slope = _median_inplace(slopes, ns)
+        slope = _order_stat(parts, sizes, picked, npicked, h)
+        if not ns & 1:
+            slope = (_order_stat(parts, sizes, picked, npicked, h - 1) + slope) / 2.0
 
         # intercept = median(y) - slope * median(x)  (x sorted)
         for i in range(m):
@@ -280,7 +352,11 @@ def _mk_kernel(
         for i in range(m):
             t = ties[i]
             tie_sum += (t - 1) * (2 * t + 5)
-        var_s = (m * (m - 1) * (2 * m + 5) - tie_sum) / 18.0
+        var_int = m * (m - 1) * (2 * m + 5) - tie_sum
+        var_s = var_int / 18.0
+        # the interval's variance, written as scipy.stats.theilslopes does (1/18. * ...),
+        # so its ranks are bit-identical to scipy's
+        var_ci = (1.0 / 18.0) * var_int
 
         if hamed_rao and m >= 3:
             # detrend, rank (average ranks), ACF of the ranks for lags 1..m-1
@@ -315,7 +391,9 @@ def _mk_kernel(
                     r = c / acov0
                     if r > bound or r < -bound:
                         sni += (m - lag) * (m - lag - 1) * (m - lag - 2) * r
-                var_s = var_s * (1.0 + (2.0 / (m * (m - 1) * (m - 2))) * sni)
+                factor = 1.0 + (2.0 / (m * (m - 1) * (m - 2))) * sni
+                var_s = var_s * factor
+                var_ci = var_ci * factor
 
         if s == 0:
             z = 0.0
@@ -330,11 +408,27 @@ def _mk_kernel(
             z = nan
             pv = nan
 
+        # Sen (1968) confidence interval of the slope, ranks as scipy.stats.theilslopes:
+        # C = z_{1-alpha/2} sqrt(Var S); lower = rank round((N - C)/2) - 1, upper = rank
+        # round((N + C)/2) (0-based, numpy's round-half-to-even, clipped to [0, N-1]);
+        # undefined (NaN) where the corrected variance is negative
+        if var_ci >= 0.0:
+            c = z_ci * math.sqrt(var_ci)
+            r_hi = min(int(np.rint((ns + c) / 2.0)), ns - 1)
+            r_lo = max(int(np.rint((ns - c) / 2.0)) - 1, 0)
+            slope_low = _order_stat(parts, sizes, picked, npicked, r_lo)
+            slope_high = _order_stat(parts, sizes, picked, npicked, r_hi)
+        else:
+            slope_low = nan
+            slope_high = nan
+
         fout[0, p] = slope
         fout[1, p] = intercept
         fout[2, p] = z
         fout[3, p] = pv
         fout[4, p] = s / (0.5 * m * (m - 1))
+        fout[5, p] = slope_low
+        fout[6, p] = slope_high
         if abs(slope) <= stable_slope:
             class_out[p] = 3
         elif slope > 0:
@@ -349,19 +443,20 @@ def _block(
     min_valid: int,
     hamed_rao: bool,
     z_crit: float,
+    z_ci: float,
     alpha: float,
     stable_slope: float,
 ) -> tuple[np.ndarray, ...]:
-    """Run the kernel on one block whose last axis is time; returns 7 arrays."""
+    """Run the kernel on one block whose last axis is time; returns 9 arrays."""
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     shape = arr.shape[:-1]
     flat = arr.reshape(-1, arr.shape[-1])  # a view whenever the layout allows
     npix = flat.shape[0]
-    fout = np.empty((5, npix), np.float64)
+    fout = np.empty((len(_VARS_FLOAT), npix), np.float64)
     cls = np.empty(npix, np.uint8)
     nvalid = np.empty(npix, np.int32)
-    _mk_kernel(flat, xcoord, min_valid, hamed_rao, z_crit, alpha, stable_slope, fout, cls, nvalid)
+    _mk_kernel(flat, xcoord, min_valid, hamed_rao, z_crit, z_ci, alpha, stable_slope, fout, cls, nvalid)
     outs = [f.astype(np.float32).reshape(shape) for f in fout]
     return (*outs, cls.reshape(shape), nvalid.reshape(shape))
 
@@ -369,6 +464,16 @@ def _block(
 # --------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------
+
+
+def _z_values(alpha: float) -> tuple[float, float]:
+    """Normal quantiles of the test and of the interval: ``z_{1-alpha/2}`` twice.
+
+    The first as pymannkendall writes it (``norm.ppf(1 - alpha/2)``, the Hamed-Rao ACF
+    bound), the second as scipy.stats.theilslopes does (``-norm.ppf(alpha/2)``), so that
+    each matches its reference bit for bit (the two may differ in the last ulp).
+    """
+    return float(norm.ppf(1.0 - alpha / 2.0)), float(-norm.ppf(alpha / 2.0))
 
 
 def _coord_values(da: xr.DataArray, dim: str) -> np.ndarray:
@@ -384,10 +489,7 @@ def _coord_values(da: xr.DataArray, dim: str) -> np.ndarray:
         frac = (values.astype("datetime64[ns]") - start) / np.timedelta64(1, "D") / days
         return ny.astype(np.float64) + frac
     if not np.issubdtype(values.dtype, np.number):
-        raise ValueError(
-            f"theil_sen_mk: coordinate {dim!r} must be numeric or datetime64, "
-            f"found dtype {values.dtype}"
-        )
+        raise ValueError(f"theil_sen_mk: coordinate {dim!r} must be numeric or datetime64, found dtype {values.dtype}")
     return values.astype(np.float64)
 
 
@@ -415,7 +517,8 @@ def theil_sen_mk(
         decimal years; without a coordinate the positions ``0..n-1`` are used. Must be
         strictly increasing after sorting (duplicates raise ``ValueError``).
     alpha
-        Significance level of the two-sided test (and of the Hamed-Rao ACF bounds).
+        Significance level of the two-sided test (and of the Hamed-Rao ACF bounds); the
+        slope's confidence interval is the ``1 - alpha`` one.
     autocorrelation
         ``None`` (original Mann-Kendall test) or ``"hamed_rao"`` (Hamed and Rao 1998
         variance correction, as ``pymannkendall.hamed_rao_modification_test``).
@@ -429,15 +532,14 @@ def theil_sen_mk(
     Returns
     -------
     xr.Dataset
-        ``slope``, ``intercept``, ``z``, ``p``, ``tau`` (float32, NaN where not tested),
+        ``slope``, ``intercept``, ``z``, ``p``, ``tau``, ``slope_low``, ``slope_high`` (the
+        ``1 - alpha`` confidence interval of the slope, Sen 1968; float32, NaN where not tested),
         ``trend_class`` (uint8, nodata 255, legend :data:`TREND_CLASSES`) and ``n_valid``
         (int32), on the non-time dims of ``da``; lazy (dask) when ``da`` is dask-backed.
         See the module docstring for the exact formulas and the class rule.
     """
     if autocorrelation not in _AUTOCORRELATION:
-        raise ValueError(
-            f"theil_sen_mk: autocorrelation must be None or 'hamed_rao', found {autocorrelation!r}"
-        )
+        raise ValueError(f"theil_sen_mk: autocorrelation must be None or 'hamed_rao', found {autocorrelation!r}")
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"theil_sen_mk: expected an xarray.DataArray, found {type(da).__name__}")
     if dim not in da.dims:
@@ -451,8 +553,7 @@ def theil_sen_mk(
         min_valid = default_min_valid(n_time)
     if not (2 <= int(min_valid) <= max(2, n_time)) or int(min_valid) != min_valid:
         raise ValueError(
-            f"theil_sen_mk: min_valid must be an integer in [2, {n_time}] "
-            f"(the length of {dim!r}), found {min_valid!r}"
+            f"theil_sen_mk: min_valid must be an integer in [2, {n_time}] (the length of {dim!r}), found {min_valid!r}"
         )
     min_valid = int(min_valid)
 
@@ -463,8 +564,7 @@ def theil_sen_mk(
         xcoord = xcoord[order]
     if not np.all(np.isfinite(xcoord)) or np.any(np.diff(xcoord) == 0):
         raise ValueError(
-            f"theil_sen_mk: coordinate {dim!r} must be finite and without duplicates, "
-            f"found {xcoord.tolist()}"
+            f"theil_sen_mk: coordinate {dim!r} must be finite and without duplicates, found {xcoord.tolist()}"
         )
     xcoord = np.ascontiguousarray(xcoord, dtype=np.float64)
 
@@ -473,7 +573,7 @@ def theil_sen_mk(
         if len(da.chunks[axis]) > 1:
             da = da.chunk({dim: -1})
 
-    z_crit = float(norm.ppf(1.0 - alpha / 2.0))
+    z_crit, z_ci = _z_values(alpha)
     outs = xr.apply_ufunc(
         _block,
         da,
@@ -482,13 +582,14 @@ def theil_sen_mk(
             min_valid=min_valid,
             hamed_rao=autocorrelation == "hamed_rao",
             z_crit=z_crit,
+            z_ci=z_ci,
             alpha=float(alpha),
             stable_slope=float(stable_slope),
         ),
         input_core_dims=[[dim]],
-        output_core_dims=[[]] * 7,
+        output_core_dims=[[]] * (len(_VARS_FLOAT) + 2),
         dask="parallelized",
-        output_dtypes=[np.float32] * 5 + [np.uint8, np.int32],
+        output_dtypes=[np.float32] * len(_VARS_FLOAT) + [np.uint8, np.int32],
         keep_attrs=False,
     )
     ds = xr.Dataset(dict(zip((*_VARS_FLOAT, "trend_class", "n_valid"), outs, strict=True)))
@@ -498,9 +599,13 @@ def theil_sen_mk(
         long_name="Theil-Sen slope",
         units=f"{src_units} {unit}" if src_units else unit,
     )
-    ds["intercept"].attrs.update(
-        long_name=f"Theil-Sen intercept at {dim} = 0 (median(y) - slope * median(x))"
-    )
+    pct = f"{100 * (1 - alpha):g} %"
+    for v, side in (("slope_low", "lower"), ("slope_high", "upper")):
+        ds[v].attrs.update(
+            long_name=f"{side} bound of the {pct} confidence interval of the Theil-Sen slope (Sen 1968)",
+            units=ds["slope"].attrs["units"],
+        )
+    ds["intercept"].attrs.update(long_name=f"Theil-Sen intercept at {dim} = 0 (median(y) - slope * median(x))")
     ds["z"].attrs.update(long_name="Mann-Kendall z (continuity-corrected)")
     ds["p"].attrs.update(long_name="two-sided Mann-Kendall p-value")
     ds["tau"].attrs.update(long_name="Kendall tau, S / (n(n-1)/2)")
@@ -530,16 +635,13 @@ def mann_kendall_1d(
     min_valid: int = 2,
     stable_slope: float = 0.0,
 ) -> dict[str, float | int]:
-    """The kernel on one series: a dict of slope, intercept, z, p, tau, trend_class, n_valid.
+    """The kernel on one series: slope, intercept, z, p, tau, slope_low, slope_high, trend_class, n_valid.
 
     ``x`` defaults to ``0..n-1``. Same formulas as :func:`theil_sen_mk` (float64 throughout,
     no float32 rounding); meant for tests and spot checks.
     """
     if autocorrelation not in _AUTOCORRELATION:
-        raise ValueError(
-            "mann_kendall_1d: autocorrelation must be None or 'hamed_rao', "
-            f"found {autocorrelation!r}"
-        )
+        raise ValueError(f"mann_kendall_1d: autocorrelation must be None or 'hamed_rao', found {autocorrelation!r}")
     yy = np.asarray(y, dtype=np.float64).ravel()
     coord = np.arange(yy.size, dtype=np.float64) if x is None else np.asarray(x, np.float64)
     if coord.shape != yy.shape:
@@ -549,7 +651,7 @@ def mann_kendall_1d(
     if not np.all(np.isfinite(xc)) or np.any(np.diff(xc) == 0):
         raise ValueError("mann_kendall_1d: x must be finite and without duplicates")
     data = np.ascontiguousarray(yy[order][None, :])
-    f = np.empty((5, 1), np.float64)
+    f = np.empty((len(_VARS_FLOAT), 1), np.float64)
     cls = np.empty(1, np.uint8)
     nv = np.empty(1, np.int32)
     _mk_kernel(
@@ -557,7 +659,7 @@ def mann_kendall_1d(
         xc,
         int(min_valid),
         autocorrelation == "hamed_rao",
-        float(norm.ppf(1.0 - alpha / 2.0)),
+        *_z_values(alpha),
         float(alpha),
         float(stable_slope),
         f,
