@@ -261,13 +261,14 @@ def params(method="auto"):
     )
 
 
-def run_grades(tmp_path, method="auto"):
+def run_grades(tmp_path, method="auto", **more):
     from karstflow.runtime import call_script
 
     inp = {
         k: str(tmp_path / f)
         for k, f in (("cube", "cube.nc"), ("stack", "stack.nc"), ("carbonate", "carbonate.tif"), ("grid", "grid.json"))
     }
+    inp.update({k: str(v) for k, v in more.items()})
     out = {"grades": str(tmp_path / "rd_grade_annual.nc"), "area": str(tmp_path / "rd_area.csv")}
     call_script(SCRIPTS / "desertification_grades.py", inp, out, params(method), {"region": "toy"})
     return out
@@ -324,8 +325,21 @@ def test_grades_script_stops_without_bands_unless_one_minus_fvc_is_chosen(tmp_pa
     with pytest.raises(ValueError, match="desertification.exposure_method: one_minus_fvc"):
         run_grades(tmp_path)
     assert not (tmp_path / "rd_grade_annual.nc").exists()
-    out = run_grades(tmp_path, "one_minus_fvc")
+    # a land-cover map marks a town (code 8) where NDVI is lowest: it leaves the end-members
+    from karstflow.grid import RegionGrid
+    from karstflow.io import write_raster
+
+    grid = RegionGrid.from_dict(json.loads((tmp_path / "grid.json").read_text()))
+    ndvi = read_cube(tmp_path / "cube.nc")["ndvi"].values
+    town = ndvi.min(axis=0) < np.percentile(ndvi, 10)
+    lc = np.where(town, 8, 2).astype(np.uint8)
+    write_raster(grid.data_array(lc), tmp_path / "lc.tif", dtype="uint8")
+    out = run_grades(tmp_path, "one_minus_fvc", landcover_2020=tmp_path / "lc.tif")
     ds = read_cube(out["grades"])
+    land = ndvi[:, ~town].astype(np.float64)
+    assert ds.attrs["ndvi_soil"] == pytest.approx(np.percentile(land, 5), abs=1e-6)
+    assert ds.attrs["ndvi_veg"] == pytest.approx(np.percentile(land, 95), abs=1e-6)
+    assert "classes [7, 8]" in ds.attrs["fvc_endmember_exclusion"]
     assert ds.attrs["exposure_method"] == "one_minus_fvc"
     assert "1 - FVC" in ds.attrs["exposure_source"]
     np.testing.assert_allclose(ds["bedrock_exposure"].values, 1.0 - ds["fvc"].values, atol=1e-6)
