@@ -15,6 +15,7 @@ from karstflow.drivers import DRIVER_COLUMNS
 from karstflow.model import (
     ModelInputError,
     design_matrix,
+    equal_size_groups,
     fit_abandonment_model,
     hosmer_lemeshow,
     read_driver_table,
@@ -80,6 +81,79 @@ def test_hosmer_lemeshow_ties_merge_groups(caplog):
     e = np.array([p[g].sum() for g in groups])
     n = np.array([g.sum() for g in groups])
     assert stat == pytest.approx(float(((o - e) ** 2 / (e * (1 - e / n))).sum()))
+
+
+# Twelve parcels, five groups: the two groupings differ (hand calculations below).
+HL_P = np.array([0.05, 0.1, 0.15, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+HL_Y = np.array([0, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1])
+
+
+def test_hosmer_lemeshow_spss_groups_by_hand():
+    """SPSS: target size M = [12 / 5 + 0.5] = 2 in the order of p, the last group takes the
+    rest: {0.05, 0.1} {0.15, 0.2} {0.3, 0.35} {0.4, 0.5} {0.6 .. 0.9}; O = 0, 1, 1, 1, 3 and
+    E = 0.15, 0.35, 0.65, 0.9, 3.0; HL = sum (O - E)^2 / (E (1 - E / n))."""
+    stat, df, pv = hosmer_lemeshow(HL_Y, HL_P, groups=5, method="spss")
+    expected = (
+        0.15**2 / (0.15 * (1 - 0.15 / 2))
+        + 0.65**2 / (0.35 * (1 - 0.35 / 2))
+        + 0.35**2 / (0.65 * (1 - 0.65 / 2))
+        + 0.1**2 / (0.9 * (1 - 0.9 / 2))
+        + 0.0
+    )
+    assert stat == pytest.approx(expected, rel=1e-12)
+    assert stat == pytest.approx(1.924769, abs=1e-6)
+    assert df == 3 and pv == pytest.approx(stats.chi2.sf(expected, 3), rel=1e-12)
+    tab = risk_groups(HL_Y, HL_P, 5, method="spss")
+    assert list(tab["n"]) == [2, 2, 2, 2, 4]
+    assert list(tab["p_low"]) == [0.05, 0.15, 0.3, 0.4, 0.6] and list(tab["p_high"]) == [0.1, 0.2, 0.35, 0.5, 0.9]
+
+
+def test_hosmer_lemeshow_quantile_groups_by_hand_differ_from_spss():
+    """Quantile breaks (linear interpolation at 11 q): 0.16, 0.32, 0.46, 0.68 give groups
+    of 3, 2, 2, 2, 3 parcels: O = 1, 0, 1, 1, 3; E = 0.3, 0.5, 0.75, 1.1, 2.4."""
+    stat, df, _ = hosmer_lemeshow(HL_Y, HL_P, groups=5, method="quantile")
+    expected = (
+        0.7**2 / (0.3 * (1 - 0.3 / 3))
+        + 0.5**2 / (0.5 * (1 - 0.5 / 2))
+        + 0.25**2 / (0.75 * (1 - 0.75 / 2))
+        + 0.1**2 / (1.1 * (1 - 1.1 / 2))
+        + 0.6**2 / (2.4 * (1 - 2.4 / 3))
+    )
+    assert stat == pytest.approx(expected, rel=1e-12) and stat == pytest.approx(3.385017, abs=1e-6)
+    assert df == 3
+    assert list(risk_groups(HL_Y, HL_P, 5)["n"]) == [3, 2, 2, 2, 3]
+    assert hosmer_lemeshow(HL_Y, HL_P, groups=5) == (stat, df, pytest.approx(stats.chi2.sf(expected, 3)))
+
+
+def test_spss_groups_keep_ties_together_and_merge_a_small_last_group():
+    # 4 risks x 25 parcels, ten groups: M = 10, every tied block fills (and overfills) a
+    # group of its own -> 4 groups, df 2 (the quantile grouping merges 0.2 and 0.4: 3)
+    p = np.repeat([0.2, 0.4, 0.6, 0.8], 25)
+    y = (np.arange(100) % 5 == 0).astype(int)
+    assert list(risk_groups(y, p, 10, method="spss")["n"]) == [25, 25, 25, 25]
+    assert hosmer_lemeshow(y, p, 10, method="spss")[1] == 2 and hosmer_lemeshow(y, p, 10)[1] == 1
+    # 20 parcels, four groups (M = 5): a tied block of 8, then 5, 5 and a last group of 2,
+    # which is no more than [20 / 8] = 2 and joins the group before: sizes 8, 5, 7
+    p2 = np.concatenate([np.full(8, 0.1), np.linspace(0.2, 0.9, 12)])
+    assert list(np.bincount(equal_size_groups(p2, 4))) == [8, 5, 7]
+    # a tied block straddling a boundary goes where most of it fits: c = 1 < M = 2 and
+    # 1 + [3 / 2] = 2 <= M, so the three 0.2s join the first group (never split)
+    g = equal_size_groups(np.array([0.1, 0.2, 0.2, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]), 5)
+    assert list(g) == [0, 0, 0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="grouping must be one of"):
+        risk_groups(y, p, 10, method="deciles")
+
+
+def test_fit_records_the_hosmer_lemeshow_grouping():
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150)})
+    df["abandoned"] = (rng.random(150) < 1 / (1 + np.exp(-(df["a"] - 0.5 * df["b"])))).astype(int)
+    for method in ("spss", "quantile"):
+        m = fit_abandonment_model(df, predictors=["a", "b"], categorical=(), hl_method=method)
+        hl = hosmer_lemeshow(df["abandoned"], m.predicted, 10, method=method)
+        assert m.fit["hosmer_lemeshow"]["grouping"] == method
+        assert m.fit["hosmer_lemeshow"]["statistic"] == pytest.approx(hl[0])
+        assert list(m.risk_groups["n"]) == list(risk_groups(df["abandoned"], m.predicted, 10, method=method)["n"])
 
 
 def test_hosmer_lemeshow_rejects_bad_input():

@@ -77,14 +77,22 @@ def test_model_outputs_follow_the_contract(stage_run):
     assert coef.set_index("term").loc["x3_aspect_class", "df"] == 4
     fit = json.loads((base / "model_fit.json").read_text())
     pred = pd.read_csv(base / "predicted.csv")
-    stat, df, p = hosmer_lemeshow(pred["abandoned"], pred["p_abandoned"], 10)
+    stat, df, p = hosmer_lemeshow(pred["abandoned"], pred["p_abandoned"], 10, method="spss")
     assert fit["hosmer_lemeshow"] == {
         "statistic": pytest.approx(stat),
         "df": df,
         "p": pytest.approx(p),
         "groups": 10,
+        "grouping": "spss",  # model.report_style spss (the default)
         "adequate_fit_at_0.05": p > 0.05,
     }
+    # planted (survey) labels: taken as true, no misclassification correction; the
+    # side-by-side table still lists the naive coefficients
+    assert fit["label_error"] == {"method": "none", "labels": "input"}
+    corrected = pd.read_csv(base / "logit_coefficients_corrected.csv").set_index("term")
+    naive = coef.dropna(subset=["B"]).set_index("term")["B"]
+    np.testing.assert_allclose(corrected.loc[naive.index, "B_naive"], naive, rtol=1e-12)
+    assert corrected["B_corrected"].isna().all()
     assert fit["n"] == len(pred) and fit["events"] == int(pred["abandoned"].sum())
     for key in ("log_likelihood", "mcfadden_r2", "nagelkerke_r2", "auc", "classification_table"):
         assert key in fit

@@ -4,9 +4,10 @@ API::
 
     fit_abandonment_model(drivers: pd.DataFrame, *, outcome="abandoned", predictors=DRIVER_COLUMNS,
                           categorical=("x3_aspect_class",), reference_class=0, ci_level=0.95,
-                          hl_groups=10, maxiter=100) -> LogitModel
-    hosmer_lemeshow(y, p, groups=10) -> (statistic, df, pvalue)
-    risk_groups(y, p, groups=10) -> pd.DataFrame        # the table behind the HL test (calibration)
+                          hl_groups=10, hl_method="quantile", maxiter=100) -> LogitModel
+    hosmer_lemeshow(y, p, groups=10, *, method="quantile"|"spss") -> (statistic, df, pvalue)
+    risk_groups(y, p, groups=10, *, method="quantile"|"spss") -> pd.DataFrame  # the table behind the HL test
+    equal_size_groups(p, groups=10) -> np.ndarray      # SPSS's groups of equal size
     vif_table(drivers, predictors, categorical=("x3_aspect_class",)) -> pd.DataFrame
     reduce_collinearity(drivers, predictors, *, threshold, action="warn"|"drop", ...) -> (predictors, vif table)
     check_model_input(drivers, outcome, predictors, ...) -> None   # raises ModelInputError
@@ -24,10 +25,13 @@ Conventions (the study's SPSS table, a step further)
   ``ci_low``/``ci_high`` the Wald confidence interval **of exp_B** (exp(B -+ z SE), SPSS's
   "95 % C.I. for EXP(B)"), ``B_std`` = B x SD of the predictor column (change in log-odds
   per standard deviation; for an indicator, per SD of the 0/1 column).
-* **Hosmer-Lemeshow.** Groups are deciles of predicted risk cut at the quantiles of the
-  predicted probabilities (linear interpolation, intervals closed on the right, the
-  lowest included: R's ``ResourceSelection::hoslem.test``); tied probabilities stay in
-  one group, so tied quantiles merge groups and df = realised groups - 2 (logged).
+* **Hosmer-Lemeshow.** Two groupings (``method``). ``quantile``: deciles of predicted
+  risk cut at the quantiles of the predicted probabilities (linear interpolation,
+  intervals closed on the right, the lowest included: R's
+  ``ResourceSelection::hoslem.test``); tied probabilities stay in one group, so tied
+  quantiles merge groups. ``spss`` (what the study's SPSS computed): cases sorted by
+  predicted probability and loaded into about ten groups of equal size, ties never split
+  (:func:`equal_size_groups`). Either way df = realised groups - 2 (logged when fewer).
   HL = sum over groups (O - E)^2 / (E (1 - E / n)), chi-square with g - 2 df.
 * **Fit figures.** McFadden R2 = 1 - LL / LL0; Cox-Snell R2 = 1 - exp(2 (LL0 - LL) / n);
   Nagelkerke R2 = Cox-Snell / (1 - exp(2 LL0 / n)); AUC (scikit-learn); the
@@ -68,6 +72,7 @@ __all__ = [
     "ModelInputError",
     "check_model_input",
     "design_matrix",
+    "equal_size_groups",
     "fit_abandonment_model",
     "hosmer_lemeshow",
     "reduce_collinearity",
@@ -310,13 +315,11 @@ def _single_separator(
 # --------------------------------------------------------------------------------------
 
 
-def risk_groups(y: Any, p: Any, groups: int = 10) -> pd.DataFrame:
-    """Groups of predicted risk (see the module notes) with observed and expected events.
+#: Ways of forming the Hosmer-Lemeshow groups (``method`` of :func:`risk_groups`).
+HL_METHODS = ("quantile", "spss")
 
-    Returns one row per non-empty group: ``group`` (1 = lowest risk), ``p_low``/``p_high``
-    (its interval of predicted probability), ``n``, ``observed`` events, ``expected``
-    events (sum of p), ``mean_predicted``, ``observed_rate``.
-    """
+
+def _check_yp(y: Any, p: Any, groups: int) -> tuple[np.ndarray, np.ndarray]:
     yv = np.asarray(y, dtype=np.float64).ravel()
     pv = np.asarray(p, dtype=np.float64).ravel()
     if yv.shape != pv.shape:
@@ -329,32 +332,99 @@ def risk_groups(y: Any, p: Any, groups: int = 10) -> pd.DataFrame:
         raise ValueError("p must hold probabilities in [0, 1]")
     if int(groups) < 3:
         raise ValueError(f"groups must be >= 3 (df = groups - 2), found {groups!r}")
-    breaks = np.unique(np.quantile(pv, np.linspace(0.0, 1.0, int(groups) + 1)))
-    # (b_k, b_k+1], the first closed on the left too: index = interior breaks below p
-    g = np.searchsorted(breaks[1:-1], pv, side="left")
-    df = pd.DataFrame({"g": g, "y": yv, "p": pv})
-    agg = df.groupby("g").agg(
-        n=("y", "size"), observed=("y", "sum"), expected=("p", "sum"), mean_predicted=("p", "mean")
-    )
-    agg["p_low"] = breaks[agg.index.to_numpy()]
-    agg["p_high"] = breaks[np.minimum(agg.index.to_numpy() + 1, len(breaks) - 1)]
+    return yv, pv
+
+
+def equal_size_groups(p: Any, groups: int = 10) -> np.ndarray:
+    """Group number (0 = lowest risk) of each case: SPSS's "deciles of risk" of equal size.
+
+    Cases are sorted by predicted probability and loaded into groups of a target size
+    M = [n / groups + 0.5]; cases with the same predicted probability (a block) are never
+    split. A block joins the current group, holding c cases, when c < M and
+    c + [m / 2] <= M (m the block's size), else it starts the next group; the last group
+    takes every remaining block, and a last group of no more than [0.05 n] cases
+    (half the target) is merged into the one before. IBM SPSS Statistics, LOGISTIC
+    REGRESSION (Hosmer-Lemeshow "Contingency Table": cases sorted by predicted
+    probability, about ten groups of about equal size, ties never split; IBM Knowledge
+    Center, "Tests of Model Fit", SSLVMB_24.0.0/spss/tutorials/log_loan_fit.html); the
+    loading rule as published for the same test by SAS (PROC LOGISTIC, "The
+    Hosmer-Lemeshow Goodness-of-Fit Test", SAS/STAT 14.1 User's Guide) and by Hosmer &
+    Lemeshow (2000, Applied Logistic Regression, 2nd ed., sec. 5.2.2).
+    """
+    pv = np.asarray(p, dtype=np.float64).ravel()
+    n = pv.size
+    target = int(math.floor(n / int(groups) + 0.5))
+    order = np.argsort(pv, kind="mergesort")
+    values, sizes = np.unique(pv[order], return_counts=True)
+    block_group = np.zeros(len(values), dtype=np.int64)
+    g, c = 0, 0
+    for b, m in enumerate(sizes):
+        if c > 0 and g < int(groups) - 1 and not (c < target and c + m // 2 <= target):
+            g, c = g + 1, 0
+        block_group[b] = g
+        c += int(m)
+    if g > 0 and c <= int(math.floor(n / (2 * int(groups)))):
+        block_group[block_group == g] = g - 1
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.repeat(block_group, sizes)
+    return out
+
+
+def risk_groups(y: Any, p: Any, groups: int = 10, *, method: str = "quantile") -> pd.DataFrame:
+    """Groups of predicted risk (see the module notes) with observed and expected events.
+
+    ``method`` ``quantile`` (default): groups cut at the quantiles of p (R's
+    ``ResourceSelection::hoslem.test``); ``spss``: groups of equal size in the order of p
+    (:func:`equal_size_groups`, as SPSS LOGISTIC REGRESSION forms them). Returns one row
+    per non-empty group: ``group`` (1 = lowest risk), ``p_low``/``p_high`` (its interval
+    of predicted probability: the quantile breaks, or for ``spss`` the smallest and
+    largest p in the group), ``n``, ``observed`` events, ``expected`` events (sum of p),
+    ``mean_predicted``, ``observed_rate``.
+    """
+    yv, pv = _check_yp(y, p, groups)
+    if method not in HL_METHODS:
+        raise ValueError(f"Hosmer-Lemeshow grouping must be one of {HL_METHODS}, found {method!r}")
+    if method == "spss":
+        g = equal_size_groups(pv, groups)
+        df = pd.DataFrame({"g": g, "y": yv, "p": pv})
+        agg = df.groupby("g").agg(
+            n=("y", "size"),
+            observed=("y", "sum"),
+            expected=("p", "sum"),
+            mean_predicted=("p", "mean"),
+            p_low=("p", "min"),
+            p_high=("p", "max"),
+        )
+    else:
+        breaks = np.unique(np.quantile(pv, np.linspace(0.0, 1.0, int(groups) + 1)))
+        # (b_k, b_k+1], the first closed on the left too: index = interior breaks below p
+        g = np.searchsorted(breaks[1:-1], pv, side="left")
+        df = pd.DataFrame({"g": g, "y": yv, "p": pv})
+        agg = df.groupby("g").agg(
+            n=("y", "size"), observed=("y", "sum"), expected=("p", "sum"), mean_predicted=("p", "mean")
+        )
+        agg["p_low"] = breaks[agg.index.to_numpy()]
+        agg["p_high"] = breaks[np.minimum(agg.index.to_numpy() + 1, len(breaks) - 1)]
     agg["observed_rate"] = agg["observed"] / agg["n"]
     agg = agg.reset_index(drop=True)
     agg.insert(0, "group", np.arange(1, len(agg) + 1))
     return agg[["group", "p_low", "p_high", "n", "observed", "expected", "mean_predicted", "observed_rate"]]
 
 
-def hosmer_lemeshow(y: Any, p: Any, groups: int = 10) -> tuple[float, int, float]:
+def hosmer_lemeshow(y: Any, p: Any, groups: int = 10, *, method: str = "quantile") -> tuple[float, int, float]:
     """Hosmer-Lemeshow goodness-of-fit test over deciles (``groups``) of predicted risk.
 
     Returns (statistic, df, p-value) with df = realised groups - 2; p > 0.05 is read as an
-    adequate fit. See the module notes for how the groups are cut.
+    adequate fit. ``method`` forms the groups (:func:`risk_groups`: ``quantile`` or
+    ``spss``).
     """
-    tab = risk_groups(y, p, groups)
+    tab = risk_groups(y, p, groups, method=method)
     if len(tab) < int(groups):
         log.warning(
             "Hosmer-Lemeshow: tied predicted probabilities leave %d of %d groups; df = %d",
-            len(tab), groups, len(tab) - 2,
+            len(tab),
+            groups,
+            len(tab) - 2,
         )
     if len(tab) < 3:
         raise ValueError(f"Hosmer-Lemeshow needs >= 3 distinct risk groups, the predictions give {len(tab)}")
@@ -448,7 +518,10 @@ def reduce_collinearity(
             step[worst["predictor"]] = len(step) + 1
             log.warning(
                 "collinearity: dropping %s (VIF %.2f, GVIF^(1/df) %.2f > %g) and refitting",
-                worst["predictor"], worst["vif"], worst["gvif_per_df"], threshold,
+                worst["predictor"],
+                worst["vif"],
+                worst["gvif_per_df"],
+                threshold,
             )
             current = vif_table(drivers, kept, categorical=categorical, reference_class=reference_class)
     else:
@@ -503,6 +576,7 @@ def fit_abandonment_model(
     reference_class: int = 0,
     ci_level: float = 0.95,
     hl_groups: int = 10,
+    hl_method: str = "quantile",
     cutoff: float = 0.5,
     maxiter: int = 100,
     id_column: str = "parcel_id",
@@ -519,8 +593,18 @@ def fit_abandonment_model(
     # (measured 4x slower with 2 threads on a busy 2-core machine).
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_model(
-            drivers, outcome=outcome, predictors=predictors, categorical=categorical, reference_class=reference_class,
-            ci_level=ci_level, hl_groups=hl_groups, cutoff=cutoff, maxiter=maxiter, id_column=id_column, source=source,
+            drivers,
+            outcome=outcome,
+            predictors=predictors,
+            categorical=categorical,
+            reference_class=reference_class,
+            ci_level=ci_level,
+            hl_groups=hl_groups,
+            hl_method=hl_method,
+            cutoff=cutoff,
+            maxiter=maxiter,
+            id_column=id_column,
+            source=source,
             interaction_terms=interaction_terms,
         )
 
@@ -534,6 +618,7 @@ def _fit_model(
     reference_class: int,
     ci_level: float,
     hl_groups: int,
+    hl_method: str,
     cutoff: float,
     maxiter: int,
     id_column: str,
@@ -550,8 +635,14 @@ def _fit_model(
     categorical = [c for c in categorical if c in predictors]
     interaction_terms = list(interaction_terms)
     check_model_input(
-        drivers, outcome, predictors, categorical=categorical, reference_class=reference_class, id_column=id_column,
-        source=source, interaction_terms=interaction_terms,
+        drivers,
+        outcome,
+        predictors,
+        categorical=categorical,
+        reference_class=reference_class,
+        id_column=id_column,
+        source=source,
+        interaction_terms=interaction_terms,
     )
     y = drivers[outcome].astype(int)
     x, groups = design_matrix(
@@ -566,7 +657,11 @@ def _fit_model(
     if epv < 10:
         log.warning(
             "model: %.1f events per predictor column (%d of %d parcels abandoned, %d columns); below 10 "
-            "the estimates are biased away from zero (Peduzzi et al. 1996)", epv, events, n, x.shape[1] - 1,
+            "the estimates are biased away from zero (Peduzzi et al. 1996)",
+            epv,
+            events,
+            n,
+            x.shape[1] - 1,
         )
     for p, cols in groups.items():
         if p in categorical:
@@ -623,7 +718,7 @@ def _fit_model(
     ll, ll0 = float(res.llf), float(res.llnull)
     cox_snell = 1.0 - math.exp(2.0 * (ll0 - ll) / n)
     nagelkerke = cox_snell / (1.0 - math.exp(2.0 * ll0 / n))
-    hl_stat, hl_df, hl_p = hosmer_lemeshow(y, prob, hl_groups)
+    hl_stat, hl_df, hl_p = hosmer_lemeshow(y, prob, hl_groups, method=hl_method)
     pred = (prob.to_numpy() >= cutoff).astype(int)
     yv = y.to_numpy()
     tn, fp = int(((yv == 0) & (pred == 0)).sum()), int(((yv == 0) & (pred == 1)).sum())
@@ -666,6 +761,7 @@ def _fit_model(
             "df": hl_df,
             "p": hl_p,
             "groups": int(hl_groups),
+            "grouping": hl_method,
             "adequate_fit_at_0.05": bool(hl_p > 0.05),
         },
         "ci_level": float(ci_level),
@@ -676,7 +772,7 @@ def _fit_model(
         coefficients=coef,
         fit=fit,
         predicted=prob,
-        risk_groups=risk_groups(y, prob, hl_groups),
+        risk_groups=risk_groups(y, prob, hl_groups, method=hl_method),
         design=x,
         term_groups=groups,
         result=res,
@@ -686,8 +782,16 @@ def _fit_model(
 def _term_row(term: str, b: float, se: float, z: float, sd: float) -> dict[str, Any]:
     wald = (b / se) ** 2
     return {
-        "term": term, "B": float(b), "SE": float(se), "Wald": float(wald), "df": 1, "p": float(stats.chi2.sf(wald, 1)),
-        "exp_B": math.exp(b), "ci_low": math.exp(b - z * se), "ci_high": math.exp(b + z * se), "B_std": float(b * sd),
+        "term": term,
+        "B": float(b),
+        "SE": float(se),
+        "Wald": float(wald),
+        "df": 1,
+        "p": float(stats.chi2.sf(wald, 1)),
+        "exp_B": math.exp(b),
+        "ci_low": math.exp(b - z * se),
+        "ci_high": math.exp(b + z * se),
+        "B_std": float(b * sd),
     }
 
 
@@ -755,6 +859,10 @@ def model_summary(
         "hosmer_lemeshow_statistic": hl["statistic"],
         "hosmer_lemeshow_df": hl["df"],
         "hosmer_lemeshow_p": hl["p"],
+        "hosmer_lemeshow_grouping": hl.get("grouping", "quantile"),
+        "label_error_method": fit.get("label_error", {}).get("method", "none"),
+        "label_sensitivity": fit.get("label_error", {}).get("sensitivity"),
+        "label_specificity": fit.get("label_error", {}).get("specificity"),
         "rules_source": rules.get("source"),
         "rules": len(rules.get("rules") or []),
         "rule_texts": ";".join(r["rule"] for r in rules.get("rules") or []),
@@ -906,7 +1014,7 @@ def rule_heatmap_figure(
             fontsize=8,
         )
         fig.colorbar(im, ax=ax, label="abandonment rate (parcels)")
-    for ax in axes.ravel()[len(entries):]:
+    for ax in axes.ravel()[len(entries) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig

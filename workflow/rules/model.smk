@@ -7,6 +7,8 @@ include: "functions/model.smk"
 rule model_fit:
     input:
         drivers="results/{region}/drivers/parcel_drivers.csv",
+        drivers_summary="results/{region}/drivers/drivers.json",
+        labels=lambda w: labelled_parcels(w.region),
     output:
         coefficients=report(
             "results/{region}/model/logit_coefficients.csv",
@@ -23,6 +25,7 @@ rule model_fit:
         ),
         risk_groups="results/{region}/model/risk_groups.csv",
         predicted="results/{region}/model/predicted.csv",
+        corrected="results/{region}/model/logit_coefficients_corrected.csv",
     log:
         log_path("model_fit"),
     benchmark:
@@ -40,6 +43,7 @@ rule model_fit:
             for k, v in config["model"].items()
             if k not in ("rules", "rule_search", "alpha")
         },
+        id_column=config["abandonment"]["id_column"],
     message:
         "Fitting the abandonment logit of {wildcards.region}"
     script:

@@ -1,10 +1,18 @@
-"""Entry script of rule model_fit: the abandonment logit, its fit, VIFs and risk groups."""
+"""Entry script of rule model_fit: the abandonment logit, its fit, VIFs and risk groups, and the
+logit corrected for misclassified labels (karstflow.label_error) beside the naive one."""
 
 import logging
 
 import pandas as pd
 
-from karstflow.io import write_csv, write_json
+from karstflow.io import read_json, read_vector, write_csv, write_json
+from karstflow.label_error import (
+    CORRECTED_COLUMNS,
+    LabelErrorInputError,
+    corrected_logit,
+    label_error_from_config,
+    label_error_from_validation,
+)
 from karstflow.model import (
     ModelInputError,
     fit_abandonment_model,
@@ -22,6 +30,15 @@ def main(input, output, params, wildcards, threads=1) -> None:
 
     try:
         drivers = read_driver_table(pd.read_csv(source), source=source)
+    except ModelInputError as err:
+        log.error("%s", err)
+        raise
+    try:
+        method, labels, error = _label_rates(drivers, m["label_error"], input, params.id_column)
+    except LabelErrorInputError as err:
+        log.error("%s", err)
+        raise
+    try:
         categorical = ["x3_aspect_class"]
         kept, vif = reduce_collinearity(
             drivers,
@@ -39,6 +56,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
             interaction_terms=m["interaction_terms"],
             ci_level=m["ci_level"],
             hl_groups=m["hosmer_lemeshow_groups"],
+            hl_method="spss" if m["report_style"] == "spss" else "quantile",
             cutoff=m["classification_cutoff"],
             maxiter=m["maxiter"],
             source=source,
@@ -55,6 +73,14 @@ def main(input, output, params, wildcards, threads=1) -> None:
         "dropped": vif.loc[vif["dropped"] == 1, "predictor"].tolist(),
         "max_gvif_per_df": float(vif["gvif_per_df"].max()),
     }
+    try:
+        fit["label_error"], corrected = _corrected(
+            model, drivers, method, labels, error, m["label_error"], m["ci_level"]
+        )
+    except LabelErrorInputError as err:
+        log.error("%s", err)
+        raise
+    write_csv(corrected, output.corrected, index=False)
     write_csv(model.coefficients, output.coefficients, index=False)
     write_csv(vif, output.vif, index=False)
     write_csv(model.risk_groups, output.risk_groups, index=False)
@@ -78,6 +104,72 @@ def main(input, output, params, wildcards, threads=1) -> None:
         hl["df"],
         hl["p"],
     )
+
+
+def _label_rates(drivers, cfg, input, id_col):
+    """(method, labels, LabelError or None) from config key model.label_error.
+
+    method auto: the validation sample (the labelled parcels with a checked label in
+    ``truth_column``) when the labels are classified and one exists, else the configured
+    rates, else none. Survey labels (drivers.json labels "input") are taken as true.
+    """
+    method = cfg["method"]
+    labels = read_json(input.drivers_summary).get("labels", "classified")
+    truth = None
+    if method in ("auto", "validation"):
+        parcels = read_vector(input.labels)
+        col = cfg["truth_column"]
+        if col in parcels.columns and id_col in parcels.columns:
+            truth = drivers["parcel_id"].map(parcels.set_index(id_col)[col])
+            truth = truth if truth.notna().any() else None
+        if method == "validation" and truth is None:
+            raise LabelErrorInputError(
+                f"config key model.label_error.method is 'validation' but {input.labels} has no checked labels in "
+                f"column {col!r} (id column {id_col!r}); found columns {list(parcels.columns)}"
+            )
+    if method == "auto":
+        if labels == "input":
+            method = "none"
+        elif truth is not None:
+            method = "validation"
+        elif cfg.get("sensitivity") is not None:
+            method = "config"
+        else:
+            method = "none"
+    if method == "validation":
+        src = f"{input.labels}:{cfg['truth_column']}"
+        return method, labels, label_error_from_validation(drivers["abandoned"], truth, source=src)
+    if method == "config":
+        return method, labels, label_error_from_config(cfg)
+    return method, labels, None
+
+
+def _corrected(model, drivers, method, labels, error, cfg, ci_level):
+    """The record for model_fit.json and the side-by-side table (corrected columns empty without a correction)."""
+    if error is None:
+        log.info(
+            "label error: no correction (config key model.label_error.method %r, labels %s)", cfg["method"], labels
+        )
+        empty = pd.DataFrame({"term": list(model.design.columns)}).reindex(columns=list(CORRECTED_COLUMNS))
+        empty["B_naive"] = model.result.params.to_numpy()
+        empty["SE_naive"] = model.result.bse.to_numpy()
+        return {"method": "none", "labels": labels}, empty
+    table, info = corrected_logit(
+        drivers["abandoned"],
+        model.design,
+        error,
+        n_bootstrap=cfg["n_bootstrap"],
+        seed=cfg["seed"],
+        ci_level=ci_level,
+        naive=model.result,
+    )
+    log.info(
+        "label error (%s): sensitivity %.3f, specificity %.3f; corrected logit beside the naive one",
+        method,
+        error.sensitivity,
+        error.specificity,
+    )
+    return {"method": method, "labels": labels, **info}, table
 
 
 if "snakemake" in globals():
