@@ -66,11 +66,19 @@ def test_outputs_follow_the_results_contract(karst_demo_run):
     assert services["years"] == list(YEARS)
     assert services["by_year"]["2023"]["water_yield_total_m3"] == pytest.approx(table.loc[1, "water_yield_total_m3"])
     assert set(services["tradeoffs"]["pairs"]) == {
-        "carbon_storage~soil_retention", "carbon_storage~water_yield", "carbon_storage~habitat_quality",
-        "soil_retention~water_yield", "soil_retention~habitat_quality", "water_yield~habitat_quality",
+        "carbon_storage~soil_retention",
+        "carbon_storage~water_yield",
+        "carbon_storage~habitat_quality",
+        "soil_retention~water_yield",
+        "soil_retention~habitat_quality",
+        "water_yield~habitat_quality",
     }
-    # roads are a configured threat the karst demo has no layer for: reported, not silently passed
+    # roads are a configured threat the karst demo has no layer for: the config drops it
+    # explicitly (drop_threats), and it is reported, the weights normalised over the two left
     assert services["method"]["habitat_threats"] == {"cultivated": True, "built_up": True, "roads": False}
+    record = json.loads(res(run, "services/habitat_threats_2023.json").read_text())
+    assert record["weight_sum"] == pytest.approx(1.7)
+    assert "drop_threats" in record["threats"]["roads"]["reason"]
     row = pd.read_csv(run / "results" / "summary.csv").set_index("region").loc[REGION]
     assert row["services.by_year.2000.carbon_storage_total_mg_c"] == pytest.approx(
         table.loc[0, "carbon_storage_total_mg_c"]
@@ -127,9 +135,17 @@ def test_water_yield_by_hand_from_the_inputs(karst_demo_run):
             assert wy[i, j] == pytest.approx(p - aet, rel=1e-5), f"class {code} at {(i, j)} in {year}"
 
 
+def _monthly_r(precip_months: np.ndarray) -> float:
+    """Wischmeier & Smith's monthly form (the default R), US units x 17.02 to SI."""
+    total = precip_months.sum()
+    return 17.02 * sum(1.735 * 10 ** (1.5 * np.log10(p * p / total) - 0.8188) for p in precip_months if p > 0)
+
+
 def test_soil_retention_by_hand_from_the_inputs(karst_demo_run):
     run = karst_demo_run
-    climate = read_cube(demo(run, "climate.nc"))
+    monthly = read_cube(res(run, "climate/climate_monthly.nc"))
+    months = monthly["precipitation_mm"].isel(time=np.nonzero(monthly["time"].dt.year.values == YEARS[-1])[0])
+    assert months.sizes["time"] == 12 and monthly["precipitation_mm"].attrs["units"] == "mm month-1"
     soil = read_cube(demo(run, "soil.nc"))
     bio = pd.read_csv(demo(run, "biophysical.csv")).set_index("lucode")
     ls = raster(run, "services/ls_factor.tif")
@@ -140,8 +156,7 @@ def test_soil_retention_by_hand_from_the_inputs(karst_demo_run):
     assert np.isnan(retention[np.isin(lc, (7, 8))]).all()  # water and built-up: no soil service
     for code in (1, 2, 5, 9):
         i, j = (int(v[0]) for v in np.nonzero(lc == code))
-        p = float(climate["precipitation_mm"].sel(year=year).values[i, j])
-        r = 587.8 - 1.219 * p + 0.004105 * p * p if p > 850 else 0.0483 * p**1.61
+        r = _monthly_r(np.asarray(months.values[:, i, j], dtype=np.float64))
         san, sil, cla, oc = (
             float(soil[v].values[i, j]) for v in ("sand_pct", "silt_pct", "clay_pct", "organic_carbon_pct")
         )
@@ -209,8 +224,13 @@ def test_changing_z_reruns_only_water_yield_and_what_follows(karst_demo_run, wor
     extra.write_text("services:\n  water_yield:\n    z: 8\n")
     plan = workflow_runner.plan(karst_demo_run, "--configfile", "config/config.yaml", str(extra))
     plan.pop("all", None)  # the default target is listed whenever anything reruns
-    assert plan == {"services_water_yield": 2, "services_summary": 1, "report_maps": 1, "region_summary": 1,
-                    "summary_table": 1}
+    assert plan == {
+        "services_water_yield": 2,
+        "services_summary": 1,
+        "report_maps": 1,
+        "region_summary": 1,
+        "summary_table": 1,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -241,8 +261,12 @@ def test_biophysical_table_missing_a_landcover_code_fails_listing_the_codes(kars
     table = pd.read_csv(path)
     table[~table["lucode"].isin([4, 9])].to_csv(path, index=False)
     _fails_without_output(
-        workflow_runner, workdir, f"results/{REGION}/services/water_yield_2000.tif", "services_water_yield_2000.log",
-        "biophysical.csv: land-cover code(s) [4, 9] present in", "landcover_2000.tif have no kc",
+        workflow_runner,
+        workdir,
+        f"results/{REGION}/services/water_yield_2000.tif",
+        "services_water_yield_2000.log",
+        "biophysical.csv: land-cover code(s) [4, 9] present in",
+        "landcover_2000.tif have no kc",
     )
 
 
@@ -260,8 +284,12 @@ def test_zero_precipitation_fails_naming_file_and_pixels(karst_demo_run, workflo
     workdir = _copy_run(karst_demo_run, tmp_path / "run")
     _edit_climate(workdir, "precipitation_mm", 0.0)
     _fails_without_output(
-        workflow_runner, workdir, f"results/{REGION}/services/water_yield_2000.tif", "services_water_yield_2000.log",
-        "climate.nc: precipitation_mm 2000: expected values > 0", "found 6 pixel(s) outside",
+        workflow_runner,
+        workdir,
+        f"results/{REGION}/services/water_yield_2000.tif",
+        "services_water_yield_2000.log",
+        "climate.nc: precipitation_mm 2000: expected values > 0",
+        "found 6 pixel(s) outside",
     )
 
 
@@ -276,3 +304,27 @@ def test_negative_eto_fails_naming_file_and_pixels(karst_demo_run, workflow_runn
         "climate.nc: eto_mm 2000: expected values >= 0 (reference evapotranspiration)",
         "found 6 pixel(s) outside (min -10",
     )
+
+
+# --------------------------------------------------------------------------------------
+# configuration the karst demo cannot honour stops before anything runs, naming the key
+# (a threat without its layer: tests/test_services.py, the degradation script)
+# --------------------------------------------------------------------------------------
+
+
+def _dry_run_error(workflow_runner, tmp_path: Path, edit, target: str) -> str:
+    workdir = workflow_runner.copy(tmp_path / "wf", edit)
+    proc = workflow_runner.run(workdir, "--dry-run", target, check=False)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    return proc.stdout + proc.stderr
+
+
+def test_monthly_erosivity_without_monthly_climate_stops_naming_the_key(workflow_runner, tmp_path):
+    def annual_only(config):
+        config["regions"] = {REGION: config["regions"][REGION]}
+        config["regions"][REGION]["inputs"].pop("climate_monthly", None)
+        if "time_step" in config.get("carbon", {}):
+            config["carbon"]["time_step"] = "annual"  # monthly CASA would stop first
+
+    text = _dry_run_error(workflow_runner, tmp_path, annual_only, f"results/{REGION}/services/soil_retention_2023.tif")
+    assert "config key services.soil_conservation.r_factor.method: wischmeier_smith_monthly needs the monthly" in text
