@@ -1,4 +1,5 @@
-"""karstflow.carbon: CASA on one pixel by hand, Rh (Pei et al. 2009) by hand, InVEST storage."""
+"""karstflow.carbon: CASA on one pixel by hand (annual and monthly steps), T_opt per year,
+FPAR end-members per vegetation type, Rh (Pei et al. 2009) by hand, InVEST storage."""
 
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ import xarray as xr
 from karstflow.carbon import (
     budyko_fu_aet_ratio,
     carbon_storage,
+    casa_monthly,
     casa_npp,
+    endmember_maps,
     epsilon_max_map,
+    fpar_endmembers,
     fpar_from_ndvi,
     heterotrophic_respiration,
     landcover_by_year,
+    optimal_temperature_by_year,
     read_carbon_pools,
     storage_total_mg,
     temperature_stress,
     water_stress,
+    year_month,
 )
 
 
@@ -60,6 +66,183 @@ def test_casa_on_one_pixel_by_hand():
     assert float(ds["t_e2"][1, 0, 0]) == pytest.approx(0.991224, abs=1e-6)
     assert float(ds["npp"][1, 0, 0]) == pytest.approx(906.699, rel=1e-5)
     assert float(ds["t_opt"][0, 0]) == 20.0
+
+
+# One pixel, one Guizhou-like year (2010): monthly T (degC), P, ETo (mm), SOL (MJ m-2), NDVI.
+T_M = [5, 7, 11, 16, 20, 23, 25, 24, 21, 16, 11, 6]
+P_M = [20, 25, 35, 85, 190, 220, 185, 130, 100, 90, 45, 20]  # 1145 mm
+ETO_M = [25, 30, 50, 70, 95, 100, 120, 115, 85, 60, 40, 28]  # 818 mm
+SOL_M = [190, 215, 290, 360, 410, 405, 510, 495, 385, 280, 225, 190]  # 3955 MJ m-2
+NDVI_M = [0.40, 0.42, 0.48, 0.55, 0.62, 0.70, 0.78, 0.80, 0.72, 0.60, 0.50, 0.42]  # peak in August
+PIXEL = {"y": [0.5], "x": [0.5]}
+
+
+def months(values, start="2010-01-01") -> xr.DataArray:
+    """(time, 1, 1) monthly series of one pixel from ``start``."""
+    time = pd.date_range(start, periods=len(values), freq="MS")
+    arr = np.asarray(values, dtype=np.float32).reshape(len(values), 1, 1)
+    return xr.DataArray(arr, dims=("time", "y", "x"), coords={"time": time, **PIXEL})
+
+
+def monthly_climate(t, p, eto, sol, start="2010-01-01") -> xr.Dataset:
+    raw = {"temperature_c": t, "precipitation_mm": p, "eto_mm": eto, "solar_mj_m2": sol}
+    return xr.Dataset({k: year_month(months(v, start)) for k, v in raw.items()})
+
+
+def test_monthly_casa_on_one_pixel_by_hand():
+    """12 months of T, P, ETo, solar and NDVI -> NPP, Rh and NEP of the year, by hand."""
+    clim = monthly_climate(T_M, P_M, ETO_M, SOL_M)
+    ndvi = year_month(months(NDVI_M))
+    eps = xr.DataArray(np.array([[0.768]], np.float32), dims=("y", "x"), coords=PIXEL)
+    ds = casa_monthly(ndvi, clim, eps, ndvi_min=0.023, ndvi_max=0.85, sr_min=1.05, sr_max=12.0)
+
+    # T_opt: NDVI peaks in August (0.80), whose mean temperature is 24 degC
+    assert float(ds["t_opt"][0, 0, 0]) == 24.0
+    # W_e on the year's totals: P/ETo = 1145 / 818 = 1.399756;
+    # AET/PET = 1 + 1.399756 - (1 + 1.399756^2.6)^(1/2.6) = 0.799144 -> W_e = 0.899572
+    assert float(ds["w_e"][0, 0, 0]) == pytest.approx(0.899572, abs=1e-6)
+    # July: FPAR_NDVI = (0.78 - 0.023) / (0.85 - 0.023) * 0.949 + 0.001             = 0.869674
+    #       SR = 1.78 / 0.22 = 8.090909; FPAR_SR = (8.090909 - 1.05) / (12 - 1.05) * 0.949 + 0.001 = 0.611212
+    #       FPAR = 0.740443; APAR = 510 * 0.740443 * 0.5                            = 188.8129
+    #       T_e1 = 0.8 + 0.02 * 24 - 0.0005 * 24^2                                   = 0.992
+    #       T_e2 = 1.1814 / (1 + e^(0.2 (24 - 10 - 25))) / (1 + e^(0.3 (-24 - 10 + 25)))  = 0.996579
+    #       NPP = 188.8129 * 0.992 * 0.996579 * 0.899572 * 0.768                    = 128.9592
+    assert float(ds["npp_month"][0, 6, 0, 0]) == pytest.approx(128.9592, rel=1e-5)
+    # January: T = 5 < T_opt - 13, so T_e2 = T_e2(T_opt) / 2 = 0.519000; NPP = 8.8066
+    assert float(ds["npp_month"][0, 0, 0, 0]) == pytest.approx(8.806587, rel=1e-5)
+    # Rh in July: 0.22 * (e^(0.0913 * 25) + ln(0.3145 * 185 + 1)) * 30 * 0.465     = 42.6032
+    assert float(ds["rh_month"][0, 6, 0, 0]) == pytest.approx(42.603178, rel=1e-6)
+    # the year: the 12 months summed (each month as July above, written out in _by_hand)
+    npp, rh = _monthly_by_hand(T_M, P_M, ETO_M, SOL_M, NDVI_M, 0.768, 0.023, 0.85, 1.05, 12.0)
+    assert npp == pytest.approx(599.7440, rel=1e-6) and rh == pytest.approx(297.4407, rel=1e-6)
+    assert float(ds["npp"][0, 0, 0]) == pytest.approx(npp, rel=1e-5)
+    assert float(ds["rh"][0, 0, 0]) == pytest.approx(rh, rel=1e-5)
+    assert float(ds["nep"][0, 0, 0]) == pytest.approx(npp - rh, rel=1e-4)  # 302.30 g C m-2 yr-1
+    assert ds["npp"].attrs["units"] == "g C m-2 yr-1"
+
+
+def _monthly_by_hand(t, p, eto, sol, ndvi, eps_max, ndvi_min, ndvi_max, sr_min, sr_max):
+    """Monthly CASA and Pei et al. (2009) Rh of one pixel-year with math only."""
+    t_opt = t[int(np.argmax(ndvi))]
+    phi = sum(p) / sum(eto)
+    w_e = 0.5 + 0.5 * (1 + phi - (1 + phi**2.6) ** (1 / 2.6))
+    t_e1 = 0.8 + 0.02 * t_opt - 0.0005 * t_opt**2
+
+    def t_e2(temp):
+        return 1.1814 / (1 + math.exp(0.2 * (t_opt - 10 - temp))) / (1 + math.exp(0.3 * (-t_opt - 10 + temp)))
+
+    npp = rh = 0.0
+    for k in range(12):
+        f_ndvi = (ndvi[k] - ndvi_min) / (ndvi_max - ndvi_min) * 0.949 + 0.001
+        f_sr = ((1 + ndvi[k]) / (1 - ndvi[k]) - sr_min) / (sr_max - sr_min) * 0.949 + 0.001
+        fpar = min(max(0.5 * f_ndvi + 0.5 * f_sr, 0.001), 0.95)
+        stress = t_e2(t_opt) / 2 if (t[k] > t_opt + 10 or t[k] < t_opt - 13) else t_e2(t[k])
+        npp += sol[k] * fpar * 0.5 * t_e1 * stress * w_e * eps_max
+        rh += 0.22 * (math.exp(0.0913 * t[k]) + math.log(0.3145 * p[k] + 1)) * 30 * 0.465
+    return npp, rh
+
+
+def test_annual_steps_overstate_nep_against_the_months():
+    """The same pixel-year and FPAR on one annual step: T_e1 T_e2 near 1 and Rh low."""
+    clim = monthly_climate(T_M, P_M, ETO_M, SOL_M)
+    eps = xr.DataArray(np.array([[0.768]], np.float32), dims=("y", "x"), coords=PIXEL)
+    kw = {"ndvi_min": 0.023, "ndvi_max": 0.85, "sr_min": 1.05, "sr_max": 12.0}
+
+    def year(values, how):
+        return xr.DataArray(
+            np.array([[[how(values)]]], np.float32), dims=("year", "y", "x"), coords={"year": [2010], **PIXEL}
+        )
+
+    ndvi_y = year([0.7], np.mean)  # the year's NDVI, the same FPAR for every month
+    monthly = casa_monthly(ndvi_y, clim, eps, **kw)
+    # T_opt = July (warmest, 25 degC); APAR-weighted T_e1 T_e2 of the months well below 1
+    stress_m = float(monthly["t_stress_apar"][0, 0, 0])
+    assert float(monthly["t_opt"][0, 0, 0]) == 25.0 and stress_m < 0.85
+    t_y = year(T_M, np.mean)  # 15.4167 degC
+    w_e = water_stress(budyko_fu_aet_ratio(year(P_M, np.sum), year(ETO_M, np.sum)))
+    annual = casa_npp(ndvi_y, year(SOL_M, np.sum), t_y, w_e, eps, **kw)
+    # one step: T = T_opt = 15.4167, T_e1 T_e2 = (0.8 + 0.308333 - 0.118837) * 0.991224 = 0.980812
+    stress_a = float(annual["t_e1"][0, 0, 0] * annual["t_e2"][0, 0, 0])
+    assert stress_a == pytest.approx(0.980812, abs=1e-5)
+    # with FPAR constant, APAR of the year = sum of the months': NPP scales with the stresses
+    ratio = float(annual["npp"][0, 0, 0] / monthly["npp"][0, 0, 0])
+    assert ratio == pytest.approx(stress_a / stress_m, rel=1e-5) and ratio > 1.15
+    rh_y = heterotrophic_respiration(t_y, year(P_M, np.sum), months_per_step=12)
+    assert float(rh_y[0, 0, 0]) < 0.95 * float(monthly["rh"][0, 0, 0])  # exp() is convex
+    nep_annual = float(annual["npp"][0, 0, 0] - rh_y[0, 0, 0])
+    assert nep_annual > 1.3 * float(monthly["nep"][0, 0, 0])
+
+
+def test_t_opt_per_year_from_the_month_of_peak_ndvi():
+    # 2010 peaks in July (T 25), 2011 in September (T 21 + 1 = 22): one T_opt per year
+    t = T_M + [v + 1 for v in T_M]
+    ndvi = NDVI_M[:6] + [0.90] + NDVI_M[7:] + NDVI_M[:8] + [0.95] + NDVI_M[9:]
+    t_ym = year_month(months(t))
+    ndvi_ym = year_month(months(ndvi))
+    t_opt = optimal_temperature_by_year(t_ym, ndvi_ym)
+    assert t_opt.dims == ("year", "y", "x") and t_opt["year"].values.tolist() == [2010, 2011]
+    assert t_opt.values.ravel().tolist() == [25.0, 22.0]
+    # an annual NDVI has no month: the peak month is the warmest (July: 25, 26) or configured
+    annual = xr.DataArray(
+        np.full((2, 1, 1), 0.6, np.float32), dims=("year", "y", "x"), coords={"year": [2010, 2011], **PIXEL}
+    )
+    assert optimal_temperature_by_year(t_ym, annual).values.ravel().tolist() == [25.0, 26.0]
+    assert optimal_temperature_by_year(t_ym, annual, peak_month=9).values.ravel().tolist() == [21.0, 22.0]
+    with pytest.raises(ValueError, match="carbon.ndvi_peak_month"):
+        optimal_temperature_by_year(t_ym, annual, peak_month=13)
+
+
+def test_year_month_needs_twelve_months_per_year():
+    series = months(list(range(18)))  # 2010-01 .. 2011-06
+    ym = year_month(series, [2010], source="climate_monthly.nc")
+    assert ym.dims == ("year", "month", "y", "x") and ym.values.ravel().tolist() == list(range(12))
+    with pytest.raises(ValueError, match=r"climate_monthly.nc: year 2011 has 6 monthly step\(s\)"):
+        year_month(series, [2010, 2011], source="climate_monthly.nc")
+
+
+def test_fpar_endmembers_per_vegetation_type():
+    # 20 forest pixel-years with NDVI 0.70, 0.71, ..., 0.89 and 20 cropland ones 0.30 .. 0.49
+    forest = 0.70 + 0.01 * np.arange(20)
+    crop = 0.30 + 0.01 * np.arange(20)
+    ndvi = xr.DataArray(
+        np.concatenate([forest, crop]).reshape(1, 2, 20),
+        dims=("year", "y", "x"),
+        coords={"year": [2010], "y": [0.5, 1.5], "x": np.arange(20.0)},
+    )
+    lc = xr.DataArray(
+        np.array([[2.0] * 20, [1.0] * 20]), dims=("y", "x"), coords={"y": [0.5, 1.5], "x": np.arange(20.0)}
+    )
+    table = fpar_endmembers(ndvi, lc).set_index("code")
+    # 95th percentile of 20 values (linear): rank 0.95 * 19 = 18.05 -> v18 + 0.05 (v19 - v18)
+    assert table.loc[2, "ndvi_max"] == pytest.approx(0.88 + 0.05 * 0.01, abs=1e-9)  # 0.8805
+    # SR of 0.88 and 0.89: 15.666667, 17.181818 -> 15.742424
+    assert table.loc[2, "sr_max"] == pytest.approx(1.88 / 0.12 + 0.05 * (1.89 / 0.11 - 1.88 / 0.12), rel=1e-9)
+    assert table.loc[1, "ndvi_max"] == pytest.approx(0.4805, abs=1e-9)
+    assert (table["ndvi_min"] == 0.023).all() and (table["sr_min"] == 1.05).all()
+    assert table.loc[2, "n"] == 20
+
+    ndvi_max, sr_max = endmember_maps(lc, table.reset_index())
+    fpar = fpar_from_ndvi(ndvi, 0.023, ndvi_max, sr_min=1.05, sr_max=sr_max)
+    # a forest pixel at NDVI 0.75, by hand: FPAR_NDVI = (0.75 - 0.023) / (0.8805 - 0.023) * 0.949 + 0.001
+    # = 0.805575; SR = 7, FPAR_SR = (7 - 1.05) / (15.742424 - 1.05) * 0.949 + 0.001 = 0.385317 -> 0.595446
+    assert float(fpar[0, 0, 5]) == pytest.approx(0.595446, abs=2e-6)
+    # the cropland pixel at the region's lowest NDVI (0.30) is not put at FPAR_min as the
+    # region's pooled 5th percentile put it: FPAR_NDVI = (0.30 - 0.023) / (0.4805 - 0.023) * 0.949
+    # + 0.001 = 0.575586; SR_max(crop) = 2.849925, FPAR_SR = (1.857143 - 1.05) / 1.799925 * 0.949
+    # + 0.001 = 0.426561 -> FPAR 0.501074
+    assert float(fpar[0, 1, 0]) == pytest.approx(0.501074, abs=2e-6)
+    # a forest pixel's FPAR does not depend on the other types in its region
+    alone = fpar_endmembers(ndvi.isel(y=[0]), lc.isel(y=[0]))
+    assert alone["ndvi_max"].tolist() == [table.loc[2, "ndvi_max"]]
+    # a type without a vegetation signal (95th percentile <= NDVI_min) gets FPAR_min
+    water = fpar_from_ndvi(
+        ndvi.isel(y=[0]),
+        0.023,
+        xr.full_like(ndvi_max.isel(y=[0]), 0.01),
+        sr_min=1.05,
+        sr_max=xr.full_like(sr_max.isel(y=[0]), 1.02),
+    )
+    np.testing.assert_allclose(water.values, 0.001, rtol=1e-5)
 
 
 def test_casa_is_lazy_and_equal_on_dask():

@@ -48,9 +48,14 @@ def res(workdir: Path, rel: str) -> Path:
 def test_outputs_follow_the_results_contract(karst_run):
     grid = RegionGrid.from_dict(json.loads(res(karst_run, "grid.json").read_text()))
     rasters = [
-        "greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif",
-        "desertification/rd_grade_2000.tif", "desertification/rd_grade_2023.tif",
-        "carbon/npp_trend_slope.tif", "carbon/carbon_storage_2000.tif", "carbon/carbon_storage_2023.tif",
+        "greening/trend_slope.tif",
+        "greening/trend_p.tif",
+        "greening/trend_class.tif",
+        "desertification/rd_grade_2000.tif",
+        "desertification/rd_grade_2023.tif",
+        "carbon/npp_trend_slope.tif",
+        "carbon/carbon_storage_2000.tif",
+        "carbon/carbon_storage_2023.tif",
         "carbon/carbon_sequestration.tif",
     ]
     for rel in rasters:
@@ -125,47 +130,76 @@ def test_planted_desertification_shrinks(karst_run):
     assert np.all((grade_2000 == 255) == (carbonate != 1))  # graded exactly on carbonate
 
 
-def _by_hand_npp(ndvi, temp, precip, eto, sol, eps_max, ndvi_min, ndvi_max, k):
-    """CASA for step k of one pixel's series, written out with math only."""
-    t_opt = temp[int(np.nanargmax(ndvi))]
-    f_ndvi = (ndvi[k] - ndvi_min) / (ndvi_max - ndvi_min) * (0.95 - 0.001) + 0.001
-    sr = (1 + ndvi[k]) / (1 - ndvi[k])
-    sr_min, sr_max = (1 + ndvi_min) / (1 - ndvi_min), (1 + ndvi_max) / (1 - ndvi_max)
-    f_sr = (sr - sr_min) / (sr_max - sr_min) * (0.95 - 0.001) + 0.001
-    fpar = min(max(0.5 * f_ndvi + 0.5 * f_sr, 0.001), 0.95)
-    apar = sol[k] * fpar * 0.5
-    t_e1 = 0.8 + 0.02 * t_opt - 0.0005 * t_opt**2
-    t_e2 = 1.1814 / (1 + math.exp(0.2 * (t_opt - 10 - temp[k]))) / (1 + math.exp(0.3 * (-t_opt - 10 + temp[k])))
-    phi = precip[k] / eto[k]
+def _by_hand_npp(ndvi, months, eps_max, ndvi_max, sr_max):
+    """Monthly CASA and Rh of one pixel-year, written out with math only: the year's NDVI
+    for each month, T_opt the warmest month's temperature (no monthly NDVI), W_e from the
+    year's totals, NDVI_min 0.023 and SR_min 1.05."""
+    t, p, eto, sol = (months[v] for v in ("temperature_c", "precipitation_mm", "eto_mm", "solar_mj_m2"))
+    t_opt = max(t)
+    phi = sum(p) / sum(eto)
     w_e = 0.5 + 0.5 * (1 + phi - (1 + phi**2.6) ** (1 / 2.6))
-    npp = apar * t_e1 * t_e2 * w_e * eps_max
-    rh = 12 * 0.22 * (math.exp(0.0913 * temp[k]) + math.log(0.3145 * precip[k] / 12 + 1)) * 30 * 0.465
+    f_ndvi = (ndvi - 0.023) / (ndvi_max - 0.023) * (0.95 - 0.001) + 0.001
+    f_sr = ((1 + ndvi) / (1 - ndvi) - 1.05) / (sr_max - 1.05) * (0.95 - 0.001) + 0.001
+    fpar = min(max(0.5 * f_ndvi + 0.5 * f_sr, 0.001), 0.95)
+    t_e1 = 0.8 + 0.02 * t_opt - 0.0005 * t_opt**2
+
+    def t_e2(temp):
+        return 1.1814 / (1 + math.exp(0.2 * (t_opt - 10 - temp))) / (1 + math.exp(0.3 * (-t_opt - 10 + temp)))
+
+    npp = rh = 0.0
+    for k in range(12):
+        stress = t_e2(t_opt) / 2 if (t[k] > t_opt + 10 or t[k] < t_opt - 13) else t_e2(t[k])
+        npp += sol[k] * fpar * 0.5 * t_e1 * stress * w_e * eps_max
+        rh += 0.22 * (math.exp(0.0913 * t[k]) + math.log(0.3145 * p[k] + 1)) * 30 * 0.465
     return npp, rh
 
 
+def _by_code(attr: str) -> dict[int, float]:
+    return {int(k): float(v) for k, v in (item.split(":") for item in attr.split(","))}
+
+
 def test_casa_on_one_pixel_by_hand_from_the_workflow_inputs(karst_run):
+    """Monthly CASA (the default): one forest pixel's NPP, Rh and NEP of 2000 and 2023 by
+    hand from the monthly climate the rule read, and the forest FPAR end-members from the
+    NDVI of the forest pixel-years."""
     demo = karst_run / "resources" / "demo" / REGION
     npp = read_cube(res(karst_run, "carbon/npp_annual.nc"))
+    assert npp.attrs["time_step"] == "monthly"
     ndvi = read_cube(res(karst_run, "greening/ndvi_annual.nc"))["ndvi"].values
-    climate = read_cube(demo / "climate.nc")
+    monthly = read_cube(res(karst_run, "climate/climate_monthly.nc"))
     lc0 = read_raster(demo / "landcover_2000.tif", masked=False).values
     lc1 = read_raster(demo / "landcover_2023.tif", masked=False).values
+    # the months aggregate to the demo's annual climate (mean temperature, sums otherwise)
+    annual = read_cube(demo / "climate.nc")
+    np.testing.assert_allclose(
+        monthly["temperature_c"].values[:12].mean(axis=0), annual["temperature_c"].values[0], atol=1e-4
+    )
+    np.testing.assert_allclose(
+        monthly["precipitation_mm"].values[-12:].sum(axis=0), annual["precipitation_mm"].values[-1], rtol=1e-5
+    )
+    # forest (code 2) end-members: 95th percentiles over its pixel-years (the 2000 map for
+    # 2000-2011, the 2023 map for 2012-2023: the nearest map)
+    lc_by_year = np.stack([lc0 if y <= 2011 else lc1 for y in range(2000, 2024)])
+    forest = ndvi[(lc_by_year == 2) & np.isfinite(ndvi)].astype(float)
+    ndvi_max, sr_max = _by_code(npp.attrs["casa_ndvi_max_by_code"]), _by_code(npp.attrs["casa_sr_max_by_code"])
+    assert ndvi_max[2] == pytest.approx(np.percentile(forest, 95), abs=2e-6)
+    assert sr_max[2] == pytest.approx(np.percentile((1 + forest) / (1 - forest), 95), rel=1e-5)
+    assert npp.attrs["casa_ndvi_min"] == 0.023 and npp.attrs["casa_sr_min"] == 1.05
     # the first forested-land pixel (epsilon_max 0.768) in both years with a full NDVI series
     iy, ix = next(
         (i, j) for i, j in zip(*np.nonzero((lc0 == 2) & (lc1 == 2)), strict=True) if np.isfinite(ndvi[:, i, j]).all()
     )
-    series = {v: climate[v].values[:, iy, ix].astype(float) for v in climate.data_vars}
     for k in (0, 23):  # 2000 and 2023
-        expected_npp, expected_rh = _by_hand_npp(
-            ndvi[:, iy, ix].astype(float), series["temperature_c"], series["precipitation_mm"],
-            series["eto_mm"], series["solar_mj_m2"], 0.768, npp.attrs["casa_ndvi_min"], npp.attrs["casa_ndvi_max"], k,
-        )
+        months = {
+            v: monthly[v].values[12 * k : 12 * k + 12, iy, ix].astype(float).tolist()
+            for v in monthly.data_vars
+            if monthly[v].ndim == 3
+        }
+        expected_npp, expected_rh = _by_hand_npp(float(ndvi[k, iy, ix]), months, 0.768, ndvi_max[2], sr_max[2])
+        assert float(npp["t_opt"][k, iy, ix]) == pytest.approx(max(months["temperature_c"]), abs=1e-5)
         assert float(npp["npp"][k, iy, ix]) == pytest.approx(expected_npp, rel=1e-4)
         assert float(npp["rh"][k, iy, ix]) == pytest.approx(expected_rh, rel=1e-5)
         assert float(npp["nep"][k, iy, ix]) == pytest.approx(expected_npp - expected_rh, rel=1e-3, abs=0.05)
-    # NDVI end-members for FPAR are the region's 5th and 95th percentiles, years pooled
-    assert npp.attrs["casa_ndvi_min"] == pytest.approx(np.nanpercentile(ndvi.astype(float), 5))
-    assert npp.attrs["casa_ndvi_max"] == pytest.approx(np.nanpercentile(ndvi.astype(float), 95))
 
 
 def test_carbon_storage_and_sequestration_by_hand(karst_run):
@@ -184,10 +218,14 @@ def test_carbon_storage_and_sequestration_by_hand(karst_run):
     assert summary["sequestration"]["total_mg_c"] == pytest.approx(totals[2023] - totals[2000], rel=1e-4)
     # afforestation and RD restoration planted in the demo store carbon
     assert summary["sequestration"]["total_mg_c"] > 0
-    # greening raises NPP: the NPP trend is steeper in the greening zone than in the stable zone
+    # greening raises NPP: the NPP trend is steeper in the greening zone than in the stable
+    # zone, on pixels of one land cover throughout (where the cover changes, FPAR switches to
+    # the new type's end-members: the same NDVI gives a forest less FPAR than a cropland)
     zones = read_raster(demo / "trend_zones_truth.tif", masked=False).values
+    lc0 = read_raster(demo / "landcover_2000.tif", masked=False).values
+    same = lc0 == read_raster(demo / "landcover_2023.tif", masked=False).values
     npp_slope = read_raster(res(karst_run, "carbon/npp_trend_slope.tif")).values
-    assert np.nanmedian(npp_slope[zones == 1]) > np.nanmedian(npp_slope[zones == 0]) + 5.0
+    assert np.nanmedian(npp_slope[(zones == 1) & same]) > np.nanmedian(npp_slope[(zones == 0) & same]) + 5.0
 
 
 def override(tmp_path: Path, name: str, section: dict) -> str:
@@ -260,6 +298,13 @@ def test_climate_on_another_grid_fails_naming_both_files(karst_run, tmp_path):
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["regions"] = {"lk": region}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    # annual climate only: monthly CASA (the default) stops at start-up, naming the keys
+    proc = snakemake(workdir, "results/lk/carbon/npp_annual.nc", "-n", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "carbon.time_step" in out and "['lk']" in out and "climate_monthly" in out
+    config["carbon"] = {**(config.get("carbon") or {}), "time_step": "annual"}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     proc = snakemake(workdir, "results/lk/carbon/npp_annual.nc", "--keep-going", check=False)
     assert proc.returncode != 0

@@ -267,8 +267,11 @@ STAGES: dict[str, Stage] = {
         ),
         _stage(
             "npp",
-            "CASA NPP, heterotrophic respiration and NEP per year, and the NPP trend",
+            "CASA NPP, heterotrophic respiration and NEP per year (monthly steps by default), and the NPP trend",
             ["@greening", _CLIMATE, _LANDCOVER],
+            # monthly CASA (carbon.time_step: monthly, the default) reads climate/climate_monthly.nc;
+            # the workflow stops at start-up when a region's npp would run without it
+            optional=["@monthly_climate"],
             outputs=["carbon/npp_annual.nc", "carbon/npp_trend_slope.tif", "carbon/npp_trend_class.tif"],
             summary="carbon/npp.json",
             maps=["carbon/npp_trend_slope.tif", "carbon/npp_trend_class.tif"],

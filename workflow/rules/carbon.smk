@@ -1,5 +1,6 @@
 # Carbon: InVEST carbon storage per land-cover year and sequestration (stage carbon); CASA
-# NPP, Rh and NEP per year and the NPP trend (stage npp).
+# NPP, Rh and NEP per year and the NPP trend (stage npp), on monthly steps by default
+# (carbon.time_step).
 
 
 include: "functions/carbon.smk"
@@ -29,7 +30,8 @@ rule carbon_npp:
         fpar=config["carbon"]["fpar"],
         fu_omega=config["carbon"]["fu_omega"],
         rh_model=config["carbon"]["heterotrophic_respiration"],
-        months_per_step=config["carbon"]["months_per_step"],
+        time_step=config["carbon"]["time_step"],
+        ndvi_peak_month=config["carbon"]["ndvi_peak_month"],
         landcover_years=lambda w: landcover_years(w.region),
         alpha=config["greening"]["alpha"],
         min_valid_years=config["greening"]["min_valid_years"],

@@ -1,4 +1,7 @@
-"""Entry script of rule carbon_npp: CASA NPP, Rh and NEP per year, and the NPP trend."""
+"""Entry script of rule carbon_npp: CASA NPP, Rh and NEP per year, and the NPP trend.
+
+carbon.time_step monthly (the default): CASA and Rh on the months of climate/climate_monthly.nc,
+summed to years; annual: on the annual climate cube (biased, see karstflow.carbon)."""
 
 import logging
 
@@ -7,38 +10,78 @@ import xarray as xr
 
 from karstflow.carbon import (
     budyko_fu_aet_ratio,
+    casa_monthly,
     casa_npp,
+    endmember_maps,
     epsilon_max_map,
+    fpar_endmembers,
     heterotrophic_respiration,
     landcover_by_year,
     npp_summary,
     water_stress,
+    year_month,
 )
-from karstflow.greening import check_same_grid, on_grid, percentile_endmembers, select_years
+from karstflow.greening import check_same_grid, on_grid, select_years
 from karstflow.grid import RegionGrid
 from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf, write_raster
 from karstflow.runtime import run_script
 from karstflow.trends import TREND_NODATA, theil_sen_mk
 
 CLIMATE_VARS = ("temperature_c", "precipitation_mm", "solar_mj_m2", "eto_mm")
+#: Units of a monthly climate cube (karstflow.climate.MONTHLY_VARIABLES).
+MONTHLY_UNITS = {
+    "temperature_c": "degC",
+    "precipitation_mm": "mm month-1",
+    "solar_mj_m2": "MJ m-2 month-1",
+    "eto_mm": "mm month-1",
+}
 
 log = logging.getLogger("karstflow.scripts.carbon_npp")
+
+
+def _monthly_climate(path: str, years: list[int], cube: xr.Dataset, chunk_px: int) -> xr.Dataset:
+    """The monthly climate cube as (year, month, y, x), units checked, on the NDVI cube's grid."""
+    climate = read_cube(path, chunks={"time": 12, "y": chunk_px, "x": chunk_px})
+    if "time" not in climate.dims:
+        raise ValueError(
+            f"{path}: carbon.time_step is monthly but the climate cube has no time axis (dims "
+            f"{dict(climate.sizes)}); give the monthly climate (regions.<id>.inputs.climate_monthly)"
+        )
+    check_same_grid(cube, climate, "NDVI cube", path)
+    bad = {
+        v: climate[v].attrs.get("units")
+        for v in CLIMATE_VARS
+        if v in climate and climate[v].attrs.get("units") != MONTHLY_UNITS[v]
+    }
+    missing = [v for v in CLIMATE_VARS if v not in climate.data_vars]
+    if missing or bad:
+        raise ValueError(
+            f"{path}: monthly CASA needs {MONTHLY_UNITS} (per month); missing {missing}, other units {bad}"
+        )
+    climate = climate[list(CLIMATE_VARS)].assign_coords(y=cube["y"], x=cube["x"])
+    return xr.Dataset({v: year_month(climate[v], years, source=path) for v in CLIMATE_VARS})
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
     chunks = {"year": -1, "y": params.chunk_px, "x": params.chunk_px}
     grid = RegionGrid.from_dict(read_json(input.grid))
     cube_path, climate_path = str(input.cube), str(input.climate)
+    monthly = params.time_step == "monthly"
+    if params.time_step not in ("monthly", "annual"):
+        raise ValueError(f"config key carbon.time_step: expected monthly or annual, found {params.time_step!r}")
 
     cube = read_cube(cube_path, chunks=chunks)
     grid.check(cube, grid_source=input.grid, source=cube_path)
     years = [int(y) for y in cube["year"].values]
-    climate = read_cube(climate_path, chunks=chunks)
-    check_same_grid(cube, climate, cube_path, climate_path)
-    missing_vars = [v for v in CLIMATE_VARS if v not in climate.data_vars]
-    if missing_vars:
-        raise ValueError(f"{climate_path}: missing variable(s) {missing_vars}; found {sorted(climate.data_vars)}")
-    climate = select_years(climate, years, source=climate_path).assign_coords(y=cube["y"], x=cube["x"])
+    if monthly:
+        climate = _monthly_climate(climate_path, years, cube, params.chunk_px)
+    else:
+        climate = read_cube(climate_path, chunks=chunks)
+        check_same_grid(cube, climate, cube_path, climate_path)
+        missing_vars = [v for v in CLIMATE_VARS if v not in climate.data_vars]
+        if missing_vars:
+            raise ValueError(f"{climate_path}: missing variable(s) {missing_vars}; found {sorted(climate.data_vars)}")
+        climate = select_years(climate, years, source=climate_path).assign_coords(y=cube["y"], x=cube["x"])
 
     landcovers = {}
     for year in params.landcover_years:
@@ -54,60 +97,85 @@ def main(input, output, params, wildcards, threads=1) -> None:
     )
 
     ndvi = cube["ndvi"]
-    ndvi_min, ndvi_max = percentile_endmembers(ndvi, *params.fpar["ndvi_percentiles"])
-    log.info(
-        "FPAR end-members: NDVI_min %.4f, NDVI_max %.4f (percentiles %s, years pooled)",
-        ndvi_min,
-        ndvi_max,
-        params.fpar["ndvi_percentiles"],
+    fp = params.fpar
+    table = fpar_endmembers(
+        ndvi, lc_cube, percentile=fp["max_percentile"], ndvi_min=fp["ndvi_min"], sr_min=fp["sr_min"]
     )
-    w_e = water_stress(budyko_fu_aet_ratio(climate["precipitation_mm"], climate["eto_mm"], omega=params.fu_omega))
-    casa = casa_npp(
-        ndvi,
-        climate["solar_mj_m2"],
-        climate["temperature_c"],
-        w_e,
-        eps_max,
-        ndvi_min=ndvi_min,
+    for row in table.itertuples():
+        log.info(
+            "FPAR end-members of land-cover code %d (%d pixel-years): NDVI %.3f-%.4f, SR %.2f-%.3f",
+            row.code,
+            row.n,
+            row.ndvi_min,
+            row.ndvi_max,
+            row.sr_min,
+            row.sr_max,
+        )
+        if row.ndvi_max <= row.ndvi_min or row.sr_max <= row.sr_min:
+            log.warning("land-cover code %d: NDVI_max <= NDVI_min, FPAR_min for its pixels", row.code)
+    ndvi_max, sr_max = endmember_maps(lc_cube, table)
+    fpar_kw = dict(
+        ndvi_min=fp["ndvi_min"],
         ndvi_max=ndvi_max,
-        fpar_min=params.fpar["min"],
-        fpar_max=params.fpar["max"],
-        ndvi_weight=params.fpar["ndvi_weight"],
+        sr_min=fp["sr_min"],
+        sr_max=sr_max,
+        fpar_min=fp["min"],
+        fpar_max=fp["max"],
+        ndvi_weight=fp["ndvi_weight"],
     )
     if params.rh_model != "pei2009":
         raise ValueError(f"config key carbon.heterotrophic_respiration: unknown model {params.rh_model!r}")
-    rh = heterotrophic_respiration(
-        climate["temperature_c"], climate["precipitation_mm"], months_per_step=params.months_per_step
-    )
-    npp = casa["npp"].where(ndvi.notnull())
+    if monthly:
+        res = casa_monthly(ndvi, climate, eps_max, omega=params.fu_omega, peak_month=params.ndvi_peak_month, **fpar_kw)
+        npp, rh, t_opt = res["npp"].where(ndvi.notnull()), res["rh"], res["t_opt"]
+        extra = {"t_stress_apar": res["t_stress_apar"]}
+        note = (
+            "CASA on monthly steps summed to years: APAR = monthly solar radiation x FPAR x 0.5 with the "
+            "year's (growing-season) NDVI for each of its months (no monthly NDVI); T_opt per year = "
+            f"temperature of the month of peak NDVI ({t_opt.attrs['method']}); W_e from Fu's Budyko curve "
+            "on the year's P and ETo, for each month; Rh (Pei et al. 2009) per month, summed"
+        )
+    else:
+        w_e = water_stress(budyko_fu_aet_ratio(climate["precipitation_mm"], climate["eto_mm"], omega=params.fu_omega))
+        casa = casa_npp(ndvi, climate["solar_mj_m2"], climate["temperature_c"], w_e, eps_max, **fpar_kw)
+        rh = heterotrophic_respiration(climate["temperature_c"], climate["precipitation_mm"], months_per_step=12)
+        npp, t_opt, extra = casa["npp"].where(ndvi.notnull()), casa["t_opt"], {}
+        note = (
+            "CASA on annual steps (carbon.time_step: annual, biased: T_e1 T_e2 near 1 and Rh on the annual "
+            "mean temperature low): APAR = annual solar radiation x FPAR(annual NDVI) x 0.5; T_opt = "
+            "temperature of the year of peak NDVI; W_e from Fu's Budyko curve with annual P and ETo"
+        )
     nep = (npp - rh).astype(np.float32)
-    unit = "g C m-2 yr-1" if params.months_per_step == 12 else f"g C m-2 per {params.months_per_step:g} months"
+    unit = "g C m-2 yr-1"
     out = xr.Dataset(
         {
             "npp": npp.assign_attrs(long_name="net primary production (CASA)", units=unit),
             "rh": rh.assign_attrs(units=unit),
             "nep": nep.assign_attrs(long_name="net ecosystem production, NPP - Rh", units=unit),
-            "t_opt": casa["t_opt"],
+            "t_opt": t_opt,
+            **extra,
         }
     ).drop_vars("spatial_ref", errors="ignore")
     out = on_grid(out, grid)
     out.attrs.update(
-        casa_ndvi_min=ndvi_min,
-        casa_ndvi_max=ndvi_max,
-        fpar_min=params.fpar["min"],
-        fpar_max=params.fpar["max"],
-        fpar_ndvi_weight=params.fpar["ndvi_weight"],
+        time_step=params.time_step,
+        casa_ndvi_min=float(fp["ndvi_min"]),
+        casa_sr_min=float(fp["sr_min"]),
+        fpar_max_percentile=float(fp["max_percentile"]),
+        casa_ndvi_max_by_code=",".join(f"{r.code}:{r.ndvi_max:.6f}" for r in table.itertuples()),
+        casa_sr_max_by_code=",".join(f"{r.code}:{r.sr_max:.6f}" for r in table.itertuples()),
+        fpar_min=fp["min"],
+        fpar_max=fp["max"],
+        fpar_ndvi_weight=fp["ndvi_weight"],
         par_fraction=0.5,
         fu_omega=params.fu_omega,
         rh_model=params.rh_model,
-        months_per_step=params.months_per_step,
+        ndvi_peak_month=str(params.ndvi_peak_month),
         landcover_years=",".join(map(str, params.landcover_years)),
         epsilon_max_g_c_per_mj=",".join(
             f"{k}:{v}" for k, v in sorted(params.epsilon_max.items(), key=lambda kv: int(kv[0]))
         ),
-        note="CASA on annual steps: APAR = annual solar radiation x FPAR(annual NDVI) x 0.5; "
-        "T_opt = temperature of the year of peak NDVI; W_e from Fu's Budyko curve with annual P "
-        "and ETo",
+        note=note,
     )
     write_netcdf(out, output.npp, chunks={"year": len(years), "y": params.chunk_px, "x": params.chunk_px})
     log.info("NPP/Rh/NEP cube -> %s", output.npp)

@@ -108,6 +108,7 @@ _KARST_FIXED: tuple[str, ...] = (
     "ndvi_annual.nc",
     "bedrock_exposure.nc",
     "climate.nc",
+    "climate_monthly.nc",
     "soil.nc",
     "carbon_pools.csv",
     "biophysical.csv",

@@ -12,7 +12,8 @@
   missing years in some pixels;
 * bedrock exposure whose rocky-desertification area (exposure >= threshold on
   carbonate) shrinks by the planted share (48 % by default, as 129,600 -> 67,400 km2);
-* climate (temperature, precipitation, solar radiation, reference ET) and soil cubes;
+* climate (temperature, precipitation, solar radiation, reference ET) per year and per
+  month (a Guizhou-like annual cycle whose months aggregate to the annual cube) and soil;
 * InVEST-style carbon pools and biophysical tables.
 
 The annual cubes are dask-backed, one chunk per year computed from that year's own
@@ -59,6 +60,22 @@ from karstflow.demo._fields import (
 log = logging.getLogger("karstflow.demo")
 
 GENERATOR_VERSION = "karst-1"
+
+#: Monthly climate of the karst demo: a Guizhou-like annual cycle (shapes close to the
+#: climate normals of Guiyang, rounded). Temperature offsets from the annual mean (degC;
+#: centred again when used), and the shares of the annual precipitation and solar radiation.
+MONTHLY_TEMPERATURE_OFFSET_C = np.array(
+    [-10.4, -8.4, -4.4, 0.8, 4.6, 7.2, 8.8, 8.3, 5.3, 0.7, -3.8, -8.5], dtype=np.float64
+)
+MONTHLY_PRECIPITATION_SHARE = np.array([20, 23, 33, 84, 190, 218, 184, 128, 100, 92, 47, 20], dtype=np.float64)
+MONTHLY_SOLAR_SHARE = np.array([190, 215, 290, 360, 410, 405, 510, 495, 385, 280, 225, 190], dtype=np.float64)
+#: Variables of climate_monthly.nc, in the units of karstflow.climate.MONTHLY_VARIABLES.
+MONTHLY_CLIMATE_ATTRS: dict[str, dict[str, str]] = {
+    "temperature_c": {"long_name": "monthly mean air temperature", "units": "degC"},
+    "precipitation_mm": {"long_name": "monthly precipitation", "units": "mm month-1"},
+    "solar_mj_m2": {"long_name": "monthly total solar radiation", "units": "MJ m-2 month-1"},
+    "eto_mm": {"long_name": "monthly reference evapotranspiration", "units": "mm month-1"},
+}
 
 ZONE_STABLE, ZONE_GREENING, ZONE_BROWNING = 0, 1, 2
 ZONE_NAMES = {ZONE_STABLE: "stable", ZONE_GREENING: "greening", ZONE_BROWNING: "browning"}
@@ -470,6 +487,39 @@ def make_karst(
         )
     )
 
+    # --- monthly climate: each year's annual values spread over a Guizhou-like annual cycle
+    # (shapes close to the climate normals of Guiyang, rounded; illustrative), so that the
+    # months aggregate exactly to climate.nc (mean of the monthly temperatures, sums of the
+    # rest) and monthly CASA (carbon.time_step: monthly) sees a real seasonal cycle
+    d_t = MONTHLY_TEMPERATURE_OFFSET_C - MONTHLY_TEMPERATURE_OFFSET_C.mean()
+    f_p = MONTHLY_PRECIPITATION_SHARE / MONTHLY_PRECIPITATION_SHARE.sum()
+    f_s = MONTHLY_SOLAR_SHARE / MONTHLY_SOLAR_SHARE.sum()
+
+    def climate_months(y: int, var: str) -> np.ndarray:
+        if var == "eto_mm":
+            t_m = climate_months(y, "temperature_c")
+            rs_m = climate_months(y, "solar_mj_m2")
+            raw = 0.58 * rs_m / 2.45 * (1 + 0.025 * (t_m - 17.0))
+            return (eto_year(y)[None] * raw / raw.sum(axis=0)).astype(np.float32)
+        annual = climate_year(y, var)[None]
+        if var == "temperature_c":
+            return (annual + d_t[:, None, None]).astype(np.float32)
+        share = f_p if var == "precipitation_mm" else f_s
+        return (annual * share[:, None, None]).astype(np.float32)
+
+    month_starts = pd.date_range(f"{y_first}-01-01", periods=12 * len(years), freq="MS").values
+    monthly_coords = {"time": month_starts, **grid.coords()}
+
+    def monthly_cube(var: str) -> xr.DataArray:
+        arrs = [
+            dsa.from_delayed(dask.delayed(climate_months)(y, var), shape=(12, *ctx.shape), dtype=np.float32)
+            for y in years
+        ]
+        spec = MONTHLY_CLIMATE_ATTRS[var]
+        return xr.DataArray(dsa.concatenate(arrs), dims=("time", "y", "x"), coords=monthly_coords, name=var, attrs=spec)
+
+    clim_monthly_ds = georef(xr.Dataset({v: monthly_cube(v) for v in MONTHLY_CLIMATE_ATTRS}))
+
     # --- soil
     rng_s = ctx.rng("soil")
     sn = smooth_noise(rng_s, ctx.shape, max(300.0 / ctx.res, 2.0))
@@ -587,8 +637,7 @@ def make_karst(
             "area_km2_by_year": rd_series,
             "reference": "southwest China karst: 129,600 -> 67,400 km2 (2005-2021), a 48 % reduction",
             "restoration": (
-                "restored pixels lose exposure linearly to 0.08-0.25 by the last year; "
-                "NDVI rises there (greening zone)"
+                "restored pixels lose exposure linearly to 0.08-0.25 by the last year; NDVI rises there (greening zone)"
             ),
         },
         "climate": {
@@ -597,6 +646,17 @@ def make_karst(
             "precipitation_mm": "(1180 + 0.12 * (dem - 760) + spatial noise + trend) * (1 + annual anomaly, sd 0.06)",
             "solar_mj_m2": "4150 - 0.35 * (dem - 760) + spatial noise + trend + annual anomaly (sd 90)",
             "eto_mm": "0.58 * solar / 2.45 * (1 + 0.025 * (temperature - 17))",
+            "monthly": {
+                "file": "climate_monthly.nc",
+                "model": (
+                    "each year's annual values over a Guizhou-like cycle: temperature + offset (zero mean), "
+                    "precipitation and solar x monthly share, ETo from the monthly formula rescaled to the "
+                    "annual ETo; the months aggregate to climate.nc"
+                ),
+                "temperature_offset_c": [round(float(v), 4) for v in d_t],
+                "precipitation_share": [round(float(v), 6) for v in f_p],
+                "solar_share": [round(float(v), 6) for v in f_s],
+            },
         },
         "tables": {
             "carbon_pools.csv": "Mg C/ha per class (InVEST carbon)",
@@ -612,12 +672,21 @@ def make_karst(
         f"landcover_{y_last}.tif": (grid.data_array(lc_last, name="landcover"), lc_kwargs),
         "trend_zones_truth.tif": (grid.data_array(zone, name="trend_zones"), {"nodata": 255, "dtype": "uint8"}),
     }
-    cubes = {"ndvi_annual.nc": ndvi_ds, "bedrock_exposure.nc": expo_ds, "climate.nc": clim_ds, "soil.nc": soil_ds}
+    cubes = {
+        "ndvi_annual.nc": ndvi_ds,
+        "bedrock_exposure.nc": expo_ds,
+        "climate.nc": clim_ds,
+        "climate_monthly.nc": clim_monthly_ds,
+        "soil.nc": soil_ds,
+    }
     tables = {"carbon_pools.csv": CARBON_POOLS.copy(), "biophysical.csv": BIOPHYSICAL.copy()}
     log.info(
         "karst demo ready: greening %.1f%%, browning %.1f%%, RD %.2f -> %.2f km2 (-%.0f%%), %.1f s",
-        100 * n_zone["greening"] / zone.size, 100 * n_zone["browning"] / zone.size,
-        rd_first * px_km2, rd_last * px_km2, 100 * (planted["rocky_desertification"]["relative_reduction"] or 0),
+        100 * n_zone["greening"] / zone.size,
+        100 * n_zone["browning"] / zone.size,
+        rd_first * px_km2,
+        rd_last * px_km2,
+        100 * (planted["rocky_desertification"]["relative_reduction"] or 0),
         time.perf_counter() - t_start,
     )
     return DemoBundle(

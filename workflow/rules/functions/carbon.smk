@@ -39,11 +39,40 @@ def sequestration_years(region_id):
     return list(chosen)
 
 
+def npp_climate_file(region_id):
+    """The climate CASA reads: the monthly cube of stage monthly_climate by default
+    (carbon.time_step: monthly), the annual cube with carbon.time_step: annual."""
+    if config["carbon"]["time_step"] == "monthly":
+        return f"results/{region_id}/climate/climate_monthly.nc"
+    return layer_file(region_id, "npp", "climate")
+
+
+def check_npp_time_step():
+    """Monthly CASA (the default) needs monthly climate: stop at start-up, naming the keys,
+    for a region whose npp stage would otherwise fall back on annual climate."""
+    if config["carbon"]["time_step"] != "monthly":
+        return
+    lacking = [
+        rid for rid in regions_with("npp") if not PLANS[rid]["monthly_climate"].runs
+    ]
+    if lacking:
+        raise WorkflowError(
+            f"config key carbon.time_step is 'monthly' (the default), but region(s) {lacking} "
+            "get the npp stage without monthly climate (stage monthly_climate does not run): "
+            "give regions.<id>.inputs.climate_monthly or a remote source (and, with "
+            "regions.<id>.stages, list monthly_climate), or set carbon.time_step: annual "
+            "(CASA on annual steps, biased high: see the schema)"
+        )
+
+
+check_npp_time_step()
+
+
 def carbon_npp_inputs(wildcards):
     rid = wildcards.region
     inputs = {
         "cube": f"results/{rid}/greening/ndvi_annual.nc",
-        "climate": layer_file(rid, "npp", "climate"),
+        "climate": npp_climate_file(rid),
         "grid": f"results/{rid}/grid.json",
     }
     for year, path in landcover_maps(rid).items():
