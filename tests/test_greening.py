@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from scipy.stats import theilslopes
 
 from karstflow.greening import (
     annual_stack_from_composites,
@@ -22,8 +26,12 @@ from karstflow.greening import (
     vegetation_index_cube,
 )
 from karstflow.grid import RegionGrid
+from karstflow.io import read_json, read_raster, write_netcdf
+from karstflow.runtime import call_script
+from karstflow.trends import mann_kendall_1d
 
 YEARS = np.arange(2000, 2024)
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
 
 def test_index_formulas_by_hand():
@@ -158,3 +166,75 @@ def test_all_pixels_too_short_gives_nan_not_a_crash(caplog):
         s = greening_summary(greening_trend(sparse, min_valid=12).compute(), pixel_area_km2=1.0, index="ndvi")
     assert s["pixels_tested"] == 0 and np.isnan(s["slope_mean_per_yr"])
     assert "have fewer than 12 valid years" in caplog.text
+
+
+# --------------------------------------------------------------------------------------
+# rule greening_trend: the script writes the slope's confidence interval
+# --------------------------------------------------------------------------------------
+
+
+def test_greening_trend_rule_declares_the_interval_rasters():
+    rule = (WORKFLOW / "rules" / "greening.smk").read_text().split("rule greening_trend:")[1]
+    outputs = rule.split("output:")[1].split("log:")[0]
+    assert re.search(r'slope_low="results/\{region\}/greening/trend_slope_low\.tif"', outputs)
+    assert re.search(r'slope_high="results/\{region\}/greening/trend_slope_high\.tif"', outputs)
+
+
+@pytest.mark.parametrize("autocorrelation", ["none", "hamed_rao"])
+def test_greening_trend_script_writes_the_slope_interval(tmp_path, autocorrelation):
+    grid = RegionGrid.from_bounds("EPSG:32648", 30.0, (499980.0, 2799840.0, 500100.0, 2800020.0))
+    planted = _trend_cube().values  # (24, 3, 4): trends, a constant, gaps, too few years, no data
+    rng = np.random.default_rng(12)
+    tied = np.round(planted + rng.normal(0, 0.01, planted.shape) + 0.002 * np.arange(len(YEARS))[:, None, None], 2)
+    data = np.concatenate([planted, tied], axis=1)  # (24, 6, 4), the lower half with many ties
+    assert data.shape[1:] == grid.shape
+    ds = xr.Dataset({"ndvi": (("year", "y", "x"), data)}, coords={"year": YEARS, **grid.coords()})
+    write_netcdf(ds.rio.write_crs(grid.crs), tmp_path / "ndvi_annual.nc")
+    (tmp_path / "grid.json").write_text(json.dumps(grid.to_dict()))
+    out = tmp_path / "greening"
+    names = {"slope": "trend_slope", "slope_low": "trend_slope_low", "slope_high": "trend_slope_high"}
+    outputs = {k: out / f"{v}.tif" for k, v in names.items()}
+    outputs.update(p=out / "trend_p.tif", trend_class=out / "trend_class.tif", summary=out / "greening.json")
+    call_script(
+        WORKFLOW / "scripts" / "greening_trend.py",
+        input={"cube": tmp_path / "ndvi_annual.nc", "grid": tmp_path / "grid.json"},
+        output=outputs,
+        params={
+            "index": "ndvi",
+            "alpha": 0.1,
+            "min_valid_years": 12,
+            "autocorrelation": autocorrelation,
+            "stable_slope": 0.0005,
+            "chunk_px": 2,
+        },
+        wildcards={"region": "r1"},
+        log=tmp_path / "greening_trend.log",
+    )
+    rasters = {k: read_raster(outputs[k]) for k in names}
+    for k, da in rasters.items():
+        assert grid.matches(da), k
+        assert da.attrs["units"] == "ndvi per year"
+    low, slope, high = (np.squeeze(rasters[k].values) for k in ("slope_low", "slope", "slope_high"))
+    tested = np.isfinite(slope)
+    assert tested.sum() == 6 * 4 - 4  # in each half: 4 valid years (too few) and an empty pixel
+    assert not np.isfinite(low[~tested]).any() and not np.isfinite(high[~tested]).any()
+    if autocorrelation == "none":
+        assert np.isfinite(low[tested]).all() and np.isfinite(high[tested]).all()
+    defined = np.isfinite(low)  # Hamed-Rao: NaN where the corrected variance is negative
+    assert (low[defined] <= slope[defined]).all() and (slope[defined] <= high[defined]).all()
+    n_differ = 0
+    for iy, ix in zip(*np.nonzero(tested), strict=True):
+        y = data[:, iy, ix]
+        ok = np.isfinite(y)
+        plain = theilslopes(y[ok], YEARS[ok].astype(float), alpha=0.1)  # scipy's interval, pixel by pixel
+        if autocorrelation == "none":
+            assert (low[iy, ix], high[iy, ix]) == (np.float32(plain.low_slope), np.float32(plain.high_slope))
+        else:  # the Hamed-Rao corrected variance (checked against pymannkendall in test_trends)
+            one = mann_kendall_1d(y, YEARS, alpha=0.1, autocorrelation="hamed_rao", min_valid=12)
+            np.testing.assert_array_equal(
+                [low[iy, ix], high[iy, ix]], np.float32([one["slope_low"], one["slope_high"]])
+            )
+            n_differ += (one["slope_low"], one["slope_high"]) != (plain.low_slope, plain.high_slope)
+    assert n_differ > 0 or autocorrelation == "none"
+    # the summary is as before: the new rasters add no figure
+    assert read_json(outputs["summary"])["pixels_tested"] == 20

@@ -34,6 +34,8 @@ rule greening_trend:
         grid="results/{region}/grid.json",
     output:
         slope="results/{region}/greening/trend_slope.tif",
+        slope_low="results/{region}/greening/trend_slope_low.tif",
+        slope_high="results/{region}/greening/trend_slope_high.tif",
         p="results/{region}/greening/trend_p.tif",
         trend_class="results/{region}/greening/trend_class.tif",
         summary="results/{region}/greening/greening.json",

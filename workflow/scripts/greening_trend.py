@@ -25,7 +25,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         stable_slope=params.stable_slope,
     )
     # keep only what is written or summarised (the kernel computes the rest anyway)
-    trend = trend[["slope", "p", "trend_class", "n_valid"]].compute()
+    trend = trend[["slope", "slope_low", "slope_high", "p", "trend_class", "n_valid"]].compute()
     log.info(
         "trend of %s over %d years computed (min_valid %d)",
         params.index,
@@ -35,6 +35,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
 
     units = f"{params.index} per year"
     write_raster(grid.data_array(trend["slope"].values, name="trend_slope", units=units), output.slope)
+    # Sen (1968) 1 - alpha confidence interval of the slope (Hamed-Rao variance when that is on)
+    for key, name in (("slope_low", "trend_slope_low"), ("slope_high", "trend_slope_high")):
+        write_raster(
+            grid.data_array(trend[key].values, name=name, units=units, long_name=trend[key].attrs["long_name"]),
+            output[key],
+        )
     write_raster(grid.data_array(trend["p"].values, name="trend_p", units="1"), output.p)
     write_raster(
         grid.data_array(trend["trend_class"].values, name="trend_class"),
