@@ -28,7 +28,7 @@ missing), in coordinate order:
   ~1e-16 absolute, ours keeps relative precision for tiny p).
 * ``tau``: Kendall tau as pymannkendall reports it, ``S / (n(n-1)/2)``.
 * ``slope_low``, ``slope_high``: the ``1 - alpha`` confidence interval of the slope by
-  Sen (1968, eq. 2.6; Gilbert 1987, sec. 16.5.1): with ``N = n(n-1)/2`` ordered pairwise
+  Sen (1968, eq. 2.6; Gilbert 1987, ch. 16.5): with ``N = n(n-1)/2`` ordered pairwise
   slopes and ``C = z_{1-alpha/2} sqrt(Var(S))`` (the tie-corrected variance above; with
   ``autocorrelation="hamed_rao"`` the corrected one, so the interval widens with the
   autocorrelation), the bounds are the slopes of 0-based ranks ``round((N - C)/2) - 1``
