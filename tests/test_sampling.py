@@ -255,3 +255,31 @@ def test_labelled_map_stratified_sample_gives_unbiased_area_reference_split_does
     )
     assert other["design"] == "map-stratified" and other["area_estimates"] == "not evaluated"
     assert "3 of " in other["area_not_evaluated_reason"] and "Stehman 2014" in other["area_not_evaluated_reason"]
+
+
+def test_undeclared_design_is_not_evaluated_config_declares_it(tmp_path, two_class_region):
+    grid, lc_path, truth, mapped = two_class_region
+    rng = np.random.default_rng(3)
+    picks = rng.choice(truth.size, 200, replace=False)  # a simple random sample of the map
+    r, c = np.divmod(picks, truth.shape[1])
+    x, y = 5.0 + 10 * c, 1000.0 - 5.0 - 10 * r
+    field = gpd.GeoDataFrame(
+        {"sample_id": np.arange(1, 201), "reference_code": truth.ravel()[picks].astype(int)},
+        geometry=gpd.points_from_xy(x, y),
+        crs=grid.crs,
+    )
+    field.to_file(tmp_path / "field.gpkg")
+    inputs = {"landcover": lc_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "field.gpkg"}
+    unknown, _ = _accuracy(tmp_path, inputs, "unknown", validation_file="field.gpkg")
+    assert unknown["design"] == "unknown" and unknown["validation_design_origin"] == "not declared"
+    assert unknown["area_estimates"] == "not evaluated"
+    assert (
+        "column design of field.gpkg or with config key landcover.validation.design"
+        in (unknown["area_not_evaluated_reason"])
+    )
+    srs, _ = _accuracy(tmp_path, inputs, "srs", design="simple-random")
+    assert srs["design"] == "simple-random" and srs["validation_design_origin"] == "config landcover.validation.design"
+    # post-stratified estimator: sum_i W_i n_iB / n_i+ with W = (0.9, 0.1)
+    n = pd.crosstab(mapped.ravel()[picks], truth.ravel()[picks])
+    expected = 0.9 * n.loc[1, 2] / n.loc[1].sum() + 0.1 * n.loc[2, 2] / n.loc[2].sum()
+    assert srs["area_proportion"][1] == pytest.approx(expected)

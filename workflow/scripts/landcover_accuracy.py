@@ -14,7 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from karstflow.accuracy import DESIGNS, assess
+from karstflow.accuracy import DESIGNS, assess, design_reason
 from karstflow.classify import (
     LANDCOVER_NODATA,
     SampleError,
@@ -75,6 +75,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
             raise SampleError(message)
         mapped = landcover.values[rows, cols].astype(int)
         withheld = None
+        if design == "unknown":
+            withheld = (
+                f"{design_reason(design)}; declare it in a column design of {params.get('validation_file') or source} "
+                "or with config key landcover.validation.design"
+            )
         if design == "map-stratified":
             values = np.asarray(landcover.values)
             counts = np.bincount(values[values != LANDCOVER_NODATA].ravel().astype(np.int64), minlength=256)
