@@ -306,6 +306,13 @@ def test_slope_interval_in_the_dataset(cube):
     assert (sig == excl).mean() > 0.97
 
 
+def test_interval_false_leaves_the_interval_out(cube):
+    full = theil_sen_mk(cube.chunk({"y": 16, "x": 16}), autocorrelation="hamed_rao").compute()
+    lean = theil_sen_mk(cube.chunk({"y": 16, "x": 16}), autocorrelation="hamed_rao", interval=False).compute()
+    assert set(full.data_vars) - set(lean.data_vars) == {"slope_low", "slope_high"}
+    xr.testing.assert_identical(full.drop_vars(["slope_low", "slope_high"]), lean)
+
+
 # ------------------------------------------------------------------- edge cases and classes
 
 

@@ -238,6 +238,7 @@ def _mk_kernel(
     hamed_rao,
     z_crit,
     z_ci,
+    interval,
     alpha,
     stable_slope,
     fout,  # (7, npix) float64: slope, intercept, z, p, tau, slope_low, slope_high
@@ -411,8 +412,9 @@ def _mk_kernel(
         # Sen (1968) confidence interval of the slope, ranks as scipy.stats.theilslopes:
         # C = z_{1-alpha/2} sqrt(Var S); lower = rank round((N - C)/2) - 1, upper = rank
         # round((N + C)/2) (0-based, numpy's round-half-to-even, clipped to [0, N-1]);
-        # undefined (NaN) where the corrected variance is negative
-        if var_ci >= 0.0:
+        # undefined (NaN) where the corrected variance is negative; NaN too when not asked
+        # for (the two selections are ~1/3 of the kernel's time)
+        if interval and var_ci >= 0.0:
             c = z_ci * math.sqrt(var_ci)
             r_hi = min(int(np.rint((ns + c) / 2.0)), ns - 1)
             r_lo = max(int(np.rint((ns - c) / 2.0)) - 1, 0)
@@ -444,10 +446,11 @@ def _block(
     hamed_rao: bool,
     z_crit: float,
     z_ci: float,
+    interval: bool,
     alpha: float,
     stable_slope: float,
 ) -> tuple[np.ndarray, ...]:
-    """Run the kernel on one block whose last axis is time; returns 9 arrays."""
+    """Run the kernel on one block whose last axis is time; returns 9 arrays (7 without ``interval``)."""
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     shape = arr.shape[:-1]
@@ -456,14 +459,19 @@ def _block(
     fout = np.empty((len(_VARS_FLOAT), npix), np.float64)
     cls = np.empty(npix, np.uint8)
     nvalid = np.empty(npix, np.int32)
-    _mk_kernel(flat, xcoord, min_valid, hamed_rao, z_crit, z_ci, alpha, stable_slope, fout, cls, nvalid)
-    outs = [f.astype(np.float32).reshape(shape) for f in fout]
+    _mk_kernel(flat, xcoord, min_valid, hamed_rao, z_crit, z_ci, interval, alpha, stable_slope, fout, cls, nvalid)
+    outs = [f.astype(np.float32).reshape(shape) for f in fout[: len(_float_vars(interval))]]
     return (*outs, cls.reshape(shape), nvalid.reshape(shape))
 
 
 # --------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------
+
+
+def _float_vars(interval: bool) -> tuple[str, ...]:
+    """The float outputs, in the kernel's row order (the interval's two rows last)."""
+    return _VARS_FLOAT if interval else _VARS_FLOAT[:5]
 
 
 def _z_values(alpha: float) -> tuple[float, float]:
@@ -500,6 +508,7 @@ def theil_sen_mk(
     autocorrelation: str | None = None,
     min_valid: int | None = None,
     stable_slope: float = 0.0,
+    interval: bool = True,
 ) -> xr.Dataset:
     """Per-pixel Theil-Sen slope and Mann-Kendall trend test along ``dim``.
 
@@ -528,12 +537,17 @@ def theil_sen_mk(
     stable_slope
         Pixels with ``|slope| <= stable_slope`` are class 3 "stable" (default 0: only an
         exactly zero slope is stable).
+    interval
+        Compute the slope's confidence interval (``slope_low``, ``slope_high``); ``False``
+        leaves the two variables out and skips their two order statistics per pixel (about
+        a third of the kernel's time).
 
     Returns
     -------
     xr.Dataset
         ``slope``, ``intercept``, ``z``, ``p``, ``tau``, ``slope_low``, ``slope_high`` (the
-        ``1 - alpha`` confidence interval of the slope, Sen 1968; float32, NaN where not tested),
+        ``1 - alpha`` confidence interval of the slope, Sen 1968, unless ``interval=False``;
+        float32, NaN where not tested),
         ``trend_class`` (uint8, nodata 255, legend :data:`TREND_CLASSES`) and ``n_valid``
         (int32), on the non-time dims of ``da``; lazy (dask) when ``da`` is dask-backed.
         See the module docstring for the exact formulas and the class rule.
@@ -574,6 +588,7 @@ def theil_sen_mk(
             da = da.chunk({dim: -1})
 
     z_crit, z_ci = _z_values(alpha)
+    float_vars = _float_vars(bool(interval))
     outs = xr.apply_ufunc(
         _block,
         da,
@@ -583,16 +598,17 @@ def theil_sen_mk(
             hamed_rao=autocorrelation == "hamed_rao",
             z_crit=z_crit,
             z_ci=z_ci,
+            interval=bool(interval),
             alpha=float(alpha),
             stable_slope=float(stable_slope),
         ),
         input_core_dims=[[dim]],
-        output_core_dims=[[]] * (len(_VARS_FLOAT) + 2),
+        output_core_dims=[[]] * (len(float_vars) + 2),
         dask="parallelized",
-        output_dtypes=[np.float32] * len(_VARS_FLOAT) + [np.uint8, np.int32],
+        output_dtypes=[np.float32] * len(float_vars) + [np.uint8, np.int32],
         keep_attrs=False,
     )
-    ds = xr.Dataset(dict(zip((*_VARS_FLOAT, "trend_class", "n_valid"), outs, strict=True)))
+    ds = xr.Dataset(dict(zip((*float_vars, "trend_class", "n_valid"), outs, strict=True)))
     unit = f"per unit of {dim}" if dim in da.coords else "per time step"
     src_units = da.attrs.get("units")
     ds["slope"].attrs.update(
@@ -601,10 +617,11 @@ def theil_sen_mk(
     )
     pct = f"{100 * (1 - alpha):g} %"
     for v, side in (("slope_low", "lower"), ("slope_high", "upper")):
-        ds[v].attrs.update(
-            long_name=f"{side} bound of the {pct} confidence interval of the Theil-Sen slope (Sen 1968)",
-            units=ds["slope"].attrs["units"],
-        )
+        if v in ds:
+            ds[v].attrs.update(
+                long_name=f"{side} bound of the {pct} confidence interval of the Theil-Sen slope (Sen 1968)",
+                units=ds["slope"].attrs["units"],
+            )
     ds["intercept"].attrs.update(long_name=f"Theil-Sen intercept at {dim} = 0 (median(y) - slope * median(x))")
     ds["z"].attrs.update(long_name="Mann-Kendall z (continuity-corrected)")
     ds["p"].attrs.update(long_name="two-sided Mann-Kendall p-value")
@@ -660,6 +677,7 @@ def mann_kendall_1d(
         int(min_valid),
         autocorrelation == "hamed_rao",
         *_z_values(alpha),
+        True,
         float(alpha),
         float(stable_slope),
         f,
