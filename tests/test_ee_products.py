@@ -111,18 +111,28 @@ def test_landsat_composite_merges_four_platforms_scales_masks_and_harmonises(off
         if len(set(ids)) == 1:
             bodies[ids[0]] = constants(m["baseAlgorithm"])
     assert len(bodies) == 4
-    slopes = [ROY2016_ETM_TO_OLI[b][0] for b in ("blue", "red", "nir")]
-    intercepts = [ROY2016_ETM_TO_OLI[b][1] for b in ("blue", "red", "nir")]
-    assert slopes == [0.8474, 0.9047, 0.8462] and intercepts == [0.0003, 0.0061, 0.0412]
+    bands = ("blue", "red", "nir", "swir16", "swir22")
+    slopes = [ROY2016_ETM_TO_OLI[b][0] for b in bands]
+    intercepts = [ROY2016_ETM_TO_OLI[b][1] for b in bands]
+    # Roy et al. (2016) Table 2 OLS, blue, red, nir, SWIR 1.6 um, SWIR 2.2 um
+    assert slopes == [0.8474, 0.9047, 0.8462, 0.8937, 0.9071]
+    assert intercepts == [0.0003, 0.0061, 0.0412, 0.0254, 0.0172]
     # QA_PIXEL bits 0, 3 and 4 -> mask 1 + 8 + 16 = 25
     assert (1 << LANDSAT_QA_BITS["fill"]) + (1 << LANDSAT_QA_BITS["cloud"]) + (
         1 << LANDSAT_QA_BITS["cloud_shadow"]
     ) == 25
     for coll_id, c in bodies.items():
         tm_etm = coll_id in ("LANDSAT/LT05/C02/T1_L2", "LANDSAT/LE07/C02/T1_L2")
-        # band renames per platform: TM/ETM+ SR_B1/B3/B4, OLI SR_B2/B4/B5 -> blue, red, nir
-        assert (["SR_B1", "SR_B3", "SR_B4"] if tm_etm else ["SR_B2", "SR_B4", "SR_B5"]) in c
-        assert ["blue", "red", "nir"] in c
+        # band renames per platform: TM/ETM+ SR_B1/B3/B4/B5/B7, OLI SR_B2/B4/B5/B6/B7 -> blue,
+        # red, nir, swir16, swir22 (SR_B4 is nir on TM, red on OLI)
+        tm_bands, oli_bands = (
+            ["SR_B1", "SR_B3", "SR_B4", "SR_B5", "SR_B7"],
+            ["SR_B2", "SR_B4", "SR_B5", "SR_B6", "SR_B7"],
+        )
+        assert (tm_bands if tm_etm else oli_bands) in c and (oli_bands if tm_etm else tm_bands) not in c
+        assert ["blue", "red", "nir", "swir16", "swir22"] in c
+        # the harmonised, masked reflectance goes on under the composite's band names
+        assert ["blue", "red", "nir", "swir1", "swir2"] in c
         # SR = DN * 2.75e-05 - 0.2, valid DN 7273..43636, QA mask 25
         assert LANDSAT_SR_SCALE in c and LANDSAT_SR_OFFSET in c and 7273 in c and 43636 in c
         assert ["QA_PIXEL"] in c and 25 in c
@@ -144,6 +154,28 @@ def test_landsat_composite_merges_four_platforms_scales_masks_and_harmonises(off
         assert qm["qualityBand"]["constantValue"] == "ndvi"
         assert not calls(g, "reduce.median") and len(calls(g, "reduce.count")) == 1
     assert ["clear_count"] in constants(g) and ["ndvi"] in constants(g)
+    # reflectance composited by the same rule as the indices: the median of every band, or
+    # every band of the max-NDVI observation (karstflow.vegetation.composite_year)
+    values = ["ndvi", "evi", "kndvi", "blue", "red", "nir", "swir1", "swir2"]
+    reduced = calls(g, "reduce.median") if method == "median" else calls(g, "ImageCollection.qualityMosaic")
+    (arg,) = [a["collection"] for a in reduced]
+    assert calls(arg, "Image.select") and values in [
+        a["bandSelectors"]["constantValue"] for a in calls(arg, "Image.select") if "bandSelectors" in a
+    ]
+    top = g["functionInvocationValue"]
+    assert top["functionName"] == "Image.select"
+    assert top["arguments"]["bandSelectors"]["constantValue"] == P.composite_bands("landsat")
+    assert P.composite_bands("landsat") == [
+        "ndvi",
+        "evi",
+        "kndvi",
+        "clear_count",
+        "blue",
+        "red",
+        "nir",
+        "swir1",
+        "swir2",
+    ]
 
 
 def test_sentinel2_links_cloud_score_plus_and_divides_by_10000(offline_ee):
@@ -163,7 +195,15 @@ def test_sentinel2_links_cloud_score_plus_and_divides_by_10000(offline_ee):
         "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
     }
     c = constants(g)
-    assert 10000.0 in c and 0.65 in c and ["B2", "B4", "B8"] in c
+    assert 10000.0 in c and 0.65 in c and ["B2", "B4", "B8", "B11", "B12"] in c
+    assert ["blue", "red", "nir", "swir1", "swir2"] in c
+    # DN 0 and 65535 are no data (karstflow.sensors.S2_DN_NODATA)
+    assert {
+        a["image2"]["functionInvocationValue"]["arguments"]["value"]["constantValue"] for a in calls(g, "Image.gt")
+    } == {0}
+    assert 65535 in {
+        a["image2"]["functionInvocationValue"]["arguments"]["value"]["constantValue"] for a in calls(g, "Image.lt")
+    }
     # SCL fallback: one neq per not-clear class
     neq = {a["image2"]["functionInvocationValue"]["arguments"]["value"]["constantValue"] for a in calls(g, "Image.neq")}
     assert neq == set(rules.scl_not_clear) and ["SCL"] in c
@@ -177,8 +217,29 @@ def test_modis_scales_and_keeps_the_clear_summary_qa(offline_ee):
     assert loaded(g, "ImageCollection.load") == ["MODIS/061/MOD13Q1"]
     c = constants(g)
     assert MODIS_VI_SCALE in c and ["NDVI", "EVI"] in c and ["SummaryQA"] in c
+    # MOD13Q1 reflectance: band 3 blue, 1 red, 2 nir, 7 MIR (2.1 um) -> the composite's names
+    assert ["sur_refl_b03", "sur_refl_b01", "sur_refl_b02", "sur_refl_b07"] in c
+    assert ["blue", "red", "nir", "swir2"] in c and 10000 in c
+    assert P.composite_bands("modis")[4:] == ["blue", "red", "nir", "swir2"]
     eqs = {a["image2"]["functionInvocationValue"]["arguments"]["value"]["constantValue"] for a in calls(g, "Image.eq")}
     assert eqs == {0}
+
+
+def test_reflectance_can_be_left_out_of_the_composite(offline_ee):
+    r = ee.Geometry.Rectangle(REGION)
+    img = P.vegetation_composite(ee, "modis", "2010-01-01", "2011-01-01", r, rules=SensorRules(), reflectance=False)
+    g = graph(img)
+    selects = [a["bandSelectors"]["constantValue"] for a in calls(g, "Image.select") if "bandSelectors" in a]
+    assert ["ndvi", "evi", "kndvi"] in selects and [
+        "ndvi",
+        "evi",
+        "kndvi",
+        "blue",
+        "red",
+        "nir",
+        "swir2",
+    ] not in selects
+    assert P.composite_bands("modis", reflectance=False) == ["ndvi", "evi", "kndvi", "clear_count"]
 
 
 def test_unknown_sensor_method_or_qa_bit_is_named(offline_ee):

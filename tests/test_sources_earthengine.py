@@ -473,15 +473,16 @@ def test_composite_is_one_request_per_tile_and_period_cached_with_bytes_and_unit
     paths = src.vegetation_composite("landsat", period, GRID64, method="median", rules=SensorRules())
     ok = [r for r in fake.requests if r["status"] == 200]
     assert len(paths) == 2 and len(ok) == 2  # one computePixels per (tile, period), not per scene
-    assert all(r["bands"] == ["ndvi", "evi", "kndvi", "clear_count"] for r in ok)
+    refl = ["blue", "red", "nir", "swir1", "swir2"]
+    assert all(r["bands"] == ["ndvi", "evi", "kndvi", "clear_count", *refl] for r in ok)
     assert src.bytes_pulled == sum(r["bytes"] for r in ok) > 0
     entries = src.cache.manifest("earthengine")
     assert sorted(e["bytes_pulled"] for e in entries) == sorted(r["bytes"] for r in ok)
     assert all(len(e["expression_sha256"]) == 64 and e["request"]["windows"] == 1 for e in entries)
     assert entries[0]["request"]["grid"][0]["crsCode"] == "EPSG:32650"
     with rasterio.open(paths[0]) as ds:
-        assert ds.descriptions == ("ndvi", "evi", "kndvi", "clear_count")
-        assert [ds.tags(i)["units"] for i in (1, 2, 3, 4)] == ["1", "1", "1", "count"]
+        assert ds.descriptions == ("ndvi", "evi", "kndvi", "clear_count", *refl)
+        assert [ds.tags(i)["units"] for i in range(1, 10)] == ["1", "1", "1", "count", *["1"] * 5]
         assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
         assert np.isnan(ds.read(4)[:, 0]).all() and ds.read(4)[7, 5] == 300 + 7
     # a rerun fetches nothing the cache holds
@@ -617,11 +618,15 @@ def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loop
         wildcards,
     )
     with rasterio.open(out) as ds:
-        assert ds.descriptions == ("ndvi", "evi", "kndvi", "clear_count") and ds.shape == GRID64.shape
-        ndvi, clear_count = ds.read(1), ds.read(4)
+        # the reflectance bands of the server-side composite pass through under the names
+        # vegetation_stack reads
+        assert ds.descriptions == ("ndvi", "evi", "kndvi", "clear_count", "blue", "red", "nir", "swir1", "swir2")
+        assert ds.shape == GRID64.shape
+        ndvi, clear_count, blue, swir2 = ds.read(1), ds.read(4), ds.read(5), ds.read(9)
     # pixel value = 100 * band index + row of its tile; the masked westmost column of each
     # tile has no value (NDVI NaN) and no clear observation (count 0)
     assert clear_count[7, 5] == 300 + 7 and ndvi[7, 5] == 7
+    assert blue[7, 5] == 400 + 7 and swir2[7, 5] == 800 + 7 and np.isnan(swir2[:, [0, 32]]).all()
     assert np.isnan(ndvi[:, [0, 32]]).all() and (clear_count[:, [0, 32]] == 0).all()
     summary = read_json(out.with_suffix(".json"))
     assert summary["bytes_pulled"] == manifest["bytes_pulled"] and summary["sensor"] == "landsat"

@@ -477,7 +477,7 @@ def landsat_truth(layer: str, k: int) -> np.ndarray:
         qa[20:25, 30:50] = QA_SHADOW
         qa[:, :3] = QA_FILL
         return qa
-    base = {"blue": 8000, "red": 9000, "nir": 20000}[layer] + 1000 * k
+    base = {"blue": 8000, "green": 8500, "red": 9000, "nir": 20000, "swir16": 15000, "swir22": 12000}[layer] + 1000 * k
     dn = (base + 7 * xx + 11 * yy).astype(np.uint16)
     dn[:, :3] = 0  # fill
     return dn
@@ -488,6 +488,11 @@ def modis_truth(layer: str) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     if layer == "pixel_reliability":
         return ((xx + yy) % 5 - 1).astype(np.int16)  # -1 fill, 0 good, 1 marginal, 2 snow, 3 cloudy
+    if layer.endswith("_reflectance"):  # MOD13Q1 reflectance x 1e4, fill -1000
+        base = {"blue": 300, "red": 500, "nir": 3000, "mir": 1500}[layer.split("_")[0]]
+        v = (base + 20 * xx + 10 * yy).astype(np.int16)
+        v[0, :] = -1000
+        return v
     v = (3000 + 100 * xx - 50 * yy).astype(np.int16) if layer == "ndvi" else (2000 + 40 * xx + 30 * yy).astype(np.int16)
     v[0, :] = -3000  # fill
     return v
@@ -592,6 +597,51 @@ def build_products(root: Path) -> Path:
     )
     add_cog_asset(lc, "map", data / "signed" / "wc2021" / "map.tif", landcover_truth(), _aff(FOOT, 10), CRS, nodata=0)
     cols["esa-worldcover"] = [lc]
+    # Landsat items with SWIR under the plain USGS file names only: SR_B4 is red on OLI and
+    # nir on TM, SR_B2 is blue on OLI and green on TM
+    plain = {
+        "oli": {
+            "SR_B2": "blue",
+            "SR_B3": "green",
+            "SR_B4": "red",
+            "SR_B5": "nir",
+            "SR_B6": "swir16",
+            "SR_B7": "swir22",
+        },
+        "tm": {"SR_B1": "blue", "SR_B2": "green", "SR_B3": "red", "SR_B4": "nir", "SR_B5": "swir16", "SR_B7": "swir22"},
+    }
+    sr_items = []
+    for k, (iid, day, platform) in enumerate(LANDSAT):
+        props = {"eo:cloud_cover": 20.0 + k}
+        if platform == "landsat-5":
+            props["platform"] = platform
+        else:  # no platform: the instruments tell OLI
+            props["instruments"] = ["oli", "tirs"]
+        it = make_item(f"{iid}_SR", dt.datetime(day.year, day.month, day.day, 2, 40, tzinfo=dt.UTC), F30, CRS, props)
+        for key, band in plain["tm" if platform == "landsat-5" else "oli"].items():
+            add_cog_asset(
+                it, key, data / "sr" / iid / f"{key}.tif", landsat_truth(band, k), _aff(F30, 30), CRS, nodata=0
+            )
+        add_cog_asset(it, "QA_PIXEL", data / "sr" / iid / "qa.tif", landsat_truth("qa_pixel", k), _aff(F30, 30), CRS)
+        sr_items.append(it)
+    cols["landsat-plain-sr"] = sr_items
+    ms = make_item(
+        "MOD13Q1.A2020065.h28v06.061",
+        dt.datetime(2020, 3, 5, tzinfo=dt.UTC),
+        F250,
+        CRS,
+        {"platform": "terra", "start_datetime": "2020-03-05T00:00:00Z", "end_datetime": "2020-03-20T23:59:59Z"},
+    )
+    for key, layer, nod in (
+        ("250m_16_days_NDVI", "ndvi", -3000),
+        ("250m_16_days_EVI", "evi", -3000),
+        ("250m_16_days_pixel_reliability", "pixel_reliability", -1),
+        *((f"250m_16_days_{b}_reflectance", f"{b.lower()}_reflectance", -1000) for b in ("blue", "red", "NIR", "MIR")),
+    ):
+        add_cog_asset(
+            ms, key, data / "modis-sr" / f"{key}.tif", modis_truth(layer), _aff(F250, 250), CRS, nodata=nod, scale=1e-4
+        )
+    cols["modis-13Q1-sr"] = [ms]
     # Earth Search legacy item: baseline 04.00, flag false, pixels already shifted, a -jp2 twin
     day = dt.date(2022, 3, 12)
     es = make_item(
@@ -739,6 +789,64 @@ def test_missing_asset_names_item_asset_and_tried_keys(products, tmp_path):
         r"qa_pixel: qa_pixel, QA_PIXEL",
     ):
         src.vegetation_scenes("landsat", Period("2021", dt.date(2021, 1, 1), dt.date(2021, 12, 31)), G30)
+
+
+def test_landsat_swir_and_plain_keys_follow_the_instrument(products, tmp_path):
+    # a TM item keyed SR_B1..SR_B7 and an OLI item keyed SR_B2..SR_B7: each canonical layer
+    # must come from its own instrument's file (SR_B4 is nir on TM, red on OLI)
+    src = psource(products, tmp_path / "resources", collections={"landsat": "landsat-plain-sr"})
+    scenes = src.vegetation_scenes("landsat", Period("all", dt.date(1990, 1, 1), dt.date(2021, 12, 31)), G30)
+    assert [s.meta["platform"] for s in scenes] == ["landsat-5", ""]
+    layers = ["blue", "red", "nir", "qa_pixel", "swir16", "swir22"]
+    assert all(list(s.layers) == layers for s in scenes)
+    for scene, k in zip(scenes, (1, 0), strict=True):
+        files = [lyr.path for lyr in scene.layers["swir16"]]
+        assert "landsat-plain-sr-sr--" in files[0]  # a product of its own beside the SWIR-less tiles
+        for i, layer in enumerate(layers, start=1):
+            got = on_grid(files, G30, i)
+            want = window(landsat_truth(layer, k), F30, G30).astype(float)
+            if layer != "qa_pixel":
+                want[want == 0] = np.nan
+            np.testing.assert_array_equal(np.nan_to_num(got, nan=-1), np.nan_to_num(want, nan=-1), err_msg=layer)
+
+
+def test_landsat_aliases_by_platform_or_instruments():
+    from karstflow.sources.stac import sensor_aliases
+
+    def item(**props):
+        return pystac.Item("i", None, None, dt.datetime(2020, 1, 1), props)
+
+    tm = sensor_aliases("landsat", item(platform="LANDSAT_5"))
+    assert tm["blue"] == ("blue", "SR_B1") and tm["red"] == ("red", "SR_B3") and tm["nir"][-1] == "SR_B4"
+    assert (tm["swir16"], tm["swir22"]) == (("swir16", "SR_B5"), ("swir22", "SR_B7"))
+    oli = sensor_aliases("landsat", item(instruments=["oli", "tirs"]))
+    assert oli["blue"] == ("blue", "SR_B2") and oli["red"] == ("red", "SR_B4") and oli["nir"][-1] == "SR_B5"
+    assert oli["swir16"] == ("swir16", "SR_B6")
+    etm = sensor_aliases("landsat", item(instruments=["etm+"]))
+    assert etm["red"] == ("red", "SR_B3")
+    unknown = sensor_aliases("landsat", item())
+    assert unknown["red"] == ("red",) and unknown["nir"] == ("nir08", "nir")  # no plain guess
+
+
+def test_modis_reflectance_layers_as_stored_with_their_fill(products, tmp_path):
+    src = psource(products, tmp_path / "resources", collections={"modis": "modis-13Q1-sr"})
+    (scene,) = src.vegetation_scenes("modis", Period("2020", dt.date(2020, 1, 1), dt.date(2020, 12, 31)), G250)
+    names = ["ndvi", "evi", "pixel_reliability", "blue_reflectance", "red_reflectance", "nir_reflectance"]
+    assert list(scene.layers) == [*names, "mir_reflectance"]
+    files = [lyr.path for lyr in scene.layers["mir_reflectance"]]
+    for i, layer in enumerate(scene.layers, start=1):
+        got = on_grid(files, G250, i)
+        want = window(modis_truth(layer), F250, G250).astype(float)
+        fill = -1 if layer == "pixel_reliability" else -1000 if layer.endswith("_reflectance") else -3000
+        want[want == fill] = np.nan  # the declared fill becomes the file's nodata
+        np.testing.assert_array_equal(np.nan_to_num(got, nan=-9), np.nan_to_num(want, nan=-9), err_msg=layer)
+
+
+def test_reflectance_mapped_in_the_config_but_missing_is_an_error(products, tmp_path):
+    # items without SWIR give scenes without it (test above); a layer the config maps must exist
+    src = psource(products, tmp_path / "resources", product_assets={"landsat": {"swir16": "SR_B6"}})
+    with pytest.raises(MissingBandError, match=r"no asset for swir16 \(tried swir16: SR_B6\)"):
+        src.vegetation_scenes("landsat", Period("all", dt.date(1990, 1, 1), dt.date(2021, 12, 31)), G30)
 
 
 def test_climate_monthly_physical_values_units_and_names(products, tmp_path):

@@ -27,14 +27,23 @@ log = logging.getLogger("karstflow.scripts.vegetation_composite")
 
 
 def _server_side(table, grid: RegionGrid) -> xr.Dataset:
-    """The cache tiles of an Earth Engine composite, mosaicked on the grid."""
+    """The cache tiles of an Earth Engine composite, mosaicked on the grid: the index bands
+    and the reflectance bands (REFLECTANCE_BANDS) the tiles' band descriptions name."""
     import pandas as pd
+    import rasterio
 
     files = [str(Path(table).parent / f) if not Path(f).is_absolute() else f for f in pd.read_csv(table)["file"]]
-    layers = {name: tuple(Layer(f, i) for f in files) for i, name in enumerate(BANDS, start=1)}
-    values, valid = read_layers(layers, BANDS, grid, (0, 0, grid.height, grid.width))
+    with rasterio.open(files[0]) as src:
+        described = [d or "" for d in src.descriptions]
+    # tiles cached before the bands were named hold the index bands in BANDS order
+    position = {d: i for i, d in enumerate(described, start=1) if d} if set(BANDS) <= set(described) else {}
+    if not position:
+        position = {name: i for i, name in enumerate(BANDS, start=1)}
+    names = [*BANDS, *(b for b in REFLECTANCE_BANDS if b in position)]
+    layers = {name: tuple(Layer(f, position[name]) for f in files) for name in names}
+    values, valid = read_layers(layers, names, grid, (0, 0, grid.height, grid.width))
     out = {}
-    for name in BANDS:
+    for name in names:
         v = np.where(valid[name], values[name], np.nan).astype(np.float32)
         out[name] = (("y", "x"), v)
     ds = xr.Dataset(out, coords=grid.coords())

@@ -643,9 +643,13 @@ class EarthEngineSource(RemoteSource):
         *,
         method: str = "median",
         rules: Any = None,
+        reflectance: bool = True,
     ) -> list[str]:
         """Cached tiles of :func:`~karstflow.sources.ee_products.vegetation_composite` for
-        ``period`` (inclusive dates): bands ``ndvi``, ``evi``, ``kndvi``, ``clear_count``."""
+        ``period`` (inclusive dates): bands ``ndvi``, ``evi``, ``kndvi``, ``clear_count``,
+        then with ``reflectance`` the composited surface reflectance of
+        :func:`~karstflow.sources.ee_products.composite_bands` (``blue``, ``red``, ``nir``,
+        ``swir1``, ``swir2``; MODIS without ``swir1``), band descriptions naming them."""
         if rules is None:
             from karstflow.sensors import SensorRules
 
@@ -655,7 +659,7 @@ class EarthEngineSource(RemoteSource):
                 f"vegetation composite method: expected one of {list(ee_products.METHODS)}, found {method!r}"
             )
         start, end = period.start.isoformat(), (period.end + dt.timedelta(days=1)).isoformat()
-        names = list(ee_products.COMPOSITE_BANDS)
+        names = ee_products.composite_bands(sensor, reflectance=reflectance)
 
         def build(tile: CacheTile) -> Any:
             return ee_products.vegetation_composite(
@@ -667,16 +671,24 @@ class EarthEngineSource(RemoteSource):
                 method=method,
                 rules=rules,
                 cs_cdf_threshold=self.cs_cdf_threshold,
+                reflectance=reflectance,
             )
 
+        # tiles with reflectance are a product of their own: a tile cached before (indices
+        # only) is not taken for one that has the bands
         return self._pull_product(
-            f"veg-{sensor}-{method}",
+            f"veg-{sensor}-{method}{'-sr' if reflectance else ''}",
             f"{period.start:%Y%m%d}-{period.end:%Y%m%d}",
             grid,
             build,
             names,
             ee_products.COMPOSITE_UNITS,
-            {"sensor": sensor, "method": method, "period": [period.start.isoformat(), period.end.isoformat()]},
+            {
+                "sensor": sensor,
+                "method": method,
+                "period": [period.start.isoformat(), period.end.isoformat()],
+                "bands": names,
+            },
         )
 
     def climate_monthly(self, product: str, year: int, grid: RegionGrid) -> list[str]:

@@ -8,7 +8,9 @@ the finished product instead of every scene.
 
 * :func:`vegetation_composite`: ``ndvi``, ``evi``, ``kndvi`` and ``clear_count`` of a
   period from Landsat Collection 2 Level-2 (TM, ETM+, OLI, OLI-2), Sentinel-2 L2A
-  (``COPERNICUS/S2_SR_HARMONIZED`` with Cloud Score+) or MODIS MOD13Q1 v061;
+  (``COPERNICUS/S2_SR_HARMONIZED`` with Cloud Score+) or MODIS MOD13Q1 v061, then the
+  composited surface reflectance ``blue``, ``red``, ``nir``, ``swir1``, ``swir2`` (MODIS:
+  no ``swir1``) the rocky-desertification unmixing reads (:func:`composite_bands`);
 * :func:`climate_monthly` (+ :func:`climate_units`): the twelve months of a year of
   ERA5-Land (``ECMWF/ERA5_LAND/MONTHLY_AGGR``) or TerraClimate
   (``IDAHO_EPSCOR/TERRACLIMATE``) in physical units;
@@ -37,37 +39,62 @@ from karstflow.sensors import (
     MODIS_VI_SCALE,
     MODIS_VI_VALID_DN,
     ROY2016_ETM_TO_OLI,
+    S2_DN_NODATA,
     S2_QUANTIFICATION,
 )
+from karstflow.vegetation import MODIS_REFLECTANCE_VALID_DN, REFLECTANCE_BANDS
 
 #: Index bands of a vegetation composite (float32), then the clear-observation count.
 INDEX_BANDS: tuple[str, ...] = ("ndvi", "evi", "kndvi")
 COMPOSITE_BANDS: tuple[str, ...] = (*INDEX_BANDS, "clear_count")
-COMPOSITE_UNITS: dict[str, str] = {"ndvi": "1", "evi": "1", "kndvi": "1", "clear_count": "count"}
+COMPOSITE_UNITS: dict[str, str] = {
+    "ndvi": "1",
+    "evi": "1",
+    "kndvi": "1",
+    "clear_count": "count",
+    **{b: "1" for b in REFLECTANCE_BANDS},  # surface reflectance, fraction
+}
 METHODS: tuple[str, ...] = ("median", "max-ndvi")
 
 # -- Landsat Collection 2 Level-2, Tier 1 (EE catalog LANDSAT_L*_C02_T1_L2) -------------------
-#: collection id -> (SR band names for blue, red, nir; harmonise TM/ETM+ to OLI)
-LANDSAT_COLLECTIONS: dict[str, tuple[tuple[str, str, str], bool]] = {
-    "LANDSAT/LT05/C02/T1_L2": (("SR_B1", "SR_B3", "SR_B4"), True),
-    "LANDSAT/LE07/C02/T1_L2": (("SR_B1", "SR_B3", "SR_B4"), True),
-    "LANDSAT/LC08/C02/T1_L2": (("SR_B2", "SR_B4", "SR_B5"), False),
-    "LANDSAT/LC09/C02/T1_L2": (("SR_B2", "SR_B4", "SR_B5"), False),
+#: collection id -> (SR band names for blue, red, nir, swir 1.6 um, swir 2.2 um; harmonise
+#: TM/ETM+ to OLI): TM/ETM+ SR_B1, B3, B4, B5, B7; OLI SR_B2, B4, B5, B6, B7 (LSDS-1618/1619)
+LANDSAT_COLLECTIONS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "LANDSAT/LT05/C02/T1_L2": (("SR_B1", "SR_B3", "SR_B4", "SR_B5", "SR_B7"), True),
+    "LANDSAT/LE07/C02/T1_L2": (("SR_B1", "SR_B3", "SR_B4", "SR_B5", "SR_B7"), True),
+    "LANDSAT/LC08/C02/T1_L2": (("SR_B2", "SR_B4", "SR_B5", "SR_B6", "SR_B7"), False),
+    "LANDSAT/LC09/C02/T1_L2": (("SR_B2", "SR_B4", "SR_B5", "SR_B6", "SR_B7"), False),
 }
 LANDSAT_QA_BAND = "QA_PIXEL"
 #: Canonical reflectance names (the keys of ROY2016_ETM_TO_OLI) in the order above.
-REFLECTANCE = ("blue", "red", "nir")
+REFLECTANCE = ("blue", "red", "nir", "swir16", "swir22")
+#: The same as the composite's reflectance bands (karstflow.vegetation.REFLECTANCE_BANDS).
+LANDSAT_REFLECTANCE_BANDS = ("blue", "red", "nir", "swir1", "swir2")
 
 # -- Sentinel-2 L2A and Cloud Score+ (EE catalog COPERNICUS_S2_SR_HARMONIZED, GOOGLE_CLOUD_SCORE_PLUS_V1)
 S2_COLLECTION = "COPERNICUS/S2_SR_HARMONIZED"
 CS_PLUS_COLLECTION = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
-S2_REFLECTANCE_BANDS = ("B2", "B4", "B8")  # blue, red, nir
+S2_REFLECTANCE_BANDS = ("B2", "B4", "B8", "B11", "B12")  # blue, red, nir, swir 1.61 um, swir 2.19 um
 CS_BAND = "cs_cdf"
 
 # -- MODIS MOD13Q1 v061 (EE catalog MODIS_061_MOD13Q1) ------------------------------------------
 MODIS_COLLECTION = "MODIS/061/MOD13Q1"
 MODIS_BANDS = ("NDVI", "EVI")
 MODIS_QA_BAND = "SummaryQA"
+#: MOD13Q1 surface reflectance of the composited day (DN x 1e-4, valid 0..10000): band 3
+#: blue, 1 red, 2 nir, 7 MIR 2.1 um (MOD13Q1 has no band 6), named as the composite's bands.
+MODIS_REFLECTANCE: dict[str, str] = {
+    "sur_refl_b03": "blue",
+    "sur_refl_b01": "red",
+    "sur_refl_b02": "nir",
+    "sur_refl_b07": "swir2",
+}
+#: Reflectance bands of each sensor's composite, in the order of REFLECTANCE_BANDS.
+SENSOR_REFLECTANCE: dict[str, tuple[str, ...]] = {
+    "landsat": LANDSAT_REFLECTANCE_BANDS,
+    "sentinel-2": LANDSAT_REFLECTANCE_BANDS,
+    "modis": tuple(b for b in REFLECTANCE_BANDS if b in MODIS_REFLECTANCE.values()),
+}
 
 # -- climate ------------------------------------------------------------------------------------
 #: ERA5-Land monthly aggregates (EE catalog ECMWF_ERA5_LAND_MONTHLY_AGGR): band -> unit. Values are
@@ -162,7 +189,10 @@ def landsat_qa_mask_bits(rules: Any) -> int:
 
 
 def landsat_indices(ee: Any, start: str, end: str, region: Any, rules: Any) -> Any:
-    """Per-scene masked indices of Landsat 5/7/8/9 C2 L2, merged (an ImageCollection)."""
+    """Per-scene masked indices and surface reflectance (``blue``, ``red``, ``nir``,
+    ``swir1``, ``swir2``, TM/ETM+ harmonised to OLI) of Landsat 5/7/8/9 C2 L2, merged
+    (an ImageCollection). Each reflectance band is masked where its DN is outside the valid
+    range or QA_PIXEL is not clear, as the local path does (karstflow.vegetation)."""
     bits = landsat_qa_mask_bits(rules)
     lo, hi = LANDSAT_SR_VALID_DN
     merged = None
@@ -177,7 +207,9 @@ def landsat_indices(ee: Any, start: str, end: str, region: Any, rules: Any) -> A
                 intercepts = [ROY2016_ETM_TO_OLI[b][1] for b in REFLECTANCE]
                 sr = sr.multiply(ee.Image.constant(slopes)).add(ee.Image.constant(intercepts)).rename(list(REFLECTANCE))
             clear = img.select(LANDSAT_QA_BAND).bitwiseAnd(bits).eq(0)
-            out = _indices(ee, sr.updateMask(valid).updateMask(clear))
+            masked = sr.updateMask(valid).updateMask(clear)
+            refl = masked.rename(list(LANDSAT_REFLECTANCE_BANDS)).toFloat()
+            out = _indices(ee, masked).addBands(refl)
             return out.copyProperties(img, ["system:time_start"])
 
         coll = ee.ImageCollection(coll_id).filterBounds(region).filterDate(start, end).map(prep)
@@ -186,18 +218,22 @@ def landsat_indices(ee: Any, start: str, end: str, region: Any, rules: Any) -> A
 
 
 def sentinel2_indices(ee: Any, start: str, end: str, region: Any, rules: Any, cs_cdf_threshold: float) -> Any:
-    """Per-scene masked indices of S2_SR_HARMONIZED with Cloud Score+ linked.
+    """Per-scene masked indices and surface reflectance (``blue``, ``red``, ``nir``,
+    ``swir1`` B11, ``swir2`` B12) of S2_SR_HARMONIZED with Cloud Score+ linked.
 
     Clear where ``cs_cdf >= cs_cdf_threshold``; where a scene has no Cloud Score+ image,
     where its SCL class is not in ``rules.scl_not_clear``. DN / 10000 is reflectance (the
-    harmonised collection has no BOA offset).
+    harmonised collection has no BOA offset); DN 0 and 65535 are no data
+    (:data:`karstflow.sensors.S2_DN_NODATA`).
     """
     scl_bad = [int(v) for v in rules.scl_not_clear]
     cs = ee.ImageCollection(CS_PLUS_COLLECTION)
     coll = ee.ImageCollection(S2_COLLECTION).filterBounds(region).filterDate(start, end).linkCollection(cs, [CS_BAND])
 
     def prep(img: Any) -> Any:
-        refl = img.select(list(S2_REFLECTANCE_BANDS), list(REFLECTANCE)).divide(S2_QUANTIFICATION)
+        dn = img.select(list(S2_REFLECTANCE_BANDS), list(LANDSAT_REFLECTANCE_BANDS))
+        lo, hi = S2_DN_NODATA  # 0 and 65535 are no data: the uint16 DNs strictly between are valid
+        refl = dn.updateMask(dn.gt(lo).And(dn.lt(hi))).divide(S2_QUANTIFICATION)
         scl = img.select("SCL")
         scl_clear = ee.Image.constant(1)
         for code in scl_bad:
@@ -208,15 +244,20 @@ def sentinel2_indices(ee: Any, start: str, end: str, region: Any, rules: Any, cs
         )
         # a pixel without a score (no linked image, or masked there) falls back to SCL
         clear = cs_clear.unmask(scl_clear)
-        return _indices(ee, refl.updateMask(clear)).copyProperties(img, ["system:time_start"])
+        masked = refl.updateMask(clear)
+        out = _indices(ee, masked).addBands(masked.toFloat())
+        return out.copyProperties(img, ["system:time_start"])
 
     return coll.map(prep)
 
 
 def modis_indices(ee: Any, start: str, end: str, region: Any, rules: Any) -> Any:
-    """Per-composite masked indices of MOD13Q1 v061 (NDVI/EVI x 0.0001, SummaryQA clear set)."""
+    """Per-composite masked indices of MOD13Q1 v061 (NDVI/EVI x 0.0001, SummaryQA clear set)
+    and its surface reflectance ``blue``, ``red``, ``nir``, ``swir2`` (:data:`MODIS_REFLECTANCE`,
+    DN x 0.0001, valid 0..10000)."""
     ok = [int(v) for v in rules.modis_reliability_clear]
     lo, hi = MODIS_VI_VALID_DN
+    rlo, rhi = MODIS_REFLECTANCE_VALID_DN
 
     def prep(img: Any) -> Any:
         qa = img.select(MODIS_QA_BAND)
@@ -228,9 +269,21 @@ def modis_indices(ee: Any, start: str, end: str, region: Any, rules: Any) -> Any
         ndvi = vi.select("NDVI").rename("ndvi")
         evi = vi.select("EVI").rename("evi")
         kndvi = ndvi.pow(2).tanh().rename("kndvi")
-        return ee.Image.cat([ndvi, evi, kndvi]).toFloat().copyProperties(img, ["system:time_start"])
+        rdn = img.select(list(MODIS_REFLECTANCE), list(MODIS_REFLECTANCE.values()))
+        # the MOD13Q1 reflectance scale is the VI one (0.0001; MOD13 User's Guide C6.1)
+        refl = rdn.updateMask(rdn.gte(rlo).And(rdn.lte(rhi))).multiply(MODIS_VI_SCALE).updateMask(clear)
+        refl = refl.select(list(SENSOR_REFLECTANCE["modis"]))
+        return ee.Image.cat([ndvi, evi, kndvi, refl]).toFloat().copyProperties(img, ["system:time_start"])
 
     return ee.ImageCollection(MODIS_COLLECTION).filterBounds(region).filterDate(start, end).map(prep)
+
+
+def composite_bands(sensor: str, *, reflectance: bool = True) -> list[str]:
+    """Band names of :func:`vegetation_composite` for ``sensor``: :data:`COMPOSITE_BANDS`,
+    then (``reflectance``) the sensor's :data:`SENSOR_REFLECTANCE` bands."""
+    if sensor not in SENSOR_REFLECTANCE:
+        raise ValueError(f"vegetation composite sensor: expected one of landsat, sentinel-2, modis; found {sensor!r}")
+    return [*COMPOSITE_BANDS, *(SENSOR_REFLECTANCE[sensor] if reflectance else ())]
 
 
 def vegetation_composite(
@@ -243,30 +296,34 @@ def vegetation_composite(
     method: str = "median",
     rules: Any,
     cs_cdf_threshold: float = 0.60,
+    reflectance: bool = True,
 ) -> Any:
     """Composite of ``[start, end)`` over ``region`` (an ``ee.Geometry``) of one sensor family.
 
     Bands ``ndvi``, ``evi``, ``kndvi`` (float32) and ``clear_count`` (float32, the number of
-    clear observations of NDVI). ``method``: ``median`` (per-band median of the clear
-    observations) or ``max-ndvi`` (``qualityMosaic("ndvi")``: the indices of the observation
-    with the highest NDVI). ``rules``: :class:`karstflow.sensors.SensorRules` (any object with
-    ``landsat_qa_not_clear``, ``scl_not_clear`` and ``modis_reliability_clear``).
+    clear observations of NDVI), then with ``reflectance`` the surface reflectance bands of
+    :func:`composite_bands` (float32 fraction; Landsat TM/ETM+ on the OLI scale). ``method``:
+    ``median`` (per-band median of the clear observations, reflectance included) or
+    ``max-ndvi`` (``qualityMosaic("ndvi")``: every band of the observation with the highest
+    NDVI), the rules of :func:`karstflow.vegetation.composite_year`. ``rules``:
+    :class:`karstflow.sensors.SensorRules` (any object with ``landsat_qa_not_clear``,
+    ``scl_not_clear`` and ``modis_reliability_clear``).
     """
     if method not in METHODS:
         raise ValueError(f"vegetation composite method: expected one of {list(METHODS)}, found {method!r}")
+    bands = composite_bands(sensor, reflectance=reflectance)  # validates sensor
     s, e = _date(start), _date(end)
     if sensor == "landsat":
         coll = landsat_indices(ee, s, e, region, rules)
     elif sensor == "sentinel-2":
         coll = sentinel2_indices(ee, s, e, region, rules, float(cs_cdf_threshold))
-    elif sensor == "modis":
-        coll = modis_indices(ee, s, e, region, rules)
     else:
-        raise ValueError(f"vegetation composite sensor: expected one of landsat, sentinel-2, modis; found {sensor!r}")
-    indices = coll.select(list(INDEX_BANDS))
-    comp = indices.median() if method == "median" else indices.qualityMosaic("ndvi").select(list(INDEX_BANDS))
-    count = indices.select("ndvi").count().rename("clear_count")
-    return comp.toFloat().addBands(count.toFloat())
+        coll = modis_indices(ee, s, e, region, rules)
+    values = [*INDEX_BANDS, *bands[len(COMPOSITE_BANDS) :]]
+    stack = coll.select(values)
+    comp = stack.median() if method == "median" else stack.qualityMosaic("ndvi").select(values)
+    count = stack.select("ndvi").count().rename("clear_count")
+    return comp.toFloat().addBands(count.toFloat()).select(bands)  # the order of composite_bands
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ MOD13Q1, monthly climate, ESA WorldCover and a DEM, all cached as tiles of the r
 * Assets: found under the keys of the common catalogues (Earth Search: ``blue ... scl``;
   Planetary Computer: ``B02 ... SCL``; :data:`SENSOR_ASSETS` for Landsat and MODIS) or
   those named in ``stac.assets`` (flat for Sentinel-2, ``stac.assets.<sensor>.<layer>``
-  otherwise); a ``-jp2`` twin is never read.
+  otherwise); a ``-jp2`` twin is never read. Landsat SWIR (``swir16``, ``swir22``) and the
+  MOD13Q1 reflectance layers are fetched when the items have them (:func:`optional_layers`).
 * Pixels: one odc-stac load per item and cache tile for all its bands, whatever their
   resolutions (QA layers nearest). Sentinel-2 DNs are harmonised per item with the BOA
   offset its metadata implies (:mod:`karstflow.sources.harmonise`); an Earth Search item
@@ -81,25 +82,80 @@ PRODUCT_COLLECTIONS: dict[str, str] = {
     "landcover": "esa-worldcover",
 }
 
-#: Canonical layer (karstflow.sensors.LAYERS) -> asset keys tried, in order, per sensor.
+#: Canonical layer (karstflow.sensors.LAYERS, plus the reflectance layers of
+#: karstflow.vegetation.REFLECTANCE_LAYERS) -> asset keys tried, in order, per sensor.
 #: Landsat C2 L2: Planetary Computer and Earth Search both key the assets by common name
-#: (``blue``, ``red``, ``nir08``, ``qa_pixel``); MOD13Q1 v061 on the Planetary Computer:
-#: ``250m_16_days_NDVI`` etc.
+#: (``blue``, ``red``, ``nir08``, ``swir16``, ``swir22``, ``qa_pixel``); plain band names
+#: differ between instruments, so they come from :data:`LANDSAT_PLAIN_ASSETS` by the
+#: item's platform. MOD13Q1 v061 on the Planetary Computer: ``250m_16_days_NDVI`` etc.
 SENSOR_ASSETS: dict[str, dict[str, tuple[str, ...]]] = {
     "landsat": {
-        "blue": ("blue", "SR_B2", "SR_B1"),
-        "red": ("red", "SR_B4", "SR_B3"),
-        "nir": ("nir08", "nir", "SR_B5", "SR_B4"),
+        "blue": ("blue",),
+        "red": ("red",),
+        "nir": ("nir08", "nir"),
+        "swir16": ("swir16",),
+        "swir22": ("swir22",),
         "qa_pixel": ("qa_pixel", "QA_PIXEL"),
     },
     "modis": {
         "ndvi": ("250m_16_days_NDVI", "NDVI"),
         "evi": ("250m_16_days_EVI", "EVI"),
         "pixel_reliability": ("250m_16_days_pixel_reliability", "SummaryQA", "pixel_reliability"),
+        "blue_reflectance": ("250m_16_days_blue_reflectance", "blue_reflectance"),
+        "red_reflectance": ("250m_16_days_red_reflectance", "red_reflectance"),
+        "nir_reflectance": ("250m_16_days_NIR_reflectance", "NIR_reflectance", "nir_reflectance"),
+        "mir_reflectance": ("250m_16_days_MIR_reflectance", "MIR_reflectance", "mir_reflectance"),
     },
 }
+#: Landsat C2 L2 plain band file names per instrument (USGS LSDS-1618 / LSDS-1619): OLI
+#: SR_B2 blue, SR_B4 red, SR_B5 nir, SR_B6 swir 1.6 um, SR_B7 swir 2.2 um; TM and ETM+
+#: SR_B1 blue, SR_B3 red, SR_B4 nir, SR_B5 swir 1.6 um, SR_B7 swir 2.2 um. SR_B4 is red on
+#: OLI and nir on TM, so a plain key is tried only for the item's own instrument.
+LANDSAT_PLAIN_ASSETS: dict[str, dict[str, str]] = {
+    "oli": {"blue": "SR_B2", "red": "SR_B4", "nir": "SR_B5", "swir16": "SR_B6", "swir22": "SR_B7"},
+    "tm": {"blue": "SR_B1", "red": "SR_B3", "nir": "SR_B4", "swir16": "SR_B5", "swir22": "SR_B7"},
+    "etm": {"blue": "SR_B1", "red": "SR_B3", "nir": "SR_B4", "swir16": "SR_B5", "swir22": "SR_B7"},
+}
+#: STAC ``instruments`` values -> instrument (for items whose ``platform`` is missing).
+_LANDSAT_INSTRUMENTS = {"oli": "oli", "tm": "tm", "etm": "etm", "etm+": "etm"}
+
+
+def sensor_aliases(sensor: str, item: Any) -> dict[str, tuple[str, ...]]:
+    """Canonical layer -> asset keys tried for ``item`` of ``sensor`` (:data:`SENSOR_ASSETS`;
+    for Landsat followed by the plain ``SR_B*`` name of the item's instrument, from its
+    ``platform`` or else its ``instruments``; none when neither names a Landsat instrument)."""
+    aliases = dict(SENSOR_ASSETS[sensor])
+    if sensor != "landsat":
+        return aliases
+    from karstflow.sensors import LANDSAT_INSTRUMENT
+
+    p = item.properties
+    key = str(p.get("platform") or "").strip().lower().replace("_", "-").replace(" ", "-")
+    instrument = LANDSAT_INSTRUMENT.get(key)
+    if instrument is None:
+        named = [_LANDSAT_INSTRUMENTS.get(str(i).lower()) for i in p.get("instruments") or []]
+        instrument = next((i for i in named if i), None)
+    plain = LANDSAT_PLAIN_ASSETS.get(instrument or "", {})
+    return {layer: (*keys, plain[layer]) if layer in plain else keys for layer, keys in aliases.items()}
+
+
+def optional_layers(sensor: str) -> tuple[str, ...]:
+    """Layers a scene of ``sensor`` carries when its items have them: the surface reflectance
+    layers of :data:`karstflow.vegetation.REFLECTANCE_LAYERS` beyond the required
+    :data:`karstflow.sensors.LAYERS` (Landsat ``swir16``, ``swir22``; MODIS the four
+    MOD13Q1 reflectance layers), which the rocky-desertification unmixing reads."""
+    from karstflow.sensors import LAYERS
+    from karstflow.vegetation import REFLECTANCE_LAYERS
+
+    required = LAYERS[sensor]
+    return tuple(v for v in REFLECTANCE_LAYERS.get(sensor, {}).values() if v not in required)
+
+
 #: Storage of each sensor's cached layers: dtype and the file's nodata (the providers' fill:
-#: Landsat C2 L2 SR fill 0, MOD13Q1 VI fill -3000).
+#: Landsat C2 L2 SR fill 0, MOD13Q1 VI fill -3000). MOD13Q1 reflectance (DN x 1e-4, valid
+#: 0..10000, fill -1000; MOD13 User's Guide C6.1) fits int16 too: its declared fill is
+#: read as no-data and written as -3000; an undeclared -1000 stays, and the vegetation
+#: stage drops it as outside 0..10000.
 SENSOR_STORAGE: dict[str, tuple[str, int]] = {"landsat": ("uint16", 0), "modis": ("int16", -3000)}
 #: Layers holding flags or codes: never interpolated.
 QA_LAYERS = frozenset({"qa_pixel", "pixel_reliability", "SCL", "landcover"})
@@ -732,8 +788,12 @@ class StacSource(RemoteSource):
         ``as-is``: Landsat uint16 DN and ``qa_pixel`` bits, MODIS int16 VI x 10000 and
         ``pixel_reliability``; Sentinel-2 DN with the BOA offset removed and ``SCL``), on the
         cache tiles of the region CRS and resolution. QA layers are resampled nearest.
-        ``meta``: ``sensor``, ``platform`` (``landsat-5`` ... from the items' ``platform``),
-        ``source_items``, ``cloud_cover_pct``.
+        Landsat and MODIS scenes whose items all have them also carry the surface reflectance
+        layers of :func:`optional_layers` (Landsat ``swir16``, ``swir22`` uint16 DN; MODIS
+        ``blue_reflectance`` ... ``mir_reflectance`` int16 x 10000), which the vegetation
+        stage composites for the desertification unmixing; items without them still give
+        scenes, without reflectance. ``meta``: ``sensor``, ``platform`` (``landsat-5`` ...
+        from the items' ``platform``), ``source_items``, ``cloud_cover_pct``.
         """
         from karstflow import sensors
 
@@ -771,18 +831,39 @@ class StacSource(RemoteSource):
             ]
         collection = self._collection(sensor)
         items, _ = self._items_in(collection, period, grid, cloud)
-        aliases = SENSOR_ASSETS[sensor]
         overrides = self.product_assets.get(sensor, {})
+        extra = list(optional_layers(sensor))
         what = context(self.region, period)
         records = []
+        lacking: dict[str, list[str]] = {}
         for item in items:
+            aliases = sensor_aliases(sensor, item)
             keys = self._keys_or_fail(item, layers, aliases, overrides, what)
+            # reflectance layers beyond the required ones: taken when the item has them; a
+            # layer mapped in stac.assets must be there
+            more = asset_keys(item, extra, overrides, aliases)
+            forced = [b for b in extra if not more[b] and b in overrides]
+            if forced:
+                self._keys_or_fail(item, forced, aliases, overrides, what)
+            keys.update({b: k for b, k in more.items() if k})
+            for b in extra:
+                if not more[b]:
+                    lacking.setdefault(b, []).append(item.id)
             day = solar_day(item) if sensor == "landsat" else _start_day(item)
             if not period.contains(day):
                 continue
             platform = str(item.properties.get("platform") or "").lower().replace("_", "-")
             meta = {"id": item.id, "platform": platform, "cloud_cover_pct": item.properties.get("eo:cloud_cover")}
             records.append((day, (item, keys), meta, tuple(item.bbox) if item.bbox else None))
+        if lacking:
+            log.info(
+                "%s: %s items without reflectance layer(s) %s (e.g. %s): their scenes carry no surface reflectance "
+                "for the desertification unmixing",
+                what,
+                collection,
+                sorted(lacking),
+                next(iter(lacking.values()))[0],
+            )
         acqs = group_by_date(records)
         if not acqs:
             raise NoScenesError(
@@ -790,30 +871,43 @@ class StacSource(RemoteSource):
                 f"region (max scene cloud cover {cloud:g} %)"
             )
         dtype, nodata = SENSOR_STORAGE[sensor]
-        product = f"{collection}--{_slug(self.url)}"
+
+        def layers_of(acq: Acquisition) -> list[str]:
+            """The required layers, then the reflectance layers every item of ``acq`` has."""
+            return layers + [b for b in extra if all(b in keys for _, keys in acq.items)]
 
         def fetch(acq: Acquisition, tile: CacheTile, path: Path) -> Mapping[str, Any]:
+            names_of = layers_of(acq)
             out: np.ndarray | None = None
             for item, keys in acq.items:
-                names = [keys[b] for b in layers]
-                resampling = {keys[b]: "nearest" for b in layers if b in QA_LAYERS}
+                names = [keys[b] for b in names_of]
+                resampling = {keys[b]: "nearest" for b in names_of if b in QA_LAYERS}
                 resampling["*"] = self.resampling
                 data = self._load(item, names, tile, dtype=dtype, nodata=nodata, resampling=resampling)
                 out = data if out is None else np.where((out[0] == nodata)[None], data, out)
             assert out is not None
-            write_tile(path, out, tile, layers, nodata=nodata)
+            write_tile(path, out, tile, names_of, nodata=nodata)
             return {
                 "url": self.url,
                 "collection": collection,
                 "sensor": sensor,
                 "items": [
-                    {**m, "assets": {b: it.assets[k[b]].href for b in layers}}
+                    {**m, "assets": {b: it.assets[k[b]].href for b in names_of}}
                     for (it, k), m in zip(acq.items, acq.meta, strict=True)
                 ],
-                "request": {"tile": tile.id, "crs": tile.crs, "resolution": tile.resolution, "layers": layers},
+                "request": {"tile": tile.id, "crs": tile.crs, "resolution": tile.resolution, "layers": names_of},
             }
 
-        per = self._cache_jobs(grid, product, [(a.id, a.footprints, a) for a in acqs], fetch)
+        # tiles with the reflectance layers are a product of their own, so a tile cached
+        # without them (an older run, or another catalogue) is never read as having them
+        per: dict[str, list[str]] = {}
+        by_set: dict[tuple[str, ...], list[Acquisition]] = {}
+        for acq in acqs:
+            by_set.setdefault(tuple(layers_of(acq)[len(layers) :]), []).append(acq)
+        for more_layers, group in by_set.items():
+            tag = "-sr" if more_layers else ""
+            product = f"{collection}{tag}--{_slug(self.url)}"
+            per.update(self._cache_jobs(grid, product, [(a.id, a.footprints, a) for a in group], fetch))
         scenes = []
         for acq in acqs:
             files = per.get(acq.id, [])
@@ -828,7 +922,7 @@ class StacSource(RemoteSource):
                 "cloud_cover_pct": round(sum(ccs) / len(ccs), 3) if ccs else "",
                 "collection": collection,
             }
-            lyr = {n: tuple(Layer(f, i) for f in files) for i, n in enumerate(layers, start=1)}
+            lyr = {n: tuple(Layer(f, i) for f in files) for i, n in enumerate(layers_of(acq), start=1)}
             scenes.append(Scene(f"{sensor}-{acq.id}", acq.date, lyr, meta, encoding="as-is"))
         return scenes
 
