@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from karstflow.accuracy import AccuracyAssessment, assess, confusion_matrix, kappa_variance
+from karstflow.accuracy import AccuracyAssessment, assess, assess_stratified, confusion_matrix, kappa_variance
 
 # --------------------------------------------------------------------------------------
 # Olofsson et al. (2014) RSE 148:42-57, section 5 example (Table 8): strata = map classes
@@ -614,3 +614,166 @@ def test_probability_design_withheld_with_a_reason_and_bad_design():
     # without mapped areas nothing is withheld: the sample figures as before
     d = assess([[95, 5], [10, 40]], TWO, design="unknown").to_dict()
     assert d["disagreement_basis"] == "sample" and "area_estimates" not in d and d["design"] == "unknown"
+
+
+# ------------------------------------------------------------------ Stehman (2014)
+# Int. J. Remote Sens. 35(13):4923-4939, numerical example (his Table 2): 40 units, 10 per
+# stratum, strata of 40,000 / 30,000 / 20,000 / 10,000 pixels, map classes that differ from
+# the strata for 6 units.
+STEHMAN_STRATUM = list("A" * 10 + "B" * 10 + "C" * 10 + "D" * 10)
+STEHMAN_MAP = list("AAAAAAABBB" + "A" + "B" * 11 + "C" * 6 + "BB" + "D" * 10)
+STEHMAN_REF = list("AAAAACBABC" + "ABBBBBAABB" + "CCCCCDDBBA" + "DDDDDDDCCB")
+STEHMAN_N = {"A": 40_000, "B": 30_000, "C": 20_000, "D": 10_000}
+
+
+def test_stehman_2014_published_example():
+    r = assess_stratified(STEHMAN_STRATUM, STEHMAN_MAP, STEHMAN_REF, list("ABCD"), STEHMAN_N)
+    assert r.area_estimator == "stehman-2014" and r.area_stratum_samples.tolist() == [10, 10, 10, 10]
+    # published (pp. 4932-4936), to the 2-3 decimals printed
+    assert round(r.area_proportion[0], 2) == 0.35 and round(r.area_proportion[2], 2) == 0.20
+    assert round(r.area_adjusted_overall_accuracy, 2) == 0.63
+    assert round(r.area_adjusted_users_accuracy[1], 3) == 0.574
+    assert round(r.area_adjusted_producers_accuracy[1], 3) == 0.794
+    assert round(r.area_proportion_matrix[1, 2], 2) == 0.08
+    assert round(r.area_proportion_se[0], 3) == 0.082 and round(r.area_proportion_se[2], 3) == 0.064
+    assert round(r.area_adjusted_overall_accuracy_se, 3) == 0.085
+    assert round(r.area_adjusted_users_accuracy_se[1], 3) == 0.125
+    # the paper prints SE(P_B) = 0.114; eq. 28 on Table 2 gives 0.1166 (also with the fpc, and so
+    # do the mapaccuracy R package and EnMAP-Box): the printed value is not reproduced
+    assert r.area_adjusted_producers_accuracy_se[1] == pytest.approx(0.116567, abs=1e-6)
+    # full precision, ratios by hand: U_B = (0.3 * 0.1 + 0.3 * 0.5 ... ) = 0.27 / 0.47; P_B = 0.27 / 0.34
+    assert r.area_adjusted_users_accuracy[1] == pytest.approx(0.27 / 0.47, abs=1e-15)
+    assert r.area_adjusted_producers_accuracy[1] == pytest.approx(0.27 / 0.34, abs=1e-15)
+    assert r.area_proportion.tolist() == pytest.approx([0.35, 0.34, 0.20, 0.11], abs=1e-15)
+    assert r.area_proportion_se.tolist() == pytest.approx([0.08225975, 0.07586538, 0.06429101, 0.03073181], abs=1e-8)
+    assert r.area_estimate.tolist() == pytest.approx([35_000, 34_000, 20_000, 11_000])  # unit_area 1 (pixels)
+    # headline disagreement from the estimated matrix p_ij
+    q, a = r.quantity_disagreement, r.allocation_disagreement
+    assert r.disagreement_basis == "area_weighted" and q + a == pytest.approx(1 - 0.63)
+    rows, cols = r.area_proportion_matrix.sum(axis=1), r.area_proportion_matrix.sum(axis=0)
+    assert q == pytest.approx(np.abs(rows - cols).sum() / 2)
+    d = r.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["area_estimator"] == "stehman-2014" and d["area_strata"] == list("ABCD") and d["area_fpc"] is False
+
+
+def test_stehman_by_hand_two_strata_three_classes():
+    # h1 (600 px): (map, ref) aa aa ab bb ca ac; h2 (400 px): bb bc cc bb; W = 0.6, 0.4
+    stratum = [1] * 6 + [2] * 4
+    mapped = list("aaabca") + list("bbcb")
+    ref = list("aabbac") + list("bccb")
+    r = assess_stratified(stratum, mapped, ref, ["a", "b", "c"], {1: 600, 2: 400}, unit_area=0.5)
+    # p_a = 0.6 * 3/6 = 0.3, V = 0.6^2 * s2 / 6 with s2 = 6/5 * 0.25 = 0.3 -> 0.018
+    # p_b = 0.6 / 3 + 0.4 * 0.5 = 0.4, V = 0.36 * (4/3 / 5) / 6 + 0.16 * (1/3) / 4 = 0.0293333
+    assert r.area_proportion.tolist() == pytest.approx([0.3, 0.4, 0.3], abs=1e-15)
+    assert r.area_proportion_se[:2].tolist() == pytest.approx([math.sqrt(0.018), math.sqrt(0.016 + 0.04 / 3)])
+    assert r.area_estimate.tolist() == pytest.approx([150.0, 200.0, 150.0])  # 1000 px of 0.5
+    # O = 0.6 * 0.5 + 0.4 * 0.75 = 0.6, V = 0.36 * 0.3 / 6 + 0.16 * 0.25 / 4 = 0.028
+    assert r.area_adjusted_overall_accuracy == pytest.approx(0.6)
+    assert r.area_adjusted_overall_accuracy_se == pytest.approx(math.sqrt(0.028))
+    # U_a = 0.2 / 0.4 = 0.5; d = y - 0.5 x in h1 = (.5, .5, -.5, 0, 0, -.5): s2 = 0.2; V = 0.36 * 0.2 / 6 / 0.4^2
+    # U_b = 0.3 / 0.4 = 0.75; d h1 = (0, 0, 0, .25, 0, 0), h2 = (.25, -.75, 0, .25): s2_d = 0.0104167, 0.2239583
+    assert r.area_adjusted_users_accuracy[:2].tolist() == pytest.approx([0.5, 0.75])
+    assert r.area_adjusted_users_accuracy_se[:2].tolist() == pytest.approx(
+        [
+            math.sqrt(0.075),
+            math.sqrt((0.36 * ((0.0625 - 6 / 24**2) / 5) / 6 + 0.16 * ((0.6875 - 4 / 16**2) / 3) / 4) / 0.16),
+        ],
+        rel=1e-12,
+    )
+    # P_a = 0.2 / 0.3; d h1 = (1/3, 1/3, 0, 0, -2/3, 0): s2 = (6/9) / 5; V = 0.36 * s2 / 6 / 0.09
+    assert r.area_adjusted_producers_accuracy[0] == pytest.approx(2 / 3)
+    assert r.area_adjusted_producers_accuracy_se[0] == pytest.approx(math.sqrt(0.36 * (6 / 9 / 5) / 6 / 0.09))
+    # cells: p_ab (unit 3) = p_ca (unit 5) = 0.6 / 6; p_bc = 0.4 / 4
+    p = r.area_proportion_matrix
+    assert (p[0, 1], p[2, 0], p[1, 2]) == pytest.approx((0.1, 0.1, 0.1)) and p.sum() == pytest.approx(1.0)
+    # with the finite population correction (1 - n_h / N_h) of eqs. 25 and 28: 0.99 and 0.99
+    f = assess_stratified(stratum, mapped, ref, ["a", "b", "c"], {1: 600, 2: 400}, fpc=True)
+    assert f.area_proportion_se[0] == pytest.approx(math.sqrt(0.99 * 0.018))
+    assert f.area_adjusted_overall_accuracy_se == pytest.approx(math.sqrt(0.99 * 0.018 + 0.99 * 0.01))
+    assert f.area_adjusted_users_accuracy_se[0] == pytest.approx(math.sqrt(0.99 * 0.075))
+    # one stratum (a simple random sample): the plain sample proportions
+    s = assess_stratified([0] * 10, mapped, ref, ["a", "b", "c"], {0: 1000})
+    assert s.area_proportion.tolist() == pytest.approx([0.3, 0.4, 0.3])
+    assert s.area_adjusted_users_accuracy[0] == pytest.approx(2 / 4)  # sample: 2 of the 4 mapped a
+    assert s.area_proportion_se[0] == pytest.approx(math.sqrt(0.3 * 0.7 / 9))
+
+
+def test_stehman_with_map_classes_as_strata_equals_olofsson():
+    mapped, ref = [], []
+    for i, a in enumerate(OLOFSSON_LABELS):
+        for j, b in enumerate(OLOFSSON_LABELS):
+            mapped += [a] * int(OLOFSSON_COUNTS[i, j])
+            ref += [b] * int(OLOFSSON_COUNTS[i, j])
+    sizes = dict(zip(OLOFSSON_LABELS, OLOFSSON_HA, strict=True))
+    st = assess_stratified(mapped, mapped, ref, OLOFSSON_LABELS, sizes, mapped_area=OLOFSSON_HA)
+    ol = assess(OLOFSSON_COUNTS, OLOFSSON_LABELS, mapped_area=OLOFSSON_HA)
+    assert (st.area_estimator, ol.area_estimator) == ("stehman-2014", "olofsson-2014")
+    for key in (
+        "area_weights",
+        "area_proportion_matrix",
+        "area_proportion",
+        "area_proportion_se",
+        "area_adjusted_overall_accuracy",
+        "area_adjusted_overall_accuracy_se",
+        "area_adjusted_users_accuracy",
+        "area_adjusted_users_accuracy_se",
+        "area_adjusted_producers_accuracy",
+        "area_adjusted_producers_accuracy_se",
+        "quantity_disagreement",
+        "allocation_disagreement",
+        "kappa",
+        "overall_accuracy",
+    ):
+        np.testing.assert_allclose(getattr(st, key), getattr(ol, key), rtol=0, atol=1e-12, err_msg=key)
+    for key in ("area_estimate", "area_se", "area_ci"):  # ha, up to 5.8e5: relative 1e-12
+        np.testing.assert_allclose(getattr(st, key), getattr(ol, key), rtol=1e-12, atol=0, err_msg=key)
+
+
+def test_stehman_errors_and_edge_cases():
+    args = ([1, 1, 2], ["a", "b", "a"], ["a", "b", "b"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"strata without a size in stratum_size: 2"):
+        assess_stratified(*args, {1: 10})
+    with pytest.raises(ValueError, match=r"strata with units but no sample unit: \[3\]"):
+        assess_stratified(*args, {1: 10, 2: 5, 3: 4})
+    with pytest.raises(ValueError, match="one value per sample unit"):
+        assess_stratified([1, 1], ["a", "b", "a"], ["a", "b", "b"], ["a", "b"], {1: 10})
+    with pytest.warns(RuntimeWarning, match=r"strata \[2\] have a single sample unit"):
+        r = assess_stratified(*args, {1: 10, 2: 5})
+    assert math.isnan(r.area_proportion_se[0]) and r.area_proportion[1] == pytest.approx(10 / 15 * 0.5 + 5 / 15)
+    # a non-probability design or a reason: not evaluated, as with assess
+    n = assess_stratified(*args, {1: 10, 2: 5}, mapped_area=[8.0, 7.0], design="purposive")
+    assert not n.has_area and n.to_dict()["area_estimator"] == "not evaluated" and n.area_stratum_size is None
+    w = assess_stratified(*args, {1: 10, 2: 5}, not_evaluated="no")
+    assert w.area_not_evaluated_reason == "no" and w.disagreement_basis == "not evaluated"
+
+
+def test_stehman_unbiased_when_the_map_changed_by_simulation():
+    # A map (A 9,000 px, 5 % of it really B; B 1,000 px, 20 % really A) is sampled by its classes,
+    # 100 + 50 px; a retrained map then corrects 300 of the B pixels mapped A and maps 250 A
+    # pixels B. 200 seeded replicates: Stehman's estimates of the retrained map centre on the
+    # truth and about 92 % of the 95 % intervals hold it (2,000 replicates: 0.917, the normal
+    # approximation with ~5 B units in stratum A); Olofsson's with the new classes as strata is biased.
+    rng = np.random.default_rng(2014)
+    first = np.repeat([1, 2], [9000, 1000])
+    truth = first.copy()
+    truth[rng.choice(9000, 450, replace=False)] = 2
+    truth[9000 + rng.choice(1000, 200, replace=False)] = 1
+    second = first.copy()
+    second[rng.choice(np.flatnonzero((first == 1) & (truth == 2)), 300, replace=False)] = 2
+    second[rng.choice(np.flatnonzero((first == 1) & (truth == 1)), 250, replace=False)] = 2
+    true_b, true_oa = float((truth == 2).mean()), float((second == truth).mean())
+    sizes = {1: 9000, 2: 1000}
+    est, oa, cover, naive = [], [], [], []
+    for _ in range(200):
+        units = np.concatenate([rng.choice(9000, 100, replace=False), 9000 + rng.choice(1000, 50, replace=False)])
+        r = assess_stratified(first[units], second[units], truth[units], [1, 2], sizes)
+        est.append(r.area_proportion[1])
+        oa.append(r.area_adjusted_overall_accuracy)
+        cover.append(abs(r.area_proportion[1] - true_b) <= r.z * r.area_proportion_se[1])
+        m = confusion_matrix(second[units], truth[units], [1, 2])
+        naive.append(assess(m, [1, 2], mapped_area=[8450, 1550]).area_proportion[1])
+    assert np.mean(est) == pytest.approx(true_b, abs=0.005)  # MC s.e. 0.020 / sqrt(200) = 0.0014
+    assert np.mean(oa) == pytest.approx(true_oa, abs=0.004) and true_oa == pytest.approx(0.94)
+    assert 0.85 <= np.mean(cover) <= 0.97
+    assert np.mean(naive) - true_b > 0.005  # new map's classes taken for the strata: +0.0094 (2,000 replicates)

@@ -23,6 +23,7 @@ from karstflow.sampling import (
     sampling_design,
     strata_mismatch,
     stratified_sample,
+    stratum_sizes,
     validation_design,
 )
 
@@ -144,8 +145,29 @@ def test_strata_mismatch_names_what_changed():
     assert strata_mismatch(frame, np.array([1, 1, 2]), {1: 90, 2: 10}) is None
     why = strata_mismatch(frame, np.array([1, 2, 2]), {1: 89, 2: 11})
     assert "1 of 3 point(s) lie on a map class other than the stratum" in why
-    assert "(1: 90 -> 89, 2: 10 -> 11)" in why and "Stehman 2014" in why
+    assert "(1: 90 -> 89, 2: 10 -> 11)" in why and "the Stehman 2014 estimator" in why
     assert strata_mismatch(pd.DataFrame({"reference_code": [1]}), np.array([1]), {1: 1}) is None
+
+
+def test_stratum_sizes_from_every_row():
+    frame = pd.DataFrame(
+        {
+            "sample_id": [1, 2, 3],
+            "map_code": [1, 1, 2],
+            "stratum_pixels": [90, 90, 10],
+            "reference_code": [1, None, None],
+        }
+    )
+    assert stratum_sizes(frame) == {1: 90, 2: 10}  # stratum 2 has no label yet: still population
+    assert stratum_sizes(frame.drop(columns="stratum_pixels")) is None
+    with pytest.raises(
+        SampleError, match=r"f.gpkg: a stratum must have one stratum_pixels value, found \{1: \[80, 90\]\}"
+    ):
+        stratum_sizes(frame.assign(stratum_pixels=[80, 90, 10]), source="f.gpkg")
+    with pytest.raises(
+        SampleError, match=r"1 point\(s\) lack a stratum map_code or a positive whole stratum_pixels \(ids \[3\]"
+    ):
+        stratum_sizes(frame.assign(stratum_pixels=[90, 90, 0]))
 
 
 @pytest.fixture
@@ -244,17 +266,65 @@ def test_labelled_map_stratified_sample_gives_unbiased_area_reference_split_does
     assert isinstance(ref["kappa"], float) and ref["mapped_area_ha"] == {"A": 90.0, "B": 10.0}
     assert "not evaluated" in (tmp_path / "split" / "log.txt").read_text()
 
-    # a map-stratified sample of another map: its strata are not this map's classes
+    assert acc["area_estimator"] == summary["area_estimator"] == "olofsson-2014"
+    assert "strata_differ_from_map" not in acc
+
+    # the loop: naming the labelled file retrains the forest, so it assesses another map. The
+    # retrained map corrects 300 of the 450 B pixels mapped A and errs on 250 A pixels mapped A
+    # before (now B); the sample's strata are the first map's classes: Stehman (2014).
+    rng = np.random.default_rng(7)
+    flat, true = mapped.ravel().copy(), truth.ravel()
+    flat[rng.choice(np.flatnonzero((flat == 1) & (true == 2)), 300, replace=False)] = 2
+    flat[rng.choice(np.flatnonzero((flat == 1) & (true == 1)), 250, replace=False)] = 2
+    retrained = flat.reshape(mapped.shape)
+    lc2_path = tmp_path / "landcover_retrained.tif"
+    write_raster(grid.data_array(retrained), lc2_path, dtype="uint8", nodata=255)
+    loop, loop_summary = _accuracy(
+        tmp_path,
+        {"landcover": lc2_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "labelled.gpkg"},
+        "loop",
+    )
+    assert loop["design"] == "map-stratified" and loop["area_estimator"] == loop_summary["area_estimator"]
+    assert loop["area_estimator"] == "stehman-2014" and "area_estimates" not in loop
+    assert "lie on a map class other than the stratum" in loop["strata_differ_from_map"]
+    assert loop["area_strata"] == [1, 2] and loop["area_stratum_size"] == [90.0, 10.0]  # ha, the first map's
+    assert loop["area_stratum_samples"] == sample["map_code"].value_counts().sort_index().tolist()
+    share, se = loop["area_proportion"][1], loop["area_proportion_se"][1]
+    # eqs. 3 / 14 by hand: the first map's weights 0.9 / 0.1 and the B share of each stratum
+    b_share = sample.groupby("map_code")["reference_code"].apply(lambda r: (r == 2).mean())
+    assert share == pytest.approx(0.9 * b_share[1] + 0.1 * b_share[2], abs=1e-12)
+    assert abs(share - 0.125) <= 2 * se  # the true B share
+    assert loop["area_estimate"][1] == pytest.approx(share * 100.0)
+    # accuracies of the retrained map from the first map's strata: eq. 12 and the ratio of eq. 27 by hand
+    now = retrained[rows, cols]
+    units = pd.DataFrame({"h": sample["map_code"], "ok": now == sample["reference_code"], "b": now == 2})
+    units["ok_b"] = units["ok"] & units["b"]
+    ybar = units.groupby("h").mean()
+    w = pd.Series({1: 0.9, 2: 0.1})
+    assert loop["area_adjusted_overall_accuracy"] == pytest.approx((w * ybar["ok"]).sum(), abs=1e-12)
+    ua_b = (w * ybar["ok_b"]).sum() / (w * ybar["b"]).sum()
+    assert loop["area_adjusted_users_accuracy"][1] == pytest.approx(ua_b, abs=1e-12)
+    assert loop["mapped_area_ha"] == {"A": 84.5, "B": 15.5}
+    assert loop["disagreement_basis"] == "area_weighted" and isinstance(loop_summary["quantity_disagreement"], float)
+
+    # a file whose strata lost their sizes cannot be re-weighted: not evaluated, saying why
+    sample.drop(columns="stratum_pixels").to_file(tmp_path / "no_sizes.gpkg")
+    bare, _ = _accuracy(
+        tmp_path,
+        {"landcover": lc2_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "no_sizes.gpkg"},
+        "bare",
+    )
+    assert bare["area_estimates"] == "not evaluated" and "no stratum_pixels column" in bare["area_not_evaluated_reason"]
+    # and one stratum with two sizes stops the run, naming the file
     moved = sample.copy()
     moved.loc[moved.index[:3], "map_code"] = 3 - moved.loc[moved.index[:3], "map_code"]
     moved.to_file(tmp_path / "moved.gpkg")
-    other, _ = _accuracy(
-        tmp_path,
-        {"landcover": lc_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "moved.gpkg"},
-        "moved",
-    )
-    assert other["design"] == "map-stratified" and other["area_estimates"] == "not evaluated"
-    assert "3 of " in other["area_not_evaluated_reason"] and "Stehman 2014" in other["area_not_evaluated_reason"]
+    with pytest.raises(SampleError, match=r"moved.gpkg: a stratum must have one stratum_pixels value"):
+        _accuracy(
+            tmp_path,
+            {"landcover": lc_path, "samples": tmp_path / "none.csv", "validation": tmp_path / "moved.gpkg"},
+            "moved",
+        )
 
 
 def test_undeclared_design_is_not_evaluated_config_declares_it(tmp_path, two_class_region):

@@ -93,8 +93,41 @@ estimate, area-adjusted accuracy or area-weighted disagreement is computed:
 sample-based figures (overall accuracy, Kappa, user's and producer's accuracy, the
 ``*_sample`` disagreements) are kept: they describe the sample, labelled by ``design``,
 not the map. A probability design can still be withheld from area estimation with
-``not_evaluated=<reason>`` (e.g. the strata the sample was drawn from are not the classes
-of the map being assessed, Stehman 2014, Int. J. Remote Sens. 35:4923-4939).
+``not_evaluated=<reason>``.
+
+Strata that are not the map classes (Stehman 2014)
+--------------------------------------------------
+Olofsson's estimator needs the strata to be the classes of the map assessed. A sample drawn
+stratified by one map and used to assess another (the land-cover map retrained once the
+labelled sample is named as the validation file) has strata that differ from the map
+classes. :func:`assess_stratified` then applies Stehman (2014, Int. J. Remote Sens.
+35(13):4923-4939), computed from the sample units. Stratum h has N_h units (pixels) in the
+population, N = sum_h N_h, n_h sample units; each unit u carries an indicator y_u:
+
+* every proportion is the stratified estimator (eq. 3) P = sum_h (N_h / N) ybar_h with
+  V(P) = sum_h (N_h / N)^2 (1 - n_h / N_h) s^2_yh / n_h (eq. 25), s^2_yh the sample variance
+  of y in stratum h (eq. 26, divisor n_h - 1). With y_u = 1 when the unit is mapped i and
+  its reference is j this is the cell p_ij of the area-proportion error matrix; with y_u = 1
+  for reference class k the area proportion p_+k (eq. 14); with y_u = 1 when map and
+  reference agree the overall accuracy (eq. 12). Area A_k = A p_+k, SE = A SE(p_+k), with A
+  the total area of the strata;
+* user's and producer's accuracy are ratios R = Y / X of two such totals (eq. 27),
+  R = sum_h N_h ybar_h / sum_h N_h xbar_h: user's accuracy of k with y_u = 1 if mapped k
+  and correct, x_u = 1 if mapped k (eqs. 18-19); producer's accuracy of k with y_u = 1 if
+  reference k and correct, x_u = 1 if reference k (eqs. 22-23); its variance (eq. 28)
+  V(R) = (1 / X^2) sum_h N_h^2 (1 - n_h / N_h) (s^2_yh + R^2 s^2_xh - 2 R s_xyh) / n_h, with
+  s_xyh the covariance of y and x in stratum h (eq. 29). The bracket is computed as the
+  sample variance of d_u = y_u - R x_u in stratum h, which is the same number;
+* the headline quantity / allocation disagreement come from that matrix p_ij.
+
+The finite population correction (1 - n_h / N_h) of eqs. 25 and 28 is left out by default
+(``fpc=False``), as Olofsson et al. (2014) eqs. 5-7 and 10 leave it out: with strata =
+map classes the estimates and standard errors then equal those of :func:`assess` exactly
+(the sample of a class is a few hundred of its 10^4-10^7 pixels, so the factor is 1 to the
+fourth decimal). A stratum with N_h > 0 and no sample unit makes the estimator undefined
+(ValueError); one with a single unit gives NaN standard errors (RuntimeWarning).
+Stehman's numerical example (his Table 2: 40 units in 4 strata of 40,000, 30,000, 20,000
+and 10,000 pixels) is reproduced in the tests.
 
 Edge cases (the choices made):
 
@@ -119,8 +152,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -132,7 +165,9 @@ __all__ = [
     "NOT_EVALUATED",
     "PROBABILITY_DESIGNS",
     "AccuracyAssessment",
+    "AREA_ESTIMATORS",
     "assess",
+    "assess_stratified",
     "confusion_matrix",
     "design_reason",
     "kappa_variance",
@@ -149,6 +184,9 @@ DESIGNS: dict[str, bool] = {
 PROBABILITY_DESIGNS = tuple(d for d, p in DESIGNS.items() if p)
 #: What :meth:`AccuracyAssessment.to_dict` writes for a figure that is not evaluated.
 NOT_EVALUATED = "not evaluated"
+#: The area estimators: strata = map classes (:func:`assess`), strata of another map or
+#: another stratification (:func:`assess_stratified`).
+AREA_ESTIMATORS = ("olofsson-2014", "stehman-2014")
 
 _REASONS = {
     "reference-split": (
@@ -187,7 +225,10 @@ _AREA_FIELDS = (
     "area_adjusted_producers_accuracy",
     "area_adjusted_producers_accuracy_se",
     "area_adjusted_producers_accuracy_ci",
+    "area_estimator",
 )
+#: Facts of a Stehman (2014) sample: the strata, their sizes N_h and sample units n_h.
+_STRATA_FIELDS = ("area_strata", "area_stratum_size", "area_stratum_samples", "area_fpc")
 
 
 @dataclass(frozen=True)
@@ -198,6 +239,9 @@ class AccuracyAssessment:
     intervals are ``(low, high)`` pairs (arrays of shape ``(k, 2)`` for per-class ones).
     The ``area_*`` fields are ``None`` unless ``mapped_area`` was given for a probability
     ``design`` (``area_not_evaluated_reason`` says why they are missing otherwise).
+    ``area_estimator`` names the estimator of the area figures (:data:`AREA_ESTIMATORS`);
+    ``area_strata``, ``area_stratum_size``, ``area_stratum_samples`` and ``area_fpc`` are
+    set by :func:`assess_stratified` only.
     """
 
     labels: tuple
@@ -238,6 +282,11 @@ class AccuracyAssessment:
     design: str = "map-stratified"
     probability_design: bool = True
     area_not_evaluated_reason: str | None = None
+    area_estimator: str | None = None
+    area_strata: tuple | None = None
+    area_stratum_size: np.ndarray | None = None
+    area_stratum_samples: np.ndarray | None = None
+    area_fpc: bool | None = None
 
     @property
     def has_area(self) -> bool:
@@ -265,7 +314,7 @@ class AccuracyAssessment:
             if withheld and f.name in ("quantity_disagreement", "allocation_disagreement"):
                 out[f.name] = NOT_EVALUATED
                 continue
-            if f.name in _AREA_FIELDS and getattr(self, f.name) is None:
+            if f.name in _AREA_FIELDS + _STRATA_FIELDS and getattr(self, f.name) is None:
                 continue
             out[f.name] = _plain(getattr(self, f.name))
         if withheld:
@@ -534,6 +583,7 @@ def assess(
         )
     elif area is not None:
         result.update(_area_estimates(m, area, z))
+        result["area_estimator"] = "olofsson-2014"
         q_w, a_w = _disagreement(result["area_proportion_matrix"])
         result.update(
             quantity_disagreement=q_w,
@@ -636,6 +686,197 @@ def _area_estimates(m: np.ndarray, area: np.ndarray, z: float) -> dict[str, Any]
         area_adjusted_producers_accuracy=producers,
         area_adjusted_producers_accuracy_se=prod_se,
         area_adjusted_producers_accuracy_ci=_ci(producers, prod_se, z),
+    )
+
+
+def assess_stratified(
+    stratum: Any,
+    mapped: Any,
+    reference: Any,
+    labels: Sequence,
+    stratum_size: Any,
+    mapped_area: Sequence[float] | np.ndarray | None = None,
+    alpha: float = 0.05,
+    design: str = "map-stratified",
+    *,
+    not_evaluated: str | None = None,
+    unit_area: float = 1.0,
+    fpc: bool = False,
+) -> AccuracyAssessment:
+    """Accuracy and area from a stratified random sample whose strata need not be the map classes.
+
+    Stehman (2014, Int. J. Remote Sens. 35(13):4923-4939); see the module docstring for the
+    estimators and their equation numbers. With strata = map classes and ``fpc=False`` every
+    figure equals the one of :func:`assess` with ``mapped_area`` = the stratum sizes.
+
+    Parameters
+    ----------
+    stratum, mapped, reference
+        Per sample unit: its stratum (the label it was drawn in), the class of the map
+        assessed at it and its reference class (equal length; ``mapped`` and ``reference``
+        values must be in ``labels``).
+    labels
+        The class labels (order of every per-class output and of the error matrix).
+    stratum_size
+        Mapping stratum -> N_h, the units (pixels) of each stratum in the population; every
+        stratum of ``stratum`` must be in it, and every stratum with N_h > 0 needs units.
+    mapped_area
+        Optional mapped area of each class of the map assessed (order of ``labels``),
+        recorded as ``mapped_area`` / ``area_weights`` (facts of the map; the estimator's
+        weights are the strata's).
+    alpha, design, not_evaluated
+        As in :func:`assess`: only a probability design gets area figures, and
+        ``not_evaluated`` withholds them with that reason.
+    unit_area
+        Area of one unit in the unit wanted for ``area_estimate`` (e.g. ha per pixel); the
+        total area is ``unit_area * sum(N_h)``.
+    fpc
+        Apply the finite population correction (1 - n_h / N_h) of eqs. 25 and 28 (default
+        False, as Olofsson et al. 2014, so that both estimators agree when the strata are
+        the map classes).
+
+    The sample-based figures (overall accuracy, Kappa, ``*_sample`` disagreement) are those
+    of :func:`assess` on the sample's counts.
+    """
+    labs = _check_labels(labels)
+    st = _as_flat(stratum)
+    mp = _as_flat(mapped)
+    rf = _as_flat(reference)
+    if not (len(st) == len(mp) == len(rf)):
+        raise ValueError(
+            f"stratum, mapped and reference must have one value per sample unit, found {len(st)}, {len(mp)} "
+            f"and {len(rf)}"
+        )
+    if not isinstance(stratum_size, Mapping):
+        raise ValueError(f"stratum_size must map each stratum to its size N_h, found {type(stratum_size).__name__}")
+    strata = tuple(stratum_size)
+    sizes = np.array([float(stratum_size[h]) for h in strata])
+    if not np.all(np.isfinite(sizes)) or np.any(sizes < 0) or sizes.sum() <= 0:
+        raise ValueError(f"stratum_size must be non-negative, finite and not all 0, found {dict(stratum_size)}")
+    if not (isinstance(unit_area, numbers.Real) and math.isfinite(unit_area) and unit_area > 0):
+        raise ValueError(f"unit_area must be a positive number, found {unit_area!r}")
+    h_idx = pd.Index(list(strata)).get_indexer(pd.Index(st))
+    if np.any(h_idx < 0):
+        unknown = sorted({repr(v) for v in st[h_idx < 0].tolist()})
+        raise ValueError(f"sample units in strata without a size in stratum_size: {', '.join(unknown)}")
+    matrix = confusion_matrix(mp, rf, labs)
+    base = assess(matrix, labs, alpha=alpha, design=design)
+    reason = not_evaluated or design_reason(design)
+    if reason is not None:
+        if mapped_area is not None:
+            return assess(matrix, labs, mapped_area, alpha=alpha, design=design, not_evaluated=reason)
+        return replace(
+            base,
+            quantity_disagreement=float("nan"),
+            allocation_disagreement=float("nan"),
+            disagreement_basis=NOT_EVALUATED,
+            area_not_evaluated_reason=reason,
+        )
+    cats = pd.Index(list(labs))
+    est = _stehman_estimates(
+        h_idx, cats.get_indexer(pd.Index(mp)), cats.get_indexer(pd.Index(rf)), len(labs), sizes, strata, base.z, fpc
+    )
+    total = float(sizes.sum()) * float(unit_area)
+    prop, prop_se = est.pop("area_proportion"), est.pop("area_proportion_se")
+    update: dict[str, Any] = dict(
+        area_proportion=prop,
+        area_proportion_se=prop_se,
+        area_estimate=prop * total,
+        area_se=prop_se * total,
+        area_ci=_ci(prop * total, prop_se * total, base.z),
+        **est,
+    )
+    if mapped_area is not None:
+        area = _check_mapped_area(mapped_area, labs, np.ones_like(matrix, dtype=float))
+        update.update(mapped_area=area, area_weights=area / area.sum())
+    q_w, a_w = _disagreement(update["area_proportion_matrix"])
+    update.update(quantity_disagreement=q_w, allocation_disagreement=a_w, disagreement_basis="area_weighted")
+    for key, value in update.items():
+        if isinstance(value, np.ndarray):
+            update[key] = _readonly(value)
+    return replace(base, **update)
+
+
+def _stehman_estimates(
+    h: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, sizes: np.ndarray, strata: tuple, z: float, fpc: bool
+) -> dict[str, Any]:
+    """Stehman (2014) eqs. 3, 12, 14, 18-19, 22-29 from unit stratum / map / reference indices."""
+    n_h = np.bincount(h, minlength=len(sizes)).astype(float)
+    empty = [strata[s] for s in np.flatnonzero((sizes > 0) & (n_h == 0))]
+    if empty:
+        raise ValueError(
+            f"the stratified estimator is undefined for strata with units but no sample unit: {empty}; "
+            "label a unit of each of them or leave the stratum out of the population"
+        )
+    thin = [strata[s] for s in np.flatnonzero((sizes > 0) & (n_h == 1))]
+    if thin:
+        warnings.warn(
+            f"strata {thin} have a single sample unit: the stratum variances of Stehman (2014) eqs. 26 and "
+            "28-29 divide by n_h - 1 = 0, so the affected standard errors and confidence intervals are NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    big_n = float(sizes.sum())
+    w = sizes / big_n
+    corr = 1.0 - np.divide(n_h, sizes, out=np.zeros_like(n_h), where=sizes > 0) if fpc else np.ones_like(n_h)
+    onehot = np.zeros((len(sizes), len(h)))
+    onehot[h, np.arange(len(h))] = 1.0
+
+    def means(y: np.ndarray) -> np.ndarray:
+        """ybar_h per stratum and column of y (units x q); 0 in strata without units (weight 0)."""
+        return np.divide(onehot @ y, n_h[:, None], out=np.zeros((len(sizes), y.shape[1])), where=n_h[:, None] > 0)
+
+    def variances(d: np.ndarray) -> np.ndarray:
+        """s^2 per stratum (eq. 26, divisor n_h - 1): NaN for one unit, 0 for strata without weight."""
+        dev = d - means(d)[h]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = (onehot @ dev**2) / (n_h - 1.0)[:, None]
+        return np.where((w > 0)[:, None], s2, 0.0)
+
+    def proportion(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        est = w @ means(y)  # eq. 3
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = ((w**2 * corr)[:, None] * variances(y) / np.where(n_h > 0, n_h, 1.0)[:, None]).sum(axis=0)  # eq. 25
+        return est, np.sqrt(var)
+
+    def ratio(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y_tot, x_tot = w @ means(y), w @ means(x)  # totals / N; N cancels in R and in eq. 28
+        r = _safe_div(y_tot, x_tot)  # eq. 27
+        resid = y - np.nan_to_num(r)[None, :] * x  # s2_d = s2_y + R^2 s2_x - 2 R s_xy (eqs. 26, 29)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = ((w**2 * corr)[:, None] * variances(resid) / np.where(n_h > 0, n_h, 1.0)[:, None]).sum(axis=0)
+        return r, np.where(np.isfinite(r), np.sqrt(_safe_div(var, x_tot**2)), np.nan)  # eq. 28
+
+    units = np.arange(len(h))
+    on_map = np.zeros((len(h), k))
+    on_map[units, i] = 1.0
+    on_ref = np.zeros((len(h), k))
+    on_ref[units, j] = 1.0
+    correct = (i == j).astype(float)[:, None]
+    cell = (on_map[:, :, None] * on_ref[:, None, :]).reshape(len(h), k * k)
+    p = proportion(cell)[0].reshape(k, k)
+    prop, prop_se = proportion(on_ref)  # eq. 14
+    overall, overall_se = proportion(correct)  # eq. 12
+    users, users_se = ratio(on_map * correct, on_map)  # eqs. 18-19, 27-28
+    producers, prod_se = ratio(on_ref * correct, on_ref)  # eqs. 22-23, 27-28
+    return dict(
+        area_proportion_matrix=p,
+        area_proportion=prop,
+        area_proportion_se=prop_se,
+        area_adjusted_overall_accuracy=float(overall[0]),
+        area_adjusted_overall_accuracy_se=float(overall_se[0]),
+        area_adjusted_overall_accuracy_ci=tuple(_ci(float(overall[0]), float(overall_se[0]), z).tolist()),
+        area_adjusted_users_accuracy=users,
+        area_adjusted_users_accuracy_se=users_se,
+        area_adjusted_users_accuracy_ci=_ci(users, users_se, z),
+        area_adjusted_producers_accuracy=producers,
+        area_adjusted_producers_accuracy_se=prod_se,
+        area_adjusted_producers_accuracy_ci=_ci(producers, prod_se, z),
+        area_estimator="stehman-2014",
+        area_strata=strata,
+        area_stratum_size=sizes,
+        area_stratum_samples=n_h.astype(np.int64),
+        area_fpc=bool(fpc),
     )
 
 

@@ -16,6 +16,12 @@ Decisions (see also docs/methods.md, "Land cover"):
   validation sample (mapped or reference) and lists the legend classes it lacks; the
   Olofsson et al. (2014) area estimates leave out map classes that have mapped area but
   no validation sample (their stratum cannot be estimated) and report them.
+* Area estimates, area-adjusted accuracies and area-weighted disagreement need a
+  probability sample of the map (``design`` map-stratified or simple-random, see
+  :data:`karstflow.accuracy.DESIGNS`); for any other design :func:`assess_landcover`
+  reports them as "not evaluated" with the reason. A map-stratified sample whose strata
+  are not this map's classes (drawn from an earlier map) gets the Stehman (2014)
+  estimator when its points' strata and the strata's sizes are given.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import shapely
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from karstflow.accuracy import AccuracyAssessment, assess, confusion_matrix
+from karstflow.accuracy import AccuracyAssessment, assess, assess_stratified, confusion_matrix, design_reason
 
 log = logging.getLogger(__name__)
 
@@ -350,22 +356,39 @@ def assess_landcover(
     legend: Mapping[int, str],
     mapped_area: pd.Series | None = None,
     alpha: float = 0.05,
+    design: str = "map-stratified",
+    not_evaluated: str | None = None,
+    *,
+    stratum: ArrayLike | None = None,
+    stratum_size: Mapping[int, float] | None = None,
 ) -> tuple[AccuracyAssessment, dict[str, Any]]:
     """Accuracy of a map from validation pairs, over the classes present.
 
     ``mapped`` and ``reference`` are the map and reference codes of the validation
     samples (map nodata marks samples on unclassified pixels; they are dropped and
-    counted). ``mapped_area`` (code -> area, ha) adds the Olofsson et al. (2014) figures.
+    counted). ``mapped_area`` (code -> area, ha) adds the area figures for a probability
+    ``design`` (see :func:`karstflow.accuracy.assess`; any other design, or a
+    ``not_evaluated`` reason, records them as "not evaluated"): the Olofsson et al. (2014)
+    estimator with the map classes as strata, or, with ``stratum`` (each sample's stratum
+    code) and ``stratum_size`` (stratum code -> area, ha), the Stehman (2014) estimator
+    (:func:`karstflow.accuracy.assess_stratified`) for strata that are not this map's
+    classes. Strata (map classes, for Olofsson) with area but no sample are left out of
+    the population and reported.
 
     Returns the :class:`~karstflow.accuracy.AccuracyAssessment` and a JSON-ready report:
     its :meth:`~karstflow.accuracy.AccuracyAssessment.to_dict`, the class names, the
     legend classes missing from the validation sample, the samples dropped, and the map
-    classes left out of the area estimates.
+    classes (strata) left out of the area estimates.
     """
     mapped = np.asarray(mapped, dtype=np.int64)
     reference = np.asarray(reference, dtype=np.int64)
     if mapped.shape != reference.shape:
         raise ValueError(f"mapped and reference must pair up, found {mapped.shape} and {reference.shape}")
+    if (stratum is None) != (stratum_size is None):
+        raise ValueError("stratum and stratum_size go together: give both (Stehman 2014 estimator) or neither")
+    strata = None if stratum is None else np.asarray(stratum, dtype=np.int64)
+    if strata is not None and strata.shape != mapped.shape:
+        raise ValueError(f"stratum must have one code per sample, found {strata.shape} for {mapped.shape}")
     on_map = np.isin(mapped, list(legend))
     dropped = int((~on_map).sum())
     mapped, reference = mapped[on_map], reference[on_map]
@@ -375,21 +398,42 @@ def assess_landcover(
     labels = [c for c in legend if c in present]
     missing = [c for c in legend if c not in set(reference.tolist())]
     matrix = confusion_matrix(mapped, reference, labels)
+    estimate = mapped_area is not None and (not_evaluated or design_reason(design)) is None
     area = None
     left_out: dict[str, float] = {}
     if mapped_area is not None:
         area = np.array([float(mapped_area.get(c, 0.0)) for c in labels])
-        rows = matrix.sum(axis=1)
-        for i, c in enumerate(labels):
-            if area[i] > 0 and rows[i] == 0:
-                left_out[legend[c]] = float(area[i])
-                area[i] = 0.0
-        for c in legend:
-            if c not in labels and float(mapped_area.get(c, 0.0)) > 0:
-                left_out[legend[c]] = float(mapped_area[c])
+        if estimate and strata is None:
+            rows = matrix.sum(axis=1)
+            for i, c in enumerate(labels):
+                if area[i] > 0 and rows[i] == 0:
+                    left_out[legend[c]] = float(area[i])
+                    area[i] = 0.0
+            for c in legend:
+                if c not in labels and float(mapped_area.get(c, 0.0)) > 0:
+                    left_out[legend[c]] = float(mapped_area[c])
         if area.sum() <= 0:
             area = None
-    result = assess(matrix, labels, mapped_area=area, alpha=alpha)
+    if strata is not None and stratum_size is not None:
+        strata = strata[on_map]
+        sampled = set(strata.tolist())
+        sizes = {int(h): float(v) for h, v in stratum_size.items() if int(h) in sampled}
+        left_out = {
+            legend.get(int(h), str(h)): float(v) for h, v in stratum_size.items() if int(h) not in sampled and v > 0
+        }
+        result = assess_stratified(
+            strata,
+            mapped,
+            reference,
+            labels,
+            sizes,
+            mapped_area=area,
+            alpha=alpha,
+            design=design,
+            not_evaluated=not_evaluated,
+        )
+    else:
+        result = assess(matrix, labels, mapped_area=area, alpha=alpha, design=design, not_evaluated=not_evaluated)
     report = result.to_dict()
     report.update(
         class_names=[legend[c] for c in labels],
@@ -399,7 +443,8 @@ def assess_landcover(
     )
     if mapped_area is not None:
         report["area_unit"] = "ha"
-        report["area_strata_without_samples_ha"] = left_out
+        if estimate:
+            report["area_strata_without_samples_ha"] = left_out
     return result, report
 
 

@@ -24,8 +24,14 @@ stratum (``map_code``, the map class it was drawn in) and ``stratum_pixels`` (th
 pixels of that stratum when it was drawn); the KML placemarks also say
 ``design: map-stratified`` in their description, which Google Earth keeps.
 :func:`validation_design` reads the design back (column, KML description or the config
-key ``landcover.validation.design``) and :func:`strata_mismatch` checks that the strata
-are still the classes of the map being assessed.
+key ``landcover.validation.design``), :func:`strata_mismatch` checks whether the strata
+are still the classes of the map being assessed and :func:`stratum_sizes` reads the
+strata's pixels back. Naming the labelled file as the validation input retrains the
+classifier on every reference sample, so the map assessed is not the map the sample was
+drawn from; its area figures then come from the Stehman (2014, Int. J. Remote Sens.
+35:4923-4939) estimator for strata that differ from the map classes
+(:func:`karstflow.accuracy.assess_stratified`), with each point's ``map_code`` as its
+stratum and ``stratum_pixels`` as the stratum sizes N_h.
 """
 
 from __future__ import annotations
@@ -51,7 +57,10 @@ __all__ = [
     "labelled_codes",
     "olofsson_sample_size",
     "sampling_design",
+    "strata_mismatch",
     "stratified_sample",
+    "stratum_sizes",
+    "validation_design",
 ]
 
 #: Line of a KML placemark's description where the labeller writes the reference code.
@@ -294,9 +303,9 @@ def strata_mismatch(
     ``pixel_counts`` its pixels per class. The point's ``map_code`` (its stratum) must be
     the map's code there and, when the file has ``stratum_pixels``, each stratum must
     still have that many pixels; a file without those columns cannot be checked (None).
-    The stratified estimator is unbiased only for the strata the sample was drawn from
-    (Stehman 2014, Int. J. Remote Sens. 35:4923-4939, gives estimators for strata that
-    differ from the map classes; not implemented here).
+    Olofsson et al. (2014)'s estimator needs strata = map classes; when this returns a
+    reason, the Stehman (2014, Int. J. Remote Sens. 35:4923-4939) estimator for strata
+    that differ from the map classes applies instead (:func:`stratum_sizes` gives its N_h).
     """
     if "map_code" not in labelled.columns:
         return None
@@ -325,6 +334,47 @@ def strata_mismatch(
     return (
         "the sample was drawn from another map than the one assessed ("
         + "; ".join(problems)
-        + "): its strata are not this map's classes, so the Olofsson et al. (2014) estimator does not apply "
-        "(Stehman 2014); label the validation_sample.gpkg drawn from this map instead"
+        + "): its strata are not this map's classes, so the Olofsson et al. (2014) estimator does not apply; "
+        "the Stehman 2014 estimator for strata that differ from the map classes does"
     )
+
+
+def stratum_sizes(
+    labelled: gpd.GeoDataFrame | pd.DataFrame, *, source: str = "validation sample"
+) -> dict[int, int] | None:
+    """Pixels per stratum (N_h) of a map-stratified sample: ``map_code`` -> ``stratum_pixels``.
+
+    Read from every row of the file (labelled or not), so that a stratum none of whose
+    points is labelled yet is still part of the population. None when the file lacks either
+    column (or they are empty); :class:`~karstflow.classify.SampleError` naming ``source``
+    when a stratum carries two sizes, or a size is missing or not a positive whole number.
+    """
+    if "map_code" not in labelled.columns or "stratum_pixels" not in labelled.columns:
+        return None
+    frame = pd.DataFrame(
+        {
+            "h": pd.to_numeric(labelled["map_code"], errors="coerce"),
+            "n": pd.to_numeric(labelled["stratum_pixels"], errors="coerce"),
+        }
+    )
+    if frame["n"].isna().all():
+        return None
+    bad = frame["h"].isna() | frame["n"].isna() | ~(frame["n"] > 0) | (frame["n"] != frame["n"].round())
+    if bad.any():
+        ids = (
+            labelled["sample_id"].to_numpy()[bad.to_numpy()]
+            if "sample_id" in labelled.columns
+            else np.flatnonzero(bad) + 1
+        )
+        raise SampleError(
+            f"{source}: {int(bad.sum())} point(s) lack a stratum map_code or a positive whole stratum_pixels "
+            f"(ids {ids[:20].tolist()}); both are written by the sampling-design rule and must be kept"
+        )
+    found: dict[int, set[int]] = {}
+    for h, n in zip(frame["h"].to_numpy(dtype=float), frame["n"].to_numpy(dtype=float), strict=True):
+        found.setdefault(int(h), set()).add(int(n))
+    sizes = {h: sorted(found[h]) for h in sorted(found)}
+    clash = {h: n for h, n in sizes.items() if len(n) > 1}
+    if clash:
+        raise SampleError(f"{source}: a stratum must have one stratum_pixels value, found {clash}")
+    return {h: n[0] for h, n in sizes.items()}

@@ -3,10 +3,14 @@
 The area estimates, area-adjusted accuracies and area-weighted disagreement are computed
 only for a probability sample (karstflow.accuracy.DESIGNS): a labelled validation file
 whose design (column ``design``, KML description or landcover.validation.design) is
-map-stratified or simple-random, and for a map-stratified one only when its strata are
-still the classes of this map. The held-out split of the reference samples is
-``reference-split``: its Kappa and accuracies are reported, its area figures are
-"not evaluated" with the reason.
+map-stratified or simple-random. A map-stratified file whose strata are still the classes
+of this map, and a simple-random one (post-stratified by this map), get the Olofsson et al.
+(2014) estimator; a map-stratified file drawn from another map (the usual case: naming a
+validation file retrains the classifier) gets the Stehman (2014) estimator, each point's
+stratum being its ``map_code`` and each stratum's size its ``stratum_pixels``.
+``area_estimator`` in accuracy.json says which. The held-out split of the reference
+samples is ``reference-split``: its Kappa and accuracies are reported, its area figures
+are "not evaluated" with the reason.
 """
 
 import logging
@@ -14,7 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from karstflow.accuracy import DESIGNS, assess, design_reason
+from karstflow.accuracy import design_reason
 from karstflow.classify import (
     LANDCOVER_NODATA,
     SampleError,
@@ -25,7 +29,7 @@ from karstflow.classify import (
 )
 from karstflow.io import read_raster, read_vector, write_csv, write_json
 from karstflow.runtime import run_script
-from karstflow.sampling import labelled_codes, strata_mismatch, validation_design
+from karstflow.sampling import labelled_codes, strata_mismatch, stratum_sizes, validation_design
 
 log = logging.getLogger("karstflow.scripts.landcover_accuracy")
 
@@ -33,6 +37,9 @@ log = logging.getLogger("karstflow.scripts.landcover_accuracy")
 def main(input, output, params, wildcards, threads=1) -> None:
     legend = {int(k): v for k, v in params.classes.items()}
     landcover = read_raster(input.landcover, masked=False)
+    stratum: np.ndarray | None = None
+    stratum_ha: dict[int, float] = {}
+    differ: str | None = None
     pixel_area_m2 = abs(landcover.rio.resolution()[0] * landcover.rio.resolution()[1])
     area = mapped_area_ha(landcover, list(legend), pixel_area_m2)
 
@@ -70,7 +77,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         inside = (rows >= 0) & (rows < landcover.sizes["y"]) & (cols >= 0) & (cols < landcover.sizes["x"])
         if not inside.all():
             ids = points["sample_id"].to_numpy()[~inside] if "sample_id" in points else np.flatnonzero(~inside) + 1
-            message = f"{source}: {int((~inside).sum())} validation point(s) lie outside the map: ids {list(ids[:20])}"
+            message = (
+                f"{source}: {int((~inside).sum())} validation point(s) lie outside the map: ids {ids[:20].tolist()}"
+            )
             log.error("%s", message)
             raise SampleError(message)
         mapped = landcover.values[rows, cols].astype(int)
@@ -83,7 +92,24 @@ def main(input, output, params, wildcards, threads=1) -> None:
         if design == "map-stratified":
             values = np.asarray(landcover.values)
             counts = np.bincount(values[values != LANDCOVER_NODATA].ravel().astype(np.int64), minlength=256)
-            withheld = strata_mismatch(points, mapped, {c: int(counts[c]) for c in legend})
+            differ = strata_mismatch(points, mapped, {c: int(counts[c]) for c in legend})
+            if differ is not None:
+                try:
+                    # every row, labelled or not: a stratum without labels yet is still population
+                    pixels = stratum_sizes(labelled, source=source)
+                except SampleError as err:
+                    log.error("%s", err)
+                    raise
+                if pixels is None:
+                    withheld = (
+                        f"{differ}; but {source} has no stratum_pixels column, so the stratum sizes Stehman's "
+                        "estimator needs are unknown: keep the columns map_code and stratum_pixels of "
+                        "validation_sample.gpkg"
+                    )
+                else:
+                    stratum = pd.to_numeric(points["map_code"]).to_numpy().astype(np.int64)
+                    stratum_ha = {h: n * pixel_area_m2 / 1e4 for h, n in pixels.items()}
+                    log.info("%s: %s (strata: %s pixels)", source, differ, pixels)
     else:
         source = input.samples
         samples = pd.read_csv(input.samples)
@@ -99,22 +125,20 @@ def main(input, output, params, wildcards, threads=1) -> None:
         design, origin = "reference-split", "held-out split of the reference samples (landcover.validation.fraction)"
         withheld = None
 
-    estimate = DESIGNS[design] and withheld is None
     result, report = assess_landcover(
-        mapped, reference, legend, mapped_area=area if estimate else None, alpha=params.alpha
-    )
-    # the same matrix, now with its design: area figures only for a probability sample
-    result = assess(
-        result.matrix,
-        result.labels,
-        mapped_area=result.mapped_area if estimate else [float(area.get(c, 0.0)) for c in result.labels],
+        mapped,
+        reference,
+        legend,
+        mapped_area=area,
         alpha=params.alpha,
         design=design,
         not_evaluated=withheld,
+        stratum=stratum if stratum_ha else None,
+        stratum_size=stratum_ha or None,
     )
-    report.update(result.to_dict())
-    if not estimate:
-        report["area_unit"] = "ha"
+    if stratum_ha:
+        report["strata_differ_from_map"] = differ
+    if not result.has_area:
         log.warning(
             "%s: area estimates, area-adjusted accuracies and area-weighted disagreement not evaluated: %s",
             source,
@@ -131,9 +155,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
     table = confusion_table(result, legend)
     log.info("confusion matrix (map classes as rows):\n%s", table.to_string())
     log.info(
-        "design %s: overall accuracy %.4f, Kappa %.4f (95%% CI %.4f-%.4f), quantity disagreement %s, "
-        "allocation disagreement %s (%s)",
+        "design %s (area estimator %s): overall accuracy %.4f, Kappa %.4f (95%% CI %.4f-%.4f), "
+        "quantity disagreement %s, allocation disagreement %s (%s)",
         design,
+        report.get("area_estimator"),
         result.overall_accuracy,
         result.kappa,
         *result.kappa_ci,
@@ -169,6 +194,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         "quantity_disagreement": report["quantity_disagreement"],
         "allocation_disagreement": report["allocation_disagreement"],
         "area_adjusted_overall_accuracy": report.get("area_adjusted_overall_accuracy"),
+        "area_estimator": report.get("area_estimator"),
         "classes_missing_from_validation": report["classes_missing_from_validation"],
         "mapped_area_ha": report["mapped_area_ha"],
     }
