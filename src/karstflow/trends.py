@@ -7,8 +7,9 @@ workflow passes ``snakemake.threads`` to it). The kernel releases the GIL, so th
 scheduler runs blocks truly in parallel. The kernel itself is serial (no numba
 ``parallel=True``): parallelism and the thread count belong to the caller's dask scheduler,
 e.g. ``ds.compute(scheduler="threads", num_workers=threads)``. One 24 x 1000 x 1000 cube
-costs ~1.7 CPU-microseconds per pixel without the slope's confidence interval, about 1.4x
-that with it (see ``benchmarks/bench_trends.py``).
+costs ~1.7 CPU-microseconds per pixel without the slope's confidence interval (see
+``benchmarks/bench_trends.py``); the interval (two more order statistics per pixel, on by
+default) makes the kernel ~1.4-1.5x slower, ``interval=False`` skips it.
 
 Statistics per pixel, over the valid values of the series (finite; NaN and +-inf are
 missing), in coordinate order:
