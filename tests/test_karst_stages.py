@@ -49,6 +49,8 @@ def test_outputs_follow_the_results_contract(karst_run):
     grid = RegionGrid.from_dict(json.loads(res(karst_run, "grid.json").read_text()))
     rasters = [
         "greening/trend_slope.tif",
+        "greening/trend_slope_low.tif",
+        "greening/trend_slope_high.tif",
         "greening/trend_p.tif",
         "greening/trend_class.tif",
         "desertification/rd_grade_2000.tif",

@@ -237,6 +237,8 @@ STAGES: dict[str, Stage] = {
             outputs=[
                 "greening/ndvi_annual.nc",
                 "greening/trend_slope.tif",
+                "greening/trend_slope_low.tif",
+                "greening/trend_slope_high.tif",
                 "greening/trend_p.tif",
                 "greening/trend_class.tif",
             ],

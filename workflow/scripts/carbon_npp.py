@@ -188,6 +188,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         autocorrelation=None if params.autocorrelation == "none" else params.autocorrelation,
         min_valid=params.min_valid_years,
         stable_slope=params.stable_slope,
+        interval=False,  # only slope and class are written; the interval costs ~1.4x kernel time
     )[["slope", "trend_class"]].compute()
     write_raster(
         grid.data_array(trend["slope"].values, name="npp_trend_slope", units=f"{unit} per year"),
