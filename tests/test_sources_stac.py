@@ -916,12 +916,21 @@ def test_sentinel2_vegetation_scenes_carry_the_canonical_layers(stac_api, tmp_pa
     src = source(stac_api, tmp_path / "resources")
     scenes = src.vegetation_scenes("sentinel-2", Period("q1", dt.date(2022, 1, 1), dt.date(2022, 3, 31)), GRID)
     assert [s.date for s in scenes] == [dt.date(2022, 2, 10), dt.date(2022, 3, 12)]
-    assert all(list(s.layers) == ["B2", "B4", "B8", "SCL"] and s.encoding == "as-is" for s in scenes)
+    # the items have swir16 / swir22: B11 and B12 come along for the desertification unmixing
+    assert all(list(s.layers) == ["B2", "B4", "B8", "B11", "B12", "SCL"] and s.encoding == "as-is" for s in scenes)
+    assert "sentinel-2-l2a-sr--" in scenes[0].layers["B12"][0].path
     assert scenes[1].meta["sensor"] == "sentinel-2"
     got = on_grid([lyr.path for lyr in scenes[1].layers["B4"]], GRID, 2)
     clear = window(np.repeat(np.repeat(scl_of((10, 10, 20)), 2, 0), 2, 1), FOOT, GRID) == 4
     want = window(np.round(truth("B4", dt.date(2022, 3, 12)) * 10000), FOOT, GRID)  # offset removed
     np.testing.assert_array_equal(got[clear], want[clear])
+
+
+def test_sentinel2_vegetation_scenes_without_swir_items_carry_no_swir(stac_api, tmp_path):
+    src = source(stac_api, tmp_path / "resources", collection="s2-no-swir22")
+    period = Period("m", dt.date(2022, 3, 1), dt.date(2022, 3, 31))
+    (scene,) = src.vegetation_scenes("sentinel-2", period, GRID)
+    assert list(scene.layers) == ["B2", "B4", "B8", "SCL"]
 
 
 def test_from_config_reads_collections_and_per_sensor_assets(tmp_path):

@@ -788,9 +788,10 @@ class StacSource(RemoteSource):
         ``as-is``: Landsat uint16 DN and ``qa_pixel`` bits, MODIS int16 VI x 10000 and
         ``pixel_reliability``; Sentinel-2 DN with the BOA offset removed and ``SCL``), on the
         cache tiles of the region CRS and resolution. QA layers are resampled nearest.
-        Landsat and MODIS scenes whose items all have them also carry the surface reflectance
-        layers of :func:`optional_layers` (Landsat ``swir16``, ``swir22`` uint16 DN; MODIS
-        ``blue_reflectance`` ... ``mir_reflectance`` int16 x 10000), which the vegetation
+        Scenes whose items all have them also carry the surface reflectance layers of
+        :func:`optional_layers` (Landsat ``swir16``, ``swir22`` uint16 DN; MODIS
+        ``blue_reflectance`` ... ``mir_reflectance`` int16 x 10000; Sentinel-2 ``B11``,
+        ``B12`` when every item of the period has them), which the vegetation
         stage composites for the desertification unmixing; items without them still give
         scenes, without reflectance. ``meta``: ``sensor``, ``platform`` (``landsat-5`` ...
         from the items' ``platform``), ``source_items``, ``cloud_cover_pct``.
@@ -802,20 +803,30 @@ class StacSource(RemoteSource):
         layers = list(sensors.LAYERS[sensor])
         cloud = self.max_scene_cloud_pct if max_cloud_pct is None else float(max_cloud_pct)
         if sensor == "sentinel-2":
+            s2_collection = self._collection("sentinel-2")
+            bands = [b for b in layers if b != "SCL"]
+            extra = list(optional_layers(sensor))  # B11, B12: when every item of the period has them
+            if extra:
+                items, _ = self._items_in(s2_collection, period, grid, cloud)
+                have = [asset_keys(i, extra, self.assets_override) for i in items]
+                if not items or not all(all(k.values()) for k in have):
+                    extra = []
             s2 = StacSource(
                 self.region,
                 self.cache.root,
                 url=self.url,
-                collection=self._collection("sentinel-2"),
+                collection=s2_collection,
                 assets=self.assets_override,
                 resampling=self.resampling,
                 timeout_s=self.timeout_s,
-                bands=[b for b in layers if b != "SCL"],
+                bands=bands + extra,
                 tile_px=self.tile_px,
                 max_concurrent=self.max_concurrent,
                 policy=self.policy,
                 max_scene_cloud_pct=cloud,
             )
+            if extra:  # tiles with SWIR are a product of their own (see the Landsat/MODIS case)
+                s2.product = f"{s2_collection}-sr--{_slug(self.url)}"
             s2.signer, s2._client = self.signer, self._client
             scenes = s2.scenes(period, grid)
             self.fetched, self.reused = self.fetched + s2.fetched, self.reused + s2.reused
