@@ -5,18 +5,22 @@ collections that look like the products the karst workflow reads, and the static
 user would add themselves:
 
 * ``landsat-c2-l2``: Landsat Collection 2 Level-2 surface reflectance (assets ``blue``,
-  ``red``, ``nir08``, ``qa_pixel``; uint16 COGs, nodata 0, ``raster:bands`` scale 2.75e-05 and
+  ``red``, ``nir08``, ``swir16``, ``swir22``, ``qa_pixel``; uint16 COGs, nodata 0, ``raster:bands`` scale 2.75e-05 and
   offset -0.2 as in the USGS Collection 2 Level-2 Science Product Guides LSDS-1618/1619),
   Landsat 5 TM 2010-2011, Landsat 7 ETM+ 2012, Landsat 8 OLI 2013-2017; two scenes a year
   (mid-June with a cloud blob, mid-August with a cloud-shadow blob elsewhere) and a fill
   strip in the margin. TM/ETM+ scenes store the inverse of the Roy et al. (2016) ETM+ to
   OLI functions (:data:`karstflow.sensors.ROY2016_ETM_TO_OLI`), so harmonised reflectance
-  gives back the OLI-scale truth;
+  gives back the OLI-scale truth. Every clear pixel is a linear mix of three end-member
+  spectra (:data:`ENDMEMBERS`: vegetation, soil, rock) with the fractions of
+  :func:`truth_fractions`: the vegetation fraction gives the planted NDVI, the rock
+  fraction (:func:`truth_rock`) is the planted bedrock exposure;
 * ``modis-13Q1-061``: MOD13Q1 v061 16-day composites (``250m_16_days_NDVI``/``_EVI`` int16 x
-  1e-4, nodata -3000; ``250m_16_days_pixel_reliability`` int8) in the MODIS sinusoidal CRS on
-  the real MODIS grid (tile h27v06), 2016-2021, NDVI carrying the planted
-  :data:`SENSOR_OFFSET` (MODIS reads higher than Landsat) and a cloudy blob with a wrong low
-  NDVI in the July composite;
+  1e-4, nodata -3000; ``250m_16_days_pixel_reliability`` int8; ``250m_16_days_blue/red/NIR/
+  MIR_reflectance`` int16 x 1e-4, nodata -1000, the same surface mix as Landsat sees) in the
+  MODIS sinusoidal CRS on the real MODIS grid (tile h27v06), 2016-2021, two a season, NDVI
+  carrying the planted :data:`SENSOR_OFFSET` (MODIS reads higher than Landsat) and a cloudy
+  blob with a wrong low NDVI and bright reflectance in the July composite;
 * ``terraclimate-monthly``: monthly climate COGs on a 0.04 degree EPSG:4326 grid (TerraClimate-
   like variables and units), a deterministic Guizhou-like seasonal cycle (:func:`truth_climate`);
 * ``esa-worldcover``: ESA WorldCover 2020 (v100) and 2021 (v200) ``map`` (uint8 codes) on a
@@ -89,8 +93,18 @@ COLLECTIONS = {
 LANDSAT_MARGIN = 600.0
 LANDSAT_SCALE = 2.75e-05
 LANDSAT_OFFSET = -0.2
-LANDSAT_RED = 0.06  # OLI-scale reflectance of the clear pixels
-LANDSAT_BLUE = 0.04
+#: OLI-scale surface reflectance (blue, red, nir, swir16, swir22) of the three end-members
+#: every clear pixel mixes linearly: green vegetation, red karst soil (clay and iron oxides
+#: absorb in the SWIR) and bare limestone (bright, flat, brighter than the soil in the SWIR),
+#: shaped after the USGS spectral library (Kokaly et al. 2017). NDVI 0.875, 0.25, 0.085.
+ENDMEMBERS: dict[str, dict[str, float]] = {
+    "vegetation": {"blue": 0.03, "red": 0.03, "nir": 0.45, "swir16": 0.20, "swir22": 0.09},
+    "soil": {"blue": 0.07, "red": 0.15, "nir": 0.25, "swir16": 0.35, "swir22": 0.28},
+    "rock": {"blue": 0.20, "red": 0.27, "nir": 0.32, "swir16": 0.42, "swir22": 0.38},
+}
+REFLECTANCE_LAYERS = ("blue", "red", "nir", "swir16", "swir22")
+#: Rock share of the non-vegetated part of a pixel, per zone: rock = share x (1 - vegetation).
+ROCK_SHARE = {"greening": 0.8, "browning": 0.6, "stable": 0.3}
 LANDSAT_PLATFORMS = {2010: "landsat-5", 2011: "landsat-5", 2012: "landsat-7"} | {
     y: "landsat-8" for y in range(2013, 2018)
 }
@@ -102,10 +116,17 @@ CLOUD_DILATION = 100.0  # ring width of the dilated-cloud bit around the core
 SHADOW_BLOB = (572300.0, 2931700.0, 300.0)
 FILL_STRIP_WEST = REGION_BOUNDS[0] - LANDSAT_MARGIN + 300.0  # x < this: fill (bit 0, DN 0), in the margin
 # reflectance of the flagged pixels (platform scale, not harmonised): deliberately wrong NDVI
-CLOUD_REFL = {"blue": 0.35, "red": 0.30, "nir": 0.32}
-DILATED_REFL = {"blue": 0.16, "red": 0.15, "nir": 0.20}
-SHADOW_REFL = {"blue": 0.015, "red": 0.02, "nir": 0.03}
-LANDSAT_ASSETS = {"blue": "blue", "red": "red", "nir": "nir08", "qa_pixel": "qa_pixel"}
+CLOUD_REFL = {"blue": 0.35, "red": 0.30, "nir": 0.32, "swir16": 0.30, "swir22": 0.25}
+DILATED_REFL = {"blue": 0.16, "red": 0.15, "nir": 0.20, "swir16": 0.18, "swir22": 0.15}
+SHADOW_REFL = {"blue": 0.015, "red": 0.02, "nir": 0.03, "swir16": 0.02, "swir22": 0.015}
+LANDSAT_ASSETS = {
+    "blue": "blue",
+    "red": "red",
+    "nir": "nir08",
+    "swir16": "swir16",
+    "swir22": "swir22",
+    "qa_pixel": "qa_pixel",
+}
 WRS_PATH, WRS_ROW = 127, 42
 
 # -- MODIS ----------------------------------------------------------------------------------
@@ -114,13 +135,26 @@ MODIS_PIXEL = 231.65635826395825  # 926.625433055833 / 4 (MODIS land grid, 4800 
 MODIS_ORIGIN = (-20015109.355798, 10007554.677899)  # upper-left of the global sinusoidal grid
 MODIS_TILE_PX = 4800
 MODIS_MARGIN = 1000.0
-MODIS_DOYS = (161, 193, 225)  # 16-day composites starting in June, July, August (non-leap DOY)
+MODIS_DOYS = (193, 225)  # 16-day composites starting in July (the cloudy one) and August (non-leap DOY)
 MODIS_CLOUDY_DOY = 193  # the composite of each year with the cloudy blob
 MODIS_CLOUD_BLOB = (571700.0, 2932300.0, 500.0)  # in CRS (UTM) coordinates of pixel centres
 MODIS_CLOUD_NDVI = 0.1
 MODIS_EVI_FACTOR = 0.6
 MODIS_FILL_NORTH = REGION_BOUNDS[3] + 700.0  # pixel centres north of this (UTM y) are fill (-1)
-MODIS_ASSETS = ("250m_16_days_NDVI", "250m_16_days_EVI", "250m_16_days_pixel_reliability")
+#: MOD13Q1 reflectance assets (x 1e-4, fill -1000) -> the end-member band they carry
+#: (MODIS band 3 blue, 1 red, 2 nir, 7 MIR 2.1 um ~ Landsat swir22)
+MODIS_REFLECTANCE_ASSETS = {
+    "250m_16_days_blue_reflectance": "blue",
+    "250m_16_days_red_reflectance": "red",
+    "250m_16_days_NIR_reflectance": "nir",
+    "250m_16_days_MIR_reflectance": "swir22",
+}
+MODIS_ASSETS = (
+    "250m_16_days_NDVI",
+    "250m_16_days_EVI",
+    "250m_16_days_pixel_reliability",
+    *MODIS_REFLECTANCE_ASSETS,
+)
 
 # -- climate --------------------------------------------------------------------------------
 CLIMATE_RES = 0.04
@@ -191,6 +225,39 @@ def truth_ndvi(year: int, x: Any, y: Any = None) -> Any:
         np.where(xa < ZONE_EDGES[1], BROWNING_NDVI_2010 + BROWNING_SLOPE * t, STABLE_NDVI),
     )
     return float(out) if out.ndim == 0 else out
+
+
+def truth_fractions(year: int, x: Any) -> dict[str, np.ndarray]:
+    """Vegetation, soil and rock fractions (summing to 1) of a clear pixel at CRS x in ``year``.
+
+    Rock is :data:`ROCK_SHARE` of the zone times the non-vegetated part; the vegetation
+    fraction is the one whose linear mix of :data:`ENDMEMBERS` has the NDVI of
+    :func:`truth_ndvi`: with nir = v Nv + (1 - v) Nb and red likewise (Nb, Rb of the bare
+    mix), NDVI = t gives v = (t (Nb + Rb) - (Nb - Rb)) / ((Nv - Rv) - (Nb - Rb) - t ((Nv + Rv) - (Nb + Rb))).
+    """
+    t = np.asarray(truth_ndvi(year, x), dtype=float)
+    share = np.vectorize(ROCK_SHARE.__getitem__, otypes=[float])(np.asarray(zone_of(x)))
+    em = ENDMEMBERS
+    nv, rv = em["vegetation"]["nir"], em["vegetation"]["red"]
+    nb = share * em["rock"]["nir"] + (1 - share) * em["soil"]["nir"]
+    rb = share * em["rock"]["red"] + (1 - share) * em["soil"]["red"]
+    v = (t * (nb + rb) - (nb - rb)) / ((nv - rv) - (nb - rb) - t * ((nv + rv) - (nb + rb)))
+    if np.any((v < 0) | (v > 1)):
+        raise ValueError("truth_fractions: a planted NDVI outside the end-members' range")
+    return {"vegetation": v, "soil": (1 - share) * (1 - v), "rock": share * (1 - v)}
+
+
+def truth_rock(year: int, x: Any) -> Any:
+    """The planted bedrock exposure (rock fraction) at CRS x in ``year``."""
+    r = truth_fractions(year, x)["rock"]
+    return float(r) if r.ndim == 0 else r
+
+
+def truth_reflectance(year: int, x: Any) -> dict[str, np.ndarray]:
+    """OLI-scale surface reflectance of a clear pixel at CRS x: the fractions' mix of
+    :data:`ENDMEMBERS` per band (:data:`REFLECTANCE_LAYERS`)."""
+    f = truth_fractions(year, x)
+    return {b: sum(f[em] * ENDMEMBERS[em][b] for em in ENDMEMBERS) for b in REFLECTANCE_LAYERS}
 
 
 def truth_modis_ndvi(year: int, x: Any, y: Any = None) -> Any:
@@ -388,16 +455,12 @@ def landsat_grid() -> tuple[Any, tuple[int, int]]:
 
 
 def landsat_scene(year: int, scene: int) -> dict[str, np.ndarray]:
-    """Stored DN of one Landsat scene (``scene`` 0 June, 1 August): blue, red, nir, qa_pixel."""
+    """Stored DN of one Landsat scene (``scene`` 0 June, 1 August): blue, red, nir, swir16,
+    swir22, qa_pixel."""
     platform = LANDSAT_PLATFORMS[year]
     transform, shape = landsat_grid()
     x, y = _centres(transform, shape)
-    ndvi = truth_ndvi(year, x)
-    oli = {
-        "blue": np.full(shape, LANDSAT_BLUE),
-        "red": np.full(shape, LANDSAT_RED),
-        "nir": LANDSAT_RED * (1 + ndvi) / (1 - ndvi),
-    }
+    oli = {b: np.broadcast_to(v, shape).astype(float) for b, v in truth_reflectance(year, x).items()}
     if platform == "landsat-8":
         sr = oli
     else:  # the inverse of Roy et al. (2016): ETM = (OLI - intercept) / slope
@@ -518,7 +581,8 @@ def modis_pixel_centres_in_crs() -> tuple[np.ndarray, np.ndarray]:
 
 
 def modis_composite(year: int, doy: int) -> dict[str, np.ndarray]:
-    """Stored values of one MOD13Q1 composite: NDVI, EVI (int16 x 1e4) and pixel reliability (int8)."""
+    """Stored values of one MOD13Q1 composite: NDVI, EVI (int16 x 1e4), pixel reliability (int8)
+    and the blue, red, NIR and MIR reflectance (int16 x 1e4, fill -1000)."""
     ux, uy = modis_pixel_centres_in_crs()
     ndvi = truth_modis_ndvi(year, ux)
     rel = np.zeros(ux.shape, np.int8)
@@ -532,7 +596,17 @@ def modis_composite(year: int, doy: int) -> dict[str, np.ndarray]:
     n[fill] = -3000
     e[fill] = -3000
     rel[fill] = -1
-    return {"250m_16_days_NDVI": n, "250m_16_days_EVI": e, "250m_16_days_pixel_reliability": rel}
+    out = {"250m_16_days_NDVI": n, "250m_16_days_EVI": e, "250m_16_days_pixel_reliability": rel}
+    # reflectance: the same surface (fractions of the OLI-scale truth) as Landsat sees; the
+    # planted offset is one of the MODIS NDVI product, not of the surface
+    refl = truth_reflectance(year, ux)
+    for key, band in MODIS_REFLECTANCE_ASSETS.items():
+        r = np.round(refl[band] * 10000).astype(np.int16)
+        if doy == MODIS_CLOUDY_DOY:
+            r[cloudy] = round(CLOUD_REFL[band] * 10000)
+        r[fill] = -1000
+        out[key] = r
+    return out
 
 
 def _modis(pystac: Any, data_dir: Path, coll: Any) -> None:
@@ -575,6 +649,10 @@ def _modis(pystac: Any, data_dir: Path, coll: Any) -> None:
                     _write_cog(path, data, t, MODIS_CRS, nodata=-1)
                     bands = _raster_band("int8", -1, unit="rank", spatial_resolution=MODIS_PIXEL)
                     roles = ["data", "quality"]
+                elif key.endswith("_reflectance"):
+                    _write_cog(path, data, t, MODIS_CRS, nodata=-1000)
+                    bands = _raster_band("int16", -1000, 0.0001, unit="reflectance")
+                    roles = ["data", "reflectance"]
                 else:
                     _write_cog(path, data, t, MODIS_CRS, nodata=-3000)
                     bands = _raster_band("int16", -3000, 0.0001, unit="NDVI" if "NDVI" in key else "EVI")

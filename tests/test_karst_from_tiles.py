@@ -9,14 +9,16 @@ ETM+ and OLI, real QA_PIXEL bits and scale factors, TM/ETM+ stored before the Ro
 layout read over HTTP. The region gives only its AOI file, years, the STAC URL, the sensor
 per year range (Landsat 2010-2016, MODIS 2016-2021: 2016 is the overlap year), its own
 lithology map (column ``LITH_CODE``) with the carbonate units, and the carbon-pool and
-biophysical tables. One Snakemake run (about two minutes on 2 cores) then checks:
+biophysical tables. One Snakemake run then checks:
 
 * the planted greening (+0.015/yr) and browning (-0.010/yr) slopes and the stable zone are
   recovered by the greening stage, and the sensor of each year is in the cube and in
   greening.json;
 * the planted MODIS offset is found on the overlap year and removed (without it the stable
   zone would show a spurious trend);
-* rocky desertification on carbonate shrinks in the greening zone;
+* rocky desertification on carbonate shrinks in the greening zone; its bedrock exposure is
+  the linear unmixing of the pulled Landsat/MODIS surface reflectance (SWIR included) and
+  recovers the planted rock fraction of every zone and year;
 * the annual climate is the sum/mean of the served months, in converted units; the soil
   grids and the crosswalked WorldCover match what was served;
 * fetching a year again (its table deleted, the tile cache kept) pulls nothing.
@@ -108,10 +110,16 @@ def run(workflow_runner, tmp_path_factory):
             config["terrain"] = {}
             config["climate"] = {"product": "terraclimate"}
             config["soil"] = {"base_url": cat.soilgrids_url(url)}
-            config["services"] = {"years": [2020, 2021]}
-            # 256 px cache tiles: two cover the 100 x 100 px region (the default 1024 px
-            # tile would read 50 times the region's pixels from every item)
-            config["imagery"] = {"cache_tile_px": 256}
+            # no roads layer in this region: the roads threat is taken out explicitly
+            config["services"] = {"years": [2020, 2021], "habitat_quality": {"drop_threats": {REGION: ["roads"]}}}
+            # the unmixing takes the planted end-members (MODIS years have no swir1, so the
+            # stack's common bands are blue, red, nir, swir2)
+            names = {"swir16": "swir1", "swir22": "swir2"}
+            endmembers = {em: {names.get(b, b): v for b, v in spec.items()} for em, spec in kc.ENDMEMBERS.items()}
+            config["desertification"] = {"unmixing": {"endmembers": endmembers}}
+            # 384 px cache tiles: one lattice tile holds the whole 100 x 100 px region, so every
+            # item is read once (256 px tiles split it in two, 1024 px read 50 times its pixels)
+            config["imagery"] = {"cache_tile_px": 384}
 
         workdir = workflow_runner.copy(tmp_path_factory.mktemp("karst-from-tiles"), own_config)
         _snakemake(workdir)
@@ -188,6 +196,28 @@ def test_rocky_desertification_shrinks_where_it_greens(run):
     # the east third is sandstone: never graded
     east = _zone_interior(xs, "stable", margin=60.0)
     assert (g[:, east] == 255).all()
+
+
+def test_desertification_unmixes_the_pulled_reflectance_into_the_planted_rock(run):
+    grades = xr.open_dataset(_results(run, "desertification/rd_grade_annual.nc"))
+    # no bedrock_exposure layer and reflectance in every year's composite: auto -> unmixing
+    assert grades.attrs["exposure_method"] == "unmixing"
+    assert grades.attrs["unmixing_bands"] == "blue,red,nir,swir2"  # MODIS has no 1.6 um band
+    stack = xr.open_dataset(_results(run, "vegetation/annual_stack.nc"))
+    assert {"blue", "red", "nir", "swir2"} <= set(stack.data_vars) and "swir1" not in stack.data_vars
+    expo = grades["bedrock_exposure"]
+    xs = np.broadcast_to(expo["x"].values, expo.shape[1:])
+    worst = 0.0
+    for zone, x in (("greening", 570500.0), ("browning", 571500.0), ("stable", 572500.0)):
+        inside = _zone_interior(xs, zone)
+        for k, year in enumerate(expo["year"].values.tolist()):
+            found = float(np.nanmedian(expo.values[k][inside]))
+            worst = max(worst, abs(found - kc.truth_rock(year, x)))
+            assert found == pytest.approx(kc.truth_rock(year, x), abs=0.02), (zone, year)
+    # the planted rock falls where it greens (0.47 -> 0.30) and rises where it browns
+    first, last = (float(np.nanmedian(expo.values[k][_zone_interior(xs, "greening")])) for k in (0, -1))
+    assert last < first - 0.1
+    print(f"largest |unmixed - planted rock fraction| over zones and years: {worst:.4f}")
 
 
 def test_annual_climate_is_the_months_in_converted_units(run):
