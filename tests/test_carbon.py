@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 from karstflow.carbon import (
+    borrow_endmembers,
     budyko_fu_aet_ratio,
     carbon_storage,
     casa_monthly,
@@ -20,6 +21,7 @@ from karstflow.carbon import (
     fpar_endmembers,
     fpar_from_ndvi,
     heterotrophic_respiration,
+    landcover_bracket,
     landcover_by_year,
     optimal_temperature_by_year,
     read_carbon_pools,
@@ -353,3 +355,59 @@ def test_epsilon_max_and_landcover_by_year():
     assert lc.sel(year=2006).values.tolist() == [[2.0, 2.0]]
     eps = epsilon_max_map(lc, {"1": 0.542, "2": 0.768})
     np.testing.assert_allclose(eps.sel(year=2004).values, [[0.542, 0.768]], rtol=1e-6)
+
+
+def test_landcover_bracket_weights_the_later_map_linearly_between_maps():
+    """Between two maps the class is known only to change in some year between them: the
+    weight of the later map grows linearly (the expectation over a uniform change year), so
+    a changed pixel has no step at the interval's midpoint, as the nearest map gives."""
+    a = xr.DataArray(np.array([[1.0, 2.0]]), dims=("y", "x"))
+    b = xr.DataArray(np.array([[2.0, 2.0]]), dims=("y", "x"))
+    c = xr.DataArray(np.array([[3.0, 3.0]]), dims=("y", "x"))
+    years = [1998, 2000, 2004, 2010, 2015, 2020, 2022]
+    before, after, w = landcover_bracket({2000: a, 2010: b, 2020: c}, years)
+    np.testing.assert_allclose(w.values, [0, 0, 0.4, 0, 0.5, 0, 0])
+    assert before.sel(year=2004).values.tolist() == [[1.0, 2.0]] and after.sel(year=2004).values.tolist() == [
+        [2.0, 2.0]
+    ]
+    assert before.sel(year=2015).values.tolist() == [[2.0, 2.0]] and after.sel(year=2015).values.tolist() == [
+        [3.0, 3.0]
+    ]
+    # outside the span and on a map year both sides are that map
+    for y, m in ((1998, a), (2010, b), (2022, c)):
+        assert before.sel(year=y).values.tolist() == after.sel(year=y).values.tolist() == m.values.tolist()
+    # a parameter blended by hand: epsilon_max 0.542 -> 0.768 over 2000-2010, 2004 at w = 0.4
+    e0 = epsilon_max_map(before, {"1": 0.542, "2": 0.768, "3": 0.475})
+    e1 = epsilon_max_map(after, {"1": 0.542, "2": 0.768, "3": 0.475})
+    blended = e0 * (1 - w) + e1 * w
+    assert float(blended.sel(year=2004)[0, 0]) == pytest.approx(0.6 * 0.542 + 0.4 * 0.768, rel=1e-6)
+    with pytest.raises(ValueError, match="no land-cover maps"):
+        landcover_bracket({}, years)
+
+
+def test_non_vegetation_codes_borrow_a_vegetation_types_endmembers():
+    table = pd.DataFrame(
+        {
+            "code": [6, 9],
+            "n": [10, 10],
+            "ndvi_min": [0.023, 0.023],
+            "ndvi_max": [0.634, 0.32],
+            "sr_min": [1.05, 1.05],
+            "sr_max": [4.46, 1.94],
+        }
+    )
+    out = borrow_endmembers(table, {"8": 6, "9": 6}, key="carbon.fpar.endmembers_of")
+    row = out.set_index("code").loc[9]
+    # bare rock's own 95th percentile (0.32) would put FPAR near 0.95 on sparse plants; it
+    # takes grassland's: an NDVI of 0.3 gives (0.3 - 0.023) / (0.634 - 0.023) x 0.949 + 0.001
+    assert row["ndvi_max"] == 0.634 and row["sr_max"] == 4.46 and 8 not in out["code"].tolist()
+    fpar = fpar_from_ndvi(
+        xr.DataArray([0.3]), ndvi_min=0.023, ndvi_max=row["ndvi_max"], sr_min=1.05, sr_max=row["sr_max"]
+    )
+    sr = 1.3 / 0.7
+    by_hand = 0.5 * ((0.3 - 0.023) / (0.634 - 0.023) * 0.949 + 0.001) + 0.5 * (
+        (sr - 1.05) / (4.46 - 1.05) * 0.949 + 0.001
+    )
+    assert float(fpar[0]) == pytest.approx(by_hand, rel=1e-5)
+    with pytest.raises(ValueError, match=r"carbon.fpar.endmembers_of: code 9 takes the end-members of code 5"):
+        borrow_endmembers(table, {9: 5}, key="carbon.fpar.endmembers_of")

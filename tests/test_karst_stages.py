@@ -179,10 +179,11 @@ def test_casa_on_one_pixel_by_hand_from_the_workflow_inputs(karst_run):
     np.testing.assert_allclose(
         monthly["precipitation_mm"].values[-12:].sum(axis=0), annual["precipitation_mm"].values[-1], rtol=1e-5
     )
-    # forest (code 2) end-members: 95th percentiles over its pixel-years (the 2000 map for
-    # 2000-2011, the 2023 map for 2012-2023: the nearest map)
-    lc_by_year = np.stack([lc0 if y <= 2011 else lc1 for y in range(2000, 2024)])
-    forest = ndvi[(lc_by_year == 2) & np.isfinite(ndvi)].astype(float)
+    # forest (code 2) end-members: 95th percentiles over its pixel-years of known class (each
+    # map's own year, and between the maps the pixels of one class in both)
+    between = np.where(lc0 == lc1, lc0, -1)
+    known = np.stack([lc0 if y == 2000 else lc1 if y == 2023 else between for y in range(2000, 2024)])
+    forest = ndvi[(known == 2) & np.isfinite(ndvi)].astype(float)
     ndvi_max, sr_max = _by_code(npp.attrs["casa_ndvi_max_by_code"]), _by_code(npp.attrs["casa_sr_max_by_code"])
     assert ndvi_max[2] == pytest.approx(np.percentile(forest, 95), abs=2e-6)
     assert sr_max[2] == pytest.approx(np.percentile((1 + forest) / (1 - forest), 95), rel=1e-5)
@@ -202,6 +203,23 @@ def test_casa_on_one_pixel_by_hand_from_the_workflow_inputs(karst_run):
         assert float(npp["npp"][k, iy, ix]) == pytest.approx(expected_npp, rel=1e-4)
         assert float(npp["rh"][k, iy, ix]) == pytest.approx(expected_rh, rel=1e-5)
         assert float(npp["nep"][k, iy, ix]) == pytest.approx(expected_npp - expected_rh, rel=1e-3, abs=0.05)
+    # bare rock and built-up take grassland's end-members (carbon.fpar.endmembers_of)
+    assert ndvi_max[9] == ndvi_max[8] == ndvi_max[6] and sr_max[9] == sr_max[6]
+    # a grassland pixel of 2000 that is other forest land in 2023: in 2006 (w = 6/23) its NPP is
+    # the blend of the two classes' NPP, the expectation over the unobserved change year
+    eps = _by_code(npp.attrs["epsilon_max_g_c_per_mj"])
+    iy, ix = next(
+        (i, j) for i, j in zip(*np.nonzero((lc0 == 6) & (lc1 == 3)), strict=True) if np.isfinite(ndvi[:, i, j]).all()
+    )
+    k, w = 6, 6 / 23
+    months = {
+        v: monthly[v].values[12 * k : 12 * k + 12, iy, ix].astype(float).tolist()
+        for v in monthly.data_vars
+        if monthly[v].ndim == 3
+    }
+    as_grass, _ = _by_hand_npp(float(ndvi[k, iy, ix]), months, eps[6], ndvi_max[6], sr_max[6])
+    as_forest, _ = _by_hand_npp(float(ndvi[k, iy, ix]), months, eps[3], ndvi_max[3], sr_max[3])
+    assert float(npp["npp"][k, iy, ix]) == pytest.approx((1 - w) * as_grass + w * as_forest, rel=1e-4)
 
 
 def test_carbon_storage_and_sequestration_by_hand(karst_run):
@@ -221,8 +239,9 @@ def test_carbon_storage_and_sequestration_by_hand(karst_run):
     # afforestation and RD restoration planted in the demo store carbon
     assert summary["sequestration"]["total_mg_c"] > 0
     # greening raises NPP: the NPP trend is steeper in the greening zone than in the stable
-    # zone, on pixels of one land cover throughout (where the cover changes, FPAR switches to
-    # the new type's end-members: the same NDVI gives a forest less FPAR than a cropland)
+    # zone, on pixels of one land cover throughout (where the cover changes, NPP moves to the
+    # new type's end-members and epsilon_max: the same NDVI gives a forest less FPAR than a
+    # grassland, and the demo's other and sparse forest have a lower epsilon_max)
     zones = read_raster(demo / "trend_zones_truth.tif", masked=False).values
     lc0 = read_raster(demo / "landcover_2000.tif", masked=False).values
     same = lc0 == read_raster(demo / "landcover_2023.tif", masked=False).values

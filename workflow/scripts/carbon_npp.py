@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from karstflow.carbon import (
+    borrow_endmembers,
     budyko_fu_aet_ratio,
     casa_monthly,
     casa_npp,
@@ -16,7 +17,7 @@ from karstflow.carbon import (
     epsilon_max_map,
     fpar_endmembers,
     heterotrophic_respiration,
-    landcover_by_year,
+    landcover_bracket,
     npp_summary,
     water_stress,
     year_month,
@@ -89,18 +90,22 @@ def main(input, output, params, wildcards, threads=1) -> None:
         lc = read_raster(path, chunks={"y": params.chunk_px, "x": params.chunk_px})
         check_same_grid(cube, lc, cube_path, path)
         landcovers[year] = lc.assign_coords(y=cube["y"], x=cube["x"])
-    lc_cube = landcover_by_year(landcovers, years)
-    eps_max = epsilon_max_map(
-        lc_cube,
-        params.epsilon_max,
-        source=", ".join(str(input[f"landcover_{y}"]) for y in params.landcover_years),
-    )
+    # between two maps a changed pixel's class is known only to lie between them: NPP is the
+    # expectation over a change year uniform in the interval (karstflow.carbon.landcover_bracket)
+    lc_before, lc_after, lc_weight = landcover_bracket(landcovers, years)
+    lc_source = ", ".join(str(input[f"landcover_{y}"]) for y in params.landcover_years)
 
     ndvi = cube["ndvi"]
     fp = params.fpar
+    # end-members per type from the pixel-years whose class is known (same class on both sides)
     table = fpar_endmembers(
-        ndvi, lc_cube, percentile=fp["max_percentile"], ndvi_min=fp["ndvi_min"], sr_min=fp["sr_min"]
+        ndvi,
+        lc_before.where(lc_before == lc_after),
+        percentile=fp["max_percentile"],
+        ndvi_min=fp["ndvi_min"],
+        sr_min=fp["sr_min"],
     )
+    table = borrow_endmembers(table, fp["endmembers_of"], key="carbon.fpar.endmembers_of")
     for row in table.itertuples():
         log.info(
             "FPAR end-members of land-cover code %d (%d pixel-years): NDVI %.3f-%.4f, SR %.2f-%.3f",
@@ -113,22 +118,37 @@ def main(input, output, params, wildcards, threads=1) -> None:
         )
         if row.ndvi_max <= row.ndvi_min or row.sr_max <= row.sr_min:
             log.warning("land-cover code %d: NDVI_max <= NDVI_min, FPAR_min for its pixels", row.code)
-    ndvi_max, sr_max = endmember_maps(lc_cube, table)
-    fpar_kw = dict(
-        ndvi_min=fp["ndvi_min"],
-        ndvi_max=ndvi_max,
-        sr_min=fp["sr_min"],
-        sr_max=sr_max,
-        fpar_min=fp["min"],
-        fpar_max=fp["max"],
-        ndvi_weight=fp["ndvi_weight"],
-    )
+
+    def type_parameters(lc: xr.DataArray) -> tuple[xr.DataArray, dict]:
+        ndvi_max, sr_max = endmember_maps(lc, table)
+        fpar_kw = dict(
+            ndvi_min=fp["ndvi_min"],
+            ndvi_max=ndvi_max,
+            sr_min=fp["sr_min"],
+            sr_max=sr_max,
+            fpar_min=fp["min"],
+            fpar_max=fp["max"],
+            ndvi_weight=fp["ndvi_weight"],
+        )
+        return epsilon_max_map(lc, params.epsilon_max, source=lc_source), fpar_kw
+
+    sides = [type_parameters(lc_before)]
+    if float(lc_weight.max()) > 0:
+        sides.append(type_parameters(lc_after))
+
+    def blend(values: list[xr.DataArray]) -> xr.DataArray:
+        return values[0] if len(values) == 1 else (values[0] * (1 - lc_weight) + values[1] * lc_weight)
+
     if params.rh_model != "pei2009":
         raise ValueError(f"config key carbon.heterotrophic_respiration: unknown model {params.rh_model!r}")
     if monthly:
-        res = casa_monthly(ndvi, climate, eps_max, omega=params.fu_omega, peak_month=params.ndvi_peak_month, **fpar_kw)
-        npp, rh, t_opt = res["npp"].where(ndvi.notnull()), res["rh"], res["t_opt"]
-        extra = {"t_stress_apar": res["t_stress_apar"]}
+        runs = [
+            casa_monthly(ndvi, climate, eps, omega=params.fu_omega, peak_month=params.ndvi_peak_month, **kw)
+            for eps, kw in sides
+        ]
+        npp = blend([r["npp"] for r in runs]).where(ndvi.notnull())
+        rh, t_opt = runs[0]["rh"], runs[0]["t_opt"]  # neither depends on the land cover
+        extra = {"t_stress_apar": runs[0]["t_stress_apar"]}
         note = (
             "CASA on monthly steps summed to years: APAR = monthly solar radiation x FPAR x 0.5 with the "
             "year's (growing-season) NDVI for each of its months (no monthly NDVI); T_opt per year = "
@@ -137,14 +157,18 @@ def main(input, output, params, wildcards, threads=1) -> None:
         )
     else:
         w_e = water_stress(budyko_fu_aet_ratio(climate["precipitation_mm"], climate["eto_mm"], omega=params.fu_omega))
-        casa = casa_npp(ndvi, climate["solar_mj_m2"], climate["temperature_c"], w_e, eps_max, **fpar_kw)
+        runs = [casa_npp(ndvi, climate["solar_mj_m2"], climate["temperature_c"], w_e, eps, **kw) for eps, kw in sides]
         rh = heterotrophic_respiration(climate["temperature_c"], climate["precipitation_mm"], months_per_step=12)
-        npp, t_opt, extra = casa["npp"].where(ndvi.notnull()), casa["t_opt"], {}
+        npp, t_opt, extra = blend([r["npp"] for r in runs]).where(ndvi.notnull()), runs[0]["t_opt"], {}
         note = (
             "CASA on annual steps (carbon.time_step: annual, biased: T_e1 T_e2 near 1 and Rh on the annual "
             "mean temperature low): APAR = annual solar radiation x FPAR(annual NDVI) x 0.5; T_opt = "
             "temperature of the year of peak NDVI; W_e from Fu's Budyko curve with annual P and ETo"
         )
+    note += (
+        "; between two land-cover maps NPP = (1 - w) NPP(earlier map) + w NPP(later map), "
+        "w = (t - t0) / (t1 - t0): the expectation over an unobserved change year"
+    )
     nep = (npp - rh).astype(np.float32)
     unit = "g C m-2 yr-1"
     out = xr.Dataset(
@@ -162,6 +186,9 @@ def main(input, output, params, wildcards, threads=1) -> None:
         casa_ndvi_min=float(fp["ndvi_min"]),
         casa_sr_min=float(fp["sr_min"]),
         fpar_max_percentile=float(fp["max_percentile"]),
+        fpar_endmembers_of=",".join(
+            f"{c}:{t}" for c, t in sorted(fp["endmembers_of"].items(), key=lambda kv: int(kv[0]))
+        ),
         casa_ndvi_max_by_code=",".join(f"{r.code}:{r.ndvi_max:.6f}" for r in table.itertuples()),
         casa_sr_max_by_code=",".join(f"{r.code}:{r.sr_max:.6f}" for r in table.itertuples()),
         fpar_min=fp["min"],
@@ -172,6 +199,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         rh_model=params.rh_model,
         ndvi_peak_month=str(params.ndvi_peak_month),
         landcover_years=",".join(map(str, params.landcover_years)),
+        landcover_between_maps="linear blend of the two maps' NPP (expected value over the change year)",
         epsilon_max_g_c_per_mj=",".join(
             f"{k}:{v}" for k, v in sorted(params.epsilon_max.items(), key=lambda kv: int(kv[0]))
         ),
