@@ -602,8 +602,8 @@ def landcover_bracket(
     unobserved year between them; with that year uniform over the interval, the expected
     value of anything computed from the class in year t is ``(1 - w) f(before) + w
     f(after)``. Blending so avoids the step that taking the nearest map puts at the interval's
-    midpoint (with per-type FPAR end-members, a grassland pixel turning forest lost about
-    40 % of its FPAR in one year, turning the demo's NPP trend negative on greening land).
+    midpoint (with per-type FPAR end-members the demo's changed pixels lost a third of their
+    NPP in one year).
     """
     if not landcovers:
         raise ValueError("no land-cover maps given")
