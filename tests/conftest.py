@@ -89,16 +89,20 @@ def workflow_runner(project_root) -> WorkflowRunner:
 
 
 @pytest.fixture(scope="session")
-def karst_demo_run(workflow_runner, tmp_path_factory) -> Path:
-    """The whole workflow (every stage, maps included) on the karst demo region alone, run
-    once per session; tests that need the karst stages' outputs or the report share it."""
-
-    def karst_only(config):
-        config["regions"] = {"demo-karst": config["regions"]["demo-karst"]}
-
-    workdir = workflow_runner.copy(tmp_path_factory.mktemp("karst-demo-run"), karst_only)
+def demo_run(workflow_runner, tmp_path_factory) -> Path:
+    """The whole workflow on the bundled demo regions (what `make demo` runs: every stage,
+    maps included), run once per session; the end-to-end tests of both regions share it and
+    change nothing in it (bad-input cases work in copies)."""
+    workdir = workflow_runner.copy(tmp_path_factory.mktemp("demo-run"))
     workflow_runner.run(workdir)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def karst_demo_run(demo_run) -> Path:
+    """The session's demo run, for the tests of the karst region's stages and the report
+    (one run of the karst chain per session, not one per test module)."""
+    return demo_run
 
 
 # --------------------------------------------------------------------------------------

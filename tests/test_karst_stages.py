@@ -1,9 +1,9 @@
 """End-to-end: greening, rocky desertification and carbon on the tiny karst demo.
 
-One module-scoped Snakemake run (a temporary copy of the workflow, karst region only)
-builds the karst stages; the tests check the outputs against the demo's PLANTED.json,
-redo CASA and the InVEST storage by hand from the workflow's own inputs, and run the
-bad-input cases (too few valid years, a climate cube on another grid) in copies.
+The session's demo run (conftest ``karst_demo_run``) builds the karst stages; the tests
+check the outputs against the demo's PLANTED.json, redo CASA and the InVEST storage by
+hand from the workflow's own inputs, and run the bad-input cases (too few valid years, a
+climate cube on another grid) in copies.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ PX_KM2 = 0.0009
 
 
 @pytest.fixture(scope="module")
-def karst_run(project_root, tmp_path_factory):
-    workdir = copy_workflow(project_root, tmp_path_factory.mktemp("karst"))
-    snakemake(workdir, TARGET)
-    return workdir
+def karst_run(karst_demo_run):
+    """The session's demo run (conftest), which builds the karst stages with the rest."""
+    return karst_demo_run
 
 
 def planted(workdir: Path) -> dict:

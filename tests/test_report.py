@@ -1,6 +1,6 @@
 """End-to-end: `snakemake --report` on the karst demo run holds a map of every raster output.
 
-Uses the session's karst-only run (conftest ``karst_demo_run``): every GeoTIFF under
+Uses the session's demo run (conftest ``karst_demo_run``): every GeoTIFF under
 results/demo-karst/ must have its PNG map (legend, scale bar, north arrow drawn by
 karstflow.plotting.raster_map) and the HTML report must embed every map and the service
 tables. karstflow.report's styles are checked on their own too.

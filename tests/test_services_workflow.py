@@ -1,6 +1,6 @@
 """End-to-end: the ecosystem-services stage on the tiny karst demo.
 
-The session's karst-only run (conftest ``karst_demo_run``) builds every stage; these
+The session's demo run (conftest ``karst_demo_run``) builds every stage; these
 tests check the services' outputs against the results contract, recompute pixels by hand
 from the workflow's own inputs, compare the services with what the demo planted, and run
 the bad-input cases in copies of that run (only the failing rule reruns there).

@@ -1,6 +1,6 @@
 """End-to-end: Snakemake on the tiny demo in a temporary copy of the workflow.
 
-One module-scoped run builds the whole DAG; the other tests reuse it for the no-op rerun,
+The session's demo run (conftest ``demo_run``) builds the whole DAG; the tests reuse it for the no-op rerun,
 the parameter-change plan and the bad-input cases (each in a directory of its own).
 """
 
@@ -60,13 +60,6 @@ def planned_rules(workdir: Path, *args: str) -> dict[str, int]:
     rows = re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M)
     # `all` (the default target) is listed whenever anything reruns.
     return {rule: int(n) for rule, n in rows if rule not in ("total", "all")}
-
-
-@pytest.fixture(scope="module")
-def demo_run(project_root, tmp_path_factory):
-    workdir = copy_workflow(project_root, tmp_path_factory.mktemp("demo"))
-    snakemake(workdir)
-    return workdir
 
 
 def test_demo_outputs_follow_the_results_contract(demo_run):

@@ -58,6 +58,18 @@ _CONTINUOUS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "RdYlGn",
         {"symmetric": True},
     ),
+    "greening/trend_slope_low": (
+        "Theil-Sen slope, lower confidence bound (Sen 1968)",
+        "index units per year",
+        "RdYlGn",
+        {"symmetric": True},
+    ),
+    "greening/trend_slope_high": (
+        "Theil-Sen slope, upper confidence bound (Sen 1968)",
+        "index units per year",
+        "RdYlGn",
+        {"symmetric": True},
+    ),
     "greening/trend_p": ("Mann-Kendall p", "p", "viridis_r", {"vmin": 0.0, "vmax": 1.0}),
     "carbon/npp_trend_slope": ("NPP trend (Theil-Sen)", "g C m-2 yr-1 per year", "RdYlGn", {"symmetric": True}),
     "carbon/carbon_storage": ("carbon storage", "Mg C ha-1", "YlGn", {"vmin": 0.0}),

@@ -243,7 +243,13 @@ STAGES: dict[str, Stage] = {
                 "greening/trend_class.tif",
             ],
             summary="greening/greening.json",
-            maps=["greening/trend_slope.tif", "greening/trend_p.tif", "greening/trend_class.tif"],
+            maps=[
+                "greening/trend_slope.tif",
+                "greening/trend_slope_low.tif",
+                "greening/trend_slope_high.tif",
+                "greening/trend_p.tif",
+                "greening/trend_class.tif",
+            ],
         ),
         _stage(
             "desertification",
