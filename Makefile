@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/snakemake --cores $(CORES)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # ruff and mypy read their settings from pyproject.toml (mypy checks src/karstflow)
 lint: setup
