@@ -1,7 +1,7 @@
 """End-to-end: land cover, accuracy, sampling design and abandonment on the tiny county demo.
 
-One module-scoped Snakemake run (demo-county only) builds the stage; the other tests
-reuse it, copying the run directory where they change the config or the inputs.
+The session's demo run (conftest ``demo_run``) builds the stage; the tests reuse it,
+copying the run directory where they change the config or the inputs.
 
 Recovery tolerance on the demo (test_planted_abandonment_is_recovered): with the demo's
 *true* land cover the stage must recover every parcel exactly (the fractions and the
@@ -46,15 +46,12 @@ TARGETS = [
 ]
 
 
-def only_demo_county(config):
-    config["regions"] = {REGION: config["regions"][REGION]}
-
-
 @pytest.fixture(scope="module")
-def county_run(workflow_runner, tmp_path_factory):
-    workdir = workflow_runner.copy(tmp_path_factory.mktemp("landcover"), only_demo_county)
-    workflow_runner.run(workdir, *TARGETS)
-    return workdir
+def county_run(demo_run, workflow_runner):
+    """The session's demo run (conftest) with the sampling design the default target does
+    not ask for (one small job); the tests that change anything work in clones of it."""
+    workflow_runner.run(demo_run, *TARGETS)
+    return demo_run
 
 
 def clone(run: Path, dest: Path) -> Path:
