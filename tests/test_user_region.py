@@ -104,15 +104,23 @@ def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Comp
     return proc
 
 
+#: The default habitat-threat table has roads; a region without a roads layer takes the
+#: threat out explicitly (its weight is never renormalised over the others silently).
+NO_ROADS = {"habitat_quality": {"drop_threats": {"my-karst": ["roads"]}}}
+
+
 def _workflow_copy(workflow_runner, dest: Path, regions: dict, terrain_section: bool = True) -> Path:
     """The workflow in ``dest`` with a config of its own: these regions, schema defaults
-    for everything else (``terrain: {}`` too: see test_a_config_of_regions_alone_runs)."""
+    for everything else (``terrain: {}`` too: see test_a_config_of_regions_alone_runs),
+    and the explicit drop of the roads threat for the karst region (NO_ROADS)."""
 
     def own_config(config):
         config.clear()
         config["regions"] = regions
         if terrain_section:
             config["terrain"] = {}
+        if "my-karst" in regions:
+            config["services"] = NO_ROADS
 
     return workflow_runner.copy(dest, own_config)
 
@@ -663,6 +671,13 @@ def test_a_config_of_regions_alone_runs(workflow_runner, tmp_path, karst_data):
     proc = _snakemake(workdir, "--dry-run", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
+    # without the explicit drop, the default table's roads threat stops the plan, named
+    path = workdir / "config" / "config.yaml"
+    path.write_text(yaml.safe_dump({"regions": {"my-karst": region}}, sort_keys=False))
+    proc = _snakemake(workdir, "--dry-run", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "threat 'roads'" in out and "drop_threats: {my-karst: [roads]}" in out
 
 
 COUNTY_INPUTS = {
