@@ -671,21 +671,40 @@ def _area_estimates(m: np.ndarray, area: np.ndarray, z: float) -> dict[str, Any]
     return dict(
         mapped_area=area,
         area_weights=w,
+        **_area_fields(p, p_col, prop_se, total, (overall, overall_se), (users, users_se), (producers, prod_se), z),
+    )
+
+
+def _area_fields(
+    p: np.ndarray,
+    prop: np.ndarray,
+    prop_se: np.ndarray,
+    total: float,
+    overall: tuple[float, float],
+    users: tuple[np.ndarray, np.ndarray],
+    producers: tuple[np.ndarray, np.ndarray],
+    z: float,
+) -> dict[str, Any]:
+    """The area and area-adjusted accuracy fields of :class:`AccuracyAssessment` from the
+    estimates of either estimator (Olofsson et al. 2014 or Stehman 2014): the area
+    proportion matrix, the class area proportions and (est, se) pairs of the accuracies."""
+    (oa, oa_se), (ua, ua_se), (pa, pa_se) = overall, users, producers
+    return dict(
         area_proportion_matrix=p,
-        area_proportion=p_col,
+        area_proportion=prop,
         area_proportion_se=prop_se,
-        area_estimate=p_col * total,
+        area_estimate=prop * total,
         area_se=prop_se * total,
-        area_ci=_ci(p_col * total, prop_se * total, z),
-        area_adjusted_overall_accuracy=overall,
-        area_adjusted_overall_accuracy_se=overall_se,
-        area_adjusted_overall_accuracy_ci=tuple(_ci(overall, overall_se, z).tolist()),
-        area_adjusted_users_accuracy=users,
-        area_adjusted_users_accuracy_se=users_se,
-        area_adjusted_users_accuracy_ci=_ci(users, users_se, z),
-        area_adjusted_producers_accuracy=producers,
-        area_adjusted_producers_accuracy_se=prod_se,
-        area_adjusted_producers_accuracy_ci=_ci(producers, prod_se, z),
+        area_ci=_ci(prop * total, prop_se * total, z),
+        area_adjusted_overall_accuracy=oa,
+        area_adjusted_overall_accuracy_se=oa_se,
+        area_adjusted_overall_accuracy_ci=tuple(_ci(oa, oa_se, z).tolist()),
+        area_adjusted_users_accuracy=ua,
+        area_adjusted_users_accuracy_se=ua_se,
+        area_adjusted_users_accuracy_ci=_ci(ua, ua_se, z),
+        area_adjusted_producers_accuracy=pa,
+        area_adjusted_producers_accuracy_se=pa_se,
+        area_adjusted_producers_accuracy_ci=_ci(pa, pa_se, z),
     )
 
 
@@ -773,18 +792,16 @@ def assess_stratified(
             area_not_evaluated_reason=reason,
         )
     cats = pd.Index(list(labs))
-    est = _stehman_estimates(
-        h_idx, cats.get_indexer(pd.Index(mp)), cats.get_indexer(pd.Index(rf)), len(labs), sizes, strata, base.z, fpc
+    n_h, *estimates = _stehman_estimates(
+        h_idx, cats.get_indexer(pd.Index(mp)), cats.get_indexer(pd.Index(rf)), len(labs), sizes, strata, fpc
     )
-    total = float(sizes.sum()) * float(unit_area)
-    prop, prop_se = est.pop("area_proportion"), est.pop("area_proportion_se")
     update: dict[str, Any] = dict(
-        area_proportion=prop,
-        area_proportion_se=prop_se,
-        area_estimate=prop * total,
-        area_se=prop_se * total,
-        area_ci=_ci(prop * total, prop_se * total, base.z),
-        **est,
+        **_area_fields(*estimates[:3], float(sizes.sum()) * float(unit_area), *estimates[3:], base.z),
+        area_estimator="stehman-2014",
+        area_strata=strata,
+        area_stratum_size=sizes,
+        area_stratum_samples=n_h.astype(np.int64),
+        area_fpc=bool(fpc),
     )
     if mapped_area is not None:
         area = _check_mapped_area(mapped_area, labs, np.ones_like(matrix, dtype=float))
@@ -798,9 +815,11 @@ def assess_stratified(
 
 
 def _stehman_estimates(
-    h: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, sizes: np.ndarray, strata: tuple, z: float, fpc: bool
-) -> dict[str, Any]:
-    """Stehman (2014) eqs. 3, 12, 14, 18-19, 22-29 from unit stratum / map / reference indices."""
+    h: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, sizes: np.ndarray, strata: tuple, fpc: bool
+) -> tuple:
+    """Stehman (2014) eqs. 3, 12, 14, 18-19, 22-29 from unit stratum / map / reference indices:
+    (n_h, area proportion matrix, class area proportions, their SE, (overall, se),
+    (user's, se), (producer's, se))."""
     n_h = np.bincount(h, minlength=len(sizes)).astype(float)
     empty = [strata[s] for s in np.flatnonzero((sizes > 0) & (n_h == 0))]
     if empty:
@@ -833,19 +852,19 @@ def _stehman_estimates(
             s2 = (onehot @ dev**2) / (n_h - 1.0)[:, None]
         return np.where((w > 0)[:, None], s2, 0.0)
 
-    def proportion(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        est = w @ means(y)  # eq. 3
+    def mean_variance(d: np.ndarray) -> np.ndarray:
+        """sum_h W_h^2 (fpc) s^2_h / n_h: the variance of a stratified mean of d (eqs. 25, 28)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = ((w**2 * corr)[:, None] * variances(y) / np.where(n_h > 0, n_h, 1.0)[:, None]).sum(axis=0)  # eq. 25
-        return est, np.sqrt(var)
+            return ((w**2 * corr)[:, None] * variances(d) / np.where(n_h > 0, n_h, 1.0)[:, None]).sum(axis=0)
+
+    def proportion(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return w @ means(y), np.sqrt(mean_variance(y))  # eqs. 3, 25
 
     def ratio(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y_tot, x_tot = w @ means(y), w @ means(x)  # totals / N; N cancels in R and in eq. 28
         r = _safe_div(y_tot, x_tot)  # eq. 27
         resid = y - np.nan_to_num(r)[None, :] * x  # s2_d = s2_y + R^2 s2_x - 2 R s_xy (eqs. 26, 29)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = ((w**2 * corr)[:, None] * variances(resid) / np.where(n_h > 0, n_h, 1.0)[:, None]).sum(axis=0)
-        return r, np.where(np.isfinite(r), np.sqrt(_safe_div(var, x_tot**2)), np.nan)  # eq. 28
+        return r, np.where(np.isfinite(r), np.sqrt(_safe_div(mean_variance(resid), x_tot**2)), np.nan)  # eq. 28
 
     units = np.arange(len(h))
     on_map = np.zeros((len(h), k))
@@ -857,27 +876,9 @@ def _stehman_estimates(
     p = proportion(cell)[0].reshape(k, k)
     prop, prop_se = proportion(on_ref)  # eq. 14
     overall, overall_se = proportion(correct)  # eq. 12
-    users, users_se = ratio(on_map * correct, on_map)  # eqs. 18-19, 27-28
-    producers, prod_se = ratio(on_ref * correct, on_ref)  # eqs. 22-23, 27-28
-    return dict(
-        area_proportion_matrix=p,
-        area_proportion=prop,
-        area_proportion_se=prop_se,
-        area_adjusted_overall_accuracy=float(overall[0]),
-        area_adjusted_overall_accuracy_se=float(overall_se[0]),
-        area_adjusted_overall_accuracy_ci=tuple(_ci(float(overall[0]), float(overall_se[0]), z).tolist()),
-        area_adjusted_users_accuracy=users,
-        area_adjusted_users_accuracy_se=users_se,
-        area_adjusted_users_accuracy_ci=_ci(users, users_se, z),
-        area_adjusted_producers_accuracy=producers,
-        area_adjusted_producers_accuracy_se=prod_se,
-        area_adjusted_producers_accuracy_ci=_ci(producers, prod_se, z),
-        area_estimator="stehman-2014",
-        area_strata=strata,
-        area_stratum_size=sizes,
-        area_stratum_samples=n_h.astype(np.int64),
-        area_fpc=bool(fpc),
-    )
+    users = ratio(on_map * correct, on_map)  # eqs. 18-19, 27-28
+    producers = ratio(on_ref * correct, on_ref)  # eqs. 22-23, 27-28
+    return n_h, p, prop, prop_se, (float(overall[0]), float(overall_se[0])), users, producers
 
 
 def _as_flat(values: Any) -> np.ndarray:
