@@ -553,33 +553,33 @@ def _hq_region(tmp_path):
     return grid, lc, habitat, threats
 
 
-def test_degradation_script_stops_for_a_threat_without_its_layer(tmp_path):
+def _run_degradation(tmp_path, params, **inputs):
+    """Script services_habitat_degradation on the _hq_region files (plus ``inputs``) -> outputs."""
     from karstflow.runtime import call_script
 
-    grid, lc, habitat, threats = _hq_region(tmp_path)
     out = {"degradation": tmp_path / "d.tif", "threats": tmp_path / "t.json"}
-    params = {"threats": threats, "dropped": {}, "habitat": habitat, "vectors": []}
-    # today the script logged "not evaluated" and renormalised over the other two threats
-    with pytest.raises(ValueError, match=r"config key services.habitat_quality.threats.roads: threat 'roads'") as err:
-        call_script(
-            SCRIPTS / "services_habitat_degradation.py",
-            input={"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json"},
-            output=out,
-            params=params,
-            wildcards={"region": "r1", "year": "2020"},
-        )
-    assert "drop_threats: {r1: [roads]}" in str(err.value) and "enabled: false" in str(err.value)
-    assert not out["degradation"].exists()
-    # dropped explicitly: normalised over the two left (1.7), recorded as not evaluated
-    two = {k: v for k, v in threats.items() if k != "roads"}
-    params = {"threats": two, "dropped": {"roads": "drop_threats lists it"}, "habitat": habitat, "vectors": []}
     call_script(
         SCRIPTS / "services_habitat_degradation.py",
-        input={"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json"},
+        input={"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json", **inputs},
         output=out,
         params=params,
         wildcards={"region": "r1", "year": "2020"},
     )
+    return out
+
+
+def test_degradation_script_stops_for_a_threat_without_its_layer(tmp_path):
+    grid, lc, habitat, threats = _hq_region(tmp_path)
+    params = {"threats": threats, "dropped": {}, "habitat": habitat, "vectors": []}
+    # today the script logged "not evaluated" and renormalised over the other two threats
+    with pytest.raises(ValueError, match=r"config key services.habitat_quality.threats.roads: threat 'roads'") as err:
+        _run_degradation(tmp_path, params)
+    assert "drop_threats: {r1: [roads]}" in str(err.value) and "enabled: false" in str(err.value)
+    assert not (tmp_path / "d.tif").exists()
+    # dropped explicitly: normalised over the two left (1.7), recorded as not evaluated
+    two = {k: v for k, v in threats.items() if k != "roads"}
+    params = {"threats": two, "dropped": {"roads": "drop_threats lists it"}, "habitat": habitat, "vectors": []}
+    out = _run_degradation(tmp_path, params)
     from karstflow.io import read_json, read_raster
 
     d = read_raster(out["degradation"]).values
@@ -597,7 +597,6 @@ def test_degradation_script_rasterises_the_access_layer_like_invest(tmp_path):
     import shapely
 
     from karstflow.io import read_json, read_raster
-    from karstflow.runtime import call_script
 
     grid, lc, habitat, threats = _hq_region(tmp_path)
     x0, y1 = 600000.0, 2799990.0 + 6 * RES_HQ
@@ -614,18 +613,11 @@ def test_degradation_script_rasterises_the_access_layer_like_invest(tmp_path):
     ).rename(columns={"ACCESS": "access"}).to_file(tmp_path / "access.gpkg")
     roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(x0 + 135, y1 + 10), (x0 + 135, y1 - 200)])], crs=grid.crs)
     roads.to_file(tmp_path / "roads.gpkg")
-    out = {"degradation": tmp_path / "d.tif", "threats": tmp_path / "t.json"}
-    call_script(
-        SCRIPTS / "services_habitat_degradation.py",
-        input={
-            "landcover": tmp_path / "lc.tif",
-            "grid": tmp_path / "grid.json",
-            "roads": tmp_path / "roads.gpkg",
-            "access": tmp_path / "access.gpkg",
-        },
-        output=out,
-        params={"threats": threats, "dropped": {}, "habitat": habitat, "vectors": ["roads"]},
-        wildcards={"region": "r1", "year": "2020"},
+    out = _run_degradation(
+        tmp_path,
+        {"threats": threats, "dropped": {}, "habitat": habitat, "vectors": ["roads"]},
+        roads=tmp_path / "roads.gpkg",
+        access=tmp_path / "access.gpkg",
     )
     # InVEST's access raster: 1 everywhere, each polygon's ACCESS at the pixels whose centre it covers
     access = np.ones(lc.shape)
