@@ -130,15 +130,7 @@ def write_raster(
         band_names = [str(b) for b in da["band"].values]
     if "band" in data.dims and data["band"].dtype.kind in "US":
         data = data.assign_coords(band=np.arange(1, data.sizes["band"] + 1))
-    height, width = data.sizes["y"], data.sizes["x"]
-    tiled = height >= blocksize and width >= blocksize
-    kwargs: dict[str, Any] = {"compress": compress, "driver": "GTiff"}
-    if tiled:
-        kwargs.update(tiled=True, blockxsize=blocksize, blockysize=blocksize)
-    if np.issubdtype(out_dtype, np.floating):
-        kwargs["predictor"] = 3
-    elif out_dtype.itemsize > 1:
-        kwargs["predictor"] = 2
+    kwargs = gtiff_options(out_dtype, data.sizes["y"], data.sizes["x"], compress=compress, blocksize=blocksize)
     with atomic_path(path, suffix=".tif") as tmp:
         data.rio.to_raster(tmp, **kwargs)
         if band_names or colormap:
@@ -147,6 +139,24 @@ def write_raster(
                     dst.set_band_description(i, name)
                 if colormap:
                     dst.write_colormap(1, {int(k): tuple(v) + (255,) for k, v in colormap.items()})
+
+
+def gtiff_options(
+    dtype: str | np.dtype, height: int, width: int, *, compress: str = "deflate", blocksize: int = 256
+) -> dict[str, Any]:
+    """The GeoTIFF creation options of every raster karstflow writes: compressed, with the
+    predictor of the data type, internally tiled when the raster spans a block."""
+    out_dtype = np.dtype(dtype)
+    kwargs: dict[str, Any] = {"compress": compress, "driver": "GTiff"}
+    if height >= blocksize and width >= blocksize:
+        kwargs.update(tiled=True, blockxsize=blocksize, blockysize=blocksize)
+    else:
+        kwargs["tiled"] = False
+    if np.issubdtype(out_dtype, np.floating):
+        kwargs["predictor"] = 3
+    elif out_dtype.itemsize > 1:
+        kwargs["predictor"] = 2
+    return kwargs
 
 
 def read_vector(path: PathLike, layer: str | None = None):

@@ -132,11 +132,19 @@ def run_script(main: Callable[..., Any], smk: Any) -> Any:
     """Run an entry script's ``main`` with the rule's files, params, wildcards and threads.
 
     ``smk`` is Snakemake's ``snakemake`` object (or anything with its attributes): logging
-    goes to ``smk.log[0]`` (and stderr), dask and numba get ``smk.threads``.
+    goes to ``smk.log[0]`` (and stderr), dask and numba get ``smk.threads``. A rule with a
+    ``tile`` param (the ``<rule>_tile`` rules of workflow/rules/tiling.smk) runs ``main`` on
+    the tile named by its ``{tile}`` wildcard (:func:`karstflow.tiling.run_tile`).
     """
     configure_logging(smk.log[0] if smk.log else None)
     set_threads(smk.threads)
-    return main(Files(smk.input), Files(smk.output), Params(smk.params), Params(smk.wildcards), smk.threads)
+    files, outputs, params, wildcards = Files(smk.input), Files(smk.output), Params(smk.params), Params(smk.wildcards)
+    if "tile" in params:
+        from karstflow.tiling import run_tile
+
+        spec = params.pop("tile")
+        return run_tile(main, files, outputs, params, wildcards, smk.threads, spec)
+    return main(files, outputs, params, wildcards, smk.threads)
 
 
 def load_script(path: str | Path) -> ModuleType:
