@@ -24,6 +24,7 @@ validate(config, schema=str(SCHEMA), set_default=True)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/region.smk"
+include: "workflow/rules/tiling.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/terrain.smk"
 include: "workflow/rules/imagery.smk"
@@ -57,6 +58,7 @@ localrules:
     model_summary,
     desertification_summary,
     carbon_summary,
+    terrain_summary,
     reserve_maps,
     capacity_maps,
     report_maps,

@@ -238,9 +238,7 @@ def test_terrain_dem_and_derivatives_scripts(tmp_path, tilted_dem):
         "slope": out / "slope.tif",
         "aspect": out / "aspect.tif",
         "aspect_class": out / "aspect_class.tif",
-        "summary": out / "terrain.json",
     }
-    log = tmp_path / "logs" / "terrain_derivatives.log"
     call_script(
         SCRIPTS_DIR / "terrain_derivatives.py",
         input={"dem": out / "dem.tif"},
@@ -248,6 +246,15 @@ def test_terrain_dem_and_derivatives_scripts(tmp_path, tilted_dem):
         params={"flat_max_deg": 2.0, "chunk_px": 8},
         wildcards={"region": "r1"},
         threads=2,
+    )
+    outputs["summary"] = out / "terrain.json"
+    log = tmp_path / "logs" / "terrain_summary.log"
+    call_script(
+        SCRIPTS_DIR / "terrain_summary.py",
+        input={"dem": out / "dem.tif", "slope": outputs["slope"], "aspect_class": outputs["aspect_class"]},
+        output={"summary": outputs["summary"]},
+        params={"flat_max_deg": 2.0},
+        wildcards={"region": "r1"},
         log=log,
     )
     expected = math.degrees(math.atan(0.1))

@@ -153,6 +153,7 @@ def test_changing_a_terrain_parameter_reruns_only_terrain_and_dependants(demo_ru
     plan = planned_rules(demo_run, "--config", "terrain={flat_max_deg: 7.5}")
     assert plan == {
         "terrain_derivatives": 2,
+        "terrain_summary": 2,
         **MODEL_STAGE_RULES,
         **RESERVE_STAGE_RULES,
         **LANDCOVER_STAGE_RULES,
@@ -168,6 +169,7 @@ def test_changing_dem_resampling_reruns_dem_but_not_demo(demo_run):
     assert plan == {
         "terrain_dem": 2,
         "terrain_derivatives": 2,
+        "terrain_summary": 2,
         **MODEL_STAGE_RULES,
         **RESERVE_STAGE_RULES,
         **LANDCOVER_STAGE_RULES,

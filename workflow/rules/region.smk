@@ -4,7 +4,8 @@
 include: "functions/region.smk"
 
 
-rule region_grid:
+# a checkpoint: the tiles of a tiled region are known once its grid is
+checkpoint region_grid:
     input:
         unpack(grid_inputs),
     output:

@@ -1,12 +1,12 @@
-"""Entry script of rule terrain_derivatives: slope, aspect, aspect class and headline figures."""
+"""Entry script of rule terrain_derivatives (and terrain_derivatives_tile): slope, aspect and aspect class."""
 
 import logging
 
 import dask
 
-from karstflow.io import read_raster, write_json, write_raster
+from karstflow.io import read_raster, write_raster
 from karstflow.runtime import run_script
-from karstflow.terrain import aspect_class, slope_aspect, terrain_summary
+from karstflow.terrain import aspect_class, slope_aspect
 
 log = logging.getLogger("karstflow.scripts.terrain_derivatives")
 
@@ -18,14 +18,13 @@ def main(input, output, params, wildcards, threads=1) -> None:
     slope_deg, aspect_deg = slope_aspect(dem)
     classes = aspect_class(aspect_deg, slope_deg, params.flat_max_deg)
 
-    # One pass over the DEM for all three products; they fit in memory on the region grid.
-    dem, slope_deg, aspect_deg, classes = dask.compute(dem, slope_deg, aspect_deg, classes)
+    # One pass over the DEM for all three products; they fit in memory on the grid (a tile's
+    # grid when tiled).
+    slope_deg, aspect_deg, classes = dask.compute(slope_deg, aspect_deg, classes)
     write_raster(slope_deg, output.slope)
     write_raster(aspect_deg, output.aspect)
     write_raster(classes, output.aspect_class, dtype="uint8", nodata=255)
-    summary = terrain_summary(dem, slope_deg, classes, flat_max_deg=params.flat_max_deg)
-    write_json(summary, output.summary)
-    log.info("terrain: mean slope %.2f deg", summary["slope_mean_deg"])
+    log.info("terrain: slope, aspect and aspect class of %d x %d px", *slope_deg.shape)
 
 
 if "snakemake" in globals():

@@ -1,0 +1,128 @@
+# Helpers of tiling.smk and of the tiled form of each stage's per-pixel rules.
+
+import json
+from pathlib import Path
+
+from karstflow.grid import RegionGrid
+from karstflow.tiling import plan_tiles
+
+TILE_ID_PATTERN = r"r\d{3}c\d{3}"
+
+
+def parse_time_grid_px(region):
+    """The region grid's pixel count as far as it can be known before anything runs: from
+    the AOI bounds, the AOI file or the grid_like raster; None when a rule makes them.
+    """
+    import math
+
+    if region.get("grid_like"):
+        if not os.path.exists(region["grid_like"]):
+            return None
+        grid = RegionGrid.from_raster(region["grid_like"])
+        return grid.width * grid.height
+    aoi = region.get("aoi") or {}
+    if "bounds" in aoi:
+        xmin, ymin, xmax, ymax = aoi["bounds"]
+    elif aoi.get("path") and os.path.exists(aoi["path"]):
+        import pyogrio
+        from pyproj import Transformer
+
+        info = pyogrio.read_info(aoi["path"])
+        xmin, ymin, xmax, ymax = info["total_bounds"]
+        if info["crs"]:
+            transformer = Transformer.from_crs(
+                info["crs"], region["crs"], always_xy=True
+            )
+            xmin, ymin, xmax, ymax = transformer.transform_bounds(
+                xmin, ymin, xmax, ymax
+            )
+    else:
+        return None
+    r = float(region["resolution_m"])
+    return math.ceil((xmax - xmin) / r) * math.ceil((ymax - ymin) / r)
+
+
+def region_tile_px(region_id):
+    """Tile edge of a region, None when it runs untiled (the region's `tiling`, else the
+    top-level `tiling.auto_above_px` against its size at start-up)."""
+    region = config["regions"][region_id]
+    if "tiling" in region:
+        return region["tiling"]["tile_px"] if region["tiling"] else None
+    px = parse_time_grid_px(region)
+    if px is None or px <= config["tiling"]["auto_above_px"]:
+        return None
+    logger.info(
+        f"{region_id}: {px} px > tiling.auto_above_px {config['tiling']['auto_above_px']}, "
+        f"tiled in {config['tiling']['tile_px']} px tiles"
+    )
+    return config["tiling"]["tile_px"]
+
+
+TILE_PX = {rid: region_tile_px(rid) for rid in REGIONS}
+
+
+def tiled_constraint(stage):
+    """Wildcard constraint of a stage's `_tile` and `_mosaic` rules: its tiled regions."""
+    return one_of([rid for rid in regions_with(stage) if TILE_PX[rid]])
+
+
+def untiled_constraint(stage):
+    """Wildcard constraint of a stage's region-wide per-pixel rules: its untiled regions."""
+    return one_of([rid for rid in regions_with(stage) if not TILE_PX[rid]])
+
+
+def tile_outputs(outputs):
+    """A rule's region outputs as per-tile outputs (results/{region}/tiles/{tile}/...),
+    temporary: the mosaic is what later stages read."""
+    prefix = "results/{region}/"
+    tiled = {}
+    for key, path in outputs.items():
+        if not path.startswith(prefix):
+            raise WorkflowError(f"tiled output {path} is not under {prefix}")
+        tiled[key] = temp(f"{prefix}tiles/{{tile}}/{path[len(prefix):]}")
+    return tiled
+
+
+def tile_spec(halo_px=0, halo_m=None):
+    """The `tile` param of a `_tile` rule (karstflow.tiling.run_tile): tile edge and halo;
+    ``halo_m`` is a function of the wildcards giving the halo in metres."""
+
+    def spec(wildcards):
+        return {
+            "tile_px": TILE_PX[wildcards.region],
+            "halo_px": halo_px,
+            "halo_m": halo_m(wildcards) if halo_m else 0.0,
+        }
+
+    return spec
+
+
+def tile_log(rule_name):
+    return f"logs/{{region}}/tiles/{{tile}}/{rule_name}.log"
+
+
+def tile_benchmark(rule_name):
+    return f"logs/benchmarks/{{region}}/tiles/{{tile}}/{rule_name}.tsv"
+
+
+def region_tiles(region_id):
+    """The tile ids of a region, once its grid exists (region_grid is a checkpoint)."""
+    grid_file = checkpoints.region_grid.get(region=region_id).output.grid
+    grid = RegionGrid.from_dict(json.loads(Path(grid_file).read_text()))
+    return [t.id for t in plan_tiles(grid, TILE_PX[region_id])]
+
+
+def mosaic_inputs(tile_rule):
+    """Input function of a `_mosaic` rule: every tile of each output of ``tile_rule``, in
+    tile order, and the region grid."""
+
+    def inputs(wildcards):
+        tiles = region_tiles(wildcards.region)
+        files = {
+            key: [pattern.format(region=wildcards.region, tile=t) for t in tiles]
+            for key, pattern in getattr(rules, tile_rule).output.items()
+        }
+        files["grid"] = f"results/{wildcards.region}/grid.json"
+        return files
+
+    return inputs
