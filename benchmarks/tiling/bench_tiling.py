@@ -1,0 +1,283 @@
+"""Benchmark: the karst chain of a generated region, untiled and in tiles, locally and
+through Slurm (issue 14).
+
+    python benchmarks/tiling/bench_tiling.py --size 4000 --tiles 1 4 16 --executor local slurm
+
+One generated karst region of ``--size`` x ``--size`` px at 30 m (the demo generator,
+``--years`` years) is made once; each configuration then runs the chain's stage summaries
+(terrain, greening, desertification, CASA NPP, carbon storage, ecosystem services) in its own
+copy of the workflow, under ``/usr/bin/time -v``. Per job it reads the benchmark TSV every
+rule writes (wall ``s``, ``max_rss``, ``cpu_time``) and Snakemake's metadata (the job's start
+and end as Snakemake saw them): the difference between the two is the job's scheduling
+overhead (for Slurm: submission, queueing, the job step's start and the status polling).
+
+Writes ``<out>/runs.json`` (every job) and ``<out>/summary.md`` (the tables of the README);
+``project.py`` turns them into the projection for the southwest China karst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COPIED = ("Snakefile", "workflow", "config")
+# the chain's stage summaries: everything a karst region computes up to its summaries
+TARGETS = [
+    "results/demo-karst/terrain/terrain.json",
+    "results/demo-karst/greening/greening.json",
+    "results/demo-karst/desertification/desertification.json",
+    "results/demo-karst/carbon/npp.json",
+    "results/demo-karst/carbon/carbon.json",
+    "results/demo-karst/services/services.json",
+]
+# rule name prefix -> stage, for the time per megapixel per stage
+STAGES = {
+    "inputs_": "inputs",
+    "climate_": "climate",
+    "terrain_": "terrain",
+    "greening_": "greening",
+    "desertification_": "desertification",
+    "carbon_npp": "npp",
+    "carbon_storage": "carbon storage",
+    "carbon_summary": "carbon storage",
+    "services_": "services",
+    "region_": "region",
+}
+TIME_RE = {
+    "wall_s": re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.+)"),
+    "user_s": re.compile(r"User time \(seconds\): ([\d.]+)"),
+    "sys_s": re.compile(r"System time \(seconds\): ([\d.]+)"),
+    "max_rss_kb": re.compile(r"Maximum resident set size \(kbytes\): (\d+)"),
+}
+
+
+def stage_of(rule: str) -> str:
+    base = re.sub(r"_(tile|mosaic)$", "", rule)
+    return next((stage for prefix, stage in STAGES.items() if base.startswith(prefix)), "other")
+
+
+def edit_config(config: dict, size: int, first_year: int, last_year: int, tile_px: int | None) -> None:
+    karst = config["regions"]["demo-karst"]
+    config["regions"] = {"demo-karst": karst}
+    karst["years"] = {"first": first_year, "last": last_year}
+    karst["inputs"]["landcover"] = {y: f"resources/demo/demo-karst/landcover_{y}.tif" for y in (first_year, last_year)}
+    config.setdefault("demo", {})["sizes"] = {
+        "tiny": {"county": 400, "karst": size},
+        "county": {"county": 3200, "karst": 1000},
+    }
+    karst["tiling"] = {"tile_px": tile_px} if tile_px else False
+
+
+def copy_workflow(dest: Path, size: int, years: tuple[int, int], tile_px: int | None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest / name)
+    path = dest / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    edit_config(config, size, *years, tile_px)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+def timed(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> dict[str, float]:
+    """Run ``cmd`` under /usr/bin/time -v; its figures (wall, user, sys, peak RSS of the
+    largest process of the tree)."""
+    with log.open("w") as out:
+        proc = subprocess.run(["/usr/bin/time", "-v", *cmd], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    text = log.read_text()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd} (exit {proc.returncode}); see {log}")
+    figures: dict[str, float] = {}
+    for key, pattern in TIME_RE.items():
+        value = pattern.findall(text)[-1]
+        if key == "wall_s":
+            parts = [float(p) for p in value.split(":")]
+            figures[key] = sum(p * 60**i for i, p in enumerate(reversed(parts)))
+        else:
+            figures[key] = float(value)
+    return figures
+
+
+def job_spans(workdir: Path) -> dict[str, float]:
+    """Benchmark file -> the job's span as Snakemake logged it (from the job's start line to
+    its "Finished jobid" line; one-second resolution), from the run's main log."""
+    log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
+    stamp = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+    now, started, spans = None, {}, {}
+    current = None
+    for line in log.read_text().splitlines():
+        if m := stamp.match(line.strip()):
+            now = time.mktime(time.strptime(m[1], "%a %b %d %H:%M:%S %Y"))
+        elif re.match(r"^(local)?(rule|checkpoint) \w+:$", line.strip()):
+            current = {"start": now}
+        elif current is not None and (m := re.match(r"^\s+jobid: (\d+)$", line)):
+            started[m[1]] = current
+        elif current is not None and (m := re.match(r"^\s+benchmark: (\S+)$", line)):
+            current["benchmark"] = m[1]
+        elif m := re.match(r"^Finished jobid: (\d+)", line.strip()):
+            job = started.get(m[1])
+            if job and "benchmark" in job:
+                spans[job["benchmark"]] = now - job["start"]
+    return spans
+
+
+def _number(row: dict, key: str) -> float:
+    return float(row[key]) if row.get(key) not in (None, "NA", "-", "") else math.nan
+
+
+def read_jobs(workdir: Path) -> list[dict]:
+    """Every job of a run: rule, tile, stage, its benchmark figures and its span."""
+    spans = job_spans(workdir)
+    jobs = []
+    for tsv in sorted((workdir / "logs" / "benchmarks").rglob("*.tsv")):
+        rel = tsv.relative_to(workdir / "logs" / "benchmarks")
+        parts = rel.parts
+        tile = parts[2] if len(parts) > 3 and parts[1] == "tiles" else None
+        with tsv.open() as fh:
+            row = next(csv.DictReader(fh, delimiter="\t"))
+
+        jobs.append(
+            {
+                "rule": tsv.stem,
+                "tile": tile,
+                "stage": stage_of(tsv.stem),
+                "s": _number(row, "s"),
+                "max_rss_mb": _number(row, "max_rss"),
+                "cpu_time_s": _number(row, "cpu_time"),
+                "span_s": spans.get(str(tsv.relative_to(workdir)), math.nan),
+            }
+        )
+    return jobs
+
+
+def run_config(args, executor: str, tiles: int, base: Path) -> dict:
+    tile_px = None if tiles == 1 else math.ceil(args.size / math.isqrt(tiles))
+    name = f"{executor}-{tiles}tiles"
+    workdir = args.work / name
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    copy_workflow(workdir, args.size, (args.first_year, args.last_year), tile_px)
+    # hard links: the generated inputs are GBs, and no rule writes them
+    shutil.copytree(base / "resources", workdir / "resources", copy_function=os.link)
+    shutil.copytree(base / ".snakemake" / "metadata", workdir / ".snakemake" / "metadata")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), *TARGETS]
+    if executor == "slurm":
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--workflow-profile",
+            "workflow/profiles/slurm",
+            "--jobs",
+            str(args.jobs),
+            *args.slurm_args,
+            *TARGETS,
+        ]
+    print(f"{name}: running ...", flush=True)
+    t0 = time.time()
+    figures = timed(cmd, workdir, args.out / f"{name}.log", env)
+    jobs = read_jobs(workdir)
+    timed_jobs = [j for j in jobs if j["rule"] != "demo_karst" and not math.isnan(j["span_s"])]
+    print(f"{name}: {time.time() - t0:.0f} s, {len(jobs)} jobs", flush=True)
+    return {
+        "name": name,
+        "executor": executor,
+        "tiles": tiles,
+        "tile_px": tile_px,
+        "size_px": args.size,
+        "years": args.last_year - args.first_year + 1,
+        "cores": args.cores,
+        **figures,
+        "jobs": jobs,
+        # Snakemake's span of a job minus the script's own time, averaged over the jobs
+        "overhead_per_job_s": sum(j["span_s"] - j["s"] for j in timed_jobs) / max(1, len(timed_jobs)),
+    }
+
+
+def generate(args) -> Path:
+    """The generated region, once (not part of any timing)."""
+    base = args.work / "generated"
+    if (base / "resources" / "demo" / "demo-karst" / "dem.tif").exists():
+        return base
+    copy_workflow(base, args.size, (args.first_year, args.last_year), None)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "resources/demo/demo-karst/dem.tif"]
+    print("generating the region ...", flush=True)
+    timed(cmd, base, args.out / "generate.log", env)
+    return base
+
+
+def summarise(runs: list[dict]) -> str:
+    lines = [
+        "| run | tiles | wall (s) | CPU (s) | jobs | peak job RSS (MB) | overhead per job (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        jobs = [j for j in r["jobs"] if j["rule"] != "demo_karst"]
+        cpu = sum(j["cpu_time_s"] for j in jobs if not math.isnan(j["cpu_time_s"]))
+        peak = max(j["max_rss_mb"] for j in jobs if not math.isnan(j["max_rss_mb"]))
+        lines.append(
+            f"| {r['name']} | {r['tiles']} | {r['wall_s']:.0f} | {cpu:.0f} | {len(jobs)} | {peak:.0f} |"
+            f" {r['overhead_per_job_s']:.1f} |"
+        )
+    mpx = runs[0]["size_px"] ** 2 / 1e6
+    stages = sorted({j["stage"] for r in runs for j in r["jobs"] if j["rule"] != "demo_karst"})
+    lines += ["", "Job seconds per megapixel, by stage (sum over the stage's jobs / region Mpx):", ""]
+    lines.append("| stage | " + " | ".join(r["name"] for r in runs) + " |")
+    lines.append("|---|" + "---:|" * len(runs))
+    for stage in stages:
+        cells = [sum(j["s"] for j in r["jobs"] if j["stage"] == stage) / mpx for r in runs]
+        lines.append(f"| {stage} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    lines += ["", "Peak memory per job (MB), by stage (largest job):", ""]
+    lines.append("| stage | " + " | ".join(r["name"] for r in runs) + " |")
+    lines.append("|---|" + "---:|" * len(runs))
+    for stage in stages:
+        cells = [max((j["max_rss_mb"] for j in r["jobs"] if j["stage"] == stage), default=math.nan) for r in runs]
+        lines.append(f"| {stage} | " + " | ".join(f"{c:.0f}" for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=4000, help="region edge in px (default 4000)")
+    parser.add_argument("--first-year", type=int, default=2016)
+    parser.add_argument("--last-year", type=int, default=2023)
+    parser.add_argument("--tiles", type=int, nargs="+", default=[1, 4, 16], help="tile counts (squares)")
+    parser.add_argument("--executor", nargs="+", default=["local"], choices=["local", "slurm"])
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Slurm jobs at once")
+    parser.add_argument("--slurm-args", nargs="*", default=[], help="extra snakemake options for Slurm runs")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/karstflow-bench-tiling"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "tiling" / "results")
+    args = parser.parse_args(argv)
+    for tiles in args.tiles:
+        if math.isqrt(tiles) ** 2 != tiles:
+            parser.error(f"--tiles {tiles}: a tile count must be a square (1, 4, 16, ...)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = generate(args)
+    runs = [run_config(args, ex, tiles, base) for ex in args.executor for tiles in args.tiles]
+    (args.out / "runs.json").write_text(json.dumps(runs, indent=1))
+    (args.out / "summary.md").write_text(summarise(runs))
+    print(summarise(runs))
+
+
+if __name__ == "__main__":
+    main()

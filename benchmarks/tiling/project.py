@@ -1,0 +1,143 @@
+"""Projection: wall time of the karst chain for the whole southwest China karst, from the
+measured cost per megapixel of each rule (benchmarks/tiling/bench_tiling.py's runs.json).
+
+    python benchmarks/tiling/project.py benchmarks/tiling/results/runs.json
+
+The model (every assumption is a parameter below and is printed with the table):
+
+- Region: 540,000 km2 of the eight provinces' karst: 600 Mpx at 30 m, 5,400 Mpx at 10 m,
+  24 years (2000-2023).
+- Cost per megapixel: each rule's job seconds per region megapixel, from the benchmark run
+  with the most tiles (the tiled rules' jobs are then tile-sized, as on a cluster). Rules
+  whose work grows with the years (the annual cubes: inputs, climate, greening,
+  desertification, CASA) scale by years / benchmark years; the others (terrain, the carbon
+  storage and service maps of the first and last land-cover year) do not.
+- A tiled rule runs its jobs in waves of (nodes x job slots per node); a slot is
+  ``threads`` cores (as benchmarked) and as much memory as the rule's largest tile job
+  measured, scaled to the projected tile size; a job costs its tile's share of the rule's
+  time plus the measured overhead per job.
+- A rule that is not tiled (input harmonisation, flow routing, mosaics, summaries) is one
+  job on one node; its time and memory grow linearly with the pixels. A region rule whose
+  projected memory exceeds a node's is marked: it has to be split (per hydrological unit for
+  flow routing) before such a region can run.
+- The rules run one after another (no overlap between stages): an upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+YEAR_SCALED = ("inputs_cube", "climate_", "greening_", "desertification_grades", "carbon_npp")
+REGIONS = {"30 m": 600.0, "10 m": 5400.0}  # Mpx
+YEARS = 24
+NODES = (1, 10, 100)
+CORES_PER_NODE = 32
+NODE_MEMORY_MB = 128_000
+TILE_PX = 4096
+
+
+def base_rule(rule: str) -> str:
+    return re.sub(r"_(tile)$", "", rule)
+
+
+def costs(run: dict) -> dict[str, dict]:
+    """Per rule: seconds and peak memory per megapixel, jobs per tile, tiled or not."""
+    mpx = run["size_px"] ** 2 / 1e6
+    tile_mpx = (run["tile_px"] or run["size_px"]) ** 2 / 1e6
+    n_tiles = run["tiles"]
+    by_rule: dict[str, list[dict]] = defaultdict(list)
+    for job in run["jobs"]:
+        if job["rule"] != "demo_karst":
+            by_rule[base_rule(job["rule"])].append(job)
+    out = {}
+    for rule, jobs in by_rule.items():
+        tiled = any(j["tile"] for j in jobs)
+        seconds = sum(j["s"] for j in jobs)
+        peak = max(j["max_rss_mb"] for j in jobs)
+        out[rule] = {
+            "tiled": tiled,
+            "s_per_mpx": seconds / mpx,
+            "mb_per_mpx": peak / (tile_mpx if tiled else mpx),
+            "jobs_per_tile": len(jobs) / n_tiles if tiled else len(jobs),
+            "year_scaled": rule.startswith(YEAR_SCALED),
+        }
+    return out
+
+
+def project(
+    rule_costs: dict[str, dict],
+    overhead_s: float,
+    threads: int,
+    bench_years: int,
+    region_mpx: float,
+    nodes: int,
+) -> tuple[float, list[str]]:
+    """Projected wall seconds of the chain, and the region rules that would not fit a node."""
+    tile_mpx = TILE_PX**2 / 1e6
+    n_tiles = math.ceil(region_mpx / tile_mpx)
+    wall, too_big = 0.0, []
+    for rule, c in rule_costs.items():
+        scale = YEARS / bench_years if c["year_scaled"] else 1.0
+        if c["tiled"]:
+            job_mb = c["mb_per_mpx"] * tile_mpx * scale
+            slots = max(1, min(CORES_PER_NODE // threads, int(NODE_MEMORY_MB // max(job_mb, 1.0))))
+            n_jobs = math.ceil(n_tiles * c["jobs_per_tile"])
+            job_s = c["s_per_mpx"] * tile_mpx / c["jobs_per_tile"] * scale + overhead_s
+            wall += math.ceil(n_jobs / (nodes * slots)) * job_s
+        else:
+            wall += c["s_per_mpx"] * region_mpx * scale + overhead_s * c["jobs_per_tile"]
+            if c["mb_per_mpx"] * region_mpx * scale > NODE_MEMORY_MB:
+                too_big.append(rule)
+    return wall, too_big
+
+
+def table(runs: list[dict]) -> str:
+    tiled = [r for r in runs if r["executor"] == "local"] or runs
+    run = max(tiled, key=lambda r: r["tiles"])
+    rule_costs = costs(run)
+    threads = run.get("threads", 2)
+    lines = [
+        f"Projection from {run['name']} ({run['size_px']} x {run['size_px']} px, {run['years']} years, "
+        f"{run['tiles']} tiles; overhead {run['overhead_per_job_s']:.1f} s per job), tiles of {TILE_PX} px, "
+        f"{CORES_PER_NODE} cores and {NODE_MEMORY_MB // 1000} GB per node, {YEARS} years:",
+        "",
+        "| resolution | pixels | " + " | ".join(f"{n} node{'s' if n > 1 else ''}" for n in NODES) + " |",
+        "|---|---:|" + "---:|" * len(NODES),
+    ]
+    notes = set()
+    for label, mpx in REGIONS.items():
+        cells = []
+        for nodes in NODES:
+            wall, too_big = project(rule_costs, run["overhead_per_job_s"], threads, run["years"], mpx, nodes)
+            notes.update(too_big)
+            cells.append(f"{wall / 3600:.1f} h")
+        lines.append(f"| {label} | {mpx:,.0f} Mpx | " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", "Region rules whose projected memory exceeds one node: " + ", ".join(sorted(notes)) + "."]
+    serial = sum(
+        c["s_per_mpx"] * (YEARS / run["years"] if c["year_scaled"] else 1.0)
+        for c in rule_costs.values()
+        if not c["tiled"]
+    )
+    lines += ["", f"Untiled rules: {serial:.2f} s per Mpx in all, which no number of nodes shortens."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path, help="runs.json of bench_tiling.py")
+    parser.add_argument("--out", type=Path, help="write the table here too (markdown)")
+    args = parser.parse_args(argv)
+    text = table(json.loads(args.runs.read_text()))
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
