@@ -18,9 +18,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from karstflow.grid import RegionGrid
+
 __all__ = [
     "SPECTRAL_INDICES",
     "build_features",
+    "load_features",
     "named_bands",
     "normalized_difference",
     "seasonal_ndvi",
@@ -155,3 +158,34 @@ def build_features(
         stack = stack.rio.write_crs(template.rio.crs).rio.write_transform(template.rio.transform())
     stack.name = "features"
     return stack
+
+
+def load_features(
+    composites: Mapping[str, str],
+    grid: RegionGrid,
+    *,
+    indices: Sequence[str] = tuple(SPECTRAL_INDICES),
+    dem: str | None = None,
+    slope: str | None = None,
+    chunk_px: int = 512,
+) -> xr.DataArray:
+    """:func:`build_features` of the composite GeoTIFFs (period -> path) and, when given, the
+    DEM and slope GeoTIFFs, read lazily in ``chunk_px`` rows.
+
+    The training of the land-cover model (whole region) and its prediction (the region or a
+    tile of it) build the features here, so both see the same features. Raises
+    ``ValueError`` naming the file when a composite is not on ``grid``.
+    """
+    from karstflow.io import read_raster
+
+    chunks = {"y": chunk_px, "x": -1}
+    named = {}
+    for period, path in composites.items():
+        composite = read_raster(path, chunks=chunks)
+        if not grid.matches(composite):
+            raise ValueError(f"{path}: the composite is not on the region grid {grid.to_dict()}")
+        named[period] = named_bands(composite, path)
+    terrain = {}
+    if dem is not None and slope is not None:
+        terrain = {"elevation": read_raster(dem, chunks=chunks), "slope": read_raster(slope, chunks=chunks)}
+    return build_features(named, indices=indices, **terrain)

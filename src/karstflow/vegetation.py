@@ -57,6 +57,7 @@ __all__ = [
     "composite_summary_of_year",
     "composite_year",
     "fit_calibration",
+    "read_composite",
     "season_period",
 ]
 
@@ -440,6 +441,29 @@ def composite_summary_of_year(ds: xr.Dataset, *, year: int | None = None) -> dic
         "first_date": dates[0] if dates else None,
         "last_date": dates[-1] if dates else None,
     }
+
+
+def read_composite(path: str, chunk_px: int | None = None) -> xr.Dataset:
+    """A composite GeoTIFF (as rule vegetation_composite writes it) as a Dataset: the index
+    bands, then any reflectance bands, named by its band descriptions; dask-backed in
+    ``chunk_px`` blocks when given.
+
+    Composites written before the bands were named hold the :data:`BANDS` in order. Raises
+    ``ValueError`` naming the file when its band count fits neither.
+    """
+    import rasterio
+
+    from karstflow.io import read_raster
+
+    chunks = {"band": -1, "y": chunk_px, "x": chunk_px} if chunk_px else None
+    da = read_raster(path, chunks=chunks)
+    with rasterio.open(path) as src:
+        names = [d or "" for d in src.descriptions]
+    if len(names) == len(BANDS) or names[: len(BANDS)] != list(BANDS):
+        names = list(BANDS)  # composites written before the bands were named
+    if len(names) != da.sizes["band"]:
+        raise ValueError(f"{path}: {da.sizes['band']} bands, expected {len(names)} ({names})")
+    return da.assign_coords(band=names).to_dataset("band")
 
 
 # --------------------------------------------------------------------------------------

@@ -70,13 +70,12 @@ rule imagery_composite:
     output:
         composite="results/{region}/imagery/composite_{period}.tif",
         clear_count="results/{region}/imagery/clear_count_{period}.tif",
-        summary="results/{region}/imagery/period_{period}.json",
     log:
         log_path("imagery_composite_{period}"),
     benchmark:
         benchmark_path("imagery_composite_{period}")
     wildcard_constraints:
-        region=stage_constraint("imagery"),
+        region=untiled_constraint("imagery"),
     conda:
         "../envs/karstflow.yaml"
     threads: 2
@@ -95,6 +94,59 @@ rule imagery_composite:
         "Compositing the {wildcards.period} scenes of {wildcards.region}"
     script:
         "../scripts/imagery_composite.py"
+
+
+# The median and the clear count are per pixel over the scenes: no halo. The scenes are
+# not on the region grid (their own files, or a table listing them), so run_tile passes
+# them whole and the script puts them onto the tile's grid.
+use rule imagery_composite as imagery_composite_tile with:
+    output:
+        **tile_outputs(rules.imagery_composite.output),
+    log:
+        tile_log("imagery_composite_{period}"),
+    benchmark:
+        tile_benchmark("imagery_composite_{period}")
+    wildcard_constraints:
+        region=tiled_constraint("imagery"),
+    params:
+        tile=tile_spec(halo_px=0),
+    message:
+        "Compositing the {wildcards.period} scenes of {wildcards.region}, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as imagery_composite_mosaic with:
+    input:
+        unpack(mosaic_inputs_with_wildcards("imagery_composite_tile")),
+    output:
+        **rules.imagery_composite.output,
+    log:
+        log_path("imagery_composite_mosaic_{period}"),
+    benchmark:
+        benchmark_path("imagery_composite_mosaic_{period}")
+    wildcard_constraints:
+        region=tiled_constraint("imagery"),
+
+
+rule imagery_period_summary:
+    input:
+        unpack(imagery_period_summary_inputs),
+    output:
+        summary="results/{region}/imagery/period_{period}.json",
+    log:
+        log_path("imagery_period_summary_{period}"),
+    benchmark:
+        benchmark_path("imagery_period_summary_{period}")
+    wildcard_constraints:
+        region=stage_constraint("imagery"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    message:
+        "Headline figures of the {wildcards.period} composite of {wildcards.region}"
+    script:
+        "../scripts/imagery_period_summary.py"
 
 
 rule imagery_summary:

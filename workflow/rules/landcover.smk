@@ -9,17 +9,20 @@
 include: "functions/landcover.smk"
 
 
-rule landcover_classify:
+# The forest is trained once on the reference samples of the whole region (they lie
+# anywhere in it); the map is predicted pixel by pixel with it, tile by tile when the
+# region is tiled; the sample table and the figures are read off the region's map.
+rule landcover_train:
     input:
         unpack(landcover_inputs),
+        reference=lambda w: input_file(w.region, "reference"),
     output:
-        landcover="results/{region}/landcover/landcover.tif",
-        samples="results/{region}/landcover/samples.csv",
-        summary="results/{region}/landcover/classification.json",
+        model="results/{region}/landcover/model.joblib",
+        samples="results/{region}/landcover/reference_samples.csv",
     log:
-        log_path("landcover_classify"),
+        log_path("landcover_train"),
     benchmark:
-        benchmark_path("landcover_classify")
+        benchmark_path("landcover_train")
     wildcard_constraints:
         region=stage_constraint("landcover"),
     conda:
@@ -30,7 +33,6 @@ rule landcover_classify:
     params:
         periods=lambda w: region_periods(w.region),
         classes=landcover_classes(),
-        colours=config["landcover"]["colours"],
         reference=config["landcover"]["reference"],
         features=config["landcover"]["features"],
         classifier=config["landcover"]["classifier"],
@@ -38,9 +40,95 @@ rule landcover_classify:
         validation_file=lambda w: input_file(w.region, "validation") or "",
         chunk_px=config["landcover"]["chunk_px"],
     message:
+        "Training the land-cover random forest of {wildcards.region}"
+    script:
+        "../scripts/landcover_train.py"
+
+
+rule landcover_classify:
+    input:
+        unpack(landcover_inputs),
+        model="results/{region}/landcover/model.joblib",
+    output:
+        landcover="results/{region}/landcover/landcover.tif",
+    log:
+        log_path("landcover_classify"),
+    benchmark:
+        benchmark_path("landcover_classify")
+    wildcard_constraints:
+        region=untiled_constraint("landcover"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        periods=lambda w: region_periods(w.region),
+        classes=landcover_classes(),
+        colours=config["landcover"]["colours"],
+        features=config["landcover"]["features"],
+        chunk_px=config["landcover"]["chunk_px"],
+    message:
         "Classifying the land cover of {wildcards.region}"
     script:
         "../scripts/landcover_classify.py"
+
+
+# Every feature is a value of the pixel itself (bands, indices, seasonal statistics,
+# elevation, slope): no halo.
+use rule landcover_classify as landcover_classify_tile with:
+    output:
+        **tile_outputs(rules.landcover_classify.output),
+    log:
+        tile_log("landcover_classify"),
+    benchmark:
+        tile_benchmark("landcover_classify")
+    wildcard_constraints:
+        region=tiled_constraint("landcover"),
+    params:
+        tile=tile_spec(halo_px=0),
+    message:
+        "Classifying the land cover of {wildcards.region}, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as landcover_classify_mosaic with:
+    input:
+        unpack(mosaic_inputs("landcover_classify_tile")),
+    output:
+        **rules.landcover_classify.output,
+    log:
+        log_path("landcover_classify_mosaic"),
+    benchmark:
+        benchmark_path("landcover_classify_mosaic")
+    wildcard_constraints:
+        region=tiled_constraint("landcover"),
+
+
+rule landcover_classify_summary:
+    input:
+        landcover="results/{region}/landcover/landcover.tif",
+        samples="results/{region}/landcover/reference_samples.csv",
+        model="results/{region}/landcover/model.joblib",
+    output:
+        samples="results/{region}/landcover/samples.csv",
+        summary="results/{region}/landcover/classification.json",
+    log:
+        log_path("landcover_classify_summary"),
+    benchmark:
+        benchmark_path("landcover_classify_summary")
+    wildcard_constraints:
+        region=stage_constraint("landcover"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        classes=landcover_classes(),
+    message:
+        "The land-cover samples and figures of {wildcards.region}"
+    script:
+        "../scripts/landcover_classify_summary.py"
 
 
 rule landcover_accuracy:

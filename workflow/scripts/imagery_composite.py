@@ -1,14 +1,17 @@
 """Entry script of rule imagery_composite: cloud-masked median composite and clear count of one
-period."""
+period, on the region grid or (rule imagery_composite_tile) on one tile of it.
+
+The scenes are read from the files the source lists and put onto the grid this script is
+given; the median and the count are per pixel, so a tile's composite is the region's over
+the tile. The figures of the period (period_<period>.json) come from rule
+imagery_period_summary, which reads the composite's tags and the clear count."""
 
 import datetime as dt
 import logging
-import warnings
-from pathlib import Path
 
-from karstflow.composite import ClearCountTally, composite_summary, median_composite
+from karstflow.composite import median_composite
 from karstflow.grid import RegionGrid
-from karstflow.io import read_json, write_json
+from karstflow.io import read_json
 from karstflow.runtime import run_script
 from karstflow.sources import MaskRules, Period, context, get_source
 from karstflow.sources.local import LocalSource
@@ -67,8 +70,17 @@ def main(input, output, params, wildcards, threads=1) -> None:
     )
 
     composite, count = median_composite(stack["reflectance"], stack["clear"])
-    tags = {"period": f"{period.start}/{period.end}", "scenes": len(scenes), "source": source.name}
-    tally = ClearCountTally()
+    # what the period summary reports besides the clear count: the same on every tile, since
+    # the scene list does not depend on the grid the scenes are put on
+    tags = {
+        "period": f"{period.start}/{period.end}",
+        "scenes": len(scenes),
+        "source": source.name,
+        "dates": ",".join(s.date.isoformat() for s in scenes),
+        "processing_baselines": ",".join(
+            sorted({str(s.meta.get("processing_baseline")) for s in scenes if s.meta.get("processing_baseline")})
+        ),
+    }
     write_streamed(
         {
             output.composite: (
@@ -81,38 +93,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
             ),
         },
         grid,
-        on_block=lambda path, window, block: tally.add(block) if path == output.clear_count else None,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # logged by composite_summary
-        summary = composite_summary(
-            pixels=tally.pixels,
-            pixels_with_clear=tally.pixels_with_clear,
-            clear_count_sum=tally.clear_count_sum,
-            clear_count_max=tally.clear_count_max,
-            n_scenes=len(scenes),
-            period=name,
-            context=where,
-        )
-    summary.update(
-        start=period.start.isoformat(),
-        end=period.end.isoformat(),
-        source=source.name,
-        bands=bands,
-        dates=[s.date.isoformat() for s in scenes],
-        processing_baselines=sorted(
-            {str(s.meta.get("processing_baseline")) for s in scenes if s.meta.get("processing_baseline")}
-        ),
-    )
-    manifest = Path(str(input.scenes[0])).parent / f"manifest_{name}.json"
-    summary["bytes_pulled"] = int(read_json(manifest).get("bytes_pulled") or 0) if manifest.exists() else 0
-    write_json(summary, output.summary)
-    log.info(
-        "%s: clear share %.3f, mean clear count %.2f",
-        where,
-        summary["clear_share"],
-        summary["clear_count_mean"],
-    )
+    log.info("%s: composite and clear count written", where)
 
 
 if "snakemake" in globals():

@@ -5,7 +5,9 @@ descriptions name them).
 
 Scenes (local files or those a STAC fetch cached) are decoded and composited here
 (karstflow.vegetation.composite_year); an Earth Engine composite, computed on Earth
-Engine's side, is only put together from its cache tiles.
+Engine's side, is only put together from its cache tiles. Either is per pixel, on the grid
+this script is given: the region's, or one tile's (rule vegetation_composite_tile). The
+composite's figures ({sensor}_{year}.json) are rule vegetation_composite_summary's.
 """
 
 import logging
@@ -15,13 +17,13 @@ import numpy as np
 import xarray as xr
 
 from karstflow.grid import RegionGrid
-from karstflow.io import read_json, read_raster, write_json
+from karstflow.io import read_json
 from karstflow.runtime import run_script
 from karstflow.sensors import SensorRules
 from karstflow.sources import Layer, NoScenesError, select_period
 from karstflow.sources.local import read_date_table
 from karstflow.sources.rasters import limit_gdal_cache, read_layers, write_streamed
-from karstflow.vegetation import BANDS, REFLECTANCE_BANDS, composite_summary_of_year, composite_year, season_period
+from karstflow.vegetation import BANDS, REFLECTANCE_BANDS, composite_year, season_period
 
 log = logging.getLogger("karstflow.scripts.vegetation_composite")
 
@@ -93,27 +95,21 @@ def main(input, output, params, wildcards, threads=1) -> None:
                     "dtype": "float32",
                     "nodata": float("nan"),
                     "band_names": names,
-                    "tags": {"sensor": sensor, "year": year, "season": f"{period.start}/{period.end}"},
+                    # with what the composite's summary reports: the same on every tile
+                    "tags": {
+                        "sensor": sensor,
+                        "year": year,
+                        "season": f"{period.start}/{period.end}",
+                        "method": ds.attrs.get("method", ""),
+                        "scenes": ds.attrs.get("scenes", 0),
+                        "dates": ds.attrs.get("dates", ""),
+                    },
                 },
             )
         },
         grid,
     )
-    # the figures from the file just written: summarising the lazy composite would read
-    # and composite every block a second time
-    clear_count = read_raster(output.composite, masked=False).values[BANDS.index("clear_count")]
-    on_disk = xr.Dataset({"clear_count": (("y", "x"), clear_count)}, attrs=ds.attrs)
-    summary = composite_summary_of_year(on_disk)
-    summary.update(
-        sensor=sensor,
-        year=year,
-        season=[period.start.isoformat(), period.end.isoformat()],
-        source=params.source,
-        bytes_pulled=int(fetched.get("bytes_pulled") or 0),
-        tiles_fetched=int(fetched.get("tiles_fetched") or 0),
-    )
-    write_json(summary, output.summary)
-    log.info("%s %s %d: %s", region_id, sensor, year, summary)
+    log.info("%s %s %d: composite written (%s)", region_id, sensor, year, ", ".join(names))
 
 
 if "snakemake" in globals():

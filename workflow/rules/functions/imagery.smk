@@ -46,3 +46,38 @@ DEM_FETCH_KEYS = ("cache_dir", "cache_tile_px", "fetch", "chunk_px", "gdal_cache
 
 def imagery_settings(keys):
     return {k: config["imagery"][k] for k in keys}
+
+
+def imagery_period_summary_inputs(wildcards):
+    """A period's composite and clear count, and the fetch manifest (bytes pulled) when
+    there is one: the fetch rule's of a remote region, else one beside the scene table.
+    """
+    base = f"results/{wildcards.region}/imagery"
+    inputs = {
+        "composite": f"{base}/composite_{wildcards.period}.tif",
+        "clear_count": f"{base}/clear_count_{wildcards.period}.tif",
+    }
+    scenes = imagery_scenes(wildcards)
+    manifest = os.path.join(
+        os.path.dirname(scenes[0]), f"manifest_{wildcards.period}.json"
+    )
+    if region_config(wildcards)["source"] in REMOTE_SOURCES or os.path.exists(manifest):
+        inputs["manifest"] = manifest
+    return inputs
+
+
+def mosaic_inputs_with_wildcards(tile_rule):
+    """mosaic_inputs for a rule with wildcards besides region and tile ({period}, {year},
+    {sensor}): every tile of each output, in tile order, and the region grid."""
+
+    def inputs(wildcards):
+        tiles = region_tiles(wildcards.region)
+        values = dict(wildcards.items())
+        files = {
+            key: [pattern.format(**{**values, "tile": t}) for t in tiles]
+            for key, pattern in getattr(rules, tile_rule).output.items()
+        }
+        files["grid"] = f"results/{wildcards.region}/grid.json"
+        return files
+
+    return inputs

@@ -7,6 +7,8 @@ def landcover_classes():
 
 
 def landcover_inputs(wildcards):
+    """The features' files: the period composites and (landcover.features.terrain) the DEM
+    and slope, and the region grid."""
     region = wildcards.region
     inputs = {
         "composites": expand(
@@ -14,7 +16,6 @@ def landcover_inputs(wildcards):
             region=region,
             period=region_periods(region),
         ),
-        "reference": input_file(region, "reference"),
         "grid": f"results/{region}/grid.json",
     }
     if config["landcover"]["features"]["terrain"]:

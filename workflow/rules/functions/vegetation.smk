@@ -54,6 +54,40 @@ def vegetation_composites(wildcards):
     }
 
 
+def vegetation_composite_summaries(wildcards):
+    """The figures of every composite of the record, keyed as vegetation_composites."""
+    return {
+        key: path[: -len(".tif")] + ".json"
+        for key, path in vegetation_composites(wildcards).items()
+    }
+
+
+def vegetation_overlap_composites(wildcards):
+    """The composites the calibration is fitted on: both sensors of each overlap year
+    (none when the calibration is configured)."""
+    if config["vegetation"]["calibration"] == "coefficients":
+        return {}
+    base = f"results/{wildcards.region}/vegetation"
+    files = {}
+    for pair in RECORDS[wildcards.region].to_dict()["overlap_years"]:
+        for sensor in (pair["to"], pair["from"]):
+            files[f"{sensor}_{pair['year']}"] = f"{base}/{sensor}_{pair['year']}.tif"
+    return files
+
+
+def vegetation_composite_summary_inputs(wildcards):
+    """The region's composite, and the fetch manifest (bytes pulled) of a remote region."""
+    inputs = {
+        "composite": f"results/{wildcards.region}/vegetation/{wildcards.sensor}_{wildcards.year}.tif"
+    }
+    if config["regions"][wildcards.region]["source"] in REMOTE_SOURCES:
+        inputs["manifest"] = (
+            f"resources/fetched/{wildcards.region}/vegetation/"
+            f"{wildcards.sensor}_{wildcards.year}.json"
+        )
+    return inputs
+
+
 # What the acquisition of a year's scenes depends on (the compositing keys rerun only the composite).
 VEGETATION_FETCH_KEYS = (
     "composite",
