@@ -3,6 +3,7 @@ FPAR end-members per vegetation type, Rh (Pei et al. 2009) by hand, InVEST stora
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -17,12 +18,16 @@ from karstflow.carbon import (
     casa_monthly,
     casa_npp,
     endmember_maps,
+    endmembers_from_record,
+    endmembers_record,
+    endmembers_settings,
     epsilon_max_map,
     fpar_endmembers,
     fpar_from_ndvi,
     heterotrophic_respiration,
     landcover_bracket,
     landcover_by_year,
+    landcover_endmembers,
     optimal_temperature_by_year,
     read_carbon_pools,
     storage_total_mg,
@@ -411,3 +416,57 @@ def test_non_vegetation_codes_borrow_a_vegetation_types_endmembers():
     assert float(fpar[0]) == pytest.approx(by_hand, rel=1e-5)
     with pytest.raises(ValueError, match=r"carbon.fpar.endmembers_of: code 9 takes the end-members of code 5"):
         borrow_endmembers(table, {9: 5}, key="carbon.fpar.endmembers_of")
+
+
+def _two_map_region():
+    """A 2 x 3 px region, 2000-2003, land-cover maps of 2000 and 2003: pixel (1, 2) turns from
+    code 2 to 6 in an unobserved year; code 9 (bare rock) takes code 6's end-members."""
+    coords = {"y": [1.5, 0.5], "x": [0.5, 1.5, 2.5]}
+    lc2000 = xr.DataArray(np.array([[2, 2, 6], [6, 9, 2]], np.float32), dims=("y", "x"), coords=coords)
+    lc2003 = lc2000.copy(data=np.array([[2, 2, 6], [6, 9, 6]], np.float32))
+    ndvi = np.zeros((4, 2, 3), np.float32)
+    ndvi[:, 0, 0] = [0.60, 0.61, 0.62, 0.63]
+    ndvi[:, 0, 1] = [0.64, 0.65, 0.66, 0.67]
+    ndvi[:, 0, 2] = [0.40, 0.41, 0.42, 0.43]
+    ndvi[:, 1, 0] = [0.44, 0.45, 0.46, 0.47]
+    ndvi[:, 1, 1] = [0.05, 0.06, 0.07, 0.08]
+    ndvi[:, 1, 2] = [0.90, 0.99, 0.99, 0.10]  # 2001-2002: class unknown, must not count
+    cube = xr.DataArray(ndvi, dims=("year", "y", "x"), coords={"year": [2000, 2001, 2002, 2003], **coords})
+    return cube, {2000: lc2000, 2003: lc2003}
+
+
+def test_region_endmembers_pool_the_pixel_years_of_known_class_by_hand():
+    cube, maps = _two_map_region()
+    table = landcover_endmembers(cube, maps, percentile=95.0, endmembers_of={"9": 6}).set_index("code")
+    assert table.index.tolist() == [2, 6, 9]
+    # code 2: 8 pixel-years 0.60..0.67 and (1, 2) in 2000 (0.90; both its maps say 2 then);
+    # 95th percentile of 9 values (linear): rank 0.95 * 8 = 7.6 -> 0.67 + 0.6 (0.90 - 0.67) = 0.808
+    assert table.loc[2, "n"] == 9 and table.loc[2, "ndvi_max"] == pytest.approx(0.808, abs=1e-6)
+    # SR of 0.67 and 0.90: 1.67 / 0.33 = 5.060606, 1.9 / 0.1 = 19 -> 5.060606 + 0.6 x 13.939394
+    assert table.loc[2, "sr_max"] == pytest.approx(1.67 / 0.33 + 0.6 * (19 - 1.67 / 0.33), rel=1e-5)
+    # code 6: 0.40..0.47 and (1, 2) in 2003 (0.10) -> rank 7.6: 0.46 + 0.6 x 0.01 = 0.466
+    assert table.loc[6, "n"] == 9 and table.loc[6, "ndvi_max"] == pytest.approx(0.466, abs=1e-6)
+    # bare rock keeps its own count but takes code 6's end-members (its own would be 0.0785)
+    assert table.loc[9, "n"] == 4 and table.loc[9, "ndvi_max"] == table.loc[6, "ndvi_max"]
+    assert table.loc[9, "sr_max"] == table.loc[6, "sr_max"]
+    assert (table["ndvi_min"] == 0.023).all() and (table["sr_min"] == 1.05).all()
+    # a region-wide figure: the upper row alone (one tile) gives code 2 another end-member
+    tile = landcover_endmembers(cube.isel(y=[0]), {y: m.isel(y=[0]) for y, m in maps.items()})
+    # 8 values 0.60..0.67: rank 0.95 x 7 = 6.65 -> 0.66 + 0.65 x 0.01
+    assert tile.set_index("code").loc[2, "ndvi_max"] == pytest.approx(0.6665, abs=1e-6)
+
+
+def test_endmember_record_round_trips_exactly_and_refuses_a_stale_file():
+    cube, maps = _two_map_region()
+    fpar = {"max_percentile": 95, "ndvi_min": 0.023, "sr_min": 1.05, "endmembers_of": {9: 6}}
+    settings = endmembers_settings(fpar)
+    assert settings == {"percentile": 95.0, "ndvi_min": 0.023, "sr_min": 1.05, "endmembers_of": {"9": 6}}
+    table = landcover_endmembers(cube, maps, endmembers_of=fpar["endmembers_of"])
+    record = json.loads(json.dumps(endmembers_record(table, **settings)))  # through a JSON file
+    back = endmembers_from_record(record, source="fpar_endmembers.json", expect=settings)
+    pd.testing.assert_frame_equal(back, table)  # every digit: untiled and tiled read the same table
+    with pytest.raises(ValueError, match=r"fpar_endmembers.json: computed with percentile 95.0, the config.*90.0"):
+        endmembers_from_record(record, source="fpar_endmembers.json", expect={**settings, "percentile": 90.0})
+    del record["endmembers"][0]["sr_max"]
+    with pytest.raises(ValueError, match=r"fpar_endmembers.json: expected 'endmembers'"):
+        endmembers_from_record(record, source="fpar_endmembers.json")

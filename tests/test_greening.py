@@ -23,6 +23,7 @@ from karstflow.greening import (
     ndvi,
     percentile_endmembers,
     select_years,
+    trend_from_rasters,
     vegetation_index_cube,
 )
 from karstflow.grid import RegionGrid
@@ -194,7 +195,7 @@ def test_greening_trend_script_writes_the_slope_interval(tmp_path, autocorrelati
     out = tmp_path / "greening"
     names = {"slope": "trend_slope", "slope_low": "trend_slope_low", "slope_high": "trend_slope_high"}
     outputs = {k: out / f"{v}.tif" for k, v in names.items()}
-    outputs.update(p=out / "trend_p.tif", trend_class=out / "trend_class.tif", summary=out / "greening.json")
+    outputs.update(p=out / "trend_p.tif", trend_class=out / "trend_class.tif")
     call_script(
         WORKFLOW / "scripts" / "greening_trend.py",
         input={"cube": tmp_path / "ndvi_annual.nc", "grid": tmp_path / "grid.json"},
@@ -236,5 +237,66 @@ def test_greening_trend_script_writes_the_slope_interval(tmp_path, autocorrelati
             )
             n_differ += (one["slope_low"], one["slope_high"]) != (plain.low_slope, plain.high_slope)
     assert n_differ > 0 or autocorrelation == "none"
-    # the summary is as before: the new rasters add no figure
-    assert read_json(outputs["summary"])["pixels_tested"] == 20
+    # the summary (its own rule) is as before: the interval rasters add no figure
+    params = {"index": "ndvi", "alpha": 0.1, "min_valid_years": 12, "autocorrelation": autocorrelation}
+    call_script(
+        WORKFLOW / "scripts" / "greening_summary.py",
+        input={
+            "cube": tmp_path / "ndvi_annual.nc",
+            "slope": outputs["slope"],
+            "trend_class": outputs["trend_class"],
+            "grid": tmp_path / "grid.json",
+        },
+        output={"summary": out / "greening.json"},
+        params={**params, "stable_slope": 0.0005, "chunk_px": 2},
+        wildcards={"region": "r1"},
+        log=tmp_path / "greening_summary.log",
+    )
+    summary = read_json(out / "greening.json")
+    assert summary["pixels_tested"] == 20
+    # the same figures as greening_summary on the trend in memory (the rule's former output)
+    trend = greening_trend(
+        ds["ndvi"],
+        alpha=0.1,
+        min_valid=12,
+        autocorrelation=None if autocorrelation == "none" else autocorrelation,
+        stable_slope=0.0005,
+    ).compute()
+    expected = json.loads(json.dumps(greening_summary(trend, pixel_area_km2=0.0009, index="ndvi", years=(2000, 2023))))
+    assert summary == expected
+    assert "2 pixels have fewer than 12 valid years" in (tmp_path / "greening_trend.log").read_text()
+
+
+def test_trend_from_rasters_gives_the_summary_of_the_trend_in_memory():
+    cube = _trend_cube()
+    trend = greening_trend(cube, alpha=0.05, min_valid=None, stable_slope=0.0005).compute()
+    # as the summary rule reads them: the slope raster (float32) and the class raster (uint8)
+    rebuilt = trend_from_rasters(
+        trend["slope"],
+        trend["trend_class"],
+        cube,
+        alpha=0.05,
+        autocorrelation=None,
+        min_valid=None,
+        stable_slope=0.0005,
+    )
+    np.testing.assert_array_equal(rebuilt["n_valid"].values, trend["n_valid"].values)
+    assert rebuilt["n_valid"].values[1, 0] == 4 and rebuilt["n_valid"].values[0, 3] == 19
+    # min_valid None: the kernel's default max(3, ceil(24 / 2)) = 12; autocorrelation "None"
+    assert rebuilt.attrs == {"alpha": 0.05, "autocorrelation": "None", "min_valid": 12, "stable_slope": 0.0005}
+    assert {k: trend.attrs[k] for k in rebuilt.attrs} == rebuilt.attrs
+    a = greening_summary(trend, pixel_area_km2=0.0009, index="ndvi")
+    b = greening_summary(rebuilt, pixel_area_km2=0.0009, index="ndvi")
+    assert json.dumps(a) == json.dumps(b)
+    with pytest.raises(ValueError, match="differ in shape"):
+        trend_from_rasters(trend["slope"], trend["trend_class"], cube.isel(x=[0]), **rebuilt.attrs)
+
+
+def test_an_empty_tile_passes_the_range_check_only_when_allowed():
+    empty = xr.DataArray(np.full((2, 2, 2), np.nan, np.float32), dims=("year", "y", "x"), name="ndvi")
+    with pytest.raises(ValueError, match="stack.nc: ndvi has no valid value"):
+        check_index_range(empty, source="stack.nc")
+    lo, hi = check_index_range(empty, source="stack.nc", allow_empty=True)
+    assert np.isnan(lo) and np.isnan(hi)
+    with pytest.raises(ValueError, match=r"ranges 5000\.\.5000, expected values in \[-1, 1\]"):
+        check_index_range(empty.fillna(5000.0), source="stack.nc", allow_empty=True)

@@ -92,8 +92,12 @@ __all__ = [
     "casa_monthly",
     "casa_npp",
     "endmember_maps",
+    "endmembers_from_record",
+    "endmembers_record",
+    "endmembers_settings",
     "epsilon_max_map",
     "fpar_endmembers",
+    "landcover_endmembers",
     "fpar_from_ndvi",
     "heterotrophic_respiration",
     "landcover_by_year",
@@ -244,6 +248,75 @@ def borrow_endmembers(table: pd.DataFrame, endmembers_of: Mapping[Any, Any], *, 
         if code in out.index:
             out.loc[code, ["ndvi_max", "sr_max"]] = out.loc[target, ["ndvi_max", "sr_max"]].to_numpy()
     return out.reset_index()
+
+
+def landcover_endmembers(
+    ndvi: xr.DataArray,
+    landcovers: Mapping[int, xr.DataArray],
+    *,
+    percentile: float = 95.0,
+    ndvi_min: float = 0.023,
+    sr_min: float = 1.05,
+    endmembers_of: Mapping[Any, Any] | None = None,
+    key: str = "carbon.fpar.endmembers_of",
+) -> pd.DataFrame:
+    """The region's FPAR end-member table of stage npp: :func:`fpar_endmembers` over the
+    pixel-years whose class is known, then :func:`borrow_endmembers`.
+
+    A pixel-year between two land-cover maps counts for its code only where both maps give
+    that code (:func:`landcover_bracket`: where they differ, the year of change is unknown).
+    The percentiles pool every such pixel-year of the region, so the table is a region-wide
+    figure: a tiled run computes it once on the whole region and every tile reads it.
+    """
+    years = [int(y) for y in np.asarray(ndvi["year"].values)]
+    before, after, _ = landcover_bracket(landcovers, years)
+    known = before.assign_coords(y=ndvi["y"], x=ndvi["x"]).where(before == after)
+    table = fpar_endmembers(ndvi, known, percentile=percentile, ndvi_min=ndvi_min, sr_min=sr_min)
+    return borrow_endmembers(table, endmembers_of or {}, key=key)
+
+
+def endmembers_settings(fpar: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of config section ``carbon.fpar`` the end-member table depends on, in
+    the form :func:`endmembers_record` stores them (JSON keys are strings)."""
+    return {
+        "percentile": float(fpar["max_percentile"]),
+        "ndvi_min": float(fpar["ndvi_min"]),
+        "sr_min": float(fpar["sr_min"]),
+        "endmembers_of": {
+            str(c): int(t) for c, t in sorted((fpar.get("endmembers_of") or {}).items(), key=lambda kv: int(kv[0]))
+        },
+    }
+
+
+def endmembers_record(table: pd.DataFrame, **settings: Any) -> dict[str, Any]:
+    """``table`` (:func:`landcover_endmembers`) as a JSON-ready dict: ``settings`` (the
+    percentile and fixed minima it was computed with) and one entry per code. Floats keep
+    every digit (JSON's repr round-trips them), so a reader gets the exact table back."""
+    rows = [
+        {
+            "code": int(r["code"]),
+            "n": int(r["n"]),
+            **{k: float(r[k]) for k in ("ndvi_min", "ndvi_max", "sr_min", "sr_max")},
+        }
+        for r in table.to_dict("records")
+    ]
+    return {**settings, "endmembers": rows}
+
+
+def endmembers_from_record(
+    record: Mapping[str, Any], *, source: str = "FPAR end-members", expect: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """The end-member table of :func:`endmembers_record`; ``ValueError`` naming ``source``
+    when an entry lacks a column or a setting differs from ``expect`` (a stale file)."""
+    columns = ["code", "n", "ndvi_min", "ndvi_max", "sr_min", "sr_max"]
+    rows = record.get("endmembers")
+    if not isinstance(rows, list) or any(not isinstance(r, Mapping) or set(columns) - set(r) for r in rows):
+        raise ValueError(f"{source}: expected 'endmembers', a list of entries with {columns}; found {rows!r:.200}")
+    for name, value in (expect or {}).items():
+        if record.get(name) != value:
+            raise ValueError(f"{source}: computed with {name} {record.get(name)!r}, the configuration has {value!r}")
+    table = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
+    return table.astype({"code": np.int64, "n": np.int64})
 
 
 def endmember_maps(landcover: xr.DataArray, table: pd.DataFrame) -> tuple[xr.DataArray, xr.DataArray]:

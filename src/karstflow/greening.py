@@ -47,7 +47,9 @@ __all__ = [
     "greening_summary",
     "greening_trend",
     "kndvi",
+    "log_short_series",
     "ndvi",
+    "trend_from_rasters",
     "percentile_endmembers",
     "vegetation_index_cube",
 ]
@@ -271,6 +273,65 @@ def greening_trend(
     return ds
 
 
+def _min_valid(trend: xr.Dataset) -> int:
+    nvalid = np.asarray(trend["n_valid"].values)
+    return int(trend.attrs.get("min_valid", default_min_valid(int(nvalid.max(initial=0)))))
+
+
+def log_short_series(trend: xr.Dataset) -> int:
+    """Count (and log as a warning) the pixels with some valid years but fewer than the
+    trend's ``min_valid``: they get no trend (NaN slope, class nodata), never an error."""
+    nvalid = np.asarray(trend["n_valid"].values)
+    n_short = int(((nvalid > 0) & (np.asarray(trend["trend_class"].values) == TREND_NODATA)).sum())
+    if n_short:
+        log.warning(
+            "%d pixels have fewer than %d valid years (but at least one): no trend there "
+            "(slope, p NaN; class nodata %d)",
+            n_short,
+            _min_valid(trend),
+            TREND_NODATA,
+        )
+    return n_short
+
+
+def trend_from_rasters(
+    slope: xr.DataArray,
+    trend_class: xr.DataArray,
+    cube: xr.DataArray,
+    *,
+    alpha: float,
+    autocorrelation: str | None,
+    min_valid: int | None,
+    stable_slope: float,
+) -> xr.Dataset:
+    """The trend Dataset :func:`greening_summary` reads, from the written rasters of rule
+    greening_trend (``slope``; ``trend_class`` as uint8 codes, nodata 255) and the index
+    ``cube`` it was computed from: ``n_valid`` is the count of finite values along ``year``
+    (as :func:`karstflow.trends.theil_sen_mk` counts them), the attributes are the trend's
+    settings as theil_sen_mk records them (``min_valid`` None -> its default for the cube's
+    length)."""
+    # finite, as the kernel counts (NaN and +-inf are missing)
+    n_valid = xr.apply_ufunc(np.isfinite, cube, dask="allowed").sum("year").astype(np.int32)
+    if n_valid.shape != slope.shape or trend_class.shape != slope.shape:
+        raise ValueError(
+            f"trend rasters {slope.shape} / {trend_class.shape} and index cube {n_valid.shape} differ in shape"
+        )
+    ds = xr.Dataset(
+        {
+            "slope": (("y", "x"), np.asarray(slope.values)),
+            "trend_class": (("y", "x"), np.asarray(trend_class.values)),
+            "n_valid": (("y", "x"), np.asarray(n_valid.values)),
+        }
+    )
+    ds.attrs.update(
+        alpha=float(alpha),
+        autocorrelation=str(autocorrelation),
+        min_valid=int(default_min_valid(cube.sizes["year"]) if min_valid is None else min_valid),
+        stable_slope=float(stable_slope),
+    )
+    return ds
+
+
 def greening_summary(
     trend: xr.Dataset, *, pixel_area_km2: float, index: str, years: tuple[int, int] | None = None
 ) -> dict[str, Any]:
@@ -283,16 +344,11 @@ def greening_summary(
     cls = np.asarray(trend["trend_class"].values)
     nvalid = np.asarray(trend["n_valid"].values)
     slope = np.asarray(trend["slope"].values, dtype=np.float64)
-    min_valid = int(trend.attrs.get("min_valid", default_min_valid(int(nvalid.max(initial=0)))))
+    min_valid = _min_valid(trend)
     tested = cls != TREND_NODATA
     n_tested = int(tested.sum())
     n_empty = int((nvalid == 0).sum())
-    n_short = int(((nvalid > 0) & ~tested).sum())
-    if n_short:
-        log.warning(
-            "%d pixels have fewer than %d valid years (but at least one): no trend there "
-            "(slope, p NaN; class nodata %d)", n_short, min_valid, TREND_NODATA,
-        )
+    n_short = log_short_series(trend)
     nan = float("nan")
     area: dict[str, float] = {}
     share: dict[str, float] = {}
@@ -358,13 +414,21 @@ def select_years(ds: xr.Dataset, years: Any, *, source: str) -> xr.Dataset:
     return ds.sel(year=want)
 
 
-def check_index_range(da: xr.DataArray, *, source: str, low: float = -1.0, high: float = 1.0) -> tuple[float, float]:
-    """Fail with the file name when an index leaves [low, high] (e.g. NDVI stored x 10000)."""
+def check_index_range(
+    da: xr.DataArray, *, source: str, low: float = -1.0, high: float = 1.0, allow_empty: bool = False
+) -> tuple[float, float]:
+    """Fail with the file name when an index leaves [low, high] (e.g. NDVI stored x 10000).
+
+    An index without any valid value is an error too, unless ``allow_empty`` (one tile of a
+    region may lie wholly outside its area of interest): then ``(nan, nan)``.
+    """
     import dask
 
     vmin, vmax = dask.compute(da.min(skipna=True), da.max(skipna=True))
     vmin, vmax = float(vmin), float(vmax)
     if not (math.isfinite(vmin) and math.isfinite(vmax)):
+        if allow_empty:
+            return math.nan, math.nan
         raise ValueError(f"{source}: {da.name} has no valid value")
     if vmin < low - 1e-6 or vmax > high + 1e-6:
         raise ValueError(

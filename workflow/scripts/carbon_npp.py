@@ -1,4 +1,6 @@
-"""Entry script of rule carbon_npp: CASA NPP, Rh and NEP per year, and the NPP trend.
+"""Entry script of rule carbon_npp: CASA NPP, Rh and NEP per year, and the NPP trend, per
+pixel (tiled as carbon_npp_tile); the FPAR end-members come from rule carbon_npp_endmembers
+and the headline figures (npp.json) from rule carbon_npp_summary.
 
 carbon.time_step monthly (the default): CASA and Rh on the months of climate/climate_monthly.nc,
 summed to years; annual: on the annual climate cube (biased, see karstflow.carbon)."""
@@ -9,22 +11,21 @@ import numpy as np
 import xarray as xr
 
 from karstflow.carbon import (
-    borrow_endmembers,
     budyko_fu_aet_ratio,
     casa_monthly,
     casa_npp,
     endmember_maps,
+    endmembers_from_record,
+    endmembers_settings,
     epsilon_max_map,
-    fpar_endmembers,
     heterotrophic_respiration,
     landcover_bracket,
-    npp_summary,
     water_stress,
     year_month,
 )
 from karstflow.greening import check_same_grid, on_grid, select_years
 from karstflow.grid import RegionGrid
-from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf, write_raster
+from karstflow.io import read_cube, read_json, read_raster, write_netcdf, write_raster
 from karstflow.runtime import run_script
 from karstflow.trends import TREND_NODATA, theil_sen_mk
 
@@ -97,15 +98,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
 
     ndvi = cube["ndvi"]
     fp = params.fpar
-    # end-members per type from the pixel-years whose class is known (same class on both sides)
-    table = fpar_endmembers(
-        ndvi,
-        lc_before.where(lc_before == lc_after),
-        percentile=fp["max_percentile"],
-        ndvi_min=fp["ndvi_min"],
-        sr_min=fp["sr_min"],
-    )
-    table = borrow_endmembers(table, fp["endmembers_of"], key="carbon.fpar.endmembers_of")
+    # end-members per type: region-wide percentiles over the pixel-years whose class is known
+    # (rule carbon_npp_endmembers), the same table untiled and on every tile
+    endmembers_path = str(input.endmembers)
+    table = endmembers_from_record(read_json(endmembers_path), source=endmembers_path, expect=endmembers_settings(fp))
     for row in table.itertuples():
         log.info(
             "FPAR end-members of land-cover code %d (%d pixel-years): NDVI %.3f-%.4f, SR %.2f-%.3f",
@@ -229,15 +225,6 @@ def main(input, output, params, wildcards, threads=1) -> None:
         nodata=TREND_NODATA,
     )
     log.info("NPP trend: mean slope %.3f g C m-2 yr-2", float(np.nanmean(trend["slope"].values)))
-    summary = npp_summary(read_cube(output.npp).load(), trend, pixel_area_m2=grid.pixel_area_m2)
-    summary["method"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in out.attrs.items()}
-    write_json(summary, output.summary)
-    log.info(
-        "NPP %.1f, Rh %.1f, NEP %.1f g C m-2 yr-1",
-        summary["npp_mean_g_c_m2_yr"],
-        summary["rh_mean_g_c_m2_yr"],
-        summary["nep_mean_g_c_m2_yr"],
-    )
 
 
 if "snakemake" in globals():

@@ -1,4 +1,5 @@
-"""Entry script of rule greening_cube: the annual vegetation-index cube on the region grid."""
+"""Entry script of rule greening_cube: the annual vegetation-index cube on the region grid (per
+pixel; tiled as greening_cube_tile)."""
 
 import logging
 
@@ -13,15 +14,20 @@ log = logging.getLogger("karstflow.scripts.greening_cube")
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
-    source = str(input.stack)
+    # a tile reads a cut of the stack in a scratch folder: name the region's file (the cube's
+    # `source` attribute must be the same on every tile)
+    source = str(params.get("source") or input.stack)
     grid = RegionGrid.from_dict(read_json(input.grid))
 
-    stack = read_cube(source, chunks={"year": -1, "y": params.chunk_px, "x": params.chunk_px})
+    stack = read_cube(str(input.stack), chunks={"year": -1, "y": params.chunk_px, "x": params.chunk_px})
     grid.check(stack, grid_source=input.grid, source=source)
     stack = select_years(stack, params.years, source=source)
     cube = vegetation_index_cube(stack, params.index, source=source)
     for name in cube.data_vars:
-        lo, hi = check_index_range(cube[name], source=source, low=-1.0, high=1.0 if name != "evi" else 2.5)
+        # one tile may lie outside the area of interest; the region as a whole may not (greening_summary)
+        lo, hi = check_index_range(
+            cube[name], source=source, low=-1.0, high=1.0 if name != "evi" else 2.5, allow_empty="tile" in wildcards
+        )
         log.info("%s: %s in %.3f..%.3f", source, name, lo, hi)
     cube = on_grid(cube, grid)
     if "sensor" in stack.coords:  # a vegetation-stage stack: keep the sensor of each year

@@ -1,10 +1,11 @@
-"""Entry script of rule greening_trend: per-pixel Theil-Sen / Mann-Kendall trend and summary."""
+"""Entry script of rule greening_trend: per-pixel Theil-Sen / Mann-Kendall trend rasters (tiled
+as greening_trend_tile); the headline figures (greening.json) come from rule greening_summary."""
 
 import logging
 
-from karstflow.greening import greening_summary, greening_trend
+from karstflow.greening import greening_trend, log_short_series
 from karstflow.grid import RegionGrid
-from karstflow.io import read_cube, read_json, write_json, write_raster
+from karstflow.io import read_cube, read_json, write_raster
 from karstflow.runtime import run_script
 from karstflow.trends import TREND_NODATA
 
@@ -48,21 +49,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
         dtype="uint8",
         nodata=TREND_NODATA,
     )
-    years = (int(cube["year"].values[0]), int(cube["year"].values[-1]))
-    summary = greening_summary(trend, pixel_area_km2=grid.pixel_area_m2 / 1e6, index=params.index, years=years)
-    if "sensor" in cube.coords:
-        # the record's sensor per year, and the calibration that put them on one scale
-        summary["sensor_of_year"] = {
-            str(int(y)): str(s) for y, s in zip(cube["year"].values, cube["sensor"].values, strict=True)
-        }
-        summary["calibrations"] = cube.attrs.get("calibrations", "")
-    write_json(summary, output.summary)
-    log.info(
-        "greening: mean slope %.5f/yr, significant greening %.1f %%, significant browning %.1f %%",
-        summary["slope_mean_per_yr"],
-        100 * summary["class_share"]["significant_greening"],
-        100 * summary["class_share"]["significant_browning"],
-    )
+    log_short_series(trend)
 
 
 if "snakemake" in globals():
