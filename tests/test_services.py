@@ -554,16 +554,26 @@ def _hq_region(tmp_path):
 
 
 def _run_degradation(tmp_path, params, **inputs):
-    """Script services_habitat_degradation on the _hq_region files (plus ``inputs``) -> outputs."""
+    """Scripts services_habitat_degradation, then services_habitat_threats (the record of the
+    table, on the region after the map), on the _hq_region files (plus ``inputs``) -> outputs."""
     from karstflow.runtime import call_script
 
     out = {"degradation": tmp_path / "d.tif", "threats": tmp_path / "t.json"}
+    files = {"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json", **inputs}
+    wildcards = {"region": "r1", "year": "2020"}
     call_script(
         SCRIPTS / "services_habitat_degradation.py",
-        input={"landcover": tmp_path / "lc.tif", "grid": tmp_path / "grid.json", **inputs},
-        output=out,
+        input=files,
+        output={"degradation": out["degradation"]},
         params=params,
-        wildcards={"region": "r1", "year": "2020"},
+        wildcards=wildcards,
+    )
+    call_script(
+        SCRIPTS / "services_habitat_threats.py",
+        input={**files, "degradation": out["degradation"]},
+        output={"threats": out["threats"]},
+        params=params,
+        wildcards=wildcards,
     )
     return out
 
@@ -590,6 +600,10 @@ def test_degradation_script_stops_for_a_threat_without_its_layer(tmp_path):
     assert record["weight_sum"] == pytest.approx(1.7)
     assert record["threats"]["roads"] == {"evaluated": False, "reason": "drop_threats lists it"}
     assert record["threats"]["built_up"]["normalised_weight"] == pytest.approx(1.0 / 1.7)
+    # the record's pixels and D figures are the region's: 4 cultivated, 1 built-up pixel
+    assert record["threats"]["cultivated"]["pixels"] == 4 and record["threats"]["built_up"]["pixels"] == 1
+    assert record["degradation_max"] == pytest.approx(float(np.nanmax(expected)), rel=1e-6)
+    assert record["degradation_mean"] == pytest.approx(float(np.nanmean(expected)), rel=1e-6)
 
 
 def test_degradation_script_rasterises_the_access_layer_like_invest(tmp_path):
@@ -631,6 +645,7 @@ def test_degradation_script_rasterises_the_access_layer_like_invest(tmp_path):
     record = read_json(out["threats"])
     assert record["access"]["source"].endswith("access.gpkg")
     assert record["access"]["mean"] == pytest.approx(access.mean())
+    assert record["threats"]["roads"]["pixels"] == 6 and record["threats"]["roads"]["source"].endswith("roads.gpkg")
     assert record["weight_sum"] == pytest.approx(2.5)
 
 
@@ -703,48 +718,59 @@ def test_soil_retention_script_reads_the_monthly_cube(tmp_path):
         "grid": tmp_path / "grid.json",
         "climate_monthly": tmp_path / "climate_monthly.nc",
     }
-    out = {"retention": tmp_path / "sr.tif", "soil_loss": tmp_path / "loss.tif", "factors": tmp_path / "f.json"}
-    call_script(
-        SCRIPTS / "services_soil_retention.py",
-        input=files,
-        output=out,
-        params=_soil_params(),
-        wildcards={"region": "r1", "year": "2000"},
-    )
-    factors = read_json(out["factors"])
+    out = {
+        "retention": tmp_path / "sr.tif",
+        "soil_loss": tmp_path / "loss.tif",
+        "factors_map": tmp_path / "factors.tif",
+    }
+
+    def soil_retention(inputs, params, year):
+        """Rule services_soil_retention, then services_soil_factors: the factors' region means."""
+        call_script(
+            SCRIPTS / "services_soil_retention.py",
+            input=inputs,
+            output=out,
+            params=params,
+            wildcards={"region": "r1", "year": str(year)},
+        )
+        call_script(
+            SCRIPTS / "services_soil_factors.py",
+            input={**out, "ls": files["ls"], "landcover": files["landcover"], "grid": files["grid"]},
+            output={"factors": tmp_path / "f.json"},
+            params={**params, "r_factor_source": "climate file"},
+            wildcards={"region": "r1", "year": str(year)},
+        )
+        return read_json(tmp_path / "f.json")
+
+    factors = soil_retention(files, _soil_params(), 2000)
     # R of 2000 by hand above (3306.84); K of SAN 20 / SIL 35 / CLA 45 / C 2 % is 0.032565
     assert factors["r_factor_method"] == "wischmeier_smith_monthly"
     assert factors["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84, abs=0.01)
     potential = 3306.84 * 0.032565 * 2.0
     assert read_raster(out["retention"]).values == pytest.approx(np.full((2, 3), potential * 0.9), rel=1e-4)
+    # the factor maps behind the means: R, K, C = 0.1, P = 1 and R K LS in every pixel
+    import rasterio
+
+    with rasterio.open(out["factors_map"]) as ds:
+        assert ds.descriptions == ("r_factor", "k_factor", "c_factor", "p_factor", "potential_soil_loss")
+        bands = ds.read().astype(np.float64)
+    for band, value in zip(bands, (3306.84, 0.032565, 0.1, 1.0, potential), strict=True):
+        assert band == pytest.approx(np.full((2, 3), value), rel=1e-4)
+    assert factors["k_mean_t_ha_h_ha_mj_mm"] == pytest.approx(0.032565, rel=1e-4)
+    assert factors["ls_mean"] == 2.0 and factors["c_mean"] == pytest.approx(0.1)
+    assert factors["potential_soil_loss_mean_t_ha_yr"] == pytest.approx(potential, rel=1e-4)
+    assert factors["soil_retention_mean_t_ha_yr"] == pytest.approx(potential * 0.9, rel=1e-4)
+    assert factors["non_soil_pixels"] == 0 and factors["r_factor_source"] == "climate file"
     # 2001 is 1.5x wetter month by month: (P_i^2 / P) scales by 1.5, R by 1.5^1.5
-    call_script(
-        SCRIPTS / "services_soil_retention.py",
-        input=files,
-        output=out,
-        params=_soil_params(),
-        wildcards={"region": "r1", "year": "2001"},
-    )
-    assert read_json(out["factors"])["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84 * 1.5**1.5, abs=0.02)
+    factors = soil_retention(files, _soil_params(), 2001)
+    assert factors["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84 * 1.5**1.5, abs=0.02)
     # period_mean: the mean of the two years' R
-    call_script(
-        SCRIPTS / "services_soil_retention.py",
-        input=files,
-        output=out,
-        params=_soil_params(climate="period_mean"),
-        wildcards={"region": "r1", "year": "2000"},
-    )
-    assert read_json(out["factors"])["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84 * (1 + 1.5**1.5) / 2, abs=0.02)
+    factors = soil_retention(files, _soil_params(climate="period_mean"), 2000)
+    assert factors["r_mean_mj_mm_ha_h_yr"] == pytest.approx(3306.84 * (1 + 1.5**1.5) / 2, abs=0.02)
     # an annual method still reads the annual cube: Renard & Freimund at 1,300 mm
     annual = {**{k: v for k, v in files.items() if k != "climate_monthly"}, "climate": tmp_path / "climate.nc"}
-    call_script(
-        SCRIPTS / "services_soil_retention.py",
-        input=annual,
-        output=out,
-        params=_soil_params("renard_freimund_1994"),
-        wildcards={"region": "r1", "year": "2000"},
-    )
-    assert read_json(out["factors"])["r_mean_mj_mm_ha_h_yr"] == pytest.approx(5940.55, abs=0.01)
+    factors = soil_retention(annual, _soil_params("renard_freimund_1994"), 2000)
+    assert factors["r_mean_mj_mm_ha_h_yr"] == pytest.approx(5940.55, abs=0.01)
     # the monthly method without the monthly cube stops naming the key; no fallback
     for path in out.values():
         path.unlink()

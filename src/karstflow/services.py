@@ -71,12 +71,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+if TYPE_CHECKING:
+    from karstflow.grid import RegionGrid
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ __all__ = [
     "RusleResult",
     "WISCHMEIER_SMITH_MONTHLY",
     "WaterYield",
+    "access_raster",
     "annual_water_yield",
     "c_factor_from_cover",
     "check_biophysical_table",
@@ -103,6 +107,7 @@ __all__ = [
     "r_factor_monthly",
     "reclassify",
     "rusle",
+    "threat_masks",
     "threat_proximity",
 ]
 
@@ -817,12 +822,94 @@ def habitat_quality(habitat: Any, degradation: Any, *, half_saturation: float, z
     return _apply(kernel, habitat, degradation)
 
 
-def half_saturation_auto(degradations: Sequence[Any]) -> float:
-    """Half the highest degradation over the given maps (InVEST user guide's advice)."""
-    highest = max(float(np.nanmax(_values(d))) if np.isfinite(_values(d)).any() else 0.0 for d in degradations)
+def half_saturation_auto(degradations: Iterable[Any]) -> float:
+    """Half the highest degradation over the given maps (InVEST user guide's advice).
+
+    A region statistic: computed once over every service year's map of the whole region
+    (rule services_habitat_half_saturation), never per tile. ``degradations`` may be a
+    generator, so one map at a time is in memory.
+    """
+    highest = max(
+        (float(np.nanmax(v)) if np.isfinite(v).any() else 0.0 for v in (_values(d) for d in degradations)),
+        default=0.0,
+    )
     if not highest > 0:
         raise ValueError(
             "all degradation maps are 0 or empty: no threat reaches any pixel, k cannot be derived (set "
             "services.habitat_quality.half_saturation)"
         )
     return highest / 2.0
+
+
+def threat_masks(
+    landcover: Any,
+    threats: Mapping[str, Mapping[str, Any]],
+    layers: Mapping[str, Any],
+    grid: RegionGrid,
+    *,
+    region: str,
+    threats_key: str = "config key services.habitat_quality.threats",
+) -> dict[str, np.ndarray]:
+    """The map of every threat of the table on ``grid``: the pixels of its ``landcover_codes``,
+    or its vector layer (``layers[name]``, a GeoDataFrame in the grid's CRS) burnt in along
+    every pixel a geometry touches (``all_touched``, so a road narrower than a pixel still
+    marks the pixels it crosses).
+
+    A threat of the table with neither stops naming the threat and the config keys that
+    resolve it: InVEST stops for a threat raster it cannot find, and renormalising the
+    weights over the other threats would raise each of theirs (by 2.5 / 1.7 for roads).
+    """
+    from rasterio import features
+
+    lc = _values(landcover)
+    masks: dict[str, np.ndarray] = {}
+    for name, spec in threats.items():
+        if spec.get("landcover_codes"):
+            masks[name] = np.isin(lc, list(spec["landcover_codes"]))
+        elif name in layers:
+            geoms = [g for g in layers[name].geometry if g is not None and not g.is_empty]
+            masks[name] = (
+                features.rasterize(
+                    ((g, 1) for g in geoms),
+                    out_shape=grid.shape,
+                    transform=grid.transform,
+                    fill=0,
+                    all_touched=True,
+                    dtype="uint8",
+                ).astype(bool)
+                if geoms
+                else np.zeros(grid.shape, bool)
+            )
+        else:
+            key = spec.get("vector_input")
+            raise ValueError(
+                f"{threats_key}.{name}: threat {name!r} reads the region's {key!r} input, which region {region} "
+                f"does not give; give the layer (regions.{region}.inputs.{key}), or take the threat out of this "
+                f"region's table (services.habitat_quality.drop_threats: {{{region}: [{name}]}}) or of every "
+                f"region's ({threats_key}.{name}.enabled: false)"
+            )
+    return masks
+
+
+def access_raster(layer: Any, grid: RegionGrid, *, source: str = "access layer") -> np.ndarray:
+    """InVEST's access raster beta on ``grid``: 1.0 everywhere, then each polygon's ``access``
+    (0-1) burnt in at the pixels whose centre it covers (pygeoprocessing.rasterize with
+    ATTRIBUTE=ACCESS: GDAL's default, not all-touched; a later polygon overwrites an earlier
+    one). ``layer`` is a GeoDataFrame in the grid's CRS; ``source`` names it in errors."""
+    from rasterio import features
+
+    if "access" not in layer.columns:
+        raise ValueError(f"{source}: the access layer has no column 'access'; found {list(layer.columns)}")
+    values = layer["access"].astype(float)
+    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+    if bad.any():
+        raise ValueError(
+            f"{source}: column access must be 0-1 (0 inaccessible, 1 fully accessible to threats); "
+            f"{int(bad.sum())} polygon(s) have {values[bad].tolist()[:5]}"
+        )
+    shapes = [(g, float(v)) for g, v in zip(layer.geometry, values, strict=True) if g is not None and not g.is_empty]
+    if not shapes:
+        return np.ones(grid.shape)
+    return features.rasterize(
+        shapes, out_shape=grid.shape, transform=grid.transform, fill=1.0, all_touched=False, dtype="float64"
+    )

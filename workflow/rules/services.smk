@@ -33,19 +33,46 @@ rule services_ls_factor:
         "../scripts/services_ls_factor.py"
 
 
+# The NDVI end-members of the cover-derived C factor: region figures (percentiles of the
+# whole region's NDVI cube), computed once and read by every tile.
+rule services_soil_ndvi_endmembers:
+    input:
+        ndvi="results/{region}/greening/ndvi_annual.nc",
+        grid="results/{region}/grid.json",
+    output:
+        endmembers="results/{region}/services/ndvi_endmembers.json",
+    log:
+        log_path("services_soil_ndvi_endmembers"),
+    benchmark:
+        benchmark_path("services_soil_ndvi_endmembers")
+    wildcard_constraints:
+        region=stage_constraint("soil_retention"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        fvc_percentiles=config["desertification"]["fvc_percentiles"],
+    message:
+        "NDVI end-members of the soil cover factor of {wildcards.region}"
+    script:
+        "../scripts/services_soil_ndvi_endmembers.py"
+
+
 rule services_soil_retention:
     input:
         unpack(soil_retention_inputs),
     output:
         retention="results/{region}/services/soil_retention_{year}.tif",
         soil_loss="results/{region}/services/soil_loss_{year}.tif",
-        factors="results/{region}/services/soil_factors_{year}.json",
+        factors_map="results/{region}/services/soil_factors_{year}.tif",
     log:
         log_path("services_soil_retention_{year}"),
     benchmark:
         benchmark_path("services_soil_retention_{year}")
     wildcard_constraints:
-        region=stage_constraint("soil_retention"),
+        region=untiled_constraint("soil_retention"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -55,11 +82,73 @@ rule services_soil_retention:
     params:
         soil_conservation=config["services"]["soil_conservation"],
         climate=config["services"]["climate"],
-        fvc_percentiles=config["desertification"]["fvc_percentiles"],
     message:
         "Soil retention (RUSLE) of {wildcards.region} in {wildcards.year}"
     script:
         "../scripts/services_soil_retention.py"
+
+
+# RUSLE is per pixel once LS is given (LS itself is not tiled: services_ls_factor).
+use rule services_soil_retention as services_soil_retention_tile with:
+    output:
+        **tile_outputs(rules.services_soil_retention.output),
+    log:
+        tile_log("services_soil_retention_{year}"),
+    benchmark:
+        tile_benchmark("services_soil_retention_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("soil_retention"),
+        year=r"\d{4}",
+    params:
+        tile=tile_spec(halo_px=0),
+    message:
+        "Soil retention (RUSLE) of {wildcards.region} in {wildcards.year}, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as services_soil_retention_mosaic with:
+    input:
+        unpack(year_mosaic_inputs("services_soil_retention_tile")),
+    output:
+        **rules.services_soil_retention.output,
+    log:
+        log_path("services_soil_retention_mosaic_{year}"),
+    benchmark:
+        benchmark_path("services_soil_retention_mosaic_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("soil_retention"),
+        year=r"\d{4}",
+
+
+rule services_soil_factors:
+    input:
+        factors_map="results/{region}/services/soil_factors_{year}.tif",
+        retention="results/{region}/services/soil_retention_{year}.tif",
+        soil_loss="results/{region}/services/soil_loss_{year}.tif",
+        ls="results/{region}/services/ls_factor.tif",
+        landcover=service_landcover,
+        grid="results/{region}/grid.json",
+    output:
+        factors="results/{region}/services/soil_factors_{year}.json",
+    log:
+        log_path("services_soil_factors_{year}"),
+    benchmark:
+        benchmark_path("services_soil_factors_{year}")
+    wildcard_constraints:
+        region=stage_constraint("soil_retention"),
+        year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        soil_conservation=config["services"]["soil_conservation"],
+        climate=config["services"]["climate"],
+        r_factor_source=lambda w: erosivity_source(w.region),
+    message:
+        "Region means of the RUSLE factors of {wildcards.region} in {wildcards.year}"
+    script:
+        "../scripts/services_soil_factors.py"
 
 
 rule services_water_yield:
@@ -76,7 +165,7 @@ rule services_water_yield:
     benchmark:
         benchmark_path("services_water_yield_{year}")
     wildcard_constraints:
-        region=stage_constraint("water_yield"),
+        region=untiled_constraint("water_yield"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -92,18 +181,48 @@ rule services_water_yield:
         "../scripts/services_water_yield.py"
 
 
+# Budyko water yield is per pixel (the region totals are services_summary's).
+use rule services_water_yield as services_water_yield_tile with:
+    output:
+        **tile_outputs(rules.services_water_yield.output),
+    log:
+        tile_log("services_water_yield_{year}"),
+    benchmark:
+        tile_benchmark("services_water_yield_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("water_yield"),
+        year=r"\d{4}",
+    params:
+        tile=tile_spec(halo_px=0),
+    message:
+        "Water yield (InVEST annual water yield) of {wildcards.region} in {wildcards.year}, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as services_water_yield_mosaic with:
+    input:
+        unpack(year_mosaic_inputs("services_water_yield_tile")),
+    output:
+        **rules.services_water_yield.output,
+    log:
+        log_path("services_water_yield_mosaic_{year}"),
+    benchmark:
+        benchmark_path("services_water_yield_mosaic_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("water_yield"),
+        year=r"\d{4}",
+
+
 rule services_habitat_degradation:
     input:
         unpack(habitat_degradation_inputs),
     output:
         degradation="results/{region}/services/habitat_degradation_{year}.tif",
-        threats="results/{region}/services/habitat_threats_{year}.json",
     log:
         log_path("services_habitat_degradation_{year}"),
     benchmark:
         benchmark_path("services_habitat_degradation_{year}")
     wildcard_constraints:
-        region=stage_constraint("habitat_quality"),
+        region=untiled_constraint("habitat_quality"),
         year=r"\d{4}",
     conda:
         "../envs/karstflow.yaml"
@@ -112,7 +231,6 @@ rule services_habitat_degradation:
         mem_mb=3000,
     params:
         threats=lambda w: habitat_threats(w.region),
-        dropped=lambda w: _dropped_threats(w.region),
         habitat=config["services"]["habitat_quality"]["habitat"],
         vectors=lambda w: sorted(threat_vectors(w.region)),
     message:
@@ -121,22 +239,48 @@ rule services_habitat_degradation:
         "../scripts/services_habitat_degradation.py"
 
 
-rule services_habitat_quality:
-    input:
-        landcover=service_landcover,
-        degradation="results/{region}/services/habitat_degradation_{year}.tif",
-        all_degradation=lambda w: expand(
-            "results/{region}/services/habitat_degradation_{year}.tif",
-            region=w.region,
-            year=service_years(w.region),
-        ),
-        grid="results/{region}/grid.json",
+# A pixel's D reads every threat pixel within the threat's max_distance_m: the halo is the
+# largest max distance of the region's threat table.
+use rule services_habitat_degradation as services_habitat_degradation_tile with:
     output:
-        quality="results/{region}/services/habitat_quality_{year}.tif",
+        **tile_outputs(rules.services_habitat_degradation.output),
     log:
-        log_path("services_habitat_quality_{year}"),
+        tile_log("services_habitat_degradation_{year}"),
     benchmark:
-        benchmark_path("services_habitat_quality_{year}")
+        tile_benchmark("services_habitat_degradation_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("habitat_quality"),
+        year=r"\d{4}",
+    params:
+        tile=tile_spec(halo_m=lambda w: threat_halo_m(w.region)),
+    message:
+        "Habitat degradation (InVEST threats) of {wildcards.region} in {wildcards.year}, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as services_habitat_degradation_mosaic with:
+    input:
+        unpack(year_mosaic_inputs("services_habitat_degradation_tile")),
+    output:
+        **rules.services_habitat_degradation.output,
+    log:
+        log_path("services_habitat_degradation_mosaic_{year}"),
+    benchmark:
+        benchmark_path("services_habitat_degradation_mosaic_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("habitat_quality"),
+        year=r"\d{4}",
+
+
+rule services_habitat_threats:
+    input:
+        unpack(habitat_degradation_inputs),
+        degradation="results/{region}/services/habitat_degradation_{year}.tif",
+    output:
+        threats="results/{region}/services/habitat_threats_{year}.json",
+    log:
+        log_path("services_habitat_threats_{year}"),
+    benchmark:
+        benchmark_path("services_habitat_threats_{year}")
     wildcard_constraints:
         region=stage_constraint("habitat_quality"),
         year=r"\d{4}",
@@ -146,13 +290,98 @@ rule services_habitat_quality:
     resources:
         mem_mb=2000,
     params:
-        habitat=config["services"]["habitat_quality"]["habitat"],
+        threats=lambda w: habitat_threats(w.region),
+        dropped=lambda w: _dropped_threats(w.region),
+        vectors=lambda w: sorted(threat_vectors(w.region)),
+    message:
+        "The threat table of {wildcards.region} in {wildcards.year} as used"
+    script:
+        "../scripts/services_habitat_threats.py"
+
+
+# The half-saturation constant k: one region figure for every year and tile.
+rule services_habitat_half_saturation:
+    input:
+        unpack(half_saturation_inputs),
+    output:
+        half_saturation="results/{region}/services/habitat_half_saturation.json",
+    log:
+        log_path("services_habitat_half_saturation"),
+    benchmark:
+        benchmark_path("services_habitat_half_saturation")
+    wildcard_constraints:
+        region=stage_constraint("habitat_quality"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
         half_saturation=config["services"]["habitat_quality"]["half_saturation"],
+    message:
+        "Habitat quality half-saturation constant of {wildcards.region}"
+    script:
+        "../scripts/services_habitat_half_saturation.py"
+
+
+rule services_habitat_quality:
+    input:
+        landcover=service_landcover,
+        degradation="results/{region}/services/habitat_degradation_{year}.tif",
+        half_saturation="results/{region}/services/habitat_half_saturation.json",
+        grid="results/{region}/grid.json",
+    output:
+        quality="results/{region}/services/habitat_quality_{year}.tif",
+    log:
+        log_path("services_habitat_quality_{year}"),
+    benchmark:
+        benchmark_path("services_habitat_quality_{year}")
+    wildcard_constraints:
+        region=untiled_constraint("habitat_quality"),
+        year=r"\d{4}",
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        habitat=config["services"]["habitat_quality"]["habitat"],
         scaling_z=config["services"]["habitat_quality"]["scaling_z"],
     message:
         "Habitat quality (InVEST) of {wildcards.region} in {wildcards.year}"
     script:
         "../scripts/services_habitat_quality.py"
+
+
+# Q is per pixel given D and the region's k.
+use rule services_habitat_quality as services_habitat_quality_tile with:
+    output:
+        **tile_outputs(rules.services_habitat_quality.output),
+    log:
+        tile_log("services_habitat_quality_{year}"),
+    benchmark:
+        tile_benchmark("services_habitat_quality_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("habitat_quality"),
+        year=r"\d{4}",
+    params:
+        tile=tile_spec(halo_px=0),
+    message:
+        "Habitat quality (InVEST) of {wildcards.region} in {wildcards.year}, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as services_habitat_quality_mosaic with:
+    input:
+        unpack(year_mosaic_inputs("services_habitat_quality_tile")),
+    output:
+        **rules.services_habitat_quality.output,
+    log:
+        log_path("services_habitat_quality_mosaic_{year}"),
+    benchmark:
+        benchmark_path("services_habitat_quality_mosaic_{year}")
+    wildcard_constraints:
+        region=tiled_constraint("habitat_quality"),
+        year=r"\d{4}",
 
 
 rule services_carbon_storage:

@@ -1,8 +1,9 @@
-"""Entry script of rule services_habitat_quality: InVEST habitat quality of one year.
+"""Entry script of rule services_habitat_quality (and its `_tile`): InVEST habitat quality of
+one year, per pixel.
 
-The half-saturation constant k is the configured number, or with "auto" half the highest
-degradation over every service year of the region (InVEST's advice), so the years share
-one k and their quality maps compare.
+The half-saturation constant k is a region figure (the configured number, or with "auto"
+half the highest degradation over every service year of the region), read from rule
+services_habitat_half_saturation's JSON, so untiled and tiled runs use the same k.
 """
 
 import logging
@@ -12,7 +13,7 @@ import numpy as np
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, write_raster
 from karstflow.runtime import run_script
-from karstflow.services import habitat_quality, half_saturation_auto, reclassify
+from karstflow.services import habitat_quality, reclassify
 
 log = logging.getLogger("karstflow.scripts.services_habitat_quality")
 
@@ -24,12 +25,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
     grid.check(landcover, grid_source=input.grid, source=lc_path)
     lc = np.asarray(landcover.values)
     degradation = np.asarray(read_raster(input.degradation).values, dtype=np.float64)
-    if params.half_saturation == "auto":
-        k = half_saturation_auto([read_raster(path).values for path in input.all_degradation])
-        how = f"auto: half the highest degradation of {len(input.all_degradation)} year(s)"
-    else:
-        k = float(params.half_saturation)
-        how = "configured"
+    hs = read_json(input.half_saturation)
+    k, how = float(hs["half_saturation"]), hs["method"]
     suitability = reclassify(
         lc,
         {int(c): row["suitability"] for c, row in params.habitat.items()},

@@ -1,4 +1,5 @@
-"""Entry script of rule services_soil_retention: RUSLE soil loss and soil retention of one year.
+"""Entry script of rule services_soil_retention (and its `_tile`): RUSLE soil loss and soil
+retention of one year, per pixel given the LS factor.
 
 The rainfall erosivity R follows ``services.soil_conservation.r_factor.method``: the
 default ``wischmeier_smith_monthly`` reads the 12 monthly precipitation totals of the year
@@ -6,6 +7,11 @@ from the monthly climate cube (``input.climate_monthly``, the monthly_climate st
 climate/climate_monthly.nc, karstflow.climate conventions); ``renard_freimund_1994`` and
 ``power`` read annual precipitation from the annual climate cube. With climate
 ``period_mean`` R is the mean of the years' R (RUSLE's R is a mean annual erosivity).
+
+Besides soil retention and soil loss it writes the factors per pixel (soil_factors_{year}.tif:
+bands r_factor, k_factor, c_factor, p_factor, potential_soil_loss), from which rule
+services_soil_factors takes the region means. With ``cover_factor: vegetation_cover`` the
+NDVI end-members of the FVC are region figures, read from rule services_soil_ndvi_endmembers.
 """
 
 import logging
@@ -13,9 +19,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from karstflow.greening import percentile_endmembers
 from karstflow.grid import RegionGrid
-from karstflow.io import read_cube, read_json, read_raster, write_json, write_raster
+from karstflow.io import read_cube, read_json, read_raster, write_raster
 from karstflow.runtime import run_script
 from karstflow.services import (
     MONTHLY_R_FACTOR_METHODS,
@@ -31,6 +36,8 @@ from karstflow.services import (
 )
 
 SOIL_VARS = ("sand_pct", "silt_pct", "clay_pct", "organic_carbon_pct")
+#: Bands of soil_factors_{year}.tif, in order.
+FACTOR_BANDS = ("r_factor", "k_factor", "c_factor", "p_factor", "potential_soil_loss")
 
 log = logging.getLogger("karstflow.scripts.services_soil_retention")
 
@@ -116,7 +123,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         ndvi_path = str(input.ndvi)
         cube = read_cube(ndvi_path)
         grid.check(cube, grid_source=input.grid, source=ndvi_path)
-        soil_ndvi, veg_ndvi = percentile_endmembers(cube["ndvi"], *params.fvc_percentiles)
+        endmembers = read_json(input.ndvi_endmembers)
+        soil_ndvi, veg_ndvi = float(endmembers["soil_ndvi"]), float(endmembers["vegetation_ndvi"])
         ndvi = climate_of_year(cube, "ndvi", year, mode="year", source=ndvi_path)
         fvc = fvc_dimidiate(ndvi, soil_ndvi, veg_ndvi)
         c_cover = c_factor_from_cover(np.asarray(fvc.values, dtype=np.float64))
@@ -142,42 +150,25 @@ def main(input, output, params, wildcards, threads=1) -> None:
         grid.data_array(loss.astype(np.float32), name="soil_loss", units="t ha-1 yr-1"),
         output.soil_loss,
     )
-    soil_px = ~non_soil
-
-    def mean(a):
-        a = np.asarray(a, dtype=np.float64)[soil_px]
-        a = a[np.isfinite(a)]
-        return float(a.mean()) if a.size else float("nan")
-
-    factors = {
-        "year": year,
-        "climate": params.climate,
-        "r_factor_method": sc["r_factor"]["method"],
-        "r_factor_source": r_source,
-        "cover_factor": sc["cover_factor"],
-        "r_mean_mj_mm_ha_h_yr": mean(r),
-        "k_mean_t_ha_h_ha_mj_mm": mean(k),
-        "ls_mean": mean(ls),
-        "c_mean": mean(c_factor),
-        "p_mean": mean(p_factor),
-        "potential_soil_loss_mean_t_ha_yr": mean(potential),
-        "actual_soil_loss_mean_t_ha_yr": mean(loss),
-        "soil_retention_mean_t_ha_yr": mean(retention),
-        "non_soil_pixels": int(non_soil.sum()),
-        "non_soil_classes": list(sc["non_soil_classes"]),
-    }
-    write_json(factors, output.factors)
+    shape = grid.shape
+    factors = np.stack(
+        [np.broadcast_to(np.asarray(a, dtype=np.float64), shape) for a in (r, k, c_factor, p_factor, potential)]
+    )
+    da = grid.data_array(factors.astype(np.float32), name="soil_factors").rename({"dim_0": "band"})
+    da.attrs.update(
+        units="R MJ mm ha-1 h-1 yr-1; K t ha h ha-1 MJ-1 mm-1; C, P 1; potential soil loss t ha-1 yr-1",
+        r_factor_method=sc["r_factor"]["method"],
+        cover_factor=sc["cover_factor"],
+        climate=params.climate,
+    )
+    write_raster(da, output.factors_map, band_names=list(FACTOR_BANDS))
+    soil_px = ~non_soil & np.isfinite(retention)
     log.info(
-        "soil %d: R %.0f, K %.4f, LS %.2f, C %.3f, P %.2f -> potential %.1f, actual %.2f, retention %.1f t/ha/yr",
+        "soil %d on %d x %d px: %d soil pixel(s), mean retention %.1f t/ha/yr",
         year,
-        factors["r_mean_mj_mm_ha_h_yr"],
-        factors["k_mean_t_ha_h_ha_mj_mm"],
-        factors["ls_mean"],
-        factors["c_mean"],
-        factors["p_mean"],
-        factors["potential_soil_loss_mean_t_ha_yr"],
-        factors["actual_soil_loss_mean_t_ha_yr"],
-        factors["soil_retention_mean_t_ha_yr"],
+        *shape,
+        int(soil_px.sum()),
+        float(retention[soil_px].mean()) if soil_px.any() else float("nan"),
     )
 
 

@@ -106,6 +106,33 @@ def habitat_degradation_inputs(wildcards):
     return inputs
 
 
+def threat_halo_m(region_id):
+    """Halo (m) of a degradation tile: the largest max_distance_m of the region's threat
+    table, the farthest a threat pixel reaches."""
+    return max(
+        float(spec["max_distance_m"]) for spec in habitat_threats(region_id).values()
+    )
+
+
+def half_saturation_inputs(wildcards):
+    rid = wildcards.region
+    inputs = {"grid": f"results/{rid}/grid.json"}
+    if config["services"]["habitat_quality"]["half_saturation"] == "auto":
+        inputs["degradation"] = [
+            f"results/{rid}/services/habitat_degradation_{year}.tif"
+            for year in service_years(rid)
+        ]
+    return inputs
+
+
+def erosivity_source(region_id):
+    """The file R is computed from (recorded in soil_factors_{year}.json)."""
+    method = config["services"]["soil_conservation"]["r_factor"]["method"]
+    if method in MONTHLY_R_FACTOR_METHODS:
+        return f"results/{region_id}/climate/climate_monthly.nc"
+    return layer_file(region_id, "soil_retention", "climate")
+
+
 def soil_retention_inputs(wildcards):
     rid = wildcards.region
     inputs = {
@@ -137,6 +164,7 @@ def soil_retention_inputs(wildcards):
                 f"the greening stage's NDVI cube, which region {rid} does not get"
             )
         inputs["ndvi"] = f"results/{rid}/greening/ndvi_annual.nc"
+        inputs["ndvi_endmembers"] = f"results/{rid}/services/ndvi_endmembers.json"
     return inputs
 
 
@@ -161,4 +189,21 @@ def services_summary_inputs(wildcards):
     townships = input_file(rid, "townships")
     if townships:
         inputs["townships"] = townships
+    return inputs
+
+
+def year_mosaic_inputs(tile_rule):
+    """mosaic_inputs (functions/tiling.smk) for a tile rule with wildcards besides region
+    and tile ({year}): every tile of each output, in tile order, and the region grid."""
+
+    def inputs(wildcards):
+        tiles = region_tiles(wildcards.region)
+        values = dict(wildcards.items())
+        files = {
+            key: [pattern.format(**{**values, "tile": t}) for t in tiles]
+            for key, pattern in getattr(rules, tile_rule).output.items()
+        }
+        files["grid"] = f"results/{wildcards.region}/grid.json"
+        return files
+
     return inputs
