@@ -23,9 +23,9 @@ pid_of() { # name -> pid of the daemon up.sh started, if it still runs
     local f=$RUN/$1.pid pid exe
     [ -s "$f" ] || return 1
     pid=$(cat "$f")
-    [ -r "/proc/$pid/cmdline" ] || return 1
-    exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)
-    [ "$(basename "$exe")" = "$1" ] || return 1
+    exe=
+    { IFS= read -r -d '' exe <"/proc/$pid/cmdline"; } 2>/dev/null
+    [ "${exe##*/}" = "$1" ] || return 1
     echo "$pid"
 }
 

@@ -73,10 +73,20 @@ pid_of() { # name -> pid of the daemon we started, if it still runs
     local f=$RUN/$1.pid pid exe
     [ -s "$f" ] || return 1
     pid=$(cat "$f")
-    [ -r "/proc/$pid/cmdline" ] || return 1
-    exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)
-    [ "$(basename "$exe")" = "$1" ] || return 1
+    exe=
+    { IFS= read -r -d '' exe <"/proc/$pid/cmdline"; } 2>/dev/null
+    [ "${exe##*/}" = "$1" ] || return 1
     echo "$pid"
+}
+
+pids_named() { # name -> pids of every process whose argv[0] is that program (no procps needed)
+    local p exe
+    for p in /proc/[0-9]*; do
+        exe=
+        { IFS= read -r -d '' exe <"$p/cmdline"; } 2>/dev/null
+        [ "${exe##*/}" = "$1" ] && printf '%s ' "${p#/proc/}"
+    done
+    return 0
 }
 
 start() { # name command...
@@ -85,8 +95,10 @@ start() { # name command...
     if pid_of "$name" >/dev/null; then
         return 0
     fi
-    if pgrep -x "$name" >/dev/null; then
-        die "a $name not started by up.sh runs already (pid $(pgrep -x "$name" | tr '\n' ' ')); stop it first"
+    local others
+    others=$(pids_named "$name")
+    if [ -n "$others" ]; then
+        die "a $name not started by up.sh runs already (pid $others); stop it first"
     fi
     setsid "$@" </dev/null >>"$LOG/$name.out" 2>&1 &
     echo $! >"$RUN/$name.pid"
