@@ -99,7 +99,7 @@ def test_stac_region_fetches_once_and_composites(project_root, tmp_path, stac_ap
     config["imagery"]["scl_not_clear"] = [0, 3, 8, 9, 10]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     plan = planned_rules(workdir, "results/stac-test/summary.json")
-    assert plan == {"imagery_composite": 1, "imagery_summary": 1, "region_summary": 1}
+    assert plan == {"imagery_composite": 1, "imagery_period_summary": 1, "imagery_summary": 1, "region_summary": 1}
     table = workdir / "resources" / "fetched" / "stac-test" / "s2_2022.csv"
     table.unlink()
     snakemake(workdir, str(table.relative_to(workdir)))
