@@ -67,6 +67,9 @@ rule imagery_composite:
     input:
         scenes=imagery_scenes,
         grid="results/{region}/grid.json",
+        # stays the region's on a tile (run_tile gives `grid` the tile's): a tile no scene
+        # reaches is empty, as the region's composite is there
+        region_grid="results/{region}/grid.json",
     output:
         composite="results/{region}/imagery/composite_{period}.tif",
         clear_count="results/{region}/imagery/clear_count_{period}.tif",

@@ -9,15 +9,40 @@ imagery_period_summary, which reads the composite's tags and the clear count."""
 import datetime as dt
 import logging
 
+import dask.array
+import numpy as np
+import xarray as xr
+
 from karstflow.composite import median_composite
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json
 from karstflow.runtime import run_script
-from karstflow.sources import MaskRules, Period, context, get_source
+from karstflow.sources import AoiOutsideDataError, MaskRules, Period, context, get_source
 from karstflow.sources.local import LocalSource
-from karstflow.sources.rasters import limit_gdal_cache, load_stack, write_streamed
+from karstflow.sources.rasters import covering, limit_gdal_cache, load_stack, write_streamed
 
 log = logging.getLogger("karstflow.scripts.imagery_composite")
+
+
+def _tile_without_data(scenes, grid: RegionGrid, input, region_id: str, period: Period) -> bool:
+    """True on a tile (``input.region_grid`` given and not ``grid``) that no scene reaches.
+
+    The region itself must overlap the data (karstflow.sources.rasters.covering raises
+    AoiOutsideDataError otherwise, as it does untiled); a tile of it may lie beyond every
+    scene, and then holds what the region's composite holds there.
+    """
+    if "region_grid" not in input:
+        return False
+    region_grid = RegionGrid.from_dict(read_json(input.region_grid))
+    if region_grid.to_dict() == grid.to_dict():
+        return False
+    covering(scenes, region_grid, region_id, period)
+    try:
+        covering(scenes, grid, region_id, period)
+    except AoiOutsideDataError:
+        log.info("%s: no scene reaches this tile %s; its composite is empty", context(region_id, period), grid.bounds)
+        return True
+    return False
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
@@ -47,16 +72,18 @@ def main(input, output, params, wildcards, threads=1) -> None:
             cs_cdf_threshold=float((region.get("earthengine") or {}).get("cs_cdf_threshold", 0.6)),
         )
         bands = list(source.bands)
-        stack = load_stack(
-            scenes,
-            grid,
-            bands,
-            chunk_px=params.chunk_px,
-            rules=rules,
-            resampling=params.resampling,
-            region=region_id,
-            period=period,
-        )
+        empty = _tile_without_data(scenes, grid, input, region_id, period)
+        if not empty:
+            stack = load_stack(
+                scenes,
+                grid,
+                bands,
+                chunk_px=params.chunk_px,
+                rules=rules,
+                resampling=params.resampling,
+                region=region_id,
+                period=period,
+            )
     except Exception as err:
         log.error("%s", err)
         raise
@@ -69,7 +96,20 @@ def main(input, output, params, wildcards, threads=1) -> None:
         threads,
     )
 
-    composite, count = median_composite(stack["reflectance"], stack["clear"])
+    if empty:
+        # what the region's composite holds where no scene reaches: no value, no observation
+        chunks = (-1, params.chunk_px, params.chunk_px)
+        coords = grid.coords()
+        composite = xr.DataArray(
+            dask.array.full((len(bands), *grid.shape), np.nan, dtype=np.float32, chunks=chunks),
+            dims=("band", "y", "x"),
+            coords=coords,
+        )
+        count = xr.DataArray(
+            dask.array.zeros(grid.shape, dtype=np.uint16, chunks=chunks[1:]), dims=("y", "x"), coords=coords
+        )
+    else:
+        composite, count = median_composite(stack["reflectance"], stack["clear"])
     # what the period summary reports besides the clear count: the same on every tile, since
     # the scene list does not depend on the grid the scenes are put on
     tags = {
