@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,11 @@ from karstflow.carbon import (
     water_stress,
     year_month,
 )
+from karstflow.greening import on_grid
+from karstflow.grid import RegionGrid
+from karstflow.io import read_cube, read_json, read_raster, write_json, write_netcdf, write_raster
+from karstflow.runtime import Files, Params, call_script, load_script
+from karstflow.tiling import plan_tiles, run_tile
 
 
 def cube(values, years=(2000, 2001)) -> xr.DataArray:
@@ -470,3 +476,119 @@ def test_endmember_record_round_trips_exactly_and_refuses_a_stale_file():
     del record["endmembers"][0]["sr_max"]
     with pytest.raises(ValueError, match=r"fpar_endmembers.json: expected 'endmembers'"):
         endmembers_from_record(record, source="fpar_endmembers.json")
+
+
+# --------------------------------------------------------------------------------------
+# rule carbon_npp on tiles: the region's end-members, the untiled pixels
+# --------------------------------------------------------------------------------------
+
+
+def _npp_inputs(folder):
+    """A 32 x 16 px region (two 16 px tiles, one above the other), 2000-2003, monthly climate,
+    land-cover maps of 2000 and 2003 (forest west, grassland east, a block turning from forest
+    to grassland)."""
+    grid = RegionGrid.from_bounds("EPSG:32648", 30.0, (600000.0, 2799360.0, 600480.0, 2800320.0))
+    rng = np.random.default_rng(14)
+    years = [2000, 2001, 2002, 2003]
+    # NDVI rising to the east and south, so a percentile per tile would differ from the region's
+    ramp = np.add.outer(np.linspace(0.0, 0.2, 32), np.linspace(0.0, 0.25, 16))
+    ndvi = (0.35 + ramp + rng.normal(0, 0.03, (4, 32, 16))).astype(np.float32)
+    ndvi[1, 3, 5] = np.nan
+    cube = xr.Dataset({"ndvi": (("year", "y", "x"), ndvi)}, coords={"year": years, **grid.coords()})
+    write_netcdf(on_grid(cube, grid), folder / "ndvi_annual.nc")
+    months = pd.date_range("2000-01-01", periods=48, freq="MS")
+    season = np.sin((months.month.values - 4) / 12 * 2 * np.pi)[:, None, None]
+    field = rng.normal(0, 1, (48, 32, 16))
+    climate = xr.Dataset(
+        {
+            "temperature_c": (("time", "y", "x"), 16 + 9 * season + 0.5 * field, {"units": "degC"}),
+            "precipitation_mm": (("time", "y", "x"), 100 + 80 * season + 5 * field, {"units": "mm month-1"}),
+            "solar_mj_m2": (("time", "y", "x"), 380 + 120 * season + 4 * field, {"units": "MJ m-2 month-1"}),
+            "eto_mm": (("time", "y", "x"), 80 + 40 * season + 2 * field, {"units": "mm month-1"}),
+        },
+        coords={"time": months, **grid.coords()},
+    )
+    write_netcdf(on_grid(climate, grid), folder / "climate_monthly.nc")
+    lc = np.where(np.arange(16)[None, :] < 8, 2, 6) * np.ones((32, 1))
+    later = lc.copy()
+    later[4:12, 2:8] = 6
+    for year, codes in ((2000, lc), (2003, later)):
+        write_raster(grid.data_array(codes.astype(np.uint8)), folder / f"landcover_{year}.tif", dtype="uint8", nodata=0)
+    write_json(grid.to_dict(), folder / "grid.json")
+    inputs = {
+        "cube": folder / "ndvi_annual.nc",
+        "climate": folder / "climate_monthly.nc",
+        "landcover_2000": folder / "landcover_2000.tif",
+        "landcover_2003": folder / "landcover_2003.tif",
+        "grid": folder / "grid.json",
+    }
+    params = {
+        "epsilon_max": {"2": 0.768, "6": 0.542},
+        "fpar": {
+            "max_percentile": 95,
+            "ndvi_min": 0.023,
+            "sr_min": 1.05,
+            "min": 0.001,
+            "max": 0.95,
+            "ndvi_weight": 0.5,
+            "endmembers_of": {},
+        },
+        "fu_omega": 2.6,
+        "rh_model": "pei2009",
+        "time_step": "monthly",
+        "ndvi_peak_month": "warmest",
+        "landcover_years": [2000, 2003],
+        "alpha": 0.05,
+        "min_valid_years": None,
+        "autocorrelation": "none",
+        "stable_slope": 0.0,
+        "chunk_px": 16,
+    }
+    return grid, inputs, params
+
+
+def test_carbon_npp_on_tiles_gives_the_untiled_pixels(tmp_path):
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    grid, inputs, params = _npp_inputs(tmp_path)
+    call_script(
+        scripts / "carbon_npp_endmembers.py",
+        input=inputs,
+        output={"endmembers": tmp_path / "fpar_endmembers.json"},
+        params={k: params[k] for k in ("fpar", "landcover_years", "chunk_px")},
+        wildcards={"region": "r1"},
+    )
+    inputs["endmembers"] = tmp_path / "fpar_endmembers.json"
+    record = read_json(inputs["endmembers"])
+    # 256 px of each code; the 48 px block that changed class counts for code 2 in 2000 and
+    # for code 6 in 2003 only (the class of 2001-2002 is unknown); one NDVI value is missing
+    assert {r["code"]: r["n"] for r in record["endmembers"]} == {2: 4 * 256 - 3 * 48 - 1, 6: 4 * 256 + 48}
+    names = {"npp": "npp_annual.nc", "slope": "npp_trend_slope.tif", "trend_class": "npp_trend_class.tif"}
+    whole = {k: tmp_path / "region" / v for k, v in names.items()}
+    call_script(scripts / "carbon_npp.py", input=inputs, output=whole, params=params, wildcards={"region": "r1"})
+    region = read_cube(whole["npp"]).load()
+    main = load_script(scripts / "carbon_npp.py").main
+    tiles = plan_tiles(grid, 16)
+    assert len(tiles) == 2
+    for tile in tiles:
+        out = {k: tmp_path / tile.id / v for k, v in names.items()}
+        for p in out.values():
+            p.parent.mkdir(exist_ok=True)
+        run_tile(
+            main,
+            Files({k: str(v) for k, v in inputs.items()}),
+            Files({k: str(v) for k, v in out.items()}),
+            Params(params),
+            Params({"region": "r1", "tile": tile.id}),
+            1,
+            {"tile_px": 16, "halo_px": 0},
+        )
+        part = read_cube(out["npp"]).load()
+        # the mosaic's condition: every tile carries the region's attributes (end-members included)
+        assert part.attrs == region.attrs
+        window = region.isel(tile.window.slices)
+        for var in ("npp", "rh", "nep", "t_opt", "t_stress_apar"):
+            np.testing.assert_array_equal(part[var].values, window[var].values, err_msg=f"{tile.id} {var}")
+        for key in ("slope", "trend_class"):
+            a = read_raster(out[key], masked=False).values
+            b = read_raster(whole[key], masked=False).values[tile.window.slices["y"], tile.window.slices["x"]]
+            np.testing.assert_array_equal(a, b, err_msg=f"{tile.id} {key}")
