@@ -14,7 +14,7 @@ import xarray as xr
 
 from karstflow.grid import RegionGrid
 from karstflow.runtime import Files, Params, call_script, load_script
-from karstflow.tiling import plan_tiles, run_tile
+from karstflow.tiling import mosaic, plan_tiles, run_tile
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 GRID = RegionGrid("EPSG:32648", 30.0, (600000.0, 2800000.0, 600720.0, 2800600.0))  # 24 x 20 px
@@ -134,3 +134,59 @@ def test_the_stack_of_each_tile_is_the_region_stack_on_the_region_calibration(re
     body = json.loads(Path(out).read_text())
     assert body["sensor_of_year"] == {"2014": "modis", "2015": "landsat"} and body["calibrations"] == [cal]
     assert [y["year"] for y in body["years"]] == [2014, 2015] and body["bytes_pulled_total"] == 0
+
+
+def test_the_composites_of_the_tiles_put_together_are_the_region_composite(tmp_path):
+    """Rule vegetation_composite on 16 px tiles (vegetation_composite_tile), then the mosaic:
+    the region's MOD13Q1 median composite, pixel for pixel, with the same tags."""
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    rows = []
+    ndvi_dn = []
+    for t, day in enumerate(("2014-05-09", "2014-06-26", "2014-08-13")):
+        ndvi = rng.integers(2000, 8000, GRID.shape).astype(np.int16)
+        reliability = np.zeros(GRID.shape, np.int16)
+        if t == 0:
+            reliability[:, :3] = 2  # snow: not clear
+        ndvi_dn.append(np.where(reliability == 0, ndvi, -1))
+        path = tmp_path / f"mod{t}.tif"
+        profile = dict(driver="GTiff", width=GRID.width, height=GRID.height, count=3, dtype="int16",
+                       crs=GRID.crs, transform=GRID.transform, nodata=-3000)  # fmt: skip
+        with rasterio.open(path, "w", **profile) as ds:
+            ds.write(np.stack([ndvi, (0.6 * ndvi).astype(np.int16), reliability]))
+            for i, name in enumerate(("ndvi", "evi", "pixel_reliability"), start=1):
+                ds.set_band_description(i, name)
+        rows.append({"date": day, "file": path.name, "sensor": "modis"})
+    table = tmp_path / "scenes.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(GRID.to_dict()))
+    inputs = {"scenes": str(table), "grid": str(grid)}
+    veg = {"composite": "median", "landsat_qa_not_clear": ["fill", "cloud"], "scl_not_clear": [3, 8, 9],
+           "modis_reliability_clear": [0, 1], "resampling": "nearest", "chunk_px": 16}  # fmt: skip
+    params = {"source": "local", "season_months": [5, 6, 7, 8, 9], "vegetation": veg, "gdal_cache_mb": 64}
+    wildcards = {"region": "k1", "sensor": "modis", "year": "2014"}
+    region = str(tmp_path / "modis_2014.tif")
+    call_script(SCRIPTS / "vegetation_composite.py", inputs, {"composite": region}, params, wildcards)
+    with rasterio.open(region) as ds:
+        whole, tags = ds.read(), ds.tags()
+    dn = np.stack(ndvi_dn).astype(np.float64)
+    want = np.median(np.where(dn >= 0, dn, np.nan)[:, :, 3:], axis=0) * 1e-4  # three clear dates
+    np.testing.assert_allclose(whole[0][:, 3:], want, rtol=1e-5)
+    assert (whole[3][:, :3] == 2).all() and (whole[3][:, 3:] == 3).all()  # clear count
+    assert tags["scenes"] == "3" and tags["dates"] == "2014-05-09,2014-06-26,2014-08-13"
+
+    main = load_script(SCRIPTS / "vegetation_composite.py").main
+    tiles = plan_tiles(GRID, 16)
+    parts = []
+    for tile in tiles:
+        path = str(tmp_path / "tiles" / tile.id / "modis_2014.tif")
+        run_tile(main, Files(inputs), Files({"composite": path}), Params(params),
+                 Params({**wildcards, "tile": tile.id}), 1, {"tile_px": 16, "halo_px": 0})  # fmt: skip
+        parts.append(path)
+    merged = str(tmp_path / "merged.tif")
+    mosaic(parts, tiles, GRID, merged)
+    with rasterio.open(merged) as ds:
+        np.testing.assert_array_equal(ds.read(), whole)
+        assert ds.tags() == tags
