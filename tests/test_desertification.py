@@ -246,31 +246,66 @@ def toy_region(tmp_path: Path, *, with_bands: bool):
     return grid, f
 
 
-def params(method="auto"):
+def endmember_params(method="auto", endmembers=None):
     from karstflow.runtime import Params
 
     return Params(
         fvc_percentiles=[5, 95],
         fvc_exclude_classes=[7, 8],
         exposure_method=method,
-        unmixing={"endmembers": None, "max_samples": 200000, "vertex_px": 20},
-        indicators=["exposure", "cover"],
-        combine="min",
-        thresholds={},
+        unmixing={"endmembers": endmembers, "max_samples": 200000, "vertex_px": 20},
         chunk_px=32,
     )
 
 
-def run_grades(tmp_path, method="auto", **more):
-    from karstflow.runtime import call_script
+def grade_params(**more):
+    from karstflow.runtime import Params
 
+    return Params(indicators=["exposure", "cover"], combine="min", thresholds={}, chunk_px=32, **more)
+
+
+def toy_inputs(tmp_path, **more):
     inp = {
         k: str(tmp_path / f)
         for k, f in (("cube", "cube.nc"), ("stack", "stack.nc"), ("carbonate", "carbonate.tif"), ("grid", "grid.json"))
     }
     inp.update({k: str(v) for k, v in more.items()})
+    return inp
+
+
+def grade_inputs(tmp_path, **more):
+    """The inputs of rule desertification_grades: no land-cover maps, the region's end-members."""
+    inp = {k: v for k, v in toy_inputs(tmp_path, **more).items() if not k.startswith("landcover_")}
+    return inp | {"endmembers": str(tmp_path / "endmembers.json")}
+
+
+def run_grades(tmp_path, method="auto", endmembers=None, **more):
+    """Rules desertification_endmembers, desertification_grades and desertification_area."""
+    from karstflow.runtime import call_script
+
+    stats = {"endmembers": str(tmp_path / "endmembers.json")}
+    call_script(
+        SCRIPTS / "desertification_endmembers.py",
+        toy_inputs(tmp_path, **more),
+        stats,
+        endmember_params(method, endmembers),
+        {"region": "toy"},
+    )
     out = {"grades": str(tmp_path / "rd_grade_annual.nc"), "area": str(tmp_path / "rd_area.csv")}
-    call_script(SCRIPTS / "desertification_grades.py", inp, out, params(method), {"region": "toy"})
+    call_script(
+        SCRIPTS / "desertification_grades.py",
+        grade_inputs(tmp_path, **more),
+        {"grades": out["grades"]},
+        grade_params(),
+        {"region": "toy"},
+    )
+    call_script(
+        SCRIPTS / "desertification_area.py",
+        {"grades": out["grades"], "grid": str(tmp_path / "grid.json")},
+        {"area": out["area"]},
+        {},
+        {"region": "toy"},
+    )
     return out
 
 
@@ -343,3 +378,96 @@ def test_grades_script_stops_without_bands_unless_one_minus_fvc_is_chosen(tmp_pa
     assert ds.attrs["exposure_method"] == "one_minus_fvc"
     assert "1 - FVC" in ds.attrs["exposure_source"]
     np.testing.assert_allclose(ds["bedrock_exposure"].values, 1.0 - ds["fvc"].values, atol=1e-6)
+
+
+def test_tiles_grade_as_the_region_with_its_end_members(tmp_path):
+    """desertification_grades one tile at a time (halo 0, as desertification_grades_tile runs
+    it): each tile's cube is the region's cube on the tile, pixel for pixel, with the same
+    attributes (what the mosaic requires). The image end-members and the FVC percentiles of
+    one tile differ from the region's: taken per tile, they would change the pixels, so they
+    come from desertification_endmembers."""
+    from karstflow.desertification import fvc_endmember_mask, fvc_endmembers
+    from karstflow.io import read_cube, read_json
+    from karstflow.runtime import call_script
+    from karstflow.tiling import plan_tiles
+
+    grid, _ = toy_region(tmp_path, with_bands=True)
+    whole = read_cube(run_grades(tmp_path)["grades"]).load()  # unmixing, image end-members
+    stats = read_json(tmp_path / "endmembers.json")
+    assert stats["exposure_method"] == "unmixing" and stats["unmixing"]["endmember_source"].startswith("image")
+    tiles = plan_tiles(grid, 32)
+    assert [t.id for t in tiles] == ["r000c000", "r000c001", "r001c000", "r001c001"]
+    for t in tiles:
+        out = {"grades": str(tmp_path / "tiles" / t.id / "rd_grade_annual.nc")}
+        call_script(
+            SCRIPTS / "desertification_grades.py",
+            grade_inputs(tmp_path),
+            out,
+            grade_params(tile={"tile_px": 32, "halo_px": 0, "halo_m": 0.0}),
+            {"region": "toy", "tile": t.id},
+        )
+        part, region = read_cube(out["grades"]), whole.isel(t.window.slices)
+        assert set(part.attrs) == set(whole.attrs)
+        assert all(np.array_equal(part.attrs[k], whole.attrs[k]) for k in whole.attrs), t.id
+        for name in ("rd_grade", "fvc", "bedrock_exposure"):
+            np.testing.assert_array_equal(part[name].values, region[name].values, err_msg=f"{t.id} {name}")
+    assert json.loads(whole.attrs["unmixing_endmembers"]) == stats["unmixing"]["endmembers"]
+    assert (whole.attrs["ndvi_soil"], whole.attrs["ndvi_veg"]) == (stats["ndvi_soil"], stats["ndvi_veg"])
+    # one tile's own figures are not the region's
+    ndvi = read_cube(tmp_path / "cube.nc")["ndvi"].isel(y=slice(0, 32), x=slice(0, 32))
+    soil, _ = fvc_endmembers(ndvi, (5, 95), mask=fvc_endmember_mask(ndvi))
+    assert abs(soil - stats["ndvi_soil"]) > 1e-4
+
+
+def test_endmembers_json_layer_and_configured_unmixing_and_the_area_table(tmp_path):
+    from karstflow.desertification import check_grading_statistics
+    from karstflow.io import read_cube, read_json, write_netcdf
+
+    toy_region(tmp_path, with_bands=True)
+    cube = read_cube(tmp_path / "cube.nc").load()
+    ndvi = cube["ndvi"].values.astype(np.float64)
+    layer = cube.drop_vars("ndvi").assign(
+        bedrock_exposure=(("year", "y", "x"), np.linspace(0.0, 1.0, ndvi.size, dtype=np.float32).reshape(ndvi.shape))
+    )
+    write_netcdf(layer, tmp_path / "exposure.nc")
+    out = run_grades(tmp_path, exposure=tmp_path / "exposure.nc")
+    stats = read_json(tmp_path / "endmembers.json")
+    assert stats["exposure_method"] == "layer" and stats["unmixing"] is None
+    assert stats["exposure_source"] == f"bedrock exposure layer: {tmp_path / 'exposure.nc'}"
+    land = ndvi[ndvi >= 0]  # no land-cover map: only NDVI < 0 leaves the end-members
+    assert (stats["ndvi_soil"], stats["ndvi_veg"]) == pytest.approx(tuple(np.percentile(land, [5, 95])), abs=1e-12)
+    ds = read_cube(out["grades"])
+    np.testing.assert_array_equal(ds["bedrock_exposure"].values, layer["bedrock_exposure"].values)
+    assert ds.attrs["exposure_source"] == stats["exposure_source"]
+    # rd_area.csv (rule desertification_area): pixels of each grade and year, 30 m pixels
+    area = pd.read_csv(out["area"])
+    g = ds["rd_grade"].values
+    for k, year in enumerate((2000, 2001)):
+        rows = area[area["year"] == year].sort_values("grade_code")
+        assert rows["pixels"].tolist() == np.bincount(g[k].ravel(), minlength=256)[:6].tolist()
+        np.testing.assert_allclose(rows["area_km2"], rows["pixels"] * 0.0009)
+
+    # configured end-members: the bands every end-member gives, in the stack's order
+    given = {em: dict(v) for em, v in PLANTED.items()}
+    given["vegetation"]["blue"] = 0.03  # only one end-member has blue: left out
+    run_grades(tmp_path, "unmixing", endmembers=given)
+    stats = read_json(tmp_path / "endmembers.json")
+    assert stats["unmixing"] == {
+        "bands": ["red", "nir", "swir1", "swir2"],
+        "endmembers": PLANTED,
+        "endmember_source": "desertification.unmixing.endmembers",
+    }
+    assert read_cube(tmp_path / "rd_grade_annual.nc").attrs["unmixing_endmember_source"] == (
+        "desertification.unmixing.endmembers"
+    )
+
+    # a broken statistics file stops the grades, naming it
+    with pytest.raises(ValueError, match=r"e\.json: missing key\(s\) \['ndvi_veg'\]"):
+        check_grading_statistics({k: v for k, v in stats.items() if k != "ndvi_veg"}, "e.json")
+    with pytest.raises(ValueError, match="ndvi_veg > ndvi_soil"):
+        check_grading_statistics({**stats, "ndvi_veg": stats["ndvi_soil"]}, "e.json")
+    with pytest.raises(ValueError, match="unmixing.bands"):
+        check_grading_statistics({**stats, "unmixing": {**stats["unmixing"], "bands": ["red", "nir"]}}, "e.json")
+    with pytest.raises(ValueError, match=r"lack the reflectance of \[\('rock', 'swir2'\)\]"):
+        bad = {**stats["unmixing"]["endmembers"], "rock": {"red": 0.28, "nir": 0.34, "swir1": 0.42}}
+        check_grading_statistics({**stats, "unmixing": {**stats["unmixing"], "endmembers": bad}}, "e.json")

@@ -60,11 +60,14 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "ENDMEMBERS",
+    "EXPOSURE_LABELS",
     "EXPOSURE_METHODS",
     "RD_GRADES",
     "RD_NODATA",
     "UNMIXING_BANDS",
     "XIONG_INCLUSIVE",
+    "check_grading_statistics",
+    "configured_endmembers",
     "exposure_method",
     "fcls_unmix",
     "fvc_dimidiate",
@@ -115,6 +118,12 @@ ENDMEMBERS = ("vegetation", "soil", "rock")
 #: Reflectance variables of the annual stack the unmixing uses (names and units of
 #: :data:`karstflow.vegetation.REFLECTANCE_BANDS`: surface reflectance, fraction 0..1).
 UNMIXING_BANDS = ("blue", "red", "nir", "swir1", "swir2")
+#: What the cube's ``exposure_source`` attribute says for each method (the source file is added).
+EXPOSURE_LABELS: dict[str, str] = {
+    "layer": "bedrock exposure layer",
+    "unmixing": "linear spectral unmixing (vegetation, soil, rock) of the annual reflectance",
+    "one_minus_fvc": "1 - FVC (desertification.exposure_method: one_minus_fvc; not an independent exposure estimate)",
+}
 
 
 def fvc_dimidiate(ndvi: xr.DataArray, ndvi_soil: float, ndvi_veg: float) -> xr.DataArray:
@@ -340,6 +349,84 @@ def exposure_method(configured: str, *, has_layer: bool, bands: Sequence[str], s
             "(exposure = 1 - FVC, which makes the grade the FVC grade)"
         )
     return "unmixing"
+
+
+def configured_endmembers(
+    given: Mapping[str, Mapping[str, float]] | None, bands: Sequence[str]
+) -> tuple[dict[str, dict[str, float]] | None, list[str]]:
+    """The configured unmixing end-members over the stack's ``bands``, or None (image-derived).
+
+    ``given`` is config ``desertification.unmixing.endmembers`` (end-member -> band ->
+    reflectance). Returns the end-members over the bands every end-member gives and the
+    stack has, and those bands; they must still be usable (:func:`unmixing_bands`).
+    """
+    if not given:
+        return None, list(bands)
+    missing = [em for em in ENDMEMBERS if em not in given]
+    if missing:
+        raise ValueError(
+            f"config key desertification.unmixing.endmembers: missing end-member(s) {missing}; "
+            f"expected {list(ENDMEMBERS)}, each band -> reflectance"
+        )
+    common = [b for b in bands if all(b in given[em] for em in ENDMEMBERS)]
+    if not unmixing_bands(common):
+        raise ValueError(
+            "config key desertification.unmixing.endmembers: the end-members must give the reflectance of at "
+            f"least three of the stack's bands {list(bands)} including swir1 or swir2; they give "
+            f"{ {em: sorted(given[em]) for em in ENDMEMBERS} }"
+        )
+    return {em: {b: float(given[em][b]) for b in common} for em in ENDMEMBERS}, common
+
+
+def check_grading_statistics(stats: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The region-wide figures the grading of every pixel (or tile) shares, checked.
+
+    ``stats`` is what rule desertification_endmembers writes (``source``, its file):
+    ``ndvi_soil`` and ``ndvi_veg`` (the FVC end-members, :func:`fvc_endmembers` over the
+    whole region), ``fvc_percentiles``, ``fvc_endmember_exclusion``, ``exposure_method``
+    (``layer``, ``unmixing`` or ``one_minus_fvc``, :func:`exposure_method`),
+    ``exposure_source`` and, for unmixing, ``unmixing`` with ``bands``, ``endmembers``
+    (:data:`ENDMEMBERS` -> band -> reflectance) and ``endmember_source``. Taken once for
+    the region, they make a tile grade its pixels exactly as the whole region would.
+    """
+    required = (
+        "ndvi_soil",
+        "ndvi_veg",
+        "fvc_percentiles",
+        "fvc_endmember_exclusion",
+        "exposure_method",
+        "exposure_source",
+    )
+    missing = [k for k in required if k not in stats]
+    if missing:
+        raise ValueError(f"{source}: missing key(s) {missing}; expected {list(required)} (+ unmixing)")
+    soil, veg = stats["ndvi_soil"], stats["ndvi_veg"]
+    if not all(isinstance(v, int | float) and np.isfinite(v) for v in (soil, veg)) or veg <= soil:
+        raise ValueError(
+            f"{source}: ndvi_soil and ndvi_veg must be finite numbers with ndvi_veg > ndvi_soil, "
+            f"found {soil!r}, {veg!r}"
+        )
+    method = stats["exposure_method"]
+    if method not in EXPOSURE_LABELS:
+        raise ValueError(f"{source}: exposure_method must be one of {list(EXPOSURE_LABELS)}, found {method!r}")
+    out = dict(stats)
+    if method == "unmixing":
+        spec = stats.get("unmixing") or {}
+        bands = list(spec.get("bands") or [])
+        endmembers = spec.get("endmembers") or {}
+        if not unmixing_bands(bands) or unmixing_bands(bands) != bands:
+            raise ValueError(
+                f"{source}: unmixing.bands must be at least three of {list(UNMIXING_BANDS)} in that order, "
+                f"including swir1 or swir2; found {bands}"
+            )
+        absent = [(em, b) for em in ENDMEMBERS for b in bands if b not in (endmembers.get(em) or {})]
+        if absent:
+            raise ValueError(f"{source}: unmixing.endmembers lack the reflectance of {absent}")
+        if "endmember_source" not in spec:
+            raise ValueError(f"{source}: unmixing.endmember_source is missing")
+    elif stats.get("unmixing") is not None:
+        raise ValueError(f"{source}: unmixing end-members given with exposure_method {method!r}")
+    return out
 
 
 def fcls_unmix(spectra: np.ndarray, endmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

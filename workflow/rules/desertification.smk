@@ -4,21 +4,18 @@
 include: "functions/desertification.smk"
 
 
-rule desertification_grades:
+# The region-wide figures every pixel's grade shares (FVC end-members as percentiles over the
+# region, the exposure method, the unmixing end-members), once for the region: the grades
+# of a tile then equal the region's (docs/tiling.md).
+rule desertification_endmembers:
     input:
-        unpack(desertification_inputs),
+        unpack(desertification_endmember_inputs),
     output:
-        grades="results/{region}/desertification/rd_grade_annual.nc",
-        area=report(
-            "results/{region}/desertification/rd_area.csv",
-            caption="../report/rd_area.rst",
-            category="Rocky desertification",
-            subcategory="{region}",
-        ),
+        endmembers="results/{region}/desertification/endmembers.json",
     log:
-        log_path("desertification_grades"),
+        log_path("desertification_endmembers"),
     benchmark:
-        benchmark_path("desertification_grades")
+        benchmark_path("desertification_endmembers")
     wildcard_constraints:
         region=stage_constraint("desertification"),
     conda:
@@ -31,6 +28,30 @@ rule desertification_grades:
         fvc_exclude_classes=config["desertification"]["fvc_exclude_classes"],
         exposure_method=config["desertification"]["exposure_method"],
         unmixing=config["desertification"]["unmixing"],
+        chunk_px=config["desertification"]["chunk_px"],
+    message:
+        "FVC and unmixing end-members and the exposure method of {wildcards.region}"
+    script:
+        "../scripts/desertification_endmembers.py"
+
+
+rule desertification_grades:
+    input:
+        unpack(desertification_inputs),
+    output:
+        grades="results/{region}/desertification/rd_grade_annual.nc",
+    log:
+        log_path("desertification_grades"),
+    benchmark:
+        benchmark_path("desertification_grades")
+    wildcard_constraints:
+        region=untiled_constraint("desertification"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
         indicators=config["desertification"]["indicators"],
         combine=config["desertification"]["combine"],
         thresholds=config["desertification"]["thresholds"],
@@ -39,6 +60,64 @@ rule desertification_grades:
         "Grading rocky desertification of {wildcards.region}, every year"
     script:
         "../scripts/desertification_grades.py"
+
+
+# FVC, unmixing and the grades are per pixel (the end-members come from the region rule
+# above): no halo.
+use rule desertification_grades as desertification_grades_tile with:
+    output:
+        **tile_outputs(rules.desertification_grades.output),
+    log:
+        tile_log("desertification_grades"),
+    benchmark:
+        tile_benchmark("desertification_grades")
+    wildcard_constraints:
+        region=tiled_constraint("desertification"),
+    params:
+        tile=tile_spec(halo_px=0),
+    message:
+        "Grading rocky desertification of {wildcards.region}, every year, tile {wildcards.tile}"
+
+
+use rule tile_mosaic as desertification_grades_mosaic with:
+    input:
+        unpack(mosaic_inputs("desertification_grades_tile")),
+    output:
+        **rules.desertification_grades.output,
+    log:
+        log_path("desertification_grades_mosaic"),
+    benchmark:
+        benchmark_path("desertification_grades_mosaic")
+    wildcard_constraints:
+        region=tiled_constraint("desertification"),
+
+
+rule desertification_area:
+    input:
+        grades="results/{region}/desertification/rd_grade_annual.nc",
+        grid=results("grid.json"),
+    output:
+        area=report(
+            "results/{region}/desertification/rd_area.csv",
+            caption="../report/rd_area.rst",
+            category="Rocky desertification",
+            subcategory="{region}",
+        ),
+    log:
+        log_path("desertification_area"),
+    benchmark:
+        benchmark_path("desertification_area")
+    wildcard_constraints:
+        region=stage_constraint("desertification"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    message:
+        "Area of each rocky desertification grade of {wildcards.region}, every year"
+    script:
+        "../scripts/desertification_area.py"
 
 
 rule desertification_map:

@@ -1,59 +1,35 @@
-"""Entry script of rule desertification_grades: FVC, bedrock exposure and RD grades of every year, areas.
+"""Entry script of rule desertification_grades: FVC, bedrock exposure and RD grades of every year.
 
-The exposure method (karstflow.desertification.exposure_method) is recorded in the
-cube's attributes (exposure_method, exposure_source), which the summary and the maps
-carry on.
+Per pixel only: the region-wide figures (FVC end-members, exposure method, unmixing
+end-members) come from rule desertification_endmembers (input ``endmembers``), so the rule
+runs one tile at a time as well (desertification_grades_tile) and the tiles agree. The
+exposure method is recorded in the cube's attributes (exposure_method, exposure_source),
+which the area table, the summary and the maps carry on; the areas are rule
+desertification_area.
 """
 
 import json
 import logging
 
 from karstflow.desertification import (
-    ENDMEMBERS,
-    exposure_method,
+    EXPOSURE_LABELS,
+    check_grading_statistics,
     fvc_dimidiate,
-    fvc_endmember_mask,
-    fvc_endmembers,
-    grade_area_table,
-    image_endmembers,
     rd_grade,
     unmix,
-    unmixing_bands,
 )
 from karstflow.greening import check_same_grid, on_grid, select_years
 from karstflow.grid import RegionGrid
-from karstflow.io import read_cube, read_json, read_raster, write_csv, write_netcdf
+from karstflow.io import read_cube, read_json, read_raster, write_netcdf
 from karstflow.runtime import run_script
 
 log = logging.getLogger("karstflow.scripts.desertification_grades")
 
-#: What exposure_source says for each method (the layer's and the stack's file are added).
-METHOD_LABEL = {
-    "layer": "bedrock exposure layer",
-    "unmixing": "linear spectral unmixing (vegetation, soil, rock) of the annual reflectance",
-    "one_minus_fvc": "1 - FVC (desertification.exposure_method: one_minus_fvc; not an independent exposure estimate)",
-}
 
-
-def _configured_endmembers(unmixing, bands):
-    """The configured end-members over the stack's bands, or None (image-derived)."""
-    given = (unmixing or {}).get("endmembers")
-    if not given:
-        return None, bands
-    missing = [em for em in ENDMEMBERS if em not in given]
-    if missing:
-        raise ValueError(
-            f"config key desertification.unmixing.endmembers: missing end-member(s) {missing}; "
-            f"expected {list(ENDMEMBERS)}, each band -> reflectance"
-        )
-    common = [b for b in bands if all(b in given[em] for em in ENDMEMBERS)]
-    if not unmixing_bands(common):
-        raise ValueError(
-            "config key desertification.unmixing.endmembers: the end-members must give the reflectance of at "
-            f"least three of the stack's bands {bands} including swir1 or swir2; they give "
-            f"{ {em: sorted(given[em]) for em in ENDMEMBERS} }"
-        )
-    return {em: {b: float(given[em][b]) for b in common} for em in ENDMEMBERS}, common
+def _needs(input, key: str, method: str, source: str) -> str:
+    if key not in input:
+        raise ValueError(f"{source}: exposure_method {method!r} needs the rule's input {key!r}, which it lacks")
+    return str(input[key])
 
 
 def main(input, output, params, wildcards, threads=1) -> None:
@@ -71,44 +47,15 @@ def main(input, output, params, wildcards, threads=1) -> None:
     check_same_grid(cube, carbonate, cube_path, str(input.carbonate))
     carbonate = carbonate.assign_coords(y=cube["y"], x=cube["x"])
 
-    # FVC end-members on land only: no water or built-up (land-cover maps when the region
-    # has them, and NDVI < 0 everywhere)
-    lc_keys = sorted(k for k in input.keys() if k.startswith("landcover_"))
-    landcover = []
-    for key in lc_keys:
-        lc = read_raster(input[key], masked=False, chunks=plane)
-        check_same_grid(cube, lc, cube_path, str(input[key]))
-        landcover.append(lc.assign_coords(y=cube["y"], x=cube["x"]))
-    exclude = [int(c) for c in params.fvc_exclude_classes]
-    land = fvc_endmember_mask(ndvi, landcover, exclude)
-    exclusion = "NDVI < 0" + (
-        f"; land-cover classes {exclude} in {', '.join(str(input[k]) for k in lc_keys)}" if lc_keys else ""
-    )
-    soil, veg = fvc_endmembers(ndvi, params.fvc_percentiles, mask=land)
-    log.info(
-        "FVC end-members: NDVI_soil %.4f (P%g), NDVI_veg %.4f (P%g), all years pooled, left out: %s",
-        soil,
-        params.fvc_percentiles[0],
-        veg,
-        params.fvc_percentiles[1],
-        exclusion,
-    )
+    stats_source = str(input.endmembers)
+    stats = check_grading_statistics(read_json(stats_source), stats_source)
+    soil, veg = float(stats["ndvi_soil"]), float(stats["ndvi_veg"])
     fvc = fvc_dimidiate(ndvi, soil, veg)
 
-    stack = None
-    bands = []
-    if "stack" in input:
-        stack = read_cube(str(input.stack), chunks=chunks)
-        bands = [b for b in stack.data_vars if b in ("blue", "red", "nir", "swir1", "swir2")]
-    method = exposure_method(
-        params.exposure_method,
-        has_layer="exposure" in input,
-        bands=bands,
-        source=str(input.stack) if "stack" in input else cube_path,
-    )
+    method = stats["exposure_method"]
     extra = {}
     if method == "layer":
-        exposure_source = str(input.exposure)
+        exposure_source = _needs(input, "exposure", method, stats_source)
         expo = read_cube(exposure_source, chunks=chunks)
         check_same_grid(cube, expo, cube_path, exposure_source)
         if "bedrock_exposure" not in expo.data_vars:
@@ -118,38 +65,33 @@ def main(input, output, params, wildcards, threads=1) -> None:
         exposure = select_years(expo, years, source=exposure_source)["bedrock_exposure"]
         exposure = exposure.assign_coords(y=cube["y"], x=cube["x"])
     elif method == "unmixing":
-        exposure_source = str(input.stack)
+        exposure_source = _needs(input, "stack", method, stats_source)
+        stack = read_cube(exposure_source, chunks=chunks)
         check_same_grid(cube, stack, cube_path, exposure_source)
         stack = select_years(stack, years, source=exposure_source).assign_coords(y=cube["y"], x=cube["x"])
-        usable = unmixing_bands(bands)
-        endmembers, usable = _configured_endmembers(params.unmixing, usable)
-        refl = stack[usable]
-        origin = "desertification.unmixing.endmembers"
-        if endmembers is None:
-            origin = "image (maximum simplex volume over carbonate land without water and built-up)"
-            endmembers = image_endmembers(
-                refl,
-                mask=land & (carbonate.fillna(0) > 0),
-                max_samples=params.unmixing["max_samples"],
-                vertex_px=params.unmixing["vertex_px"],
+        spec = stats["unmixing"]
+        usable, endmembers = list(spec["bands"]), spec["endmembers"]
+        absent = [b for b in usable if b not in stack.data_vars]
+        if absent:
+            raise ValueError(
+                f"{exposure_source}: no band(s) {absent} to unmix with the end-members of {stats_source}; "
+                f"the stack has {sorted(stack.data_vars)}"
             )
-        fractions = unmix(refl, endmembers)
+        fractions = unmix(stack[usable], endmembers)
         exposure = fractions["bedrock_exposure"]
         extra = {
             "unmixing_bands": ",".join(usable),
             "unmixing_endmembers": json.dumps(endmembers),
-            "unmixing_endmember_source": origin,
+            "unmixing_endmember_source": spec["endmember_source"],
         }
-        log.info("unmixing %s over %s, end-members from %s: %s", exposure_source, usable, origin, endmembers)
     else:
-        exposure_source = "1 - FVC"
         log.warning(
             "%s: exposure = 1 - FVC (desertification.exposure_method: one_minus_fvc): the grade is the FVC grade",
             wildcards.region,
         )
         exposure = 1.0 - fvc
     exposure = exposure.astype("float32").rename("bedrock_exposure")
-    exposure.attrs = {"long_name": f"bedrock exposure ({METHOD_LABEL[method]})", "units": "1"}
+    exposure.attrs = {"long_name": f"bedrock exposure ({EXPOSURE_LABELS[method]})", "units": "1"}
 
     slope = None
     if "slope" in input:
@@ -176,31 +118,20 @@ def main(input, output, params, wildcards, threads=1) -> None:
         .drop_vars("spatial_ref", errors="ignore"),
         grid,
     )
+    # every figure shared by the region (and by all its tiles) from the region's statistics
     ds.attrs.update(
         ndvi_soil=soil,
         ndvi_veg=veg,
-        fvc_percentiles=list(params.fvc_percentiles),
-        fvc_endmember_exclusion=exclusion,
+        fvc_percentiles=list(stats["fvc_percentiles"]),
+        fvc_endmember_exclusion=str(stats["fvc_endmember_exclusion"]),
         exposure_method=method,
-        exposure_source=f"{METHOD_LABEL[method]}: {exposure_source}",
+        exposure_source=str(stats["exposure_source"]),
         indicators=",".join(params.indicators),
         combine=params.combine,
         **extra,
     )
     write_netcdf(ds, output.grades, chunks={"year": 1, "y": params.chunk_px, "x": params.chunk_px})
-
-    written = read_cube(output.grades, chunks={"year": 1})
-    area = grade_area_table(written["rd_grade"], grid.pixel_area_m2 / 1e6)
-    write_csv(area, output.area, index=False)
-    rd = area[area["grade_code"] >= 2].groupby("year")["area_km2"].sum()
-    log.info(
-        "RD (light or worse, exposure by %s): %.3f km2 in %d, %.3f km2 in %d",
-        method,
-        rd.iloc[0],
-        years[0],
-        rd.iloc[-1],
-        years[-1],
-    )
+    log.info("RD grades (exposure by %s) of %d-%d -> %s", method, years[0], years[-1], output.grades)
 
 
 if "snakemake" in globals():

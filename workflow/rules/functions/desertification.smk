@@ -26,24 +26,46 @@ def rd_map_years(region_id):
     return sorted(set(chosen) | {years[0], years[-1]})
 
 
-def desertification_inputs(wildcards):
+def _exposure_inputs(rid):
+    """The exposure layer or the annual stack the configured exposure method reads."""
+    exposure = input_file(rid, "bedrock_exposure")
+    method = config["desertification"]["exposure_method"]
+    if exposure and method in ("auto", "layer"):
+        return {"exposure": exposure}
+    if method in ("auto", "unmixing"):
+        # the annual stack the greening cube came from: its reflectance bands, if any, are
+        # unmixed (the greening cube keeps the indices only)
+        return {"stack": layer_file(rid, "greening", "annual_stack")}
+    return {}
+
+
+def desertification_endmember_inputs(wildcards):
+    """Inputs of rule desertification_endmembers: the whole region's NDVI, stack or layer,
+    carbonate mask and land-cover maps."""
     rid = wildcards.region
     inputs = {
         "cube": f"results/{rid}/greening/ndvi_annual.nc",
         "carbonate": layer_file(rid, "desertification", "carbonate"),
         "grid": f"results/{rid}/grid.json",
+        **_exposure_inputs(rid),
     }
-    exposure = input_file(rid, "bedrock_exposure")
-    method = config["desertification"]["exposure_method"]
-    if exposure and method in ("auto", "layer"):
-        inputs["exposure"] = exposure
-    elif method in ("auto", "unmixing"):
-        # the annual stack the greening cube came from: its reflectance bands, if any, are
-        # unmixed (the greening cube keeps the indices only)
-        inputs["stack"] = layer_file(rid, "greening", "annual_stack")
     # FVC end-members leave out water and built-up land of the region's land-cover maps
     for year, path in landcover_maps(rid).items():
         inputs[f"landcover_{year}"] = path
+    return inputs
+
+
+def desertification_inputs(wildcards):
+    """Inputs of rule desertification_grades (and of each of its tiles): the per-pixel
+    layers and the region's end-members."""
+    rid = wildcards.region
+    inputs = {
+        "cube": f"results/{rid}/greening/ndvi_annual.nc",
+        "carbonate": layer_file(rid, "desertification", "carbonate"),
+        "grid": f"results/{rid}/grid.json",
+        "endmembers": f"results/{rid}/desertification/endmembers.json",
+        **_exposure_inputs(rid),
+    }
     if "slope" in config["desertification"]["indicators"]:
         if not PLANS[rid]["terrain"].runs:
             raise WorkflowError(
