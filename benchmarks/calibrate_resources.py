@@ -1,0 +1,201 @@
+"""Fit each rule's memory and runtime to the work of its jobs and write workflow/resources.yaml.
+
+Usage:
+    python benchmarks/calibrate_resources.py RUN [RUN ...] [--cover RUN ...] [--out workflow/resources.yaml]
+        [--mem-safety 1.2] [--runtime-safety 2.0]
+
+RUN is a run directory, optionally with the regions to read: ``DIR:region,region``.
+
+Each run is a finished workflow run (a copy of the workflow with its config/config.yaml,
+results/<region>/grid.json and logs/benchmarks/...), best run with ``--cores 1`` so every job
+ran on one thread (what the fit assumes). Runs at two or more region sizes give each rule a
+slope; a rule measured at one size only gets slope 0 and its largest need as base.
+
+For every rule: work = pixels of the job's window (tile windows without their halo) x layers
+(years for karstflow.resources.YEAR_LAYER_RULES), in megapixel-layers; memory is the benchmark's
+max_rss (MB), time its wall seconds ``s``; both are fitted with karstflow.resources.fit_envelope
+(least squares shifted up to cover every job). ``--cover`` runs are covered but do not set the
+slopes: runs made under other conditions, e.g. the test suite's demo run, whose jobs compiled
+numba kernels (a few hundred MB more, the same at every size). The default for rules missing from the
+calibration is the largest base and slope over the calibrated rules. Wall times on a shared
+machine are noisy (other jobs compete for the cores): the runtime safety factor covers that.
+
+Prints one row per rule (jobs, largest work, largest max_rss, fitted line, the first-attempt
+mem_mb at the largest work, largest wall and CPU seconds) and the rules cheap enough to run as
+localrules (by memory, CPU time and a memory that does not grow with the region).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from karstflow.resources import (
+    MEM_SAFETY,
+    RUNTIME_SAFETY,
+    Calibration,
+    RuleModel,
+    benchmark_jobs,
+    estimate,
+    fit_envelope,
+    job_layers,
+    job_work,
+    run_regions,
+    workflow_rule_names,
+    write_calibration,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+# A rule is a localrules candidate when even the largest calibration job of it stayed under
+# these (the submitting host runs it in less time than a cluster job's queueing takes).
+# CPU seconds, not wall: on a shared machine wall time measures the other jobs as much.
+LOCAL_MAX_MEM_MB = 400
+LOCAL_MAX_CPU_S = 15
+LOCAL_MAX_MEM_SLOPE = 20.0  # MB per megapixel(-layer): its memory does not grow with the region
+
+HEADER = """\
+# Memory and runtime of each rule as a function of its work (karstflow.resources):
+#   mem_mb  = mem_base_mb + mem_mb_per_mpx x work (+ mem_mb_per_thread x (threads - 1))
+#   seconds = time_base_s + time_s_per_mpx x work
+# work = megapixels of the job's window (tile jobs: the tile with its halo) x layers
+# (layers: years = the region's years, for cubes). Fitted as the least-squares line shifted up
+# to cover every measured job; the workflow multiplies by mem_safety / runtime_safety, applies
+# the floors and scales by the attempt. Written by benchmarks/calibrate_resources.py from the
+# runs in fitted_from: regenerate rather than edit.
+"""
+
+
+Point = tuple[float, float, float, float]  # work (Mpx-layers), max_rss (MB), wall (s), cpu (s)
+RunSpec = tuple[Path, list[str] | None]
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def parse_run(spec: str) -> RunSpec:
+    """``DIR`` or ``DIR:region,region``."""
+    path, _, regions = spec.partition(":")
+    return Path(path), (regions.split(",") if regions else None)
+
+
+def run_points(run: Path, only: list[str] | None = None) -> tuple[dict[str, list[Point]], dict[str, Any]]:
+    """The measured points of each rule in one finished run, and the run's description."""
+    sizes = run_regions(run, only)
+    if not sizes:
+        raise SystemExit(f"{run}: no results/<region>/grid.json for {only or 'any region'}: not a finished run")
+    jobs = [job for job in benchmark_jobs(run, workflow_rule_names(run)) if job.region in sizes]
+    if not jobs:
+        raise SystemExit(f"{run}: no benchmark tables under logs/benchmarks")
+    points: dict[str, list[Point]] = defaultdict(list)
+    for job in jobs:
+        if not math.isnan(job.max_rss_mb):
+            points[job.rule].append((job_work(job, sizes[job.region]), job.max_rss_mb, job.wall_s, job.cpu_s))
+    return points, {
+        "run": str(run),
+        "jobs": len(jobs),
+        "regions": {
+            rid: {"height": s.grid.height, "width": s.grid.width, "years": s.years, "tile_px": s.tile_px}
+            for rid, s in sizes.items()
+        },
+    }
+
+
+def calibrate(
+    runs: list[Path | RunSpec],
+    mem_safety: float = MEM_SAFETY,
+    runtime_safety: float = RUNTIME_SAFETY,
+    cover: list[Path | RunSpec] | None = None,
+) -> tuple[Calibration, dict[str, list[Point]]]:
+    """The calibration fitted on ``runs``, covering the jobs of ``cover`` too, and the points of
+    each rule (fitted and covered)."""
+    fitted: dict[str, list[Point]] = defaultdict(list)
+    covered: dict[str, list[Point]] = defaultdict(list)
+    fitted_from = []
+    for role, group, target in (("fit", runs, fitted), ("cover", cover or [], covered)):
+        for item in group:
+            run, only = item if isinstance(item, tuple) else (Path(item), None)
+            run_pts, described = run_points(run, only)
+            for rule, pts in run_pts.items():
+                target[rule].extend(pts)
+            fitted_from.append({**described, "role": role, "commit": git_commit(), "date": dt.date.today().isoformat()})
+    models = {}
+    for rule in sorted(set(fitted) | set(covered)):
+        # a rule measured only in cover runs is fitted on them
+        pts, extra = (fitted[rule], covered.get(rule, [])) if fitted.get(rule) else (covered[rule], [])
+        work = [p[0] for p in pts]
+        mem_base, mem_slope = fit_envelope(work, [p[1] for p in pts], [(p[0], p[1]) for p in extra])
+        time_base, time_slope = fit_envelope(work, [p[2] for p in pts], [(p[0], p[2]) for p in extra])
+        models[rule] = RuleModel(
+            mem_base_mb=mem_base,
+            mem_mb_per_mpx=mem_slope,
+            time_base_s=time_base,
+            time_s_per_mpx=time_slope,
+            layers="years" if job_layers(rule, 2) == 2 else "1",
+            jobs=len(pts) + len(extra),
+            max_work_mpx=max(work + [p[0] for p in extra]),
+        )
+    default = RuleModel(
+        mem_base_mb=max(m.mem_base_mb for m in models.values()),
+        mem_mb_per_mpx=max(m.mem_mb_per_mpx for m in models.values()),
+        time_base_s=max(m.time_base_s for m in models.values()),
+        time_s_per_mpx=max(m.time_s_per_mpx for m in models.values()),
+    )
+    cal = Calibration(
+        rules=models, default=default, mem_safety=mem_safety, runtime_safety=runtime_safety, fitted_from=fitted_from
+    )
+    points = {rule: fitted.get(rule, []) + covered.get(rule, []) for rule in models}
+    return cal, points
+
+
+def local_candidates(points: dict[str, list[Point]], cal: Calibration) -> list[str]:
+    """Rules whose every measured job stayed small and whose memory does not grow with the region."""
+    return sorted(
+        rule
+        for rule, pts in points.items()
+        if max(p[1] for p in pts) <= LOCAL_MAX_MEM_MB
+        and max(p[3] for p in pts if not math.isnan(p[3])) <= LOCAL_MAX_CPU_S
+        and cal.rules[rule].mem_mb_per_mpx <= LOCAL_MAX_MEM_SLOPE
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=parse_run, help="finished workflow runs: DIR or DIR:region,region")
+    parser.add_argument("--cover", nargs="*", type=parse_run, default=[], help="runs to cover, not to fit slopes on")
+    parser.add_argument("--out", type=Path, default=ROOT / "workflow" / "resources.yaml")
+    parser.add_argument("--mem-safety", type=float, default=MEM_SAFETY)
+    parser.add_argument("--runtime-safety", type=float, default=RUNTIME_SAFETY)
+    args = parser.parse_args(argv)
+    cal, points = calibrate(args.runs, args.mem_safety, args.runtime_safety, cover=args.cover)
+    print(
+        f"{'rule':34s} {'jobs':>4s} {'max Mpx':>8s} {'max rss':>8s} {'base MB':>8s} {'MB/Mpx':>8s} "
+        f"{'mem_mb':>7s} {'max s':>7s} {'base s':>7s} {'s/Mpx':>8s} {'max cpu':>7s}"
+    )
+    for rule, pts in sorted(points.items()):
+        m = cal.rules[rule]
+        mem_mb, _ = estimate(rule, round(m.max_work_mpx * 1e6), 1, calibration=cal)
+        print(
+            f"{rule:34s} {m.jobs:4d} {m.max_work_mpx:8.3f} {max(p[1] for p in pts):8.1f} {m.mem_base_mb:8.1f} "
+            f"{m.mem_mb_per_mpx:8.2f} {mem_mb:7d} {max(p[2] for p in pts):7.1f} {m.time_base_s:7.1f} "
+            f"{m.time_s_per_mpx:8.2f} {max(p[3] for p in pts):7.1f}"
+        )
+    print("localrules candidates:", ", ".join(local_candidates(points, cal)))
+    write_calibration(cal, args.out, HEADER)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
