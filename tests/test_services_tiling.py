@@ -51,11 +51,12 @@ def region(tmp_path):
     return tmp_path
 
 
-def _tiled(script: str, inputs: dict, outputs: dict, params: dict, wildcards: dict, halo_m: float, dest: Path):
+def _tiled(
+    script: str, inputs: dict, outputs: dict, params: dict, wildcards: dict, halo_m: float, dest: Path, grid=GRID
+):
     """Rule <script>_tile on every tile, then <script>_mosaic: the put-together outputs."""
     main = load_script(SCRIPTS / script).main
-    tiles = plan_tiles(GRID, TILE_PX)
-    assert len(tiles) == 9
+    tiles = plan_tiles(grid, TILE_PX)
     parts: dict[str, list[str]] = {k: [] for k in outputs}
     for tile in tiles:
         out = {k: str(dest / "tiles" / tile.id / Path(p).name) for k, p in outputs.items()}
@@ -65,7 +66,7 @@ def _tiled(script: str, inputs: dict, outputs: dict, params: dict, wildcards: di
             parts[k].append(out[k])
     merged = {k: str(dest / Path(p).name) for k, p in outputs.items()}
     for k, paths in parts.items():
-        mosaic(paths, tiles, GRID, merged[k])  # refuses tiles whose tags differ
+        mosaic(paths, tiles, grid, merged[k])  # refuses tiles whose tags differ
     return merged
 
 
@@ -154,3 +155,95 @@ def test_quality_tiles_read_the_region_half_saturation(region):
         {"region": "r1"},
     )
     assert read_json(hs_path) == {"half_saturation": 0.3, "method": "configured", "degradation_maps": []}
+
+
+def test_cover_factor_tiles_read_the_region_ndvi_endmembers(tmp_path):
+    """With cover_factor vegetation_cover, C comes from FVC whose NDVI end-members are the
+    5th / 95th percentiles of the whole region's NDVI cube (rule services_soil_ndvi_endmembers);
+    every tile of services_soil_retention reads them, so the tiles put together are the region map."""
+    import pandas as pd
+    import xarray as xr
+
+    from karstflow.io import write_netcdf
+
+    # 20 x 40 px: 2 x 3 tiles of 16 px
+    GRID = RegionGrid.from_bounds("EPSG:32648", RES, (600000, 2800000, 600000 + 40 * RES, 2800000 + 20 * RES))
+    (tmp_path / "grid.json").write_text(json.dumps(GRID.to_dict()))
+    h, w = GRID.shape
+    coords = GRID.coords()
+    # NDVI rising west to east, 0.0 .. 0.78 in 2000 and 0.02 higher in 2001
+    ndvi = np.stack([np.broadcast_to(np.arange(w) * 0.02, (h, w)) + 0.02 * i for i in range(2)])
+    write_netcdf(
+        xr.Dataset({"ndvi": (("year", "y", "x"), ndvi)}, coords={"year": [2000, 2001], **coords}).rio.write_crs(
+            GRID.crs
+        ),
+        tmp_path / "ndvi.nc",
+    )
+    call_script(
+        SCRIPTS / "services_soil_ndvi_endmembers.py",
+        {"ndvi": str(tmp_path / "ndvi.nc"), "grid": str(tmp_path / "grid.json")},
+        {"endmembers": str(tmp_path / "em.json")},
+        {"fvc_percentiles": [5, 95]},
+        {"region": "r1"},
+    )
+    em = read_json(tmp_path / "em.json")
+    # numpy's linear percentile at rank 0.05 * (n - 1) of the sorted pixel-years
+    pooled = np.sort(ndvi.ravel())
+    rank = 0.05 * (pooled.size - 1)
+    lo = pooled[int(rank)] + (rank - int(rank)) * (pooled[int(rank) + 1] - pooled[int(rank)])
+    assert em["soil_ndvi"] == pytest.approx(lo) and em["percentiles"] == [5.0, 95.0]
+    assert 0.0 < em["soil_ndvi"] < 0.06 and 0.74 < em["vegetation_ndvi"] < 0.8
+
+    write_raster(GRID.data_array(np.full(GRID.shape, 2, np.uint8)), tmp_path / "lc.tif", dtype="uint8", nodata=255)
+    write_raster(GRID.data_array(np.full(GRID.shape, 2.0, np.float32)), tmp_path / "ls.tif")
+    soil = xr.Dataset(
+        {
+            v: (("y", "x"), np.full(GRID.shape, val))
+            for v, val in (("sand_pct", 20.0), ("silt_pct", 35.0), ("clay_pct", 45.0), ("organic_carbon_pct", 2.0))
+        },
+        coords=coords,
+    ).rio.write_crs(GRID.crs)
+    write_netcdf(soil, tmp_path / "soil.nc")
+    climate = xr.Dataset(
+        {"precipitation_mm": (("year", "y", "x"), np.full((2, h, w), 1300.0))},
+        coords={"year": [2000, 2001], **coords},
+    ).rio.write_crs(GRID.crs)
+    write_netcdf(climate, tmp_path / "climate.nc")
+    pd.DataFrame(
+        {"lucode": [2], "root_depth_mm": [5000], "kc": [1.0], "lulc_veg": [1], "usle_c": [0.1], "usle_p": [1.0]}
+    ).to_csv(tmp_path / "bio.csv", index=False)
+    inputs = {
+        name: str(tmp_path / f)
+        for name, f in (
+            ("ls", "ls.tif"),
+            ("landcover", "lc.tif"),
+            ("soil", "soil.nc"),
+            ("biophysical", "bio.csv"),
+            ("climate", "climate.nc"),
+            ("ndvi", "ndvi.nc"),
+            ("ndvi_endmembers", "em.json"),
+            ("grid", "grid.json"),
+        )
+    }
+    params = {
+        "soil_conservation": {
+            "r_factor": {"method": "renard_freimund_1994", "a": None, "b": None},
+            "k_si_factor": 0.1317,
+            "cover_factor": "vegetation_cover",
+            "non_soil_classes": [7, 8],
+        },
+        "climate": "year",
+    }
+    wildcards = {"region": "r1", "year": "2001"}
+    names = ("retention", "soil_loss", "factors_map")
+    whole = {k: str(tmp_path / "whole" / f"{k}.tif") for k in names}
+    call_script(SCRIPTS / "services_soil_retention.py", inputs, whole, params, wildcards)
+    tiled = _tiled("services_soil_retention.py", inputs, whole, params, wildcards, 0.0, tmp_path / "tiled", GRID)
+    for k in names:
+        (a, ta), (b, tb) = _pixels(whole[k]), _pixels(tiled[k])
+        np.testing.assert_array_equal(a, b)
+        assert ta == tb
+    # C at column 20 in 2001: FVC = (0.42 - soil) / (veg - soil), Cai et al. (2000)
+    fvc = (0.42 - em["soil_ndvi"]) / (em["vegetation_ndvi"] - em["soil_ndvi"])
+    c = 0.6508 - 0.3436 * np.log10(fvc * 100)
+    assert _pixels(whole["factors_map"])[0][2, 10, 20] == pytest.approx(c, rel=1e-5)
