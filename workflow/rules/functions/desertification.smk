@@ -40,8 +40,8 @@ def _exposure_inputs(rid):
 
 
 def desertification_endmember_inputs(wildcards):
-    """Inputs of rule desertification_endmembers: the whole region's NDVI, stack or layer,
-    carbonate mask and land-cover maps."""
+    """What desertification_endmembers reads (the whole region's NDVI, stack or layer,
+    carbonate mask and land-cover maps)."""
     rid = wildcards.region
     inputs = {
         "cube": f"results/{rid}/greening/ndvi_annual.nc",
@@ -56,8 +56,8 @@ def desertification_endmember_inputs(wildcards):
 
 
 def desertification_inputs(wildcards):
-    """Inputs of rule desertification_grades (and of each of its tiles): the per-pixel
-    layers and the region's end-members."""
+    """What desertification_grades reads, untiled and on each tile (the per-pixel layers
+    and the region's end-members)."""
     rid = wildcards.region
     inputs = {
         "cube": f"results/{rid}/greening/ndvi_annual.nc",
