@@ -66,11 +66,11 @@ def test_cut_and_mosaic_give_back_raster_and_cube(tmp_path):
     classes = tmp_path / "classes.tif"
     write_raster(GRID.data_array((values > 0).astype("uint8")), classes, dtype="uint8", colormap={0: (0, 0, 0)})
     years = [2000, 2001, 2002]
-    cube = xr.Dataset(
-        {"ndvi": (("year", "y", "x"), np.stack([values + i for i in range(3)]))},
-        coords={"year": years, **GRID.coords()},
-        attrs={"index": "ndvi", "calibrations": "none"},
-    ).rio.write_crs(GRID.crs)
+    # written as the stages write cubes: a CF grid mapping with the grid's GeoTransform,
+    # which each tile carries for its own window and the mosaic must give the region's
+    ndvi = GRID.data_array(np.stack([values + i for i in range(3)])).rename(dim_0="year")
+    cube = xr.Dataset({"ndvi": ndvi.assign_coords(year=years)}, attrs={"index": "ndvi", "calibrations": "none"})
+    assert "GeoTransform" in cube["spatial_ref"].attrs
     write_netcdf(cube, tmp_path / "cube.nc")
 
     tiles = plan_tiles(GRID, 32)

@@ -360,11 +360,11 @@ def _disagreement(name: str, dst: PathLike, first: PathLike, other: PathLike, a:
     )
 
 
-def _same_attrs(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Attribute dicts equal, array values included (NaN equal to NaN)."""
-    if set(a) != set(b):
+def _same_attrs(a: Mapping[str, Any], b: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
+    """Attribute dicts equal, array values included (NaN equal to NaN), but for ``ignore``."""
+    if set(a) - set(ignore) != set(b) - set(ignore):
         return False
-    for key in a:
+    for key in set(a) - set(ignore):
         x, y = np.asarray(a[key]), np.asarray(b[key])
         numeric = x.dtype.kind in "fc" and y.dtype.kind in "fc"
         if not np.array_equal(x, y, equal_nan=numeric):
@@ -413,12 +413,17 @@ def _mosaic_cubes(tile_paths: Sequence[PathLike], tiles: Sequence[Tile], grid: R
                 name = str(key)
                 if name in ("x", "y"):
                     continue
-                if name not in ds.variables or not _same_attrs(ds[name].attrs, var.attrs):
+                # a CF grid mapping (rioxarray's spatial_ref) carries the tile's own GeoTransform
+                ignore = ("GeoTransform",) if "grid_mapping_name" in var.attrs or "crs_wkt" in var.attrs else ()
+                if name not in ds.variables or not _same_attrs(ds[name].attrs, var.attrs, ignore):
                     raise _disagreement(f"variable {name}", dst, tile_paths[0], path, var.attrs, ds[name].attrs)
                 if "y" not in var.dims and "x" not in var.dims and not var.equals(ds[name]):
                     raise _disagreement(f"values of {name}", dst, tile_paths[0], path, var.values, ds[name].values)
         spatial = [str(n) for n, v in first.data_vars.items() if v.dims[-2:] == ("y", "x")]
         layout = first.drop_vars(spatial).drop_vars(["x", "y"])
+        for var in layout.variables.values():
+            if "GeoTransform" in var.attrs:  # the region's, not the first tile's
+                var.attrs["GeoTransform"] = " ".join(str(float(v)) for v in grid.transform.to_gdal())
         coords = grid.coords()
         layout = layout.assign_coords(y=("y", coords["y"], first["y"].attrs), x=("x", coords["x"], first["x"].attrs))
         block = max(t.window.height for t in tiles)

@@ -84,8 +84,8 @@ def tile_outputs(outputs):
 
 
 def tile_spec(halo_px=0, halo_m=None):
-    """The `tile` param of a `_tile` rule (karstflow.tiling.run_tile): tile edge and halo;
-    ``halo_m`` is a function of the wildcards giving the halo in metres."""
+    """The `tile` param of the per-tile form of a rule, for karstflow.tiling.run_tile: the
+    tile edge and the halo; ``halo_m`` is a function of the wildcards giving metres."""
 
     def spec(wildcards):
         return {
