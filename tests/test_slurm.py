@@ -151,14 +151,13 @@ def sacct_jobs(slurm_run) -> pd.DataFrame:
     _, output, _ = slurm_run
     submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", output))
     assert submitted, f"no job was submitted to Slurm:\n{output[-3000:]}"
-    # what each sbatch call asked for, by the rule in its comment
+    # what each sbatch call asked for, by its job's comment (rule and wildcards)
     asked = {}
     for call in re.findall(r"sbatch call: (sbatch .*)", output):
-        rule = re.search(r"--comment '?rule_(\w+?)(?:_wildcards_[^' ]*)?'? ", call).group(1)
-        asked[rule] = {
-            "mem_mb": int(re.search(r"--mem (\d+)", call).group(1)),
-            "cpus": int(re.search(r"--cpus-per-task[= ](\d+)", call).group(1)),
-        }
+        comment = re.search(r"--comment (\S+)", call).group(1).strip("'")
+        mem = re.search(r"--mem (\d+)", call)
+        cpus = re.search(r"--cpus-per-task[= ](\d+)", call)
+        asked[comment] = (int(mem.group(1)) if mem else None, int(cpus.group(1)) if cpus else None)
     fields = "JobIDRaw,JobName%60,Comment%200,State,Account,Partition,ReqMem,ReqCPUS,MaxRSS"
     sacct = subprocess.run(
         ["sacct", "-P", "-n", "-j", ",".join(submitted.values()), f"--format={fields}"],
@@ -177,8 +176,8 @@ def sacct_jobs(slurm_run) -> pd.DataFrame:
     jobs["rule"] = jobs["Comment"].str.extract(r"^rule_(\w+?)(?:_wildcards_.*)?$", expand=False)
     jobs["reqmem_mb"] = jobs["ReqMem"].map(_mb)
     jobs["maxrss_mb"] = jobs["JobIDRaw"].map(steps.groupby("job")["maxrss_mb"].max())
-    jobs["asked_mem_mb"] = jobs["rule"].map(lambda r: asked.get(r, {}).get("mem_mb"))
-    jobs["asked_cpus"] = jobs["rule"].map(lambda r: asked.get(r, {}).get("cpus"))
+    jobs["asked_mem_mb"] = jobs["Comment"].map(lambda c: asked.get(c, (None, None))[0])
+    jobs["asked_cpus"] = jobs["Comment"].map(lambda c: asked.get(c, (None, None))[1])
     assert len(jobs) == len(submitted), f"sacct knows {len(jobs)} of the {len(submitted)} jobs:\n{sacct.stdout}"
     return jobs.set_index("JobIDRaw")
 

@@ -116,12 +116,16 @@ stop() { # name: TERM, then KILL after 30 s
     rm -f "$RUN/$1.pid"
 }
 
-wait_for() { # what command...: poll the command until it succeeds or TIMEOUT
-    local what=$1 i
-    shift
+wait_for() { # what daemon command...: poll the command until it succeeds; fail at once if
+    # the daemon we started (a name, or - for none) has died, or after TIMEOUT seconds
+    local what=$1 daemon=$2 i
+    shift 2
     for i in $(seq 1 $((TIMEOUT * 2))); do
         if "$@" >/dev/null 2>&1; then
             return 0
+        fi
+        if [ "$daemon" != - ] && [ -s "$RUN/$daemon.pid" ] && ! pid_of "$daemon" >/dev/null; then
+            die "$daemon exited while up.sh waited for $what"
         fi
         sleep 0.5
     done
@@ -237,7 +241,7 @@ else
     start munged setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged --foreground \
         --log-file="$LOG/munged.log"
 fi
-wait_for "munged (log $LOG/munged.log)" bash -c 'munge -n </dev/null | unmunge'
+wait_for "munged (log $LOG/munged.log)" munged bash -c 'munge -n </dev/null | unmunge'
 
 # --------------------------------------------------------------------------------------
 # MariaDB and the accounting database
@@ -254,7 +258,7 @@ else
     start mariadbd /usr/sbin/mariadbd --user=mysql --skip-networking --socket="$MYSQL_SOCKET" \
         --log-error="$LOG/mariadb.log" --innodb-buffer-pool-size=512M --innodb-lock-wait-timeout=900
 fi
-wait_for "MariaDB (log $LOG/mariadb.log)" mariadb-admin --socket="$MYSQL_SOCKET" ping
+wait_for "MariaDB (log $LOG/mariadb.log)" mariadbd mariadb-admin --socket="$MYSQL_SOCKET" ping
 mariadb --socket="$MYSQL_SOCKET" -u root <<SQL || die "could not create the accounting database $DB"
 CREATE DATABASE IF NOT EXISTS $DB;
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED VIA unix_socket;
@@ -265,7 +269,7 @@ SQL
 # slurmdbd, then the associations, then slurmctld and slurmd
 # --------------------------------------------------------------------------------------
 start slurmdbd /usr/sbin/slurmdbd -D
-wait_for "slurmdbd (log $LOG/slurmdbd.log)" sacctmgr -n -P list cluster format=cluster
+wait_for "slurmdbd (log $LOG/slurmdbd.log)" slurmdbd sacctmgr -n -P list cluster format=cluster
 
 if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
     sacctmgr -i add cluster "$CLUSTER" >/dev/null || die "sacctmgr could not add the cluster $CLUSTER"
@@ -287,7 +291,7 @@ for user in "${users[@]}"; do
 done
 
 start slurmctld /usr/sbin/slurmctld -D
-wait_for "slurmctld (log $LOG/slurmctld.log)" scontrol ping
+wait_for "slurmctld (log $LOG/slurmctld.log)" slurmctld scontrol ping
 start slurmd /usr/sbin/slurmd -D
 
 node_idle() {
@@ -299,8 +303,8 @@ node_idle() {
     esac
     return 1
 }
-wait_for "node $HOST to be idle" node_idle
-wait_for "sacct to answer" sacct -n -X --starttime now-1hours
+wait_for "node $HOST to be idle (log $LOG/slurmd.log)" slurmd node_idle
+wait_for "sacct to answer" - sacct -n -X --starttime now-1hours
 
 echo "up.sh: Slurm is up: cluster $CLUSTER, node $HOST ($CPUS CPUs, $MEM_MB MB), partition $PARTITION," \
     "account $ACCOUNT; logs in $LOG; stop it with scripts/slurm/down.sh"
