@@ -64,7 +64,7 @@ class WorkflowRunner:
 
         proc = subprocess.run(
             [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-            cwd=workdir, capture_output=True, text=True, timeout=900,
+            cwd=workdir, capture_output=True, text=True, timeout=1800,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
