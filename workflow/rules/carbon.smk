@@ -171,7 +171,7 @@ use rule carbon_storage as carbon_storage_tile with:
 
 use rule tile_mosaic as carbon_storage_mosaic with:
     input:
-        unpack(mosaic_inputs_by_year("carbon_storage_tile")),
+        unpack(mosaic_inputs("carbon_storage_tile")),
     output:
         **rules.carbon_storage.output,
     log:

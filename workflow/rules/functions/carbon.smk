@@ -86,21 +86,3 @@ def carbon_npp_inputs(wildcards):
     inputs["climate"] = npp_climate_file(rid)
     inputs["endmembers"] = f"results/{rid}/carbon/fpar_endmembers.json"
     return inputs
-
-
-def mosaic_inputs_by_year(tile_rule):
-    """mosaic_inputs of a `_tile` rule whose outputs carry wildcards besides region and tile
-    ({year}): every tile of each output, the other wildcards filled in."""
-
-    def inputs(wildcards):
-        fixed = {k: v for k, v in wildcards.items() if k != "tile"}
-        files = {
-            key: [
-                pattern.format(**fixed, tile=t) for t in region_tiles(fixed["region"])
-            ]
-            for key, pattern in getattr(rules, tile_rule).output.items()
-        }
-        files["grid"] = f"results/{fixed['region']}/grid.json"
-        return files
-
-    return inputs

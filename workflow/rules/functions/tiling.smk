@@ -114,15 +114,15 @@ def region_tiles(region_id):
 
 def mosaic_inputs(tile_rule):
     """Input function of a `_mosaic` rule: every tile of each output of ``tile_rule``, in
-    tile order, and the region grid."""
+    tile order, its other wildcards ({year}, ...) filled in; and the region grid."""
 
     def inputs(wildcards):
-        tiles = region_tiles(wildcards.region)
+        fixed = {k: v for k, v in wildcards.items() if k != "tile"}
         files = {
-            key: [pattern.format(region=wildcards.region, tile=t) for t in tiles]
+            key: [pattern.format(**fixed, tile=t) for t in region_tiles(fixed["region"])]
             for key, pattern in getattr(rules, tile_rule).output.items()
         }
-        files["grid"] = f"results/{wildcards.region}/grid.json"
+        files["grid"] = f"results/{fixed['region']}/grid.json"
         return files
 
     return inputs
