@@ -107,7 +107,7 @@ use rule services_soil_retention as services_soil_retention_tile with:
 
 use rule tile_mosaic as services_soil_retention_mosaic with:
     input:
-        unpack(year_mosaic_inputs("services_soil_retention_tile")),
+        unpack(mosaic_inputs("services_soil_retention_tile")),
     output:
         **rules.services_soil_retention.output,
     log:
@@ -200,7 +200,7 @@ use rule services_water_yield as services_water_yield_tile with:
 
 use rule tile_mosaic as services_water_yield_mosaic with:
     input:
-        unpack(year_mosaic_inputs("services_water_yield_tile")),
+        unpack(mosaic_inputs("services_water_yield_tile")),
     output:
         **rules.services_water_yield.output,
     log:
@@ -259,7 +259,7 @@ use rule services_habitat_degradation as services_habitat_degradation_tile with:
 
 use rule tile_mosaic as services_habitat_degradation_mosaic with:
     input:
-        unpack(year_mosaic_inputs("services_habitat_degradation_tile")),
+        unpack(mosaic_inputs("services_habitat_degradation_tile")),
     output:
         **rules.services_habitat_degradation.output,
     log:
@@ -372,7 +372,7 @@ use rule services_habitat_quality as services_habitat_quality_tile with:
 
 use rule tile_mosaic as services_habitat_quality_mosaic with:
     input:
-        unpack(year_mosaic_inputs("services_habitat_quality_tile")),
+        unpack(mosaic_inputs("services_habitat_quality_tile")),
     output:
         **rules.services_habitat_quality.output,
     log:

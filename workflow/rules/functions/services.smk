@@ -190,20 +190,3 @@ def services_summary_inputs(wildcards):
     if townships:
         inputs["townships"] = townships
     return inputs
-
-
-def year_mosaic_inputs(tile_rule):
-    """mosaic_inputs (functions/tiling.smk) for a tile rule with wildcards besides region
-    and tile ({year}): every tile of each output, in tile order, and the region grid."""
-
-    def inputs(wildcards):
-        tiles = region_tiles(wildcards.region)
-        values = dict(wildcards.items())
-        files = {
-            key: [pattern.format(**{**values, "tile": t}) for t in tiles]
-            for key, pattern in getattr(rules, tile_rule).output.items()
-        }
-        files["grid"] = f"results/{wildcards.region}/grid.json"
-        return files
-
-    return inputs
