@@ -17,7 +17,11 @@ max_rss (MB), time its wall seconds ``s``; both are fitted with karstflow.resour
 (least squares shifted up to cover every job). ``--cover`` runs are covered but do not set the
 slopes: runs made under other conditions, e.g. the test suite's demo run, whose jobs compiled
 numba kernels (a few hundred MB more, the same at every size). The default for rules missing from the
-calibration is the largest base and slope over the calibrated rules. Wall times on a shared
+calibration is the largest base and slope over the calibrated rules. A rule whose fitted memory
+rises by no more than karstflow.resources.BASELINE_SPREAD_MB over its jobs' range of work gets
+PRIOR_MEM_MB_PER_MPX as its slope (``mem_slope_from: prior``): its slope is lost in the spread
+of the interpreter's baseline between runs, and the calibration sizes cannot show it; wall time
+likewise (BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX, ``time_slope_from``). Wall times on a shared
 machine are noisy (other jobs compete for the cores): the runtime safety factor covers that.
 
 Prints one row per rule (jobs, largest work, largest max_rss, fitted line, the first-attempt
@@ -37,13 +41,18 @@ from pathlib import Path
 from typing import Any
 
 from karstflow.resources import (
+    BASELINE_SPREAD_MB,
+    BASELINE_SPREAD_S,
     MEM_SAFETY,
+    PRIOR_MEM_MB_PER_MPX,
+    PRIOR_TIME_S_PER_MPX,
     RUNTIME_SAFETY,
     Calibration,
     RuleModel,
     benchmark_jobs,
     estimate,
     fit_envelope,
+    fit_line,
     job_layers,
     job_work,
     run_regions,
@@ -58,6 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL_MAX_MEM_MB = 400
 LOCAL_MAX_CPU_S = 15
 LOCAL_MAX_MEM_SLOPE = 20.0  # MB per megapixel(-layer): its memory does not grow with the region
+LOCAL_MAX_CPU_SLOPE = 1.0  # CPU s per megapixel(-layer)
+LOCAL_MIN_WORK_MPX = 0.5  # measured on at least this much work
 
 HEADER = """\
 # Memory and runtime of each rule as a function of its work (karstflow.resources):
@@ -95,7 +106,9 @@ def run_points(run: Path, only: list[str] | None = None) -> tuple[dict[str, list
     sizes = run_regions(run, only)
     if not sizes:
         raise SystemExit(f"{run}: no results/<region>/grid.json for {only or 'any region'}: not a finished run")
-    jobs = [job for job in benchmark_jobs(run, workflow_rule_names(run)) if job.region in sizes]
+    # a run whose copy has no workflow/rules (a Snakefile pointing elsewhere) is named by ours
+    rules = workflow_rule_names(run) or workflow_rule_names(ROOT)
+    jobs = [job for job in benchmark_jobs(run, rules) if job.region in sizes]
     if not jobs:
         raise SystemExit(f"{run}: no benchmark tables under logs/benchmarks")
     points: dict[str, list[Point]] = defaultdict(list)
@@ -129,14 +142,29 @@ def calibrate(
             run_pts, described = run_points(run, only)
             for rule, pts in run_pts.items():
                 target[rule].extend(pts)
-            fitted_from.append({**described, "role": role, "commit": git_commit(), "date": dt.date.today().isoformat()})
+            fitted_from.append(
+                {**described, "role": role, "calibrated_at_commit": git_commit(), "date": dt.date.today().isoformat()}
+            )
     models = {}
     for rule in sorted(set(fitted) | set(covered)):
         # a rule measured only in cover runs is fitted on them
         pts, extra = (fitted[rule], covered.get(rule, [])) if fitted.get(rule) else (covered[rule], [])
         work = [p[0] for p in pts]
         mem_base, mem_slope = fit_envelope(work, [p[1] for p in pts], [(p[0], p[1]) for p in extra])
+        slope_from = "fit"
+        if mem_slope * (max(work) - min(work)) <= BASELINE_SPREAD_MB:
+            # the rise is within the baseline's spread between runs: no measured slope
+            slope_from = "prior"
+            mem_base, mem_slope = fit_envelope(
+                work, [p[1] for p in pts], [(p[0], p[1]) for p in extra], slope=PRIOR_MEM_MB_PER_MPX
+            )
         time_base, time_slope = fit_envelope(work, [p[2] for p in pts], [(p[0], p[2]) for p in extra])
+        time_from = "fit"
+        if time_slope * (max(work) - min(work)) <= BASELINE_SPREAD_S:
+            time_from = "prior"
+            time_base, time_slope = fit_envelope(
+                work, [p[2] for p in pts], [(p[0], p[2]) for p in extra], slope=PRIOR_TIME_S_PER_MPX
+            )
         models[rule] = RuleModel(
             mem_base_mb=mem_base,
             mem_mb_per_mpx=mem_slope,
@@ -145,6 +173,8 @@ def calibrate(
             layers="years" if job_layers(rule, 2) == 2 else "1",
             jobs=len(pts) + len(extra),
             max_work_mpx=max(work + [p[0] for p in extra]),
+            mem_slope_from=slope_from,
+            time_slope_from=time_from,
         )
     default = RuleModel(
         mem_base_mb=max(m.mem_base_mb for m in models.values()),
@@ -160,14 +190,21 @@ def calibrate(
 
 
 def local_candidates(points: dict[str, list[Point]], cal: Calibration) -> list[str]:
-    """Rules whose every measured job stayed small and whose memory does not grow with the region."""
-    return sorted(
-        rule
-        for rule, pts in points.items()
-        if max(p[1] for p in pts) <= LOCAL_MAX_MEM_MB
-        and max(p[3] for p in pts if not math.isnan(p[3])) <= LOCAL_MAX_CPU_S
-        and cal.rules[rule].mem_mb_per_mpx <= LOCAL_MAX_MEM_SLOPE
-    )
+    """Rules cheap enough for the submitting host at any region size: every measured job small
+    (LOCAL_MAX_MEM_MB, LOCAL_MAX_CPU_S), measured up to LOCAL_MIN_WORK_MPX, and neither memory
+    nor CPU time growing with the work (fitted slopes, not the floor)."""
+    chosen = []
+    for rule, pts in points.items():
+        cpu = [(p[0], p[3]) for p in pts if not math.isnan(p[3])]
+        if not cpu or max(p[1] for p in pts) > LOCAL_MAX_MEM_MB or max(c[1] for c in cpu) > LOCAL_MAX_CPU_S:
+            continue
+        m = cal.rules[rule]
+        if m.mem_slope_from != "fit" or m.mem_mb_per_mpx > LOCAL_MAX_MEM_SLOPE or m.max_work_mpx < LOCAL_MIN_WORK_MPX:
+            continue
+        if fit_line([c[0] for c in cpu], [c[1] for c in cpu])[1] > LOCAL_MAX_CPU_SLOPE:
+            continue
+        chosen.append(rule)
+    return sorted(chosen)
 
 
 def main(argv: list[str] | None = None) -> int:

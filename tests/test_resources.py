@@ -63,9 +63,16 @@ def test_fit_envelope_cover_points_raise_the_base_not_the_slope():
     assert fit_envelope([0, 1, 2], [1, 3, 5], cover=[(2, 4)]) == pytest.approx((1.0, 2.0))
 
 
+def test_fit_envelope_with_a_given_slope():
+    # slope 10 kept: the lowest base covering (0, 1), (1, 30), (2, 5) is 30 - 10 = 20
+    assert fit_envelope([0, 1, 2], [1, 30, 5], slope=10.0) == pytest.approx((20.0, 10.0))
+
+
 def test_fit_envelope_negative_slope_and_one_size():
     assert fit_envelope([1, 2], [300, 280]) == pytest.approx((300.0, 0.0))
-    assert fit_envelope([1, 1], [300, 280]) == pytest.approx((300.0 - 10.0 + 10.0, 0.0))
+    assert fit_envelope([1, 1], [300, 280]) == pytest.approx((300.0, 0.0))
+    # least squares through (1, 1), (2, 3): 2 x - 1; the base is kept at 0
+    assert fit_envelope([1, 2], [1, 3]) == pytest.approx((0.0, 2.0))
     with pytest.raises(ValueError, match="as many values"):
         fit_line([1, 2], [1])
 
@@ -197,18 +204,20 @@ def _calibrate_module():
 
 
 def test_calibrate_script_fits_two_runs_exactly(tmp_path):
-    # terrain_dem: 1 Mpx -> 400 MB, 4 Mpx -> 1000 MB: 200 MB + 200 MB/Mpx, 10 s + 5 s/Mpx.
-    # greening_trend counts the 4 years: 4 and 16 Mpx-layers, 300 and 900 MB: 100 + 50/Mpx-layer.
-    small = _fake_run(tmp_path / "a", 1000, {"terrain_dem.tsv": (15, 400), "greening_trend.tsv": (30, 300)})
-    large = _fake_run(tmp_path / "b", 2000, {"terrain_dem.tsv": (30, 1000), "greening_trend.tsv": (90, 900)})
+    # terrain_dem: 1 Mpx -> 400 MB, 110 s; 4 Mpx -> 1000 MB, 410 s: 200 MB + 200 MB/Mpx, 10 s + 100 s/Mpx.
+    # greening_trend counts the 4 years: 4 and 16 Mpx-layers, 300 and 900 MB: 100 + 50/Mpx-layer;
+    # its time rises by 60 s, inside the 100 s spread: the prior 60 s/Mpx-layer, base 0 (30 - 240 < 0).
+    small = _fake_run(tmp_path / "a", 1000, {"terrain_dem.tsv": (110, 400), "greening_trend.tsv": (30, 300)})
+    large = _fake_run(tmp_path / "b", 2000, {"terrain_dem.tsv": (410, 1000), "greening_trend.tsv": (90, 900)})
     module = _calibrate_module()
     cal, points = module.calibrate([small, large], mem_safety=1.2, runtime_safety=2.0)
     dem = cal.rules["terrain_dem"]
     assert (dem.mem_base_mb, dem.mem_mb_per_mpx) == pytest.approx((200.0, 200.0))
-    assert (dem.time_base_s, dem.time_s_per_mpx) == pytest.approx((10.0, 5.0))
+    assert (dem.time_base_s, dem.time_s_per_mpx) == pytest.approx((10.0, 100.0))
     trend = cal.rules["greening_trend"]
     assert trend.layers == "years"
     assert (trend.mem_base_mb, trend.mem_mb_per_mpx) == pytest.approx((100.0, 50.0))
+    assert (trend.time_base_s, trend.time_s_per_mpx, trend.time_slope_from) == (0.0, 60.0, "prior")
     assert (cal.default.mem_base_mb, cal.default.mem_mb_per_mpx) == pytest.approx((200.0, 200.0))
     assert [r["regions"]["r"]["width"] for r in cal.fitted_from] == [1000, 2000]
     out = tmp_path / "resources.yaml"
@@ -219,6 +228,18 @@ def test_calibrate_script_fits_two_runs_exactly(tmp_path):
     cal, _ = module.calibrate([small, large], cover=[(cold, ["r"])])
     assert (cal.rules["terrain_dem"].mem_base_mb, cal.rules["terrain_dem"].mem_mb_per_mpx) == pytest.approx((800, 200))
     assert [r["role"] for r in cal.fitted_from] == ["fit", "fit", "cover"]
+
+
+def test_calibrate_script_uses_the_prior_slope_it_cannot_measure(tmp_path):
+    # 100 and 200 px regions (0.01 and 0.04 Mpx), 300 and 330 MB: the fitted 1000 MB/Mpx rises by
+    # 30 MB, inside the 250 MB baseline spread: the prior 100 MB/Mpx, the base covering both jobs
+    # (330 - 100 x 0.04 = 326)
+    small = _fake_run(tmp_path / "a", 100, {"terrain_dem.tsv": (15, 300)})
+    large = _fake_run(tmp_path / "b", 200, {"terrain_dem.tsv": (30, 330)})
+    cal, _ = _calibrate_module().calibrate([small, large])
+    dem = cal.rules["terrain_dem"]
+    assert (dem.mem_base_mb, dem.mem_mb_per_mpx) == pytest.approx((326.0, 100.0))
+    assert dem.to_dict()["mem_slope_from"] == "prior"
 
 
 def test_memory_excess_flags_exactly_the_jobs_over_their_mem_mb(tmp_path):

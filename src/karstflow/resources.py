@@ -71,6 +71,21 @@ RUNTIME_FLOOR_MIN = 1
 #: between runs; wall time on a shared machine varies by a factor of two or more.
 MEM_SAFETY = 1.2
 RUNTIME_SAFETY = 2.0
+#: A memory slope counts as measured when the line rises by more than BASELINE_SPREAD_MB over
+#: the calibration jobs' range of work: the same job at the same size peaks up to ~230 MB apart
+#: between runs (services_soil_retention on the tiny karst demo: 133 MB in one run, 366 MB in
+#: the test suite's; code version, numba compiling its kernels), so a smaller rise is noise. A
+#: rule without a measured slope gets PRIOR_MEM_MB_PER_MPX (about a dozen float64 arrays per
+#: pixel-layer; the slopes that do show at the calibration sizes are 126-604 MB/Mpx-layer), its
+#: base still covering every job.
+BASELINE_SPREAD_MB = 250.0
+#: The same for wall time: a job's start-up (interpreter, imports) took 2 s in one run and
+#: 100 s in another on the shared machine, so a rise of up to BASELINE_SPREAD_S is noise, and a
+#: rule without a measured time slope gets PRIOR_TIME_S_PER_MPX (the CPU-time slopes that do
+#: show are 94-400 s/Mpx: imagery_composite, climate_monthly, demo_county).
+BASELINE_SPREAD_S = 100.0
+PRIOR_TIME_S_PER_MPX = 60.0
+PRIOR_MEM_MB_PER_MPX = 100.0
 #: Pixels assumed for a job whose region size cannot be known yet (no grid.json, no AOI
 #: bounds): a 1,000 x 1,000 px region (the county-size karst demo).
 FALLBACK_PIXELS = 1_000_000
@@ -88,6 +103,8 @@ class RuleModel:
     mem_mb_per_thread: float = 0.0
     jobs: int = 0
     max_work_mpx: float = 0.0
+    mem_slope_from: str = "fit"  # "fit", or "prior": PRIOR_MEM_MB_PER_MPX (jobs too small to measure it)
+    time_slope_from: str = "fit"  # "fit", or "prior": PRIOR_TIME_S_PER_MPX
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> RuleModel:
@@ -101,6 +118,8 @@ class RuleModel:
                 mem_mb_per_thread=float(d.get("mem_mb_per_thread", 0.0)),
                 jobs=int(d.get("jobs", 0)),
                 max_work_mpx=float(d.get("max_work_mpx", 0.0)),
+                mem_slope_from=str(d.get("mem_slope_from", "fit")),
+                time_slope_from=str(d.get("time_slope_from", "fit")),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(
@@ -113,9 +132,11 @@ class RuleModel:
             "layers": self.layers,
             "mem_base_mb": round(self.mem_base_mb, 1),
             "mem_mb_per_mpx": round(self.mem_mb_per_mpx, 3),
+            "mem_slope_from": self.mem_slope_from,
             "mem_mb_per_thread": round(self.mem_mb_per_thread, 1),
             "time_base_s": round(self.time_base_s, 2),
             "time_s_per_mpx": round(self.time_s_per_mpx, 3),
+            "time_slope_from": self.time_slope_from,
             "jobs": self.jobs,
             "max_work_mpx": round(self.max_work_mpx, 4),
         }
@@ -293,19 +314,25 @@ def fit_envelope(
     work: Sequence[float],
     values: Sequence[float],
     cover: Sequence[tuple[float, float]] = (),
+    slope: float | None = None,
 ) -> tuple[float, float]:
     """The least-squares line shifted up to cover every point: ``(base, slope)`` with
     ``base + slope x work >= value`` for each point and for each ``(work, value)`` of
     ``cover`` (points that must be covered but do not set the slope: jobs measured under
     other conditions, e.g. while numba compiled its kernels, which adds a few hundred MB
     that do not grow with the region). A negative slope (measurement noise on a rule whose
-    need does not grow with the region) becomes 0, the line the largest value."""
-    base, slope = fit_line(work, values)
+    need does not grow with the region) becomes 0, the line the largest value; a negative
+    base (a steep line through few points) becomes 0, which keeps every point covered. A given
+    ``slope`` is kept and only the base fitted (the lowest line of that slope covering all)."""
+    if slope is None:
+        base, slope = fit_line(work, values)
+    else:
+        base = 0.0
     x = np.concatenate([np.asarray(work, dtype=float), np.asarray([c[0] for c in cover], dtype=float)])
     y = np.concatenate([np.asarray(values, dtype=float), np.asarray([c[1] for c in cover], dtype=float)])
     if slope < 0:
         return float(y.max()), 0.0
-    return base + float(max(0.0, (y - (base + slope * x)).max())), slope
+    return max(0.0, base + float(max(0.0, (y - (base + slope * x)).max()))), slope
 
 
 # --- benchmark tables ---
