@@ -22,6 +22,7 @@ validate(config, schema=str(SCHEMA), set_default=True)
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/functions/resources.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/region.smk"
 include: "workflow/rules/tiling.smk"
@@ -50,18 +51,17 @@ include: "workflow/rules/summary.smk"
 check_input_files()
 
 
-# Small steps that only collect or draw run on the submitting host, not as cluster jobs.
+# Small steps that read only tables, JSON or parcels run on the submitting host, not as
+# cluster jobs; summaries that read a region's rasters or cubes are jobs, since on a large
+# region they read GBs (docs/tiling.md).
 localrules:
     region_plan,
     imagery_summary,
     public_landcover_summary,
     model_summary,
-    desertification_summary,
-    carbon_summary,
-    terrain_summary,
+    model_figures,
     reserve_maps,
     capacity_maps,
-    report_maps,
     region_summary,
     summary_table,
 

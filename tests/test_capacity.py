@@ -71,6 +71,11 @@ def test_grades_outside_1_to_15_are_refused(grade):
         weighted_grade([5, grade], [1.0, 1.0])
 
 
+def test_an_area_weighted_grade_of_15_with_rounding_error_is_a_grade():
+    # what an area-weighted mean of grade-15 parcels can come to in floating point
+    assert grain_capacity_kg([15.000000000000002], [1.0])[0] == pytest.approx(grain_capacity_kg([15], [1.0])[0])
+
+
 def test_negative_areas_are_refused():
     with pytest.raises(CapacityInputError, match="expected areas >= 0 ha, found 1 negative"):
         grain_capacity_kg([5, 6], [1.0, -0.2])

@@ -58,7 +58,9 @@ ONE_THREAD = [
         "vegetation_stack",
         "greening_cube",
         "greening_trend",
+        "desertification_endmembers",
         "desertification_grades",
+        "carbon_npp_endmembers",
         "carbon_npp",
     )
 ]

@@ -259,18 +259,25 @@ def test_parameter_changes_rerun_only_dependants(karst_run, tmp_path):
     extra = override(tmp_path, "alpha", {"greening": {"alpha": 0.01}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
     # carbon storage (stage carbon) reads no trend: only the NPP stage reruns with greening
-    assert plan == {"greening_trend": 1, "carbon_npp": 1, "region_summary": 1}
+    assert plan == {
+        "greening_trend": 1,
+        "greening_summary": 1,
+        "carbon_npp": 1,
+        "carbon_npp_summary": 1,
+        "region_summary": 1,
+    }
     extra = override(tmp_path, "combine", {"desertification": {"combine": "max"}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
     assert plan == {
         "desertification_grades": 1,
+        "desertification_area": 1,
         "desertification_map": 2,
         "desertification_summary": 1,
         "region_summary": 1,
     }
     extra = override(tmp_path, "omega", {"carbon": {"fu_omega": 2.2}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
-    assert plan == {"carbon_npp": 1, "region_summary": 1}
+    assert plan == {"carbon_npp": 1, "carbon_npp_summary": 1, "region_summary": 1}
 
 
 def test_too_few_valid_years_gives_nan_and_a_logged_count(karst_run, tmp_path):

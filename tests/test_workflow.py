@@ -142,7 +142,12 @@ LANDCOVER_STAGE_RULES = {"landcover_classify": 1, "landcover_accuracy": 1, "aban
 # Every raster feeds its region's maps (report_maps); the karst services read the slope
 # (improvement zones) and the DEM (flow routing, LS factor, soil retention of each year).
 SERVICES_SLOPE_RULES = {"services_summary": 1}
-SERVICES_DEM_RULES = {"services_ls_factor": 1, "services_soil_retention": 2, "services_summary": 1}
+SERVICES_DEM_RULES = {
+    "services_ls_factor": 1,
+    "services_soil_retention": 2,
+    "services_soil_factors": 2,
+    "services_summary": 1,
+}
 
 
 def test_second_run_does_nothing(demo_run):

@@ -78,6 +78,14 @@ def edit_config(config: dict, size: int, first_year: int, last_year: int, tile_p
         "county": {"county": 3200, "karst": 1000},
     }
     karst["tiling"] = {"tile_px": tile_px} if tile_px else False
+    # Annual climate: the monthly climate cube of 16 Mpx x 48 months is 6.4 GB, and the rule
+    # that puts it on the grid holds it in memory (about 600 MB per Mpx-year measured), more
+    # than this machine has; it is not tiled yet (the projection names it). CASA then runs
+    # on annual steps and RUSLE's R on annual rain (Renard and Freimund 1994).
+    karst["inputs"].pop("climate_monthly", None)
+    config.setdefault("carbon", {})["time_step"] = "annual"
+    services = config.setdefault("services", {}).setdefault("soil_conservation", {})
+    services.setdefault("r_factor", {})["method"] = "renard_freimund_1994"
 
 
 def copy_workflow(dest: Path, size: int, years: tuple[int, int], tile_px: int | None) -> Path:

@@ -54,7 +54,8 @@ class CapacityInputError(ValueError):
 
 
 def _check_grades(grade: np.ndarray, what: str = "grade") -> None:
-    bad = ~np.isfinite(grade) | (grade < GRADE_BEST) | (grade > GRADE_WORST)
+    # area-weighted grades may land a rounding error outside the range (15.000000000000002)
+    bad = ~np.isfinite(grade) | (grade < GRADE_BEST - 1e-9) | (grade > GRADE_WORST + 1e-9)
     if bad.any():
         found = np.unique(grade[bad])[:10]
         raise CapacityInputError(

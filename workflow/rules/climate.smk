@@ -27,7 +27,7 @@ rule climate_monthly:
     resources:
         mem_mb=4000,
     params:
-        region=region_config,
+        region=region_settings,
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
         entry=lambda w: input_entry(w.region, "climate_monthly"),
         product=config["climate"]["product"],

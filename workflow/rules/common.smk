@@ -35,6 +35,13 @@ def region_config(wildcards):
     return config["regions"][wildcards.region]
 
 
+def region_settings(wildcards):
+    """A region's config as the params of the rules that read much of it (the fetches),
+    without the keys that change how the workflow runs, not what it computes (`tiling`), so
+    tiling a region does not refetch it."""
+    return {k: v for k, v in region_config(wildcards).items() if k != "tiling"}
+
+
 def region_years(region):
     return list(range(region["years"]["first"], region["years"]["last"] + 1))
 

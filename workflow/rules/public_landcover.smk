@@ -30,7 +30,7 @@ rule public_landcover:
     resources:
         mem_mb=3000,
     params:
-        region=region_config,
+        region=region_settings,
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
         product=config["landcover"]["public"]["product"],
         crosswalk=config["landcover"]["public"]["crosswalk"],

@@ -19,7 +19,7 @@ rule soil_grids:
     resources:
         mem_mb=3000,
     params:
-        region=region_config,
+        region=region_settings,
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
         soil=config["soil"],
     message:

@@ -1,6 +1,6 @@
 # Resources that follow the work: every rule's `mem_mb` and `runtime` (minutes) from the
 # pixels and layers of its job, calibrated on measured runs (karstflow.resources,
-# workflow/resources.yaml, benchmarks/calibrate_resources.py). In a rule:
+# workflow/resources.yaml, benchmarks/calibrate_resources.py). In the resources of a step:
 #     resources:
 #         mem_mb=mem_mb("<rule>"),
 #         runtime=runtime("<rule>"),
@@ -71,7 +71,7 @@ def job_size(rule_name, wildcards):
 
 
 def _estimate(rule_name, wildcards, attempt, threads, rulename):
-    # a `use rule ... as <name>` inherits the callable: the job's own rule name decides
+    # a step made by inheritance (`use ... as <name>`) shares the callable: the job's own rule name decides
     name = rulename or rule_name
     pixels, layers = job_size(name, wildcards)
     return estimate(
