@@ -21,7 +21,8 @@ rule abandonment_parcels:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("abandonment_parcels"),
+        runtime=runtime("abandonment_parcels"),
     params:
         classes=landcover_classes(),
         abandonment=config["abandonment"],

@@ -30,7 +30,8 @@ rule capacity_plan:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("capacity_plan"),
+        runtime=runtime("capacity_plan"),
     params:
         capacity=config["capacity"],
     message:
@@ -64,7 +65,8 @@ rule capacity_maps:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("capacity_maps"),
+        runtime=runtime("capacity_maps"),
     message:
         "Mapping the swap plan of {wildcards.region}"
     script:

@@ -24,7 +24,8 @@ rule carbon_npp_endmembers:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("carbon_npp_endmembers"),
+        runtime=runtime("carbon_npp_endmembers"),
     params:
         fpar=config["carbon"]["fpar"],
         landcover_years=lambda w: landcover_years(w.region),
@@ -52,7 +53,8 @@ rule carbon_npp:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("carbon_npp"),
+        runtime=runtime("carbon_npp"),
     params:
         epsilon_max=config["carbon"]["epsilon_max"],
         fpar=config["carbon"]["fpar"],
@@ -120,7 +122,8 @@ rule carbon_npp_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("carbon_npp_summary"),
+        runtime=runtime("carbon_npp_summary"),
     message:
         "Headline NPP, Rh and NEP figures of {wildcards.region}"
     script:
@@ -145,7 +148,8 @@ rule carbon_storage:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("carbon_storage"),
+        runtime=runtime("carbon_storage"),
     message:
         "Carbon storage of {wildcards.region} in {wildcards.year} (InVEST carbon pools)"
     script:
@@ -204,7 +208,8 @@ rule carbon_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("carbon_summary"),
+        runtime=runtime("carbon_summary"),
     params:
         storage_years=lambda w: landcover_years(w.region),
         sequestration_years=lambda w: sequestration_years(w.region),

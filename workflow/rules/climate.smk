@@ -25,7 +25,8 @@ rule climate_monthly:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("climate_monthly"),
+        runtime=runtime("climate_monthly"),
     params:
         region=region_settings,
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
@@ -55,7 +56,8 @@ rule climate_annual:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("climate_annual"),
+        runtime=runtime("climate_annual"),
     params:
         years=lambda w: region_years(region_config(w)),
     message:

@@ -22,7 +22,8 @@ if generated_regions("county"):
             "../envs/karstflow.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            mem_mb=mem_mb("demo_county"),
+            runtime=runtime("demo_county"),
         params:
             kind="county",
             demo=lambda w: region_config(w)["demo"],
@@ -53,7 +54,8 @@ if generated_regions("karst"):
             "../envs/karstflow.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            mem_mb=mem_mb("demo_karst"),
+            runtime=runtime("demo_karst"),
         params:
             kind="karst",
             demo=lambda w: region_config(w)["demo"],

@@ -22,7 +22,8 @@ rule desertification_endmembers:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("desertification_endmembers"),
+        runtime=runtime("desertification_endmembers"),
     params:
         fvc_percentiles=config["desertification"]["fvc_percentiles"],
         fvc_exclude_classes=config["desertification"]["fvc_exclude_classes"],
@@ -50,7 +51,8 @@ rule desertification_grades:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("desertification_grades"),
+        runtime=runtime("desertification_grades"),
     params:
         indicators=config["desertification"]["indicators"],
         combine=config["desertification"]["combine"],
@@ -113,7 +115,8 @@ rule desertification_area:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("desertification_area"),
+        runtime=runtime("desertification_area"),
     message:
         "Area of each rocky desertification grade of {wildcards.region}, every year"
     script:
@@ -137,7 +140,8 @@ rule desertification_map:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("desertification_map"),
+        runtime=runtime("desertification_map"),
     message:
         "Writing the rocky desertification grades of {wildcards.region} in {wildcards.year}"
     script:
@@ -174,7 +178,8 @@ rule desertification_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("desertification_summary"),
+        runtime=runtime("desertification_summary"),
     params:
         rd_min_grade=RD_GRADE_CODES[config["desertification"]["rd_min_grade"]],
         years=lambda w: [

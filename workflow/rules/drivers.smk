@@ -21,7 +21,8 @@ rule drivers_parcels:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("drivers_parcels"),
+        runtime=runtime("drivers_parcels"),
     params:
         drivers=config["drivers"],
         id_column=config["abandonment"]["id_column"],

@@ -18,7 +18,8 @@ rule greening_cube:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("greening_cube"),
+        runtime=runtime("greening_cube"),
     params:
         index=config["greening"]["index"],
         chunk_px=config["greening"]["chunk_px"],
@@ -80,7 +81,8 @@ rule greening_trend:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("greening_trend"),
+        runtime=runtime("greening_trend"),
     params:
         index=config["greening"]["index"],
         alpha=config["greening"]["alpha"],
@@ -141,7 +143,8 @@ rule greening_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("greening_summary"),
+        runtime=runtime("greening_summary"),
     params:
         index=config["greening"]["index"],
         alpha=config["greening"]["alpha"],

@@ -25,7 +25,8 @@ rule imagery_fetch:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("imagery_fetch"),
+        runtime=runtime("imagery_fetch"),
     params:
         region=region_config,
         period=period_config,
@@ -52,7 +53,8 @@ rule dem_fetch:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("dem_fetch"),
+        runtime=runtime("dem_fetch"),
     params:
         region=region_config,
         imagery=imagery_settings(DEM_FETCH_KEYS),
@@ -83,7 +85,8 @@ rule imagery_composite:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("imagery_composite"),
+        runtime=runtime("imagery_composite"),
     params:
         region=region_config,
         period=period_config,
@@ -145,7 +148,8 @@ rule imagery_period_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("imagery_period_summary"),
+        runtime=runtime("imagery_period_summary"),
     message:
         "Headline figures of the {wildcards.period} composite of {wildcards.region}"
     script:
@@ -171,7 +175,8 @@ rule imagery_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("imagery_summary"),
+        runtime=runtime("imagery_summary"),
     params:
         periods=lambda w: region_periods(w.region),
     message:

@@ -24,7 +24,8 @@ rule inputs_vector:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("inputs_vector"),
+        runtime=runtime("inputs_vector"),
     params:
         entry=lambda w: input_entry(w.region, w.layer),
     message:
@@ -48,7 +49,8 @@ rule inputs_table:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("inputs_table"),
+        runtime=runtime("inputs_table"),
     params:
         entry=lambda w: input_entry(w.region, w.layer),
     message:
@@ -73,7 +75,8 @@ rule inputs_raster:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("inputs_raster"),
+        runtime=runtime("inputs_raster"),
     params:
         entry=lambda w: input_entry(w.region, w.layer),
     message:
@@ -99,7 +102,8 @@ rule inputs_landcover:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("inputs_landcover"),
+        runtime=runtime("inputs_landcover"),
     params:
         entry=lambda w: {
             "path": raw_landcover_file(w),
@@ -127,7 +131,8 @@ rule inputs_cube:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("inputs_cube"),
+        runtime=runtime("inputs_cube"),
     params:
         entry=lambda w: input_entry(w.region, w.layer),
     message:

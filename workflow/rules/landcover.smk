@@ -29,7 +29,8 @@ rule landcover_train:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("landcover_train"),
+        runtime=runtime("landcover_train"),
     params:
         periods=lambda w: region_periods(w.region),
         classes=landcover_classes(),
@@ -61,7 +62,8 @@ rule landcover_classify:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("landcover_classify"),
+        runtime=runtime("landcover_classify"),
     params:
         periods=lambda w: region_periods(w.region),
         classes=landcover_classes(),
@@ -122,7 +124,8 @@ rule landcover_classify_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("landcover_classify_summary"),
+        runtime=runtime("landcover_classify_summary"),
     params:
         classes=landcover_classes(),
     message:
@@ -153,7 +156,8 @@ rule landcover_accuracy:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("landcover_accuracy"),
+        runtime=runtime("landcover_accuracy"),
     params:
         classes=landcover_classes(),
         kappa_min=config["landcover"]["validation"]["kappa_min"],
@@ -186,7 +190,8 @@ rule landcover_sampling_design:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("landcover_sampling_design"),
+        runtime=runtime("landcover_sampling_design"),
     params:
         classes=landcover_classes(),
         sampling=config["landcover"]["sampling"],

@@ -18,7 +18,8 @@ rule lithology_carbonate:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("lithology_carbonate"),
+        runtime=runtime("lithology_carbonate"),
     params:
         carbonate_units=lambda w: region_config(w).get("carbonate_units") or [],
     message:

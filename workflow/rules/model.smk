@@ -36,7 +36,8 @@ rule model_fit:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("model_fit"),
+        runtime=runtime("model_fit"),
     params:
         model={
             k: v
@@ -68,7 +69,8 @@ rule model_rules:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("model_rules"),
+        runtime=runtime("model_rules"),
     params:
         rules=config["model"]["rules"],
         rule_search=config["model"]["rule_search"],
@@ -108,7 +110,8 @@ rule model_figures:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("model_figures"),
+        runtime=runtime("model_figures"),
     message:
         "Drawing the abandonment model figures of {wildcards.region}"
     script:
@@ -139,7 +142,8 @@ rule model_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("model_summary"),
+        runtime=runtime("model_summary"),
     params:
         figures=list(MODEL_FIGURES),
     message:

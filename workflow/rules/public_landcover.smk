@@ -28,7 +28,8 @@ rule public_landcover:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("public_landcover"),
+        runtime=runtime("public_landcover"),
     params:
         region=region_settings,
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
@@ -60,7 +61,8 @@ rule public_landcover_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("public_landcover_summary"),
+        runtime=runtime("public_landcover_summary"),
     params:
         product=config["landcover"]["public"]["product"],
     message:

@@ -18,7 +18,8 @@ checkpoint region_grid:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("region_grid"),
+        runtime=runtime("region_grid"),
     params:
         grid=grid_settings,
     message:
@@ -38,7 +39,8 @@ rule region_plan:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=200,
+        mem_mb=mem_mb("region_plan"),
+        runtime=runtime("region_plan"),
     params:
         plan=lambda w: {name: p.to_dict() for name, p in PLANS[w.region].items()},
         inputs=lambda w: sorted(available_inputs(w.region)),

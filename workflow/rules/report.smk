@@ -29,7 +29,8 @@ rule report_maps:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("report_maps"),
+        runtime=runtime("report_maps"),
     params:
         rasters=lambda w: list(report_rasters(w.region)),
         landcover_legend=landcover_classes(),

@@ -28,7 +28,8 @@ rule reserve_evaluate:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("reserve_evaluate"),
+        runtime=runtime("reserve_evaluate"),
     params:
         reserve=config["reserve"],
         drivers=reserve_drivers_settings(),
@@ -65,7 +66,8 @@ rule reserve_maps:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("reserve_maps"),
+        runtime=runtime("reserve_maps"),
     message:
         "Mapping the reclaimable forest of {wildcards.region}"
     script:

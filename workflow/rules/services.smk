@@ -24,7 +24,8 @@ rule services_ls_factor:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("services_ls_factor"),
+        runtime=runtime("services_ls_factor"),
     params:
         l_max=config["services"]["soil_conservation"]["l_max"],
     message:
@@ -51,7 +52,8 @@ rule services_soil_ndvi_endmembers:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("services_soil_ndvi_endmembers"),
+        runtime=runtime("services_soil_ndvi_endmembers"),
     params:
         fvc_percentiles=config["desertification"]["fvc_percentiles"],
     message:
@@ -78,7 +80,8 @@ rule services_soil_retention:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("services_soil_retention"),
+        runtime=runtime("services_soil_retention"),
     params:
         soil_conservation=config["services"]["soil_conservation"],
         climate=config["services"]["climate"],
@@ -140,7 +143,8 @@ rule services_soil_factors:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("services_soil_factors"),
+        runtime=runtime("services_soil_factors"),
     params:
         soil_conservation=config["services"]["soil_conservation"],
         climate=config["services"]["climate"],
@@ -171,7 +175,8 @@ rule services_water_yield:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("services_water_yield"),
+        runtime=runtime("services_water_yield"),
     params:
         z=config["services"]["water_yield"]["z"],
         climate=config["services"]["climate"],
@@ -228,7 +233,8 @@ rule services_habitat_degradation:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("services_habitat_degradation"),
+        runtime=runtime("services_habitat_degradation"),
     params:
         threats=lambda w: habitat_threats(w.region),
         habitat=config["services"]["habitat_quality"]["habitat"],
@@ -288,7 +294,8 @@ rule services_habitat_threats:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("services_habitat_threats"),
+        runtime=runtime("services_habitat_threats"),
     params:
         threats=lambda w: habitat_threats(w.region),
         dropped=lambda w: _dropped_threats(w.region),
@@ -315,7 +322,8 @@ rule services_habitat_half_saturation:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("services_habitat_half_saturation"),
+        runtime=runtime("services_habitat_half_saturation"),
     params:
         half_saturation=config["services"]["habitat_quality"]["half_saturation"],
     message:
@@ -343,7 +351,8 @@ rule services_habitat_quality:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("services_habitat_quality"),
+        runtime=runtime("services_habitat_quality"),
     params:
         habitat=config["services"]["habitat_quality"]["habitat"],
         scaling_z=config["services"]["habitat_quality"]["scaling_z"],
@@ -401,7 +410,8 @@ rule services_carbon_storage:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("services_carbon_storage"),
+        runtime=runtime("services_carbon_storage"),
     message:
         "Carbon storage of {wildcards.region} in {wildcards.year} as a service map"
     script:
@@ -460,7 +470,8 @@ rule services_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("services_summary"),
+        runtime=runtime("services_summary"),
     params:
         years=lambda w: service_years(w.region),
         services=lambda w: region_services(w.region),

@@ -17,7 +17,8 @@ rule soil_grids:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("soil_grids"),
+        runtime=runtime("soil_grids"),
     params:
         region=region_settings,
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),

@@ -18,7 +18,8 @@ rule region_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("region_summary"),
+        runtime=runtime("region_summary"),
     params:
         stages=lambda w: list(stage_summaries(w)),
     message:
@@ -44,7 +45,8 @@ rule summary_table:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("summary_table"),
+        runtime=runtime("summary_table"),
     message:
         "Writing one row per region to results/summary.csv"
     script:

@@ -20,7 +20,8 @@ rule terrain_dem:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("terrain_dem"),
+        runtime=runtime("terrain_dem"),
     params:
         resampling=dem_resampling,
     message:
@@ -47,7 +48,8 @@ rule terrain_derivatives:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("terrain_derivatives"),
+        runtime=runtime("terrain_derivatives"),
     params:
         flat_max_deg=config["terrain"]["flat_max_deg"],
         chunk_px=config["terrain"]["chunk_px"],
@@ -103,7 +105,8 @@ rule terrain_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("terrain_summary"),
+        runtime=runtime("terrain_summary"),
     params:
         flat_max_deg=config["terrain"]["flat_max_deg"],
     message:

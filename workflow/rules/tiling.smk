@@ -28,7 +28,8 @@ rule tile_mosaic:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb("tile_mosaic"),
+        runtime=runtime("tile_mosaic"),
     params:
         tile_px=lambda w: TILE_PX[w.region],
     message:

@@ -27,7 +27,8 @@ rule vegetation_fetch:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=mem_mb("vegetation_fetch"),
+        runtime=runtime("vegetation_fetch"),
     params:
         region=region_config,
         imagery=imagery_settings(FETCH_KEYS),
@@ -55,7 +56,8 @@ rule vegetation_composite:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("vegetation_composite"),
+        runtime=runtime("vegetation_composite"),
     params:
         source=lambda w: config["regions"][w.region]["source"],
         season_months=lambda w: vegetation_settings(w.region)["season_months"],
@@ -116,7 +118,8 @@ rule vegetation_composite_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb("vegetation_composite_summary"),
+        runtime=runtime("vegetation_composite_summary"),
     params:
         source=lambda w: config["regions"][w.region]["source"],
     message:
@@ -143,7 +146,8 @@ rule vegetation_calibration:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("vegetation_calibration"),
+        runtime=runtime("vegetation_calibration"),
     params:
         record=lambda w: RECORDS[w.region].to_dict(),
         calibration=config["vegetation"]["calibration"],
@@ -174,7 +178,8 @@ rule vegetation_stack:
         "../envs/karstflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb("vegetation_stack"),
+        runtime=runtime("vegetation_stack"),
     params:
         record=lambda w: RECORDS[w.region].to_dict(),
         chunk_px=config["greening"]["chunk_px"],
@@ -230,7 +235,8 @@ rule vegetation_summary:
         "../envs/karstflow.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb("vegetation_summary"),
+        runtime=runtime("vegetation_summary"),
     params:
         record=lambda w: RECORDS[w.region].to_dict(),
     message:
