@@ -122,7 +122,7 @@ use rule imagery_composite as imagery_composite_tile with:
 
 use rule tile_mosaic as imagery_composite_mosaic with:
     input:
-        unpack(mosaic_inputs_with_wildcards("imagery_composite_tile")),
+        unpack(mosaic_inputs("imagery_composite_tile")),
     output:
         **rules.imagery_composite.output,
     log:

@@ -92,7 +92,7 @@ use rule vegetation_composite as vegetation_composite_tile with:
 
 use rule tile_mosaic as vegetation_composite_mosaic with:
     input:
-        unpack(mosaic_inputs_with_wildcards("vegetation_composite_tile")),
+        unpack(mosaic_inputs("vegetation_composite_tile")),
     output:
         **rules.vegetation_composite.output,
     log:

@@ -65,19 +65,3 @@ def imagery_period_summary_inputs(wildcards):
         inputs["manifest"] = manifest
     return inputs
 
-
-def mosaic_inputs_with_wildcards(tile_rule):
-    """mosaic_inputs for a rule with wildcards besides region and tile ({period}, {year},
-    {sensor}): every tile of each output, in tile order, and the region grid."""
-
-    def inputs(wildcards):
-        tiles = region_tiles(wildcards.region)
-        values = dict(wildcards.items())
-        files = {
-            key: [pattern.format(**{**values, "tile": t}) for t in tiles]
-            for key, pattern in getattr(rules, tile_rule).output.items()
-        }
-        files["grid"] = f"results/{wildcards.region}/grid.json"
-        return files
-
-    return inputs
