@@ -97,6 +97,7 @@ def test_the_stack_of_each_tile_is_the_region_stack_on_the_region_calibration(re
     main = load_script(SCRIPTS / "vegetation_stack.py").main
     tiles = plan_tiles(GRID, 16)
     assert len(tiles) == 4
+    parts = []
     with xr.open_dataset(region) as whole:
         for tile in tiles:
             path = str(tmp_path / "tiles" / tile.id / "annual_stack.nc")
@@ -107,6 +108,13 @@ def test_the_stack_of_each_tile_is_the_region_stack_on_the_region_calibration(re
                 for name in whole.data_vars:
                     want = whole[name].isel(tile.window.slices).values
                     np.testing.assert_array_equal(part[name].values, want, err_msg=f"{tile.id} {name}")
+            parts.append(path)
+    merged = str(tmp_path / "merged.nc")
+    mosaic(parts, tiles, GRID, merged)  # the tiles put together (rule vegetation_stack_mosaic)
+    with xr.open_dataset(region) as a, xr.open_dataset(merged) as b:
+        for name in a.data_vars:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+        assert a.attrs == b.attrs
 
     summaries = {}
     for key in ("modis_2014", "landsat_2015"):
