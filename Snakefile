@@ -60,6 +60,7 @@ localrules:
     public_landcover_summary,
     model_summary,
     model_figures,
+    vegetation_summary,
     reserve_maps,
     capacity_maps,
     region_summary,

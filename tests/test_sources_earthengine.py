@@ -628,5 +628,12 @@ def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loop
     assert clear_count[7, 5] == 300 + 7 and ndvi[7, 5] == 7
     assert blue[7, 5] == 400 + 7 and swir2[7, 5] == 800 + 7 and np.isnan(swir2[:, [0, 32]]).all()
     assert np.isnan(ndvi[:, [0, 32]]).all() and (clear_count[:, [0, 32]] == 0).all()
+    call_script(
+        scripts / "vegetation_composite_summary.py",
+        {"composite": str(out), "manifest": str(table.with_suffix(".json"))},
+        {"summary": str(out.with_suffix(".json"))},
+        {"source": "earthengine"},
+        wildcards,
+    )
     summary = read_json(out.with_suffix(".json"))
     assert summary["bytes_pulled"] == manifest["bytes_pulled"] and summary["sensor"] == "landsat"

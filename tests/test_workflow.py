@@ -138,7 +138,13 @@ MODEL_STAGE_RULES = {"drivers_parcels": 1, "model_fit": 1, "model_rules": 1, "mo
 # The reserve stage reads the slope and computes the forest polygons' drivers; capacity follows it.
 RESERVE_STAGE_RULES = {"reserve_evaluate": 1, "reserve_maps": 1, "capacity_plan": 1, "capacity_maps": 1}
 # The land-cover classifier reads elevation and slope; the abandonment decision follows the map.
-LANDCOVER_STAGE_RULES = {"landcover_classify": 1, "landcover_accuracy": 1, "abandonment_parcels": 1}
+LANDCOVER_STAGE_RULES = {
+    "landcover_train": 1,
+    "landcover_classify": 1,
+    "landcover_classify_summary": 1,
+    "landcover_accuracy": 1,
+    "abandonment_parcels": 1,
+}
 # Every raster feeds its region's maps (report_maps); the karst services read the slope
 # (improvement zones) and the DEM (flow routing, LS factor, soil retention of each year).
 SERVICES_SLOPE_RULES = {"services_summary": 1}
