@@ -171,3 +171,45 @@ def test_run_tile_with_halo_equals_the_whole_grid(tmp_path):
 def test_run_tile_needs_the_grid():
     with pytest.raises(ValueError, match="needs the region grid as input `grid`"):
         run_tile(_smooth_main, Files(dem="x.tif"), Files(), Params(), Params(tile="r000c000"), 1, {"tile_px": 32})
+
+
+def test_a_tile_job_gives_dask_and_numba_the_rule_threads(tmp_path):
+    """Threads granted to a `_tile` job reach dask and numba as in an untiled job."""
+    import copy
+    from types import SimpleNamespace
+
+    import dask
+    import numba
+
+    from karstflow.runtime import run_script
+
+    write_json(GRID.to_dict(), tmp_path / "grid.json")
+    seen = {}
+
+    def main(input, output, params, wildcards, threads=1):
+        seen.update(dask=dask.config.get("num_workers"), numba=numba.get_num_threads(), threads=threads)
+        seen["grid"] = read_json(input.grid)["width"]
+
+    smk = SimpleNamespace(
+        input=Files(grid=str(tmp_path / "grid.json")),
+        output=Files(),
+        params=Params(tile={"tile_px": 32, "halo_px": 0}),
+        wildcards=Params(tile="r000c002"),
+        threads=2,
+        log=[],
+    )
+    import logging
+    import sys
+
+    saved_dask, saved_numba = copy.deepcopy(dask.config.config), numba.get_num_threads()
+    root = logging.getLogger()
+    saved_handlers, saved_level, saved_hook = root.handlers[:], root.level, sys.excepthook
+    try:
+        run_script(main, smk)
+    finally:
+        dask.config.set(saved_dask)
+        numba.set_num_threads(saved_numba)
+        root.handlers[:], sys.excepthook = saved_handlers, saved_hook
+        root.setLevel(saved_level)
+        logging.captureWarnings(False)
+    assert seen == {"dask": 2, "numba": min(2, numba.config.NUMBA_NUM_THREADS), "threads": 2, "grid": 6}
