@@ -122,26 +122,21 @@ def timed(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> dict[str
     return figures
 
 
-def job_spans(workdir: Path) -> dict[str, float]:
-    """Benchmark file -> the job's span as Snakemake logged it (from the job's start line to
-    its "Finished jobid" line; one-second resolution), from the run's main log."""
+def job_spans(workdir: Path) -> list[tuple[str, float]]:
+    """(rule, span) of every job of the run, as Snakemake's main log shows it: from the line
+    that starts the job ("Job N: ...") to its "Finished jobid: N" line (1 s resolution)."""
     log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
     stamp = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
-    now, started, spans = None, {}, {}
-    current = None
+    now, started, spans = 0.0, {}, []
     for line in log.read_text().splitlines():
-        if m := stamp.match(line.strip()):
+        line = line.strip()
+        if m := stamp.match(line):
             now = time.mktime(time.strptime(m[1], "%a %b %d %H:%M:%S %Y"))
-        elif re.match(r"^(local)?(rule|checkpoint) \w+:$", line.strip()):
-            current = {"start": now}
-        elif current is not None and (m := re.match(r"^\s+jobid: (\d+)$", line)):
-            started[m[1]] = current
-        elif current is not None and (m := re.match(r"^\s+benchmark: (\S+)$", line)):
-            current["benchmark"] = m[1]
-        elif m := re.match(r"^Finished jobid: (\d+)", line.strip()):
-            job = started.get(m[1])
-            if job and "benchmark" in job:
-                spans[job["benchmark"]] = now - job["start"]
+        elif m := re.match(r"^Job (\d+): ", line):
+            started[m[1]] = now
+        elif m := re.match(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", line):
+            if m[1] in started:
+                spans.append((m[2], now - started.pop(m[1])))
     return spans
 
 
@@ -150,8 +145,7 @@ def _number(row: dict, key: str) -> float:
 
 
 def read_jobs(workdir: Path) -> list[dict]:
-    """Every job of a run: rule, tile, stage, its benchmark figures and its span."""
-    spans = job_spans(workdir)
+    """Every job of a run: rule, tile, stage and its benchmark figures."""
     jobs = []
     for tsv in sorted((workdir / "logs" / "benchmarks").rglob("*.tsv")):
         rel = tsv.relative_to(workdir / "logs" / "benchmarks")
@@ -168,14 +162,17 @@ def read_jobs(workdir: Path) -> list[dict]:
                 "s": _number(row, "s"),
                 "max_rss_mb": _number(row, "max_rss"),
                 "cpu_time_s": _number(row, "cpu_time"),
-                "span_s": spans.get(str(tsv.relative_to(workdir)), math.nan),
             }
         )
     return jobs
 
 
 def run_config(args, executor: str, tiles: int, base: Path) -> dict:
-    tile_px = None if tiles == 1 else math.ceil(args.size / math.isqrt(tiles))
+    import rasterio
+
+    with rasterio.open(base / "resources" / "demo" / "demo-karst" / "dem.tif") as dem:
+        edge = max(dem.height, dem.width)  # the generator's grid may have a row more
+    tile_px = None if tiles == 1 else math.ceil(edge / math.isqrt(tiles))
     name = f"{executor}-{tiles}tiles"
     workdir = args.work / name
     if workdir.exists():
@@ -202,7 +199,7 @@ def run_config(args, executor: str, tiles: int, base: Path) -> dict:
     t0 = time.time()
     figures = timed(cmd, workdir, args.out / f"{name}.log", env)
     jobs = read_jobs(workdir)
-    timed_jobs = [j for j in jobs if j["rule"] != "demo_karst" and not math.isnan(j["span_s"])]
+    spans = job_spans(workdir)
     print(f"{name}: {time.time() - t0:.0f} s, {len(jobs)} jobs", flush=True)
     return {
         "name": name,
@@ -214,8 +211,10 @@ def run_config(args, executor: str, tiles: int, base: Path) -> dict:
         "cores": args.cores,
         **figures,
         "jobs": jobs,
-        # Snakemake's span of a job minus the script's own time, averaged over the jobs
-        "overhead_per_job_s": sum(j["span_s"] - j["s"] for j in timed_jobs) / max(1, len(timed_jobs)),
+        # the jobs' spans as Snakemake saw them minus the scripts' own time, per job
+        # (submission, queueing and status polling through Slurm; starting the job locally)
+        "overhead_per_job_s": (sum(span for _, span in spans) - sum(j["s"] for j in jobs)) / max(1, len(jobs)),
+        "spans": spans,
     }
 
 
