@@ -45,66 +45,81 @@ def base_rule(rule: str) -> str:
     return re.sub(r"_(tile)$", "", rule)
 
 
-def costs(run: dict) -> dict[str, dict]:
-    """Per rule: seconds and peak memory per megapixel, jobs per tile, tiled or not."""
+def costs(run: dict) -> tuple[dict[str, dict], float, float]:
+    """Per rule: seconds and memory per megapixel beyond a job's fixed cost, jobs per tile,
+    tiled or not; and that fixed cost: the start-up time (the quickest jobs' median) and the
+    base memory (the smallest jobs' median RSS) every job pays whatever its size."""
     mpx = run["size_px"] ** 2 / 1e6
     tile_mpx = (run["tile_px"] or run["size_px"]) ** 2 / 1e6
     n_tiles = run["tiles"]
+    jobs = [j for j in run["jobs"] if j["rule"] != "demo_karst"]
+    startup = sorted(j["s"] for j in jobs)[:5][2]
+    base_mb = sorted(j["max_rss_mb"] for j in jobs)[:5][2]
     by_rule: dict[str, list[dict]] = defaultdict(list)
-    for job in run["jobs"]:
-        if job["rule"] != "demo_karst":
-            by_rule[base_rule(job["rule"])].append(job)
+    for job in jobs:
+        by_rule[base_rule(job["rule"])].append(job)
     out = {}
-    for rule, jobs in by_rule.items():
-        tiled = any(j["tile"] for j in jobs)
-        seconds = sum(j["s"] for j in jobs)
-        peak = max(j["max_rss_mb"] for j in jobs)
+    for rule, rule_jobs in by_rule.items():
+        tiled = any(j["tile"] for j in rule_jobs)
+        seconds = sum(max(0.0, j["s"] - startup) for j in rule_jobs)
+        peak = max(max(0.0, j["max_rss_mb"] - base_mb) for j in rule_jobs)
         out[rule] = {
             "tiled": tiled,
             "s_per_mpx": seconds / mpx,
             "mb_per_mpx": peak / (tile_mpx if tiled else mpx),
-            "jobs_per_tile": len(jobs) / n_tiles if tiled else len(jobs),
+            "jobs_per_tile": len(rule_jobs) / n_tiles if tiled else len(rule_jobs),
             "year_scaled": rule.startswith(YEAR_SCALED),
         }
-    return out
+    return out, startup, base_mb
 
 
 def project(
     rule_costs: dict[str, dict],
-    overhead_s: float,
+    per_job_s: float,
+    base_mb: float,
     threads: int,
     bench_years: int,
     region_mpx: float,
     nodes: int,
 ) -> tuple[float, list[str]]:
-    """Projected wall seconds of the chain, and the region rules that would not fit a node."""
+    """Projected wall seconds of the chain, and the region rules that would not fit a node.
+
+    ``per_job_s`` is what a job costs beyond its work (start-up plus scheduling), and
+    ``base_mb`` the memory every job needs whatever its size.
+    """
     tile_mpx = TILE_PX**2 / 1e6
     n_tiles = math.ceil(region_mpx / tile_mpx)
     wall, too_big = 0.0, []
     for rule, c in rule_costs.items():
         scale = YEARS / bench_years if c["year_scaled"] else 1.0
         if c["tiled"]:
-            job_mb = c["mb_per_mpx"] * tile_mpx * scale
-            slots = max(1, min(CORES_PER_NODE // threads, int(NODE_MEMORY_MB // max(job_mb, 1.0))))
+            job_mb = base_mb + c["mb_per_mpx"] * tile_mpx * scale
+            slots = max(1, min(CORES_PER_NODE // threads, int(NODE_MEMORY_MB // job_mb)))
             n_jobs = math.ceil(n_tiles * c["jobs_per_tile"])
-            job_s = c["s_per_mpx"] * tile_mpx / c["jobs_per_tile"] * scale + overhead_s
+            job_s = c["s_per_mpx"] * tile_mpx / c["jobs_per_tile"] * scale + per_job_s
             wall += math.ceil(n_jobs / (nodes * slots)) * job_s
         else:
-            wall += c["s_per_mpx"] * region_mpx * scale + overhead_s * c["jobs_per_tile"]
-            if c["mb_per_mpx"] * region_mpx * scale > NODE_MEMORY_MB:
+            wall += c["s_per_mpx"] * region_mpx * scale + per_job_s * c["jobs_per_tile"]
+            if base_mb + c["mb_per_mpx"] * region_mpx * scale > NODE_MEMORY_MB:
                 too_big.append(rule)
     return wall, too_big
 
 
 def table(runs: list[dict]) -> str:
-    tiled = [r for r in runs if r["executor"] == "local"] or runs
-    run = max(tiled, key=lambda r: r["tiles"])
-    rule_costs = costs(run)
+    local = [r for r in runs if r["executor"] == "local"] or runs
+    run = max(local, key=lambda r: r["tiles"])
+    rule_costs, startup, base_mb = costs(run)
+    slurm = [r for r in runs if r["executor"] == "slurm"]
+    # scheduling per job as measured through Slurm (it is what a cluster adds), else locally
+    scheduling = max((r["overhead_per_job_s"] for r in slurm), default=run["overhead_per_job_s"])
+    per_job_s = startup + max(0.0, scheduling)
     threads = run.get("threads", 2)
     lines = [
         f"Projection from {run['name']} ({run['size_px']} x {run['size_px']} px, {run['years']} years, "
-        f"{run['tiles']} tiles; overhead {run['overhead_per_job_s']:.1f} s per job), tiles of {TILE_PX} px, "
-        f"{CORES_PER_NODE} cores and {NODE_MEMORY_MB // 1000} GB per node, {YEARS} years:",
+        f"{run['tiles']} tiles): {per_job_s:.1f} s per job beyond its work ({startup:.1f} s start-up, "
+        f"{scheduling:.1f} s scheduling{' through Slurm' if slurm else ''}), {base_mb:.0f} MB base memory; "
+        f"tiles of {TILE_PX} px, {CORES_PER_NODE} cores and {NODE_MEMORY_MB // 1000} GB per node, "
+        f"jobs of {threads} threads, {YEARS} years:",
         "",
         "| resolution | pixels | " + " | ".join(f"{n} node{'s' if n > 1 else ''}" for n in NODES) + " |",
         "|---|---:|" + "---:|" * len(NODES),
@@ -113,18 +128,23 @@ def table(runs: list[dict]) -> str:
     for label, mpx in REGIONS.items():
         cells = []
         for nodes in NODES:
-            wall, too_big = project(rule_costs, run["overhead_per_job_s"], threads, run["years"], mpx, nodes)
+            wall, too_big = project(rule_costs, per_job_s, base_mb, threads, run["years"], mpx, nodes)
             notes.update(too_big)
             cells.append(f"{wall / 3600:.1f} h")
         lines.append(f"| {label} | {mpx:,.0f} Mpx | " + " | ".join(cells) + " |")
+    serial = {
+        rule: c["s_per_mpx"] * (YEARS / run["years"] if c["year_scaled"] else 1.0)
+        for rule, c in rule_costs.items()
+        if not c["tiled"]
+    }
+    top = sorted(serial.items(), key=lambda kv: -kv[1])[:5]
+    lines += [
+        "",
+        f"Untiled rules: {sum(serial.values()):.2f} s per Mpx in all, which no number of nodes shortens; "
+        "the largest: " + ", ".join(f"{rule} {v:.2f}" for rule, v in top) + ".",
+    ]
     if notes:
         lines += ["", "Region rules whose projected memory exceeds one node: " + ", ".join(sorted(notes)) + "."]
-    serial = sum(
-        c["s_per_mpx"] * (YEARS / run["years"] if c["year_scaled"] else 1.0)
-        for c in rule_costs.values()
-        if not c["tiled"]
-    )
-    lines += ["", f"Untiled rules: {serial:.2f} s per Mpx in all, which no number of nodes shortens."]
     return "\n".join(lines) + "\n"
 
 
