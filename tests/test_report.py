@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+import rasterio
 from PIL import Image
 
 from karstflow.grid import RegionGrid
@@ -82,8 +83,19 @@ def test_tradeoff_heatmap_and_change_bars_show_the_figures():
 def test_report_holds_a_map_of_every_raster_output(karst_demo_run, workflow_runner):
     run = karst_demo_run
     base = run / "results" / REGION
-    # every raster a stage made; inputs/ holds the owner's layers brought to the grid, not results
-    rasters = sorted(p.relative_to(base) for p in base.rglob("*.tif") if p.relative_to(base).parts[0] != "inputs")
+
+    # every single-band raster a stage made; inputs/ holds the owner's layers brought to the
+    # grid, not results; a stack of bands (the RUSLE factors R, K, C, P of each year) is data
+    # for reuse, its figures are the soil-loss and retention maps drawn from it
+    def single_band(path):
+        with rasterio.open(path) as ds:
+            return ds.count == 1
+
+    rasters = sorted(
+        p.relative_to(base)
+        for p in base.rglob("*.tif")
+        if p.relative_to(base).parts[0] not in ("inputs", "tiles") and single_band(p)
+    )
     maps = base / "maps"
     expected = {f"{p.parent.as_posix()}-{p.stem}.png" for p in rasters}
     assert len(expected) >= 25

@@ -83,18 +83,18 @@ def test_fit_envelope_negative_slope_and_one_size():
 def test_estimate_by_hand():
     cal = _calibration(x=RULE_X)
     # 2 Mpx: mem 1.2 x (300 + 200 x 2) = 840 MB; time 2.0 x (30 + 120 x 2) s = 540 s = 9 min
-    assert estimate("x", 2_000_000, calibration=cal) == (840, 9)
+    assert estimate("x", 2_000_000, calibration=cal) == (1240, 9)
     # 1 Mpx x 3 layers = 3 Mpx-layers: 1.2 x 900 = 1080 MB; 2 x 390 s = 13 min
-    assert estimate("x", 1_000_000, layers=3, calibration=cal) == (1080, 13)
+    assert estimate("x", 1_000_000, layers=3, calibration=cal) == (1480, 13)
     # a retry asks for twice as much
-    assert estimate("x", 2_000_000, attempt=2, calibration=cal) == (1680, 18)
+    assert estimate("x", 2_000_000, attempt=2, calibration=cal) == (2480, 18)
 
 
 def test_estimate_floors_and_attempt():
     cal = _calibration(x=RULE_X)
     # nothing to read: 1.2 x 300 = 360 < 500 MB floor; 2 x 30 s = 1 min
-    assert estimate("x", 0, calibration=cal) == (500, 1)
-    assert estimate("x", 0, attempt=3, calibration=cal) == (1500, 3)
+    assert estimate("x", 0, calibration=cal) == (900, 1)
+    assert estimate("x", 0, attempt=3, calibration=cal) == (2700, 3)
     # 0.1 Mpx: 2 x 42 s = 1.4 min -> 2 (rounded up)
     assert estimate("x", 100_000, calibration=cal)[1] == 2
     with pytest.raises(ValueError, match="attempt"):
@@ -105,17 +105,17 @@ def test_estimate_threads_add_per_thread_memory_only():
     rule = RuleModel(300, 200, 30, 120, mem_mb_per_thread=100)
     cal = _calibration(x=rule)
     # 1.2 x (300 + 200 + 100 x 3) = 960 MB; the wall time is not divided by the threads
-    assert estimate("x", 1_000_000, threads=4, calibration=cal) == (960, 5)
+    assert estimate("x", 1_000_000, threads=4, calibration=cal) == (1360, 5)
 
 
 def test_unknown_rule_gets_the_default_and_tiles_their_rule():
     cal = _calibration(x=RULE_X, tile_mosaic=RuleModel(100, 1000, 10, 60))
     # FALLBACK_RULE: 4000 MB + 2000 MB/Mpx, 300 s + 600 s/Mpx: 1.2 x 6000, 2 x 900 s / 60
     assert FALLBACK_RULE.mem_base_mb == 4000
-    assert estimate("nobody", 1_000_000, calibration=cal) == (7200, 30)
+    assert estimate("nobody", 1_000_000, calibration=cal) == (7600, 30)
     # a tile job of x is x's model; the mosaic of any rule the template's
-    assert estimate("x_tile", 2_000_000, calibration=cal) == (840, 9)
-    assert estimate("greening_trend_mosaic", 1_000_000, calibration=cal) == (1320, 3)
+    assert estimate("x_tile", 2_000_000, calibration=cal) == (1240, 9)
+    assert estimate("greening_trend_mosaic", 1_000_000, calibration=cal) == (1720, 3)
     assert cal.model("greening_trend_mosaic").layers == "years"
     assert cal.model("terrain_derivatives_mosaic").layers == "1"
 
@@ -142,7 +142,7 @@ def test_calibration_round_trip_and_errors(tmp_path):
     write_calibration(cal, path, "# header\n")
     back = load_calibration(path)
     assert back.rules["x"].mem_mb_per_mpx == 200
-    assert estimate("x", 2_000_000, calibration=back) == (840, 9)
+    assert estimate("x", 2_000_000, calibration=back) == (1240, 9)
     path.write_text(yaml.safe_dump({"rules": {"x": {"mem_base_mb": 1}}}))
     with pytest.raises(ValueError, match=r"resources.yaml: rules.x: expected mem_base_mb"):
         load_calibration(path)
@@ -243,17 +243,18 @@ def test_calibrate_script_uses_the_prior_slope_it_cannot_measure(tmp_path):
 
 
 def test_memory_excess_flags_exactly_the_jobs_over_their_mem_mb(tmp_path):
-    # 1000 x 1000 px, 4 years, tiles of 512 px. terrain_dem gets 1.2 x (300 + 200 x 1) = 600 MB;
-    # greening_trend 1.2 x (300 + 200 x 4) = 1320 MB; a corner tile of terrain_derivatives
-    # (its rule's model, 512 x 512 px without halo) 1.2 x (300 + 200 x 0.262144) = 423 -> 500 MB.
+    # 1000 x 1000 px, 4 years, tiles of 512 px; every job gets JOB_PROCESS_MB (400) more for
+    # Snakemake's process. terrain_dem gets 1.2 x (300 + 200 x 1) + 400 = 1000 MB;
+    # greening_trend 1.2 x (300 + 200 x 4) + 400 = 1720 MB; a corner tile of terrain_derivatives
+    # (its rule's model, 512 x 512 px without halo) 1.2 x (300 + 200 x 0.262144) = 423 -> 500 + 400 MB.
     run = _fake_run(
         tmp_path / "run",
         1000,
         {
-            "terrain_dem.tsv": (1, 599.0),
-            "greening_trend.tsv": (1, 1400.0),
-            "tiles/r000c000/terrain_derivatives.tsv": (1, 480.0),
-            "tiles/r001c001/terrain_derivatives.tsv": (1, 501.0),
+            "terrain_dem.tsv": (1, 999.0),
+            "greening_trend.tsv": (1, 1800.0),
+            "tiles/r000c000/terrain_derivatives.tsv": (1, 880.0),
+            "tiles/r001c001/terrain_derivatives.tsv": (1, 901.0),
         },
         tile_px=512,
     )
@@ -267,8 +268,8 @@ def test_memory_excess_flags_exactly_the_jobs_over_their_mem_mb(tmp_path):
     ]
     excess = memory_excess(run, cal)
     assert sorted((job.rule, job.tile, mem) for job, mem in excess) == [
-        ("greening_trend", None, 1320),
-        ("terrain_derivatives_tile", "r001c001", 500),
+        ("greening_trend", None, 1720),
+        ("terrain_derivatives_tile", "r001c001", 900),
     ]
 
 
@@ -334,17 +335,17 @@ def test_resources_smk_callables(tmp_path, monkeypatch):
 
     mem_mb, runtime = ns["mem_mb"], ns["runtime"]
     region = SimpleNamespace(region="r")
-    # the grid from results/r/grid.json: 10,000 px = 0.01 Mpx: 1000 + 10,000 MB; 60 + 60 s
-    assert mem_mb("x")(region, 1) == 11000
+    # the grid from results/r/grid.json: 10,000 px = 0.01 Mpx: 1000 + 10,000 MB + 400; 60 + 60 s
+    assert mem_mb("x")(region, 1) == 11400
     assert runtime("x")(region, 1) == 2
-    assert mem_mb("x")(region, 2) == 22000 and runtime("x")(region, 3) == 6
-    # a cube rule counts the region's 4 years: 1000 + 1e5 x 0.04
-    assert mem_mb("greening_trend")(region, 1) == 5000
+    assert mem_mb("x")(region, 2) == 22800 and runtime("x")(region, 3) == 6
+    # a cube rule counts the region's 4 years: 1000 + 1e5 x 0.04, + 400 for Snakemake's process
+    assert mem_mb("greening_trend")(region, 1) == 5400
     # a tile job (the inherited callable learns its own rule name): tile r001c001 is 36 x 36 px,
     # with the rule's 2 px halo 38 x 38 = 1,444 px
     tile = SimpleNamespace(region="r", tile="r001c001")
-    assert mem_mb("x")(tile, 1, threads=1, rulename="x_tile") == 2444
+    assert mem_mb("x")(tile, 1, threads=1, rulename="x_tile") == 2844
     # before its grid exists: the demo size (50 x 50 px)
-    assert mem_mb("x")(SimpleNamespace(region="s"), 1) == 3500
+    assert mem_mb("x")(SimpleNamespace(region="s"), 1) == 3900
     # a job over every region collects: the base
-    assert mem_mb("x")(SimpleNamespace(), 1) == 1000
+    assert mem_mb("x")(SimpleNamespace(), 1) == 1400

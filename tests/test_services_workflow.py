@@ -76,6 +76,10 @@ def test_outputs_follow_the_results_contract(karst_demo_run):
     # roads are a configured threat the karst demo has no layer for: the config drops it
     # explicitly (drop_threats), and it is reported, the weights normalised over the two left
     assert services["method"]["habitat_threats"] == {"cultivated": True, "built_up": True, "roads": False}
+    # the factor means behind soil retention are collected from their own rule's JSON
+    factors = json.loads(res(run, "services/soil_factors_2023.json").read_text())
+    assert services["method"]["soil_factors"]["2023"] == factors
+    assert set(services["method"]["soil_factors"]) == {str(y) for y in YEARS}
     record = json.loads(res(run, "services/habitat_threats_2023.json").read_text())
     assert record["weight_sum"] == pytest.approx(1.7)
     assert "drop_threats" in record["threats"]["roads"]["reason"]

@@ -67,6 +67,10 @@ YEAR_LAYER_RULES = frozenset(
 #: is a minute.
 MEM_FLOOR_MB = 500
 RUNTIME_FLOOR_MIN = 1
+#: Memory of the Snakemake process that runs a job inside its allocation, on top of the
+#: script the benchmark measures: on the local Slurm, sacct's MaxRSS of a job step was
+#: 474-673 MB where the script's own max_rss was 225-300 MB (tests/test_slurm.py).
+JOB_PROCESS_MB = 400
 #: Safety factors on the fitted envelope. Memory (max_rss) repeats within a few per cent
 #: between runs; wall time on a shared machine varies by a factor of two or more.
 MEM_SAFETY = 1.2
@@ -273,7 +277,8 @@ def estimate(
 ) -> tuple[int, int]:
     """(mem_mb, runtime_min) for a job of ``rule`` reading ``pixels`` x ``layers``.
 
-    mem_mb = ceil(max(floor, safety x (base + slope x work + per_thread x (threads - 1))) x attempt),
+    mem_mb = ceil((max(floor, safety x (base + slope x work + per_thread x (threads - 1)))
+                  + JOB_PROCESS_MB) x attempt),
     runtime_min = ceil(max(floor, safety x (base + slope x work) / 60) x attempt).
 
     The calibration runs used one thread; wall time is not divided by ``threads`` (dask and
@@ -288,7 +293,7 @@ def estimate(
     work = work_mpx(pixels, layers)
     mem = m.mem_base_mb + m.mem_mb_per_mpx * work + m.mem_mb_per_thread * (threads - 1)
     seconds = m.time_base_s + m.time_s_per_mpx * work
-    mem_mb = math.ceil(max(cal.mem_floor_mb, cal.mem_safety * mem) * attempt)
+    mem_mb = math.ceil((max(cal.mem_floor_mb, cal.mem_safety * mem) + JOB_PROCESS_MB) * attempt)
     runtime_min = math.ceil(max(cal.runtime_floor_min, cal.runtime_safety * seconds / 60.0) * attempt)
     return mem_mb, runtime_min
 

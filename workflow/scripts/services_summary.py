@@ -185,6 +185,11 @@ def main(input, output, params, wildcards, threads=1) -> None:
     else:
         k = habitat_threats = None
     soil = "soil_retention" in services
+    soil_factors = None
+    if soil and "soil_factors" in input:
+        # the region means of R, K, LS, C and P behind each year's soil retention
+        factor_paths = [input.soil_factors] if isinstance(input.soil_factors, str) else list(input.soil_factors)
+        soil_factors = {str(y): read_json(path) for y, path in zip(years, factor_paths, strict=True)}
     zone_area_ha = {ZONE_NAMES[c]: float((zones == c).sum() * px_ha) for c in ZONE_NAMES}
     if not first_priority:
         zone_area_ha[ZONE_NAMES[3]] = None
@@ -229,6 +234,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
             "climate": params.climate if soil or "water_yield" in services else None,
             "r_factor": params.soil_conservation["r_factor"]["method"] if soil else None,
             "cover_factor": params.soil_conservation["cover_factor"] if soil else None,
+            "soil_factors": soil_factors,
             "habitat_half_saturation": k,
             "habitat_threats": habitat_threats,
         },

@@ -183,6 +183,10 @@ def services_summary_inputs(wildcards):
         inputs["threats"] = [
             f"results/{rid}/services/habitat_threats_{year}.json" for year in years
         ]
+    if PLANS[rid]["soil_retention"].runs:
+        inputs["soil_factors"] = [
+            f"results/{rid}/services/soil_factors_{year}.json" for year in years
+        ]
     if PLANS[rid]["terrain"].runs:
         inputs["slope"] = f"results/{rid}/terrain/slope.tif"
     inputs["grid"] = f"results/{rid}/grid.json"
