@@ -527,6 +527,10 @@ def make_karst(
     depth = np.where(lc0["water"], 0.0, np.clip(depth, 30.0, 1600.0))
     clay = np.where(carb, 45.0 + 7.0 * sn, 25.0 + 6.0 * sn)
     silt = np.where(carb, 35.0 - 4.0 * sn, 35.0 + 5.0 * smooth_noise(rng_s, ctx.shape, max(300.0 / ctx.res, 2.0)))
+    # a large grid reaches the noise's far tails (4000 px: clay -1.4 %): keep fractions that add
+    # to 100 % and each at least 1 % (the tiny and county demos never reach the bounds)
+    clay = np.clip(clay, 1.0, 80.0)
+    silt = np.clip(silt, 1.0, 99.0 - clay)
     sand = 100.0 - clay - silt
     pawc = np.where(carb, 0.11, 0.16) + 0.02 * sn
     oc = np.where(np.isin(lc0["lc"], (2, 3)), 3.0, np.where(lc0["lc"] == 9, 1.0, 2.0)) + 0.4 * sn
