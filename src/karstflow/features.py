@@ -14,6 +14,7 @@ Everything is lazy for dask-backed inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -158,6 +159,21 @@ def build_features(
         stack = stack.rio.write_crs(template.rio.crs).rio.write_transform(template.rio.transform())
     stack.name = "features"
     return stack
+
+
+def classifier_features(input: Mapping[str, Any], params: Mapping[str, Any], grid: RegionGrid) -> xr.DataArray:
+    """The features of rules landcover_train and landcover_classify from their inputs
+    (``composites``, and ``dem``/``slope`` when ``features.terrain``) and params
+    (``periods``, ``features``, ``chunk_px``): one place, so training and prediction agree."""
+    terrain = bool(params["features"]["terrain"])
+    return load_features(
+        dict(zip(params["periods"], input["composites"], strict=True)),
+        grid,
+        indices=params["features"]["indices"],
+        dem=input.get("dem") if terrain else None,
+        slope=input.get("slope") if terrain else None,
+        chunk_px=params["chunk_px"],
+    )
 
 
 def load_features(

@@ -12,7 +12,7 @@ import logging
 import joblib
 
 from karstflow.classify import predict_map
-from karstflow.features import load_features
+from karstflow.features import classifier_features
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, write_raster
 from karstflow.runtime import run_script
@@ -23,14 +23,7 @@ log = logging.getLogger("karstflow.scripts.landcover_classify")
 def main(input, output, params, wildcards, threads=1) -> None:
     legend = {int(k): v for k, v in params.classes.items()}
     grid = RegionGrid.from_dict(read_json(input.grid))
-    features = load_features(
-        dict(zip(params.periods, input.composites, strict=True)),
-        grid,
-        indices=params.features["indices"],
-        dem=input.get("dem") if params.features["terrain"] else None,
-        slope=input.get("slope") if params.features["terrain"] else None,
-        chunk_px=params.chunk_px,
-    )
+    features = classifier_features(input, params, grid)
     names = [str(f) for f in features["feature"].values]
     trained = joblib.load(input.model)
     if list(trained["features"]) != names:

@@ -14,7 +14,7 @@ import joblib
 import numpy as np
 
 from karstflow.classify import SampleError, reference_samples, split_samples, train_random_forest
-from karstflow.features import load_features
+from karstflow.features import classifier_features
 from karstflow.grid import RegionGrid
 from karstflow.io import atomic_path, read_json, read_vector, write_csv
 from karstflow.runtime import run_script
@@ -28,15 +28,7 @@ SAMPLE_COLUMNS = ["sample_id", "group", "class_code", "is_validation", "design",
 def main(input, output, params, wildcards, threads=1) -> None:
     legend = {int(k): v for k, v in params.classes.items()}
     grid = RegionGrid.from_dict(read_json(input.grid))
-    # built as rule landcover_classify builds them for the prediction
-    features = load_features(
-        dict(zip(params.periods, input.composites, strict=True)),
-        grid,
-        indices=params.features["indices"],
-        dem=input.get("dem") if params.features["terrain"] else None,
-        slope=input.get("slope") if params.features["terrain"] else None,
-        chunk_px=params.chunk_px,
-    )
+    features = classifier_features(input, params, grid)
     names = [str(f) for f in features["feature"].values]
     log.info("%d features: %s", len(names), ", ".join(names))
 
