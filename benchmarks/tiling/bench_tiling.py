@@ -232,11 +232,16 @@ def generate(args) -> Path:
     return base
 
 
+def median_of_smallest(values, n: int = 5) -> float:
+    """The median of the ``n`` smallest values: what the jobs that do next to nothing cost."""
+    smallest = sorted(values)[:n]
+    return smallest[len(smallest) // 2] if smallest else math.nan
+
+
 def startup_s(jobs: list[dict]) -> float:
     """What a job costs before it computes (the interpreter, the imports, reading its
-    inputs' headers): the median time of the five quickest jobs, which do next to nothing."""
-    quickest = sorted(j["s"] for j in jobs)[:5]
-    return quickest[len(quickest) // 2] if quickest else math.nan
+    inputs' headers): the median time of the five quickest jobs."""
+    return median_of_smallest(j["s"] for j in jobs)
 
 
 def summarise(runs: list[dict]) -> str:

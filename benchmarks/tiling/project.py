@@ -32,6 +32,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from bench_tiling import median_of_smallest, startup_s  # the script's folder is on sys.path
+
 YEAR_SCALED = ("inputs_cube", "climate_", "greening_", "desertification_grades", "carbon_npp")
 REGIONS = {"30 m": 600.0, "10 m": 5400.0}  # Mpx
 YEARS = 24
@@ -53,8 +55,8 @@ def costs(run: dict) -> tuple[dict[str, dict], float, float]:
     tile_mpx = (run["tile_px"] or run["size_px"]) ** 2 / 1e6
     n_tiles = run["tiles"]
     jobs = [j for j in run["jobs"] if j["rule"] != "demo_karst"]
-    startup = sorted(j["s"] for j in jobs)[:5][2]
-    base_mb = sorted(j["max_rss_mb"] for j in jobs)[:5][2]
+    startup = startup_s(jobs)
+    base_mb = median_of_smallest(j["max_rss_mb"] for j in jobs)
     by_rule: dict[str, list[dict]] = defaultdict(list)
     for job in jobs:
         by_rule[base_rule(job["rule"])].append(job)
