@@ -48,7 +48,7 @@ log_tails() {
         sinfo -N -o '%N %T %E' 2>&1 | head -n 5
     fi
     for f in "$LOG"/*.log "$LOG"/*.out; do
-        [ -s "$f" ] || continue
+        [ -s "$f" ] || { echo "----- $f is empty"; continue; }
         echo "----- last lines of $f"
         tail -n 30 "$f"
     done
@@ -116,6 +116,17 @@ stop() { # name: TERM, then KILL after 30 s
     rm -f "$RUN/$1.pid"
 }
 
+alive() { # name -> true while the process start() recorded for it exists and is no zombie.
+    # Not pid_of: right after start() the process may still be the forked shell, setsid or
+    # setpriv on its way to exec'ing the daemon, and its /proc cmdline reads empty in the
+    # middle of an exec; a name check then reported a starting munged as dead (CI, stop 20).
+    local pid state
+    [ -s "$RUN/$1.pid" ] || return 1
+    pid=$(cat "$RUN/$1.pid")
+    state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
 wait_for() { # what daemon command...: poll the command until it succeeds; fail at once if
     # the daemon we started (a name, or - for none) has died, or after TIMEOUT seconds
     local what=$1 daemon=$2 i
@@ -124,7 +135,9 @@ wait_for() { # what daemon command...: poll the command until it succeeds; fail 
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
-        if [ "$daemon" != - ] && [ -s "$RUN/$daemon.pid" ] && ! pid_of "$daemon" >/dev/null; then
+        if [ "$daemon" != - ] && [ -s "$RUN/$daemon.pid" ] && ! alive "$daemon"; then
+            # one more try: it may have answered just before it was checked
+            "$@" >/dev/null 2>&1 && return 0
             die "$daemon exited while up.sh waited for $what"
         fi
         sleep 0.5
@@ -241,7 +254,7 @@ else
     start munged setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged --foreground \
         --log-file="$LOG/munged.log"
 fi
-wait_for "munged (log $LOG/munged.log)" munged bash -c 'munge -n </dev/null | unmunge'
+wait_for "munged (log $LOG/munged.out)" munged bash -c 'munge -n </dev/null | unmunge'
 
 # --------------------------------------------------------------------------------------
 # MariaDB and the accounting database
