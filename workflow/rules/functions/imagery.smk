@@ -64,4 +64,3 @@ def imagery_period_summary_inputs(wildcards):
     if region_config(wildcards)["source"] in REMOTE_SOURCES or os.path.exists(manifest):
         inputs["manifest"] = manifest
     return inputs
-

@@ -119,7 +119,9 @@ def mosaic_inputs(tile_rule):
     def inputs(wildcards):
         fixed = {k: v for k, v in wildcards.items() if k != "tile"}
         files = {
-            key: [pattern.format(**fixed, tile=t) for t in region_tiles(fixed["region"])]
+            key: [
+                pattern.format(**fixed, tile=t) for t in region_tiles(fixed["region"])
+            ]
             for key, pattern in getattr(rules, tile_rule).output.items()
         }
         files["grid"] = f"results/{fixed['region']}/grid.json"
