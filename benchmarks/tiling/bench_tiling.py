@@ -109,12 +109,20 @@ def timed(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> dict[str
     largest process of the tree)."""
     with log.open("w") as out:
         proc = subprocess.run(["/usr/bin/time", "-v", *cmd], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    text = log.read_text()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed in {cwd} (exit {proc.returncode}); see {log}")
+    return time_figures(log)
+
+
+def time_figures(log: Path) -> dict[str, float]:
+    """The figures /usr/bin/time -v wrote at the end of ``log``."""
+    text = log.read_text()
     figures: dict[str, float] = {}
     for key, pattern in TIME_RE.items():
-        value = pattern.findall(text)[-1]
+        found = pattern.findall(text)
+        if not found:
+            raise SystemExit(f"{log}: no /usr/bin/time -v figures ({key}) in it")
+        value = found[-1]
         if key == "wall_s":
             parts = [float(p) for p in value.split(":")]
             figures[key] = sum(p * 60**i for i, p in enumerate(reversed(parts)))
@@ -125,20 +133,23 @@ def timed(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> dict[str
 
 def job_spans(workdir: Path) -> list[tuple[str, float]]:
     """(rule, span) of every job of the run, as Snakemake's main log shows it: from the line
-    that starts the job ("Job N: ...") to its "Finished jobid: N" line (1 s resolution)."""
-    log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
+    that starts the job ("Job N: ...") to its "Finished jobid: N" line (1 s resolution); of
+    the last invocation's log per job when the run took several (resumed after a stop)."""
     stamp = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
-    now, started, spans = 0.0, {}, []
-    for line in log.read_text().splitlines():
-        line = line.strip()
-        if m := stamp.match(line):
-            now = time.mktime(time.strptime(m[1], "%a %b %d %H:%M:%S %Y"))
-        elif m := re.match(r"^Job (\d+): ", line):
-            started[m[1]] = now
-        elif m := re.match(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", line):
-            if m[1] in started:
-                spans.append((m[2], now - started.pop(m[1])))
-    return spans
+    latest: dict[tuple[str, str], float] = {}  # (rule, the job's message) -> span
+    for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
+        now, started = 0.0, {}
+        for line in log.read_text().splitlines():
+            line = line.strip()
+            if m := stamp.match(line):
+                now = time.mktime(time.strptime(m[1], "%a %b %d %H:%M:%S %Y"))
+            elif m := re.match(r"^Job (\d+): (.*)$", line):
+                started[m[1]] = (now, m[2])
+            elif m := re.match(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", line):
+                if m[1] in started:
+                    start, message = started.pop(m[1])
+                    latest[(m[2], message)] = now - start
+    return [(rule, span) for (rule, _), span in latest.items()]
 
 
 def _number(row: dict, key: str) -> float:
@@ -168,12 +179,16 @@ def read_jobs(workdir: Path) -> list[dict]:
     return jobs
 
 
-def run_config(args, executor: str, tiles: int, base: Path) -> dict:
+def tile_px_of(base: Path, tiles: int) -> int | None:
     import rasterio
 
     with rasterio.open(base / "resources" / "demo" / "demo-karst" / "dem.tif") as dem:
         edge = max(dem.height, dem.width)  # the generator's grid may have a row more
-    tile_px = None if tiles == 1 else math.ceil(edge / math.isqrt(tiles))
+    return None if tiles == 1 else math.ceil(edge / math.isqrt(tiles))
+
+
+def run_config(args, executor: str, tiles: int, base: Path) -> dict:
+    tile_px = tile_px_of(base, tiles)
     name = f"{executor}-{tiles}tiles"
     workdir = args.work / name
     if workdir.exists():
@@ -199,9 +214,30 @@ def run_config(args, executor: str, tiles: int, base: Path) -> dict:
     print(f"{name}: running ...", flush=True)
     t0 = time.time()
     figures = timed(cmd, workdir, args.out / f"{name}.log", env)
+    print(f"{name}: {time.time() - t0:.0f} s", flush=True)
+    return record(args, name, executor, tiles, tile_px, workdir, figures)
+
+
+def collect(args, name: str, base: Path) -> dict:
+    """The record of a run made earlier in ``<work>/<name>``, from its benchmark files and
+    the /usr/bin/time logs ``<out>/<name>.log``, ``<out>/<name>-2.log``, ...: a run that
+    needed several invocations (resumed after a stop) counts the sum of their times."""
+    executor, tiles_text = name.rsplit("-", 1)
+    tiles = int(tiles_text.removesuffix("tiles"))
+    logs = sorted(args.out.glob(f"{name}.log")) + sorted(args.out.glob(f"{name}-[0-9]*.log"))
+    if not logs:
+        raise SystemExit(f"--collect {name}: no log {args.out / (name + '.log')}")
+    parts = [time_figures(log) for log in logs]
+    figures = {key: sum(p[key] for p in parts) for key in ("wall_s", "user_s", "sys_s")}
+    figures["max_rss_kb"] = max(p["max_rss_kb"] for p in parts)
+    out = record(args, name, executor, tiles, tile_px_of(base, tiles), args.work / name, figures)
+    out["invocations"] = len(logs)
+    return out
+
+
+def record(args, name: str, executor: str, tiles: int, tile_px: int | None, workdir: Path, figures: dict) -> dict:
     jobs = read_jobs(workdir)
     spans = job_spans(workdir)
-    print(f"{name}: {time.time() - t0:.0f} s, {len(jobs)} jobs", flush=True)
     return {
         "name": name,
         "executor": executor,
@@ -287,6 +323,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slurm-args", nargs="*", default=[], help="extra snakemake options for Slurm runs")
     parser.add_argument("--work", type=Path, default=Path("/tmp/karstflow-bench-tiling"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "tiling" / "results")
+    parser.add_argument(
+        "--collect",
+        nargs="+",
+        metavar="NAME",
+        help="do not run: record the runs NAME (e.g. local-1tiles) already made in --work from their logs in --out",
+    )
     args = parser.parse_args(argv)
     for tiles in args.tiles:
         if math.isqrt(tiles) ** 2 != tiles:
@@ -294,7 +336,19 @@ def main(argv: list[str] | None = None) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     base = generate(args)
-    runs = [run_config(args, ex, tiles, base) for ex in args.executor for tiles in args.tiles]
+    # one record per configuration as soon as it has run, so configurations can be run (and
+    # rerun) one at a time; runs.json and summary.md hold every record there is
+    records = args.out / "runs"
+    records.mkdir(exist_ok=True)
+    if args.collect:
+        done = [collect(args, name, base) for name in args.collect]
+    else:
+        done = [run_config(args, ex, tiles, base) for ex in args.executor for tiles in args.tiles]
+    for run in done:
+        (records / f"{run['name']}.json").write_text(json.dumps(run, indent=1))
+    runs = [json.loads(p.read_text()) for p in records.glob("*.json")]
+    runs = [r for r in runs if r["size_px"] == args.size]
+    runs.sort(key=lambda r: (r["executor"] != "local", r["executor"], r["tiles"]))
     (args.out / "runs.json").write_text(json.dumps(runs, indent=1))
     (args.out / "summary.md").write_text(summarise(runs))
     print(summarise(runs))
