@@ -203,14 +203,14 @@ def load_calibration(path: PathLike | None = None) -> Calibration:
     """The calibration in ``path`` (default: workflow/resources.yaml); a clear error naming
     the file and key when it is malformed, and an empty calibration (every rule gets the
     default) when the default file does not exist."""
-    import yaml
+    from karstflow.config import load_yaml
 
     file = Path(path) if path is not None else DEFAULT_CALIBRATION
     if not file.exists():
         if path is None:
             return Calibration(rules={})
         raise FileNotFoundError(f"resource calibration not found: {file}")
-    raw = yaml.safe_load(file.read_text()) or {}
+    raw = load_yaml(file.read_text()) or {}
     if not isinstance(raw, dict) or not isinstance(raw.get("rules", {}), dict):
         raise ValueError(f"{file}: expected a mapping with a `rules` mapping, found {type(raw).__name__}")
     rules = {name: RuleModel.from_dict(d, f"{file}: rules.{name}") for name, d in (raw.get("rules") or {}).items()}
@@ -439,10 +439,10 @@ def run_regions(workdir: PathLike, only: Collection[str] | None = None) -> dict[
     the regions in ``only`` when given."""
     import json
 
-    import yaml
+    from karstflow.config import load_yaml
 
     workdir = Path(workdir)
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config = load_yaml((workdir / "config" / "config.yaml").read_text())
     auto = config.get("tiling") or {}
     sizes = {}
     for rid, region in config["regions"].items():
