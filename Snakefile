@@ -3,9 +3,9 @@
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from karstflow.config import check_config, coerce_cli_strings, load_schema
+from karstflow.config import check_config, coerce_cli_strings, fill_defaults, load_schema
 
 min_version("9.0")
 
@@ -14,11 +14,11 @@ configfile: "config/config.yaml"
 
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-# Our check first: it names the key path of a problem; snakemake's validate then fills
-# the schema defaults into `config`. Nested --config values arrive as text: type them.
+# The check names the key path of a problem; then the schema defaults fill `config` (what
+# snakemake's validate(set_default=True) does). Nested --config values arrive as text: type them.
 config.update(coerce_cli_strings(dict(config), load_schema(SCHEMA)))
 check_config(config, load_schema(SCHEMA))
-validate(config, schema=str(SCHEMA), set_default=True)
+fill_defaults(config, load_schema(SCHEMA))
 
 
 include: "workflow/rules/common.smk"

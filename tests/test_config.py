@@ -115,3 +115,37 @@ def test_command_line_text_is_typed_where_the_schema_wants_numbers(config, schem
     ]
     with pytest.raises(ConfigError, match="expected number, found 'steep'"):
         check_config(typed, schema)
+
+
+def test_schema_defaults_are_filled_as_snakemakes_validate_fills_them(config, schema, project_root):
+    """fill_defaults replaces snakemake.utils.validate(set_default=True) in the Snakefile:
+    on the shipped config and on a minimal one, both give the same config."""
+    import copy
+
+    from snakemake.utils import validate
+
+    from karstflow.config import fill_defaults
+
+    minimal = {
+        "regions": {
+            "r": {
+                "source": "local",
+                "demo": {"kind": "county", "seed": 1, "origin": [0, 0]},
+                "crs": "EPSG:32648",
+                "resolution_m": 10,
+                "years": {"first": 2020, "last": 2020},
+            }
+        }
+    }
+    for original in (config, minimal):
+        ours, theirs = copy.deepcopy(original), copy.deepcopy(original)
+        fill_defaults(ours, schema)
+        validate(theirs, schema=str(project_root / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+        assert ours == theirs
+        assert ours != original  # defaults were filled at all
+    # a copy per place: two regions' defaults are not one object
+    two = copy.deepcopy(minimal)
+    two["regions"]["s"] = copy.deepcopy(two["regions"]["r"])
+    fill_defaults(two, schema)
+    shared = [k for k, v in two["regions"]["r"].items() if isinstance(v, dict | list) and v is two["regions"]["s"][k]]
+    assert shared == []

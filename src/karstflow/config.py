@@ -161,6 +161,33 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any], workdir: 
     _check_semantics(config, Path(workdir))
 
 
+def fill_defaults(config: dict[str, Any], schema: Mapping[str, Any]) -> None:
+    """Write the schema's ``default`` of every property ``config`` leaves out, in place.
+
+    What ``snakemake.utils.validate(..., set_default=True)`` does (the recipe of the
+    jsonschema FAQ, "Why doesn't my schema's default property set the default on my
+    instance?"), on the schema :func:`load_schema` already parsed: snakemake's validate
+    parses the 120 KB schema again with its pure-Python YAML reader, 0.5 s at every start-up.
+    Run :func:`check_config` first; errors are its job. Each default is a copy, so two
+    regions never share one mutable default.
+    """
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(schema)
+    validate_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):  # type: ignore[no-untyped-def]
+        if isinstance(instance, dict):
+            for name, prop in properties.items():
+                if "default" in prop and name not in instance:
+                    instance[name] = copy.deepcopy(prop["default"])
+        yield from validate_properties(validator, properties, instance, subschema)
+
+    filler = jsonschema.validators.extend(base, {"properties": set_defaults})
+    for _ in filler(schema).iter_errors(config):
+        pass
+
+
 def _check_semantics(config: Mapping[str, Any], workdir: Path) -> None:
     for rid, region in config["regions"].items():
         key = f"regions.{rid}"
