@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (the .rio accessor)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "class_fractions.json"
 CODES = list(range(1, 10))

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 import xarray as xr
 from sklearn.metrics import cohen_kappa_score

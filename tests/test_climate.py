@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from affine import Affine
 from pyproj import CRS, Transformer

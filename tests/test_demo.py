@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 import xarray as xr
 

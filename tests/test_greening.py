@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from scipy.stats import theilslopes
 

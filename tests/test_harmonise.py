@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 from numpy.testing import assert_allclose, assert_array_equal
 from pyproj import Transformer
 from rasterio.transform import from_origin

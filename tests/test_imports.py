@@ -141,3 +141,29 @@ def test_karstflow_has_no_import_cycle():
     g = _cycle_graph(import_graph())
     cycles = sorted(nx.simple_cycles(g), key=len)
     assert not cycles, "import cycle(s) in karstflow: " + "; ".join(" -> ".join([*c, c[0]]) for c in cycles[:10])
+
+
+# What the Snakefile must not import while it plans: every Snakemake start pays for it, and
+# on a cluster every job is one (the executor starts Snakemake in the allocation). These
+# come with the stage code, in the jobs' own scripts.
+HEAVY_AT_START_UP = ("rioxarray", "dask.array", "scipy", "networkx", "sklearn", "statsmodels", "numba", "matplotlib")
+
+
+def test_planning_the_demo_imports_no_raster_or_model_stack(workflow_runner, tmp_path):
+    import subprocess
+    import sys
+
+    workdir = workflow_runner.copy(tmp_path / "run")
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted(sys.modules), file=sys.stderr))\n"
+        "sys.argv = ['snakemake', '--dry-run', '--quiet', 'all']\n"
+        "from snakemake.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=workdir, capture_output=True, text=True, timeout=600)
+    loaded_line = [line for line in proc.stderr.splitlines() if line.startswith("LOADED ")]
+    assert proc.returncode == 0 and loaded_line, proc.stderr[-3000:]
+    loaded = set(ast.literal_eval(loaded_line[-1].removeprefix("LOADED ")))
+    assert "karstflow.tiling" in loaded  # the probe did plan the workflow
+    assert sorted(m for m in HEAVY_AT_START_UP if m in loaded) == []

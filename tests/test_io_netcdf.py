@@ -5,6 +5,7 @@ from __future__ import annotations
 import dask.array as da
 import netCDF4
 import numpy as np
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 from karstflow.grid import RegionGrid

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import yaml
 
 from karstflow.grid import RegionGrid

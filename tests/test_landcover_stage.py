@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 from sklearn.metrics import cohen_kappa_score
 
 from karstflow.abandonment import parcel_abandonment

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 import xarray as xr
 

@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 
 from karstflow.classify import SampleError

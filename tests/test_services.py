@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 from karstflow.grid import RegionGrid

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, read_raster, write_raster

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from affine import Affine
 from pyproj import CRS, Transformer

@@ -4,6 +4,7 @@ tile, and the mosaic, checked against the same computation on the whole grid."""
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from scipy import ndimage
 

@@ -18,6 +18,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 from scipy.stats import theilslopes
 

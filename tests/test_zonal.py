@@ -5,6 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 
 from karstflow.grid import RegionGrid

@@ -33,6 +33,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 import xarray as xr
 from numpy.typing import ArrayLike

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 from karstflow.grid import RegionGrid

@@ -17,6 +17,7 @@ from typing import Any
 
 import numba
 import numpy as np
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 log = logging.getLogger(__name__)

@@ -275,6 +275,8 @@ def _check_columns(name: str, layer: gpd.GeoDataFrame, columns: list[str]) -> No
 def _terrain_drivers(
     geoms: gpd.GeoSeries, dem: xr.DataArray, slope: xr.DataArray, aspect: xr.DataArray, ids: np.ndarray, id_column: str
 ) -> dict[str, np.ndarray]:
+    import rioxarray  # noqa: F401  (the .rio accessor; not at module level, see karstflow.grid._rio)
+
     shape = (dem.sizes["y"], dem.sizes["x"])
     transform = dem.rio.transform()
     for name, da in (("slope_deg", slope), ("aspect_class", aspect)):

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import numpy as np
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 # Grid checks live with the region grid; re-exported here for existing callers.

@@ -184,6 +184,7 @@ def raster_map(
     centred on 0 when ``symmetric``).
     """
     import numpy as np
+    import rioxarray  # noqa: F401  (the .rio accessor)
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     xmin, ymin, xmax, ymax = (float(b) for b in da.rio.bounds())

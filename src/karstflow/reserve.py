@@ -291,6 +291,8 @@ def polygon_pixel_mean(polygons: gpd.GeoSeries, raster: xr.DataArray, *, name: s
     rule of driver x2 in :mod:`karstflow.drivers`). NaN where the polygon covers only
     nodata or lies outside the raster. Where polygons overlap, a pixel goes to the later one.
     """
+    import rioxarray  # noqa: F401  (the .rio accessor; not at module level, see karstflow.grid._rio)
+
     _same_crs(name, raster.rio.crs, polygons.crs)
     n = len(polygons)
     out = np.full(n, np.nan)

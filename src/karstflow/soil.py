@@ -42,6 +42,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 from karstflow.grid import RegionGrid

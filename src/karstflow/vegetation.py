@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 from karstflow.grid import RegionGrid, check_same_grid

@@ -17,6 +17,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (the .rio accessor)
 
 from karstflow.accuracy import design_reason
 from karstflow.classify import (

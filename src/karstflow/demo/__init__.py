@@ -21,6 +21,7 @@ so that the later stages can be checked against it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
@@ -131,6 +132,23 @@ def karst_files(years: Iterable[int] = DEFAULT_KARST_YEARS) -> tuple[str, ...]:
 KARST_FILES: tuple[str, ...] = karst_files()
 
 
+def scene_dates(
+    years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR
+) -> list[dt.date]:
+    """Scene dates: ``dates_per_year`` per year on the 5-day revisit, from mid-January
+    (before 25 January, so 2022 has both processing baselines) to mid-December."""
+    n = int(dates_per_year)
+    if n < 1:
+        raise ValueError(f"dates_per_year must be >= 1, found {dates_per_year!r}")
+    out = []
+    for y in sorted(int(v) for v in years):
+        start = dt.date(y, 1, 10)
+        for k in range(n):
+            off = 0 if n == 1 else int(round(k * 335 / (n - 1) / 5.0)) * 5
+            out.append(start + dt.timedelta(days=off))
+    return out
+
+
 def county_files(
     years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR
 ) -> tuple[str, ...]:
@@ -138,8 +156,6 @@ def county_files(
 
     Scene dates depend only on ``years`` and ``dates_per_year`` (never on the seed).
     """
-    from karstflow.demo.county import scene_dates
-
     scenes = tuple(f"s2/S2_{d:%Y%m%d}.tif" for d in scene_dates(years, dates_per_year))
     return (*COUNTY_FILES[:-1], *scenes, "PLANTED.json")
 

@@ -46,6 +46,7 @@ from karstflow.demo import (
     LANDCOVER_COLOURS,
     LANDCOVER_NODATA,
     DemoBundle,
+    scene_dates,
 )
 from karstflow.demo._fields import (
     aspect_class_np,
@@ -185,23 +186,6 @@ def coefficient_vector(
 S2_BANDS = ("B2", "B3", "B4", "B8", "B11", "B12")
 S2_BAND_NAMES = [*S2_BANDS, "SCL"]
 BASELINE_04_START = dt.date(2022, 1, 25)
-
-
-def scene_dates(
-    years: Iterable[int] = DEFAULT_COUNTY_YEARS, dates_per_year: int = DEFAULT_DATES_PER_YEAR
-) -> list[dt.date]:
-    """Scene dates: ``dates_per_year`` per year on the 5-day revisit, from mid-January
-    (before 25 January, so 2022 has both processing baselines) to mid-December."""
-    n = int(dates_per_year)
-    if n < 1:
-        raise ValueError(f"dates_per_year must be >= 1, found {dates_per_year!r}")
-    out = []
-    for y in sorted(int(v) for v in years):
-        start = dt.date(y, 1, 10)
-        for k in range(n):
-            off = 0 if n == 1 else int(round(k * 335 / (n - 1) / 5.0)) * 5
-            out.append(start + dt.timedelta(days=off))
-    return out
 
 
 def processing_baseline(d: dt.date) -> str:

@@ -33,6 +33,7 @@ import dask.array as dsa
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 import xarray as xr
 from scipy import ndimage

@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
+import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
 
 from karstflow.grid import RegionGrid

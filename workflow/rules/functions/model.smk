@@ -3,11 +3,14 @@
 from karstflow.conditions import RuleError, rule_variables
 
 
-from karstflow.drivers import DRIVER_COLUMNS
-
-
 def check_rule_keys():
     """Rules in the config are expressions over the driver columns: checked at start-up."""
+    expressions = [config["model"][key] or [] for key in ("rules", "interaction_terms")]
+    if not any(expressions):
+        return
+    # only then: karstflow.drivers brings geopandas, networkx and scipy (0.7 s at start-up)
+    from karstflow.drivers import DRIVER_COLUMNS
+
     for key in ("rules", "interaction_terms"):
         for i, expression in enumerate(config["model"][key] or []):
             try:
