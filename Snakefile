@@ -5,7 +5,12 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from karstflow.config import check_config, coerce_cli_strings, fill_defaults, load_schema
+from karstflow.config import (
+    check_config,
+    coerce_cli_strings,
+    fill_defaults,
+    load_schema,
+)
 
 min_version("9.0")
 
