@@ -40,6 +40,8 @@ DB=karstflow_slurm_acct_db
 MARKER="written by karstflow scripts/slurm/up.sh"
 TIMEOUT=${KARSTFLOW_SLURM_TIMEOUT:-90}
 MYSQL_SOCKET=/run/mysqld/mysqld.sock
+# shellcheck source=daemons.sh
+source "$HERE/daemons.sh"
 
 log_tails() {
     local f
@@ -69,16 +71,6 @@ fi
 # daemon bookkeeping: each daemon runs in the foreground of its own session; its pid is
 # $RUN/<name>.pid, its stdout/stderr $LOG/<name>.out
 # --------------------------------------------------------------------------------------
-pid_of() { # name -> pid of the daemon we started, if it still runs
-    local f=$RUN/$1.pid pid exe
-    [ -s "$f" ] || return 1
-    pid=$(cat "$f")
-    exe=
-    { IFS= read -r -d '' exe <"/proc/$pid/cmdline"; } 2>/dev/null
-    [ "${exe##*/}" = "$1" ] || return 1
-    echo "$pid"
-}
-
 pids_named() { # name -> pids of every process whose argv[0] is that program (no procps needed)
     local p exe
     for p in /proc/[0-9]*; do
@@ -102,18 +94,6 @@ start() { # name command...
     fi
     setsid "$@" </dev/null >>"$LOG/$name.out" 2>&1 &
     echo $! >"$RUN/$name.pid"
-}
-
-stop() { # name: TERM, then KILL after 30 s
-    local pid i
-    pid=$(pid_of "$1") || { rm -f "$RUN/$1.pid"; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$RUN/$1.pid"
 }
 
 alive() { # name -> true while the process start() recorded for it exists and is no zombie.
@@ -233,9 +213,7 @@ write_conf "$HERE/slurm.conf.in" "$CONF/slurm.conf" root:root 0644
 write_conf "$HERE/slurmdbd.conf.in" "$CONF/slurmdbd.conf" slurm:slurm 0600
 if [ "$changed" = 1 ]; then
     # a new configuration: restart what runs with the old one
-    stop slurmd
-    stop slurmctld
-    stop slurmdbd
+    stop_daemons slurmd slurmctld slurmdbd >/dev/null
 fi
 
 # --------------------------------------------------------------------------------------
