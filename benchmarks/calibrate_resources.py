@@ -18,10 +18,12 @@ max_rss (MB), time its wall seconds ``s``; both are fitted with karstflow.resour
 slopes: runs made under other conditions, e.g. the test suite's demo run, whose jobs compiled
 numba kernels (a few hundred MB more, the same at every size). The default for rules missing from the
 calibration is the largest base and slope over the calibrated rules. A rule whose fitted memory
-rises by no more than karstflow.resources.BASELINE_SPREAD_MB over its jobs' range of work gets
-PRIOR_MEM_MB_PER_MPX as its slope (``mem_slope_from: prior``): its slope is lost in the spread
-of the interpreter's baseline between runs, and the calibration sizes cannot show it; wall time
-likewise (BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX, ``time_slope_from``). Wall times on a shared
+rises by no more than karstflow.resources.BASELINE_SPREAD_MB over its jobs' range of work has
+no measured slope: its slope is lost in the spread of the interpreter's baseline between runs.
+It gets PRIOR_MEM_MB_PER_MPX (``mem_slope_from: prior``) when the range is too short for that
+prior to have shown, else the largest slope the spread can hide, spread / range
+(``mem_slope_from: bound``); wall time likewise (BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX,
+``time_slope_from``). Wall times on a shared
 machine are noisy (other jobs compete for the cores): the runtime safety factor covers that.
 
 Prints one row per rule (jobs, largest work, largest max_rss, fitted line, the first-attempt
@@ -150,21 +152,12 @@ def calibrate(
         # a rule measured only in cover runs is fitted on them
         pts, extra = (fitted[rule], covered.get(rule, [])) if fitted.get(rule) else (covered[rule], [])
         work = [p[0] for p in pts]
-        mem_base, mem_slope = fit_envelope(work, [p[1] for p in pts], [(p[0], p[1]) for p in extra])
-        slope_from = "fit"
-        if mem_slope * (max(work) - min(work)) <= BASELINE_SPREAD_MB:
-            # the rise is within the baseline's spread between runs: no measured slope
-            slope_from = "prior"
-            mem_base, mem_slope = fit_envelope(
-                work, [p[1] for p in pts], [(p[0], p[1]) for p in extra], slope=PRIOR_MEM_MB_PER_MPX
-            )
-        time_base, time_slope = fit_envelope(work, [p[2] for p in pts], [(p[0], p[2]) for p in extra])
-        time_from = "fit"
-        if time_slope * (max(work) - min(work)) <= BASELINE_SPREAD_S:
-            time_from = "prior"
-            time_base, time_slope = fit_envelope(
-                work, [p[2] for p in pts], [(p[0], p[2]) for p in extra], slope=PRIOR_TIME_S_PER_MPX
-            )
+        mem_base, mem_slope, slope_from = _slope(
+            work, [p[1] for p in pts], [(p[0], p[1]) for p in extra], BASELINE_SPREAD_MB, PRIOR_MEM_MB_PER_MPX
+        )
+        time_base, time_slope, time_from = _slope(
+            work, [p[2] for p in pts], [(p[0], p[2]) for p in extra], BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX
+        )
         models[rule] = RuleModel(
             mem_base_mb=mem_base,
             mem_mb_per_mpx=mem_slope,
@@ -187,6 +180,29 @@ def calibrate(
     )
     points = {rule: fitted.get(rule, []) + covered.get(rule, []) for rule in models}
     return cal, points
+
+
+def _slope(
+    work: list[float], values: list[float], extra: list[tuple[float, float]], spread: float, prior: float
+) -> tuple[float, float, str]:
+    """(base, slope, where the slope comes from) of one rule's memory or time.
+
+    "fit": the fitted rise over the jobs' range of work exceeds ``spread`` (the noise of a
+    job's baseline between runs), so the data show the slope. Otherwise the data cannot tell
+    a slope below spread / range from none: "prior" when the range is too short for the prior
+    slope to have shown either (the prior is then as good a guess as any), "bound" when it
+    is long enough that the prior would have shown: the slope is then at most spread / range,
+    and that bound is used (a rule measured flat from 0 to 64 Mpx, such as a blockwise
+    copy, does not get the prior's 100 MB per Mpx).
+    """
+    base, slope = fit_envelope(work, values, extra)
+    span = max(work) - min(work)
+    if slope * span > spread:
+        return base, slope, "fit"
+    if prior * span <= spread:
+        return (*fit_envelope(work, values, extra, slope=prior), "prior")
+    bound = spread / span
+    return (*fit_envelope(work, values, extra, slope=bound), "bound")
 
 
 def local_candidates(points: dict[str, list[Point]], cal: Calibration) -> list[str]:

@@ -206,7 +206,8 @@ def _calibrate_module():
 def test_calibrate_script_fits_two_runs_exactly(tmp_path):
     # terrain_dem: 1 Mpx -> 400 MB, 110 s; 4 Mpx -> 1000 MB, 410 s: 200 MB + 200 MB/Mpx, 10 s + 100 s/Mpx.
     # greening_trend counts the 4 years: 4 and 16 Mpx-layers, 300 and 900 MB: 100 + 50/Mpx-layer;
-    # its time rises by 60 s, inside the 100 s spread: the prior 60 s/Mpx-layer, base 0 (30 - 240 < 0).
+    # its time rises by 60 s, inside the 100 s spread, over 12 Mpx-layers where the prior 60 s/Mpx-layer
+    # would have shown 720 s: the bound 100 / 12 s/Mpx-layer, base 0 (30 - 33.3 < 0).
     small = _fake_run(tmp_path / "a", 1000, {"terrain_dem.tsv": (110, 400), "greening_trend.tsv": (30, 300)})
     large = _fake_run(tmp_path / "b", 2000, {"terrain_dem.tsv": (410, 1000), "greening_trend.tsv": (90, 900)})
     module = _calibrate_module()
@@ -217,7 +218,7 @@ def test_calibrate_script_fits_two_runs_exactly(tmp_path):
     trend = cal.rules["greening_trend"]
     assert trend.layers == "years"
     assert (trend.mem_base_mb, trend.mem_mb_per_mpx) == pytest.approx((100.0, 50.0))
-    assert (trend.time_base_s, trend.time_s_per_mpx, trend.time_slope_from) == (0.0, 60.0, "prior")
+    assert (trend.time_base_s, trend.time_s_per_mpx, trend.time_slope_from) == (0.0, pytest.approx(100 / 12), "bound")
     assert (cal.default.mem_base_mb, cal.default.mem_mb_per_mpx) == pytest.approx((200.0, 200.0))
     assert [r["regions"]["r"]["width"] for r in cal.fitted_from] == [1000, 2000]
     out = tmp_path / "resources.yaml"
@@ -240,6 +241,21 @@ def test_calibrate_script_uses_the_prior_slope_it_cannot_measure(tmp_path):
     dem = cal.rules["terrain_dem"]
     assert (dem.mem_base_mb, dem.mem_mb_per_mpx) == pytest.approx((326.0, 100.0))
     assert dem.to_dict()["mem_slope_from"] == "prior"
+
+
+def test_calibrate_script_bounds_a_flat_slope_over_a_long_range(tmp_path):
+    # 1 and 64 Mpx, 300 and 320 MB: the rise of 20 MB is inside the 250 MB spread, but the prior
+    # 100 MB/Mpx would have risen by 6,300 MB over that range: the slope is at most 250 / 63 MB/Mpx,
+    # and that bound is used, the base covering both jobs (300 - 3.968 x 1 = 296.03)
+    small = _fake_run(tmp_path / "a", 1000, {"terrain_dem.tsv": (15, 300)})
+    large = _fake_run(tmp_path / "b", 8000, {"terrain_dem.tsv": (30, 320)})
+    cal, _ = _calibrate_module().calibrate([small, large])
+    dem = cal.rules["terrain_dem"]
+    assert dem.mem_mb_per_mpx == pytest.approx(250.0 / 63.0)
+    assert dem.mem_base_mb == pytest.approx(300.0 - 250.0 / 63.0)
+    assert dem.mem_slope_from == "bound"
+    # time: 15 s to 30 s is inside the 100 s spread; 60 s/Mpx would have shown: 100 / 63 s/Mpx
+    assert (dem.time_s_per_mpx, dem.time_slope_from) == (pytest.approx(100.0 / 63.0), "bound")
 
 
 def test_memory_excess_flags_exactly_the_jobs_over_their_mem_mb(tmp_path):

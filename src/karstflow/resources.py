@@ -107,8 +107,10 @@ class RuleModel:
     mem_mb_per_thread: float = 0.0
     jobs: int = 0
     max_work_mpx: float = 0.0
-    mem_slope_from: str = "fit"  # "fit", or "prior": PRIOR_MEM_MB_PER_MPX (jobs too small to measure it)
-    time_slope_from: str = "fit"  # "fit", or "prior": PRIOR_TIME_S_PER_MPX
+    # "fit"; "prior": PRIOR_MEM_MB_PER_MPX (jobs too small to measure it); "bound": flat over a
+    # long range, the largest slope BASELINE_SPREAD_MB hides (benchmarks/calibrate_resources.py)
+    mem_slope_from: str = "fit"
+    time_slope_from: str = "fit"  # the same with PRIOR_TIME_S_PER_MPX, BASELINE_SPREAD_S
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> RuleModel:
