@@ -365,3 +365,18 @@ def test_resources_smk_callables(tmp_path, monkeypatch):
     assert mem_mb("x")(SimpleNamespace(region="s"), 1) == 3900
     # a job over every region collects: the base
     assert mem_mb("x")(SimpleNamespace(), 1) == 1400
+
+
+def test_sacct_memory_figures_in_mb():
+    from karstflow.resources import slurm_mb
+
+    assert slurm_mb("473704K") == pytest.approx(473704 / 1024)
+    assert (slurm_mb("4000M"), slurm_mb("4Gn"), slurm_mb("1.5G"), slurm_mb("2000"), slurm_mb("")) == (
+        4000.0,
+        4096.0,
+        1536.0,
+        2000.0,
+        0.0,
+    )
+    with pytest.raises(ValueError, match="not a sacct memory figure"):
+        slurm_mb("lots")

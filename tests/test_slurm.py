@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from karstflow.resources import slurm_mb
+
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
 REGION = "demo-karst"
@@ -94,14 +96,6 @@ def _job_stats(output: str) -> dict[str, int]:
     stats = output.split("Job stats:", 1)[1].split("Select jobs", 1)[0]
     rows = re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M)
     return {rule: int(n) for rule, n in rows if rule != "total"}
-
-
-def _mb(text: str) -> float:
-    """sacct memory ("473704K", "4000M", "4Gn") in MB (Slurm's binary units: 1M = 1024K)."""
-    match = re.fullmatch(r"([\d.]+)([KMGT]?)[nc]?", text.strip())
-    assert match, f"unexpected sacct memory value {text!r}"
-    value, unit = float(match.group(1)), match.group(2) or "M"
-    return value * {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}[unit]
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +166,9 @@ def sacct_jobs(slurm_run) -> pd.DataFrame:
     jobs = table[~table["JobIDRaw"].str.contains(r"\.")].copy()
     steps = table[table["JobIDRaw"].str.contains(r"\.")].copy()
     steps["job"] = steps["JobIDRaw"].str.split(".").str[0]
-    steps["maxrss_mb"] = steps["MaxRSS"].map(lambda v: _mb(v) if v else 0.0)
+    steps["maxrss_mb"] = steps["MaxRSS"].map(slurm_mb)
     jobs["rule"] = jobs["Comment"].str.extract(r"^rule_(\w+?)(?:_wildcards_.*)?$", expand=False)
-    jobs["reqmem_mb"] = jobs["ReqMem"].map(_mb)
+    jobs["reqmem_mb"] = jobs["ReqMem"].map(slurm_mb)
     jobs["maxrss_mb"] = jobs["JobIDRaw"].map(steps.groupby("job")["maxrss_mb"].max())
     jobs["asked_mem_mb"] = jobs["Comment"].map(lambda c: asked.get(c, (None, None))[0])
     jobs["asked_cpus"] = jobs["Comment"].map(lambda c: asked.get(c, (None, None))[1])

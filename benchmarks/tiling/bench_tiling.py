@@ -215,7 +215,35 @@ def run_config(args, executor: str, tiles: int, base: Path) -> dict:
     t0 = time.time()
     figures = timed(cmd, workdir, args.out / f"{name}.log", env)
     print(f"{name}: {time.time() - t0:.0f} s", flush=True)
-    return record(args, name, executor, tiles, tile_px, workdir, figures)
+    out = record(args, name, executor, tiles, tile_px, workdir, figures)
+    if executor == "slurm":
+        out["slurm_jobs"] = sacct_jobs(t0)
+    return out
+
+
+def sacct_jobs(since: float) -> list[dict]:
+    """Every Slurm job since ``since`` (the run's): its comment (rule and wildcards), state, the
+    memory it asked for and the largest MaxRSS of its steps, in MB."""
+    from karstflow.resources import slurm_mb
+
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 1))
+    fields = "JobIDRaw,Comment%200,State,ReqMem,MaxRSS"
+    text = subprocess.run(
+        ["sacct", "-P", "-n", "--starttime", start, f"--format={fields}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    jobs: dict[str, dict] = {}
+    for line in text.splitlines():
+        job_id, comment, state, req_mem, max_rss = line.split("|")
+        main_id = job_id.split(".")[0]
+        if "." not in job_id:
+            jobs[main_id] = {"job": comment, "state": state, "req_mem_mb": slurm_mb(req_mem), "max_rss_mb": 0.0}
+        elif main_id in jobs:
+            jobs[main_id]["max_rss_mb"] = max(jobs[main_id]["max_rss_mb"], slurm_mb(max_rss))
+    return list(jobs.values())
 
 
 def collect(args, name: str, base: Path) -> dict:
@@ -294,6 +322,20 @@ def summarise(runs: list[dict]) -> str:
             f"| {r['name']} | {r['tiles']} | {r['wall_s']:.0f} | {cpu:.0f} | {len(jobs)} | {peak:.0f} |"
             f" {r['overhead_per_job_s']:.1f} | {startup_s(jobs):.1f} |"
         )
+    for r in runs:
+        if r.get("slurm_jobs"):
+            over = [j for j in r["slurm_jobs"] if j["max_rss_mb"] > j["req_mem_mb"]]
+            failed = [j for j in r["slurm_jobs"] if j["state"] != "COMPLETED"]
+            lines += [
+                "",
+                f"{r['name']}: {len(r['slurm_jobs'])} Slurm jobs, {len(failed)} not COMPLETED; "
+                f"{len(over)} used more memory (sacct MaxRSS) than they asked for (ReqMem)"
+                + (
+                    ": " + ", ".join(f"{j['job']} {j['max_rss_mb']:.0f} > {j['req_mem_mb']:.0f} MB" for j in over)
+                    if over
+                    else "."
+                ),
+            ]
     mpx = runs[0]["size_px"] ** 2 / 1e6
     stages = sorted({j["stage"] for r in runs for j in r["jobs"] if j["rule"] != "demo_karst"})
     lines += ["", "Job seconds per megapixel, by stage (sum over the stage's jobs / region Mpx):", ""]

@@ -491,3 +491,18 @@ def memory_excess(
         if job.max_rss_mb > mem_mb:
             excess.append((job, mem_mb))
     return excess
+
+
+def slurm_mb(text: str) -> float:
+    """A memory figure of sacct ("473704K", "4000M", "4Gn", "1.5G") in MB (Slurm's binary
+    units: 1M = 1024K); 0 for an empty field (a job step that recorded none)."""
+    import re
+
+    text = text.strip()
+    if not text:
+        return 0.0
+    match = re.fullmatch(r"([\d.]+)([KMGT]?)[nc]?", text)
+    if not match:
+        raise ValueError(f"not a sacct memory figure: {text!r}")
+    value, unit = float(match.group(1)), match.group(2) or "M"
+    return value * {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}[unit]
