@@ -44,7 +44,9 @@ TILE_PX = 4096
 
 
 def base_rule(rule: str) -> str:
-    return re.sub(r"_(tile)$", "", rule)
+    """The rule of a benchmark file's stem: without the tile suffix and the year
+    (services_water_yield_2020 -> services_water_yield; its years are its jobs)."""
+    return re.sub(r"_(19|20)\d\d(?=_mosaic$|$)", "", re.sub(r"_tile$", "", rule))
 
 
 def costs(run: dict) -> tuple[dict[str, dict], float, float]:
@@ -126,12 +128,12 @@ def table(runs: list[dict]) -> str:
         "| resolution | pixels | " + " | ".join(f"{n} node{'s' if n > 1 else ''}" for n in NODES) + " |",
         "|---|---:|" + "---:|" * len(NODES),
     ]
-    notes = set()
+    notes: dict[str, set[str]] = defaultdict(set)
     for label, mpx in REGIONS.items():
         cells = []
         for nodes in NODES:
             wall, too_big = project(rule_costs, per_job_s, base_mb, threads, run["years"], mpx, nodes)
-            notes.update(too_big)
+            notes[label].update(too_big)
             cells.append(f"{wall / 3600:.1f} h")
         lines.append(f"| {label} | {mpx:,.0f} Mpx | " + " | ".join(cells) + " |")
     serial = {
@@ -145,8 +147,10 @@ def table(runs: list[dict]) -> str:
         f"Untiled rules: {sum(serial.values()):.2f} s per Mpx in all, which no number of nodes shortens; "
         "the largest: " + ", ".join(f"{rule} {v:.2f}" for rule, v in top) + ".",
     ]
-    if notes:
-        lines += ["", "Region rules whose projected memory exceeds one node: " + ", ".join(sorted(notes)) + "."]
+    for label, rules in notes.items():
+        if rules:
+            names = ", ".join(sorted(rules))
+            lines += ["", f"Region rules whose projected memory at {label} exceeds one node: {names}."]
     return "\n".join(lines) + "\n"
 
 
