@@ -316,16 +316,17 @@ def startup_s(jobs: list[dict]) -> float:
 
 def summarise(runs: list[dict]) -> str:
     lines = [
-        "| run | tiles | wall (s) | CPU (s) | jobs | peak job RSS (MB) | scheduling per job (s)"
-        " | start-up per job (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | tiles | wall (s) | CPU, jobs (s) | CPU, run (s) | jobs | peak job RSS (MB)"
+        " | scheduling per job (s) | start-up per job (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         jobs = [j for j in r["jobs"] if j["rule"] != "demo_karst"]
         cpu = sum(j["cpu_time_s"] for j in jobs if not math.isnan(j["cpu_time_s"]))
         peak = max(j["max_rss_mb"] for j in jobs if not math.isnan(j["max_rss_mb"]))
         lines.append(
-            f"| {r['name']} | {r['tiles']} | {r['wall_s']:.0f} | {cpu:.0f} | {len(jobs)} | {peak:.0f} |"
+            f"| {r['name']} | {r['tiles']} | {r['wall_s']:.0f} | {cpu:.0f} | {r['user_s'] + r['sys_s']:.0f}"
+            f" | {len(jobs)} | {peak:.0f} |"
             f" {r['overhead_per_job_s']:.1f} | {startup_s(jobs):.1f} |"
         )
     for r in runs:
@@ -381,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME",
         help="do not run: record the runs NAME (e.g. local-1tiles) already made in --work from their logs in --out",
     )
+    parser.add_argument("--summary-only", action="store_true", help="run nothing: rewrite runs.json and summary.md")
     args = parser.parse_args(argv)
     for tiles in args.tiles:
         if math.isqrt(tiles) ** 2 != tiles:
@@ -392,7 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     # rerun) one at a time; runs.json and summary.md hold every record there is
     records = args.out / "runs"
     records.mkdir(exist_ok=True)
-    if args.collect:
+    if args.summary_only:
+        done = []
+    elif args.collect:
         done = [collect(args, name, base) for name in args.collect]
     else:
         done = [run_config(args, ex, tiles, base) for ex in args.executor for tiles in args.tiles]
