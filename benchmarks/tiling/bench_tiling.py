@@ -264,8 +264,14 @@ def collect(args, name: str, base: Path) -> dict:
     parts = [time_figures(log) for log in logs]
     figures = {key: sum(p[key] for p in parts) for key in ("wall_s", "user_s", "sys_s")}
     figures["max_rss_kb"] = max(p["max_rss_kb"] for p in parts)
-    out = record(args, name, executor, tiles, tile_px_of(base, tiles), args.work / name, figures)
+    workdir = args.work / name
+    out = record(args, name, executor, tiles, tile_px_of(base, tiles), workdir, figures)
     out["invocations"] = len(logs)
+    if executor == "slurm":
+        # the run started when its first Snakemake log was opened (the log's name is the time)
+        first = min((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+        started = time.mktime(time.strptime(first.name.split(".")[0], "%Y-%m-%dT%H%M%S"))
+        out["slurm_jobs"] = sacct_jobs(started)
     return out
 
 
