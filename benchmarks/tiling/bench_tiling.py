@@ -267,6 +267,8 @@ def collect(args, name: str, base: Path) -> dict:
     workdir = args.work / name
     out = record(args, name, executor, tiles, tile_px_of(base, tiles), workdir, figures)
     out["invocations"] = len(logs)
+    # a run stopped before its end (its /usr/bin/time figures then cover the part it ran)
+    out["complete"] = "steps (100%) done" in logs[-1].read_text()
     if executor == "slurm":
         # the run started when its first Snakemake log was opened (the log's name is the time)
         first = min((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
@@ -331,7 +333,8 @@ def summarise(runs: list[dict]) -> str:
         cpu = sum(j["cpu_time_s"] for j in jobs if not math.isnan(j["cpu_time_s"]))
         peak = max(j["max_rss_mb"] for j in jobs if not math.isnan(j["max_rss_mb"]))
         lines.append(
-            f"| {r['name']} | {r['tiles']} | {r['wall_s']:.0f} | {cpu:.0f} | {r['user_s'] + r['sys_s']:.0f}"
+            f"| {r['name']}{'' if r.get('complete', True) else ' (stopped, part)'} | {r['tiles']} | {r['wall_s']:.0f}"
+            f" | {cpu:.0f} | {r['user_s'] + r['sys_s']:.0f}"
             f" | {len(jobs)} | {peak:.0f} |"
             f" {r['overhead_per_job_s']:.1f} | {startup_s(jobs):.1f} |"
         )
