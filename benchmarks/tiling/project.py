@@ -21,6 +21,11 @@ The model (every assumption is a parameter below and is printed with the table):
   projected memory exceeds a node's is marked: it has to be split (per hydrological unit for
   flow routing) before such a region can run.
 - The rules run one after another (no overlap between stages): an upper bound.
+- Scheduling per job is what the Slurm runs measured (submission, the job step's start,
+  Snakemake in the allocation, and the executor plugin's status polling), on jobs of
+  seconds. The plugin looks again 10 s later each time no job has finished (up to 180 s),
+  so for tile jobs of minutes the wait after a wave can be a few times larger: at most
+  180 s per wave, an hour or two over the chain's waves at 30 m.
 """
 
 from __future__ import annotations
