@@ -17,7 +17,8 @@ end as Snakemake saw them): the difference is the job's scheduling overhead (for
 submission, queueing, the job step's start and the status polling). A job's start-up (the
 interpreter and imports, inside ``s``) is the median time of the quickest jobs.
 
-Writes ``<out>/runs.json`` (every job) and ``<out>/summary.md`` (the tables of the README);
+Writes ``<out>/runs/<executor>-<tiles>tiles.json`` (every job of a configuration) and
+``<out>/summary.md`` (the tables of the README, from every configuration recorded);
 ``project.py`` turns them into the projection for the southwest China karst.
 """
 
@@ -369,6 +370,14 @@ def summarise(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_runs(records: Path) -> list[dict]:
+    """The configurations recorded in ``records`` (``<out>/runs``): local before Slurm, by tiles."""
+    runs = [json.loads(p.read_text()) for p in sorted(records.glob("*.json"))]
+    if not runs:
+        raise SystemExit(f"{records}: no run recorded (run bench_tiling.py first)")
+    return sorted(runs, key=lambda r: (r["executor"] != "local", r["executor"], r["tiles"]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=4000, help="region edge in px (default 4000)")
@@ -391,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME",
         help="do not run: record the runs NAME (e.g. local-1tiles) already made in --work from their logs in --out",
     )
-    parser.add_argument("--summary-only", action="store_true", help="run nothing: rewrite runs.json and summary.md")
+    parser.add_argument("--summary-only", action="store_true", help="run nothing: rewrite summary.md")
     args = parser.parse_args(argv)
     for tiles in args.tiles:
         if math.isqrt(tiles) ** 2 != tiles:
@@ -400,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     base = generate(args)
     # one record per configuration as soon as it has run, so configurations can be run (and
-    # rerun) one at a time; runs.json and summary.md hold every record there is
+    # rerun) one at a time; summary.md holds every record there is
     records = args.out / "runs"
     records.mkdir(exist_ok=True)
     if args.summary_only:
@@ -411,10 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         done = [run_config(args, ex, tiles, base) for ex in args.executor for tiles in args.tiles]
     for run in done:
         (records / f"{run['name']}.json").write_text(json.dumps(run, indent=1))
-    runs = [json.loads(p.read_text()) for p in records.glob("*.json")]
-    runs = [r for r in runs if r["size_px"] == args.size]
-    runs.sort(key=lambda r: (r["executor"] != "local", r["executor"], r["tiles"]))
-    (args.out / "runs.json").write_text(json.dumps(runs, indent=1))
+    runs = [r for r in read_runs(records) if r["size_px"] == args.size]
     (args.out / "summary.md").write_text(summarise(runs))
     print(summarise(runs))
 

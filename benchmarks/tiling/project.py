@@ -1,7 +1,7 @@
 """Projection: wall time of the karst chain for the whole southwest China karst, from the
-measured cost per megapixel of each rule (benchmarks/tiling/bench_tiling.py's runs.json).
+measured cost per megapixel of each rule (the runs benchmarks/tiling/bench_tiling.py recorded).
 
-    python benchmarks/tiling/project.py benchmarks/tiling/results/runs.json
+    python benchmarks/tiling/project.py benchmarks/tiling/results --out benchmarks/tiling/results/projection.md
 
 The model (every assumption is a parameter below and is printed with the table):
 
@@ -31,13 +31,12 @@ The model (every assumption is a parameter below and is printed with the table):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
-from bench_tiling import median_of_smallest, startup_s  # the script's folder is on sys.path
+from bench_tiling import median_of_smallest, read_runs, startup_s  # the script's folder is on sys.path
 
 YEAR_SCALED = ("inputs_cube", "climate_", "greening_", "desertification_grades", "carbon_npp")
 REGIONS = {"30 m": 600.0, "10 m": 5400.0}  # Mpx
@@ -161,10 +160,10 @@ def table(runs: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path, help="runs.json of bench_tiling.py")
+    parser.add_argument("results", type=Path, help="bench_tiling.py's --out folder (its runs/*.json)")
     parser.add_argument("--out", type=Path, help="write the table here too (markdown)")
     args = parser.parse_args(argv)
-    text = table(json.loads(args.runs.read_text()))
+    text = table(read_runs(args.results / "runs"))
     print(text)
     if args.out:
         args.out.write_text(text)
