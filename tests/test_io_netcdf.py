@@ -40,3 +40,49 @@ def test_blocks_equal_the_whole_write_values_attrs_and_crs(tmp_path):
     np.testing.assert_array_equal(blocks["ndvi"].values, cube["ndvi"].values)
     with netCDF4.Dataset(tmp_path / "blocks.nc") as nc:
         assert nc["ndvi"].chunking() == [5, 32, 32]
+
+
+def test_rechunk_netcdf_keeps_every_stored_value_and_chunks_in_blocks(tmp_path):
+    """A cube stored as whole (y, x) planes (an int16 variable with scale and fill, a float
+    one, a 2-D one, a 1-D coordinate and a global attribute) comes out with the same raw and
+    decoded values and attributes, in 1 x block x block chunks."""
+    from karstflow.io import rechunk_netcdf
+
+    rng = np.random.default_rng(7)
+    years, ny, nx = 3, 37, 29
+    ndvi = rng.integers(-500, 9000, size=(years, ny, nx)) * 1e-4
+    ndvi[0, :4, :5] = np.nan  # stored as the int16 fill value
+    ds = xr.Dataset(
+        {
+            "ndvi": (("year", "y", "x"), ndvi, {"long_name": "NDVI", "units": "1"}),
+            "precipitation_mm": (("year", "y", "x"), rng.random((years, ny, nx)).astype("float32")),
+            "soil_depth_mm": (("y", "x"), rng.random((ny, nx))),
+        },
+        coords={"year": [2020, 2021, 2022], "y": np.arange(ny) * -30.0, "x": np.arange(nx) * 30.0},
+        attrs={"source": "test", "history": "made here"},
+    )
+    src, dst = tmp_path / "planes.nc", tmp_path / "blocks.nc"
+    encoding = {
+        "ndvi": {"dtype": "int16", "scale_factor": 1e-4, "_FillValue": -32768, "chunksizes": (1, ny, nx), "zlib": True},
+        "precipitation_mm": {"chunksizes": (1, ny, nx), "zlib": True},
+    }
+    ds.to_netcdf(src, engine="netcdf4", encoding=encoding)
+    rechunk_netcdf(src, dst, block_px=16)
+
+    with netCDF4.Dataset(src) as a, netCDF4.Dataset(dst) as b:
+        assert {k: a.getncattr(k) for k in a.ncattrs()} == {k: b.getncattr(k) for k in b.ncattrs()}
+        assert b["ndvi"].chunking() == [1, 16, 16]
+        assert b["precipitation_mm"].chunking() == [1, 16, 16]
+        assert b["soil_depth_mm"].chunking() == [16, 16]
+        for name in a.variables:
+            va, vb = a[name], b[name]
+            va.set_auto_maskandscale(False)
+            vb.set_auto_maskandscale(False)
+            assert va.dtype == vb.dtype, name
+            # assert_equal: a NaN _FillValue equals itself
+            attrs_a, attrs_b = ({k: v.getncattr(k) for k in v.ncattrs()} for v in (va, vb))
+            np.testing.assert_equal(attrs_a, attrs_b)
+            np.testing.assert_array_equal(va[...], vb[...], err_msg=name)
+    with xr.open_dataset(src) as a, xr.open_dataset(dst) as b:
+        xr.testing.assert_identical(a.load(), b.load())
+        assert np.isnan(b["ndvi"].values[0, :4, :5]).all()

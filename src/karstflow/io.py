@@ -237,6 +237,54 @@ def write_netcdf_blocks(ds: xr.Dataset, path: PathLike, *, block_px: int) -> Non
                         nc[name][..., window["y"], window["x"]] = np.asarray(block).astype(nc[name].dtype)
 
 
+#: On-disk chunk edge of the input cubes karstflow copies (``rechunk_netcdf``): a tile job
+#: reading its window decompresses its own chunks and a rim of at most one chunk.
+INPUT_CUBE_CHUNK_PX = 512
+
+
+def rechunk_netcdf(src: PathLike, dst: PathLike, *, block_px: int = INPUT_CUBE_CHUNK_PX) -> None:
+    """Copy the NetCDF ``src`` to ``dst`` with every ``(..., y, x)`` variable chunked on disk
+    as 1 x ... x ``block_px`` x ``block_px`` (zlib level 4); everything else as stored:
+    dimensions, dtypes, raw values (no masking or scaling on the way), attributes.
+
+    Why not a copy: a cube chunked as whole (y, x) planes, as many tools write them, makes
+    every tile job decompress the whole region to read its window (the 16 Mpx benchmark:
+    1.9 s for a 1 Mpx window of one variable, 2.0 s for all of it). Why not xarray with dask
+    chunks: reading such a file block by block decompresses each plane once per block. Here
+    each plane (one index of the leading dims) is read once and written into its chunks, so
+    memory is one plane of one variable. nccopy -c does the same, but is not a Python
+    dependency.
+    """
+    import itertools
+
+    import netCDF4
+
+    with netCDF4.Dataset(src) as nc_in, atomic_path(dst, suffix=".nc") as tmp:
+        with netCDF4.Dataset(tmp, "w", format=nc_in.data_model) as nc_out:
+            nc_out.setncatts({k: nc_in.getncattr(k) for k in nc_in.ncattrs()})
+            for name, dim in nc_in.dimensions.items():
+                nc_out.createDimension(name, None if dim.isunlimited() else len(dim))
+            for name, var in nc_in.variables.items():
+                var.set_auto_maskandscale(False)
+                attrs = {k: var.getncattr(k) for k in var.ncattrs()}
+                fill = attrs.pop("_FillValue", None)
+                spatial = var.dimensions[-2:] == ("y", "x")
+                kwargs: dict[str, Any] = {"fill_value": fill if fill is not None else False}
+                if spatial:
+                    h, w = var.shape[-2:]
+                    lead = (1,) * (var.ndim - 2)
+                    kwargs.update(zlib=True, complevel=4, chunksizes=(*lead, min(block_px, h), min(block_px, w)))
+                out = nc_out.createVariable(name, var.dtype, var.dimensions, **kwargs)
+                out.set_auto_maskandscale(False)
+                out.setncatts(attrs)
+                if not spatial:
+                    out[...] = var[...]
+                    continue
+                plane = (slice(None), slice(None))
+                for index in itertools.product(*(range(n) for n in var.shape[:-2])):
+                    out[(*index, *plane)] = var[(*index, *plane)]
+
+
 def read_cube(path: PathLike, *, chunks: Mapping[str, int] | None = None) -> xr.Dataset:
     """Open a NetCDF (or Zarr, by a ``.zarr`` suffix) cube lazily; ``chunks`` as dim -> size.
 

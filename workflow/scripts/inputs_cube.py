@@ -1,12 +1,13 @@
 """Entry script of rule inputs_cube: one NetCDF cube input, checked to lie on the region
-grid, copied unchanged (karstflow never resamples a cube: regridding a time series is the
-data maker's choice, see karstflow.grid.check_same_grid)."""
+grid, copied with its stored values unchanged (karstflow never resamples a cube: regridding
+a time series is the data maker's choice, see karstflow.grid.check_same_grid) but chunked
+on disk in blocks, so a tile job reads its window without decompressing the whole region
+(karstflow.io.rechunk_netcdf)."""
 
 import logging
-import shutil
 
 from karstflow.grid import RegionGrid
-from karstflow.io import atomic_path, read_cube, read_json
+from karstflow.io import read_cube, read_json, rechunk_netcdf
 from karstflow.runtime import run_script
 
 log = logging.getLogger("karstflow.scripts.inputs_cube")
@@ -18,8 +19,7 @@ def main(input, output, params, wildcards, threads=1) -> None:
     with read_cube(source) as cube:
         grid.check(cube, grid_source=str(input.grid), source=f"{source} (input {wildcards.layer})")
         log.info("%s (input %s): variables %s, on the region grid", source, wildcards.layer, list(cube.data_vars))
-    with atomic_path(output.cube) as tmp:
-        shutil.copyfile(source, tmp)
+    rechunk_netcdf(source, output.cube)
 
 
 if "snakemake" in globals():
