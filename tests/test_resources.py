@@ -159,7 +159,10 @@ def test_workflow_calibration_names_rules_of_the_workflow():
     assert {"terrain_dem", "greening_trend", "tile_mosaic", "terrain_derivatives_tile", "region_grid"} <= names
     assert cal.rules, "workflow/resources.yaml has no fitted rules"
     assert set(cal.rules) <= names
-    assert all(m.mem_base_mb > 0 and m.mem_mb_per_mpx >= 0 for m in cal.rules.values())
+    # a line that gives every job some memory: a rule measured at one size only (the mosaics,
+    # from the 16-tile benchmark run) gets the prior slope, and its base may clamp to 0
+    assert all(m.mem_base_mb >= 0 and m.mem_mb_per_mpx >= 0 for m in cal.rules.values())
+    assert all(m.mem_base_mb > 0 or m.mem_mb_per_mpx > 0 for m in cal.rules.values())
 
 
 # --- benchmark tables ---
