@@ -65,6 +65,7 @@ from pyproj import CRS
 from rasterio import features
 from rasterio.transform import rowcol
 
+from karstflow.grid import register_rio
 from karstflow.network import build_road_graph, travel_distance_m
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,7 @@ def _check_columns(name: str, layer: gpd.GeoDataFrame, columns: list[str]) -> No
 def _terrain_drivers(
     geoms: gpd.GeoSeries, dem: xr.DataArray, slope: xr.DataArray, aspect: xr.DataArray, ids: np.ndarray, id_column: str
 ) -> dict[str, np.ndarray]:
-    import rioxarray  # noqa: F401  (the .rio accessor; not at module level, see karstflow.grid._rio)
+    register_rio()
 
     shape = (dem.sizes["y"], dem.sizes["x"])
     transform = dem.rio.transform()

@@ -17,14 +17,15 @@ from affine import Affine
 from pyproj import CRS
 
 
-def _rio() -> None:
-    """Register rioxarray's ``.rio`` accessor before a function here uses it.
+def register_rio() -> None:
+    """Register rioxarray's ``.rio`` accessor; call it in a function before it uses ``.rio``.
 
     Imported on first use, not with the module: the Snakefile reads region grids at
     start-up (tile plans, job resources), and rioxarray (rasterio and dask.array with it)
     would add 0.8 s to every Snakemake start, and to every cluster job, which starts one.
     """
     import rioxarray  # noqa: F401
+
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class RegionGrid:
 
     def data_array(self, data: np.ndarray | Any, name: str | None = None, **attrs: Any) -> xr.DataArray:
         """Wrap a (..., height, width) array as a georeferenced DataArray on this grid."""
-        _rio()
+        register_rio()
         if tuple(data.shape[-2:]) != self.shape:
             raise ValueError(f"array shape {data.shape} does not match grid shape {self.shape}")
         dims = tuple(f"dim_{i}" for i in range(data.ndim - 2)) + ("y", "x")
@@ -143,7 +144,7 @@ class RegionGrid:
 
     def matches(self, da: xr.DataArray, atol: float | None = None) -> bool:
         """True when ``da`` lies exactly on this grid (CRS, shape and transform)."""
-        _rio()
+        register_rio()
         if da.rio.crs is None or CRS.from_user_input(da.rio.crs) != CRS.from_user_input(self.crs):
             return False
         if (da.sizes["y"], da.sizes["x"]) != self.shape:
@@ -161,7 +162,7 @@ def reproject_to_grid(
     """
     from rasterio.enums import Resampling
 
-    _rio()
+    register_rio()
     if da.rio.crs is None:
         raise ValueError(f"{source}: raster has no CRS; cannot place it on the region grid ({grid.crs})")
     if grid.matches(da):
@@ -206,7 +207,7 @@ def aoi_bounds(aoi, crs: str) -> tuple[float, float, float, float]:
 
 def describe_grid(da: xr.DataArray | xr.Dataset) -> str:
     """``"81 x 80 px, upper-left (600000, 2800020), pixel 30 x 30, EPSG:32648"``."""
-    _rio()
+    register_rio()
     ny, nx = da.sizes["y"], da.sizes["x"]
     x, y = np.asarray(da["x"].values, dtype=float), np.asarray(da["y"].values, dtype=float)
     dx = float(x[1] - x[0]) if nx > 1 else float("nan")
@@ -228,7 +229,7 @@ def check_same_grid(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, 
     pixel) and the CRS when both carry one. karstflow never resamples annual cubes
     silently: put every input on the region grid first.
     """
-    _rio()
+    register_rio()
     problem = None
     if (a.sizes.get("y"), a.sizes.get("x")) != (b.sizes.get("y"), b.sizes.get("x")):
         problem = "different sizes"
@@ -254,5 +255,5 @@ def check_same_grid(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, 
 
 def grid_template(grid: RegionGrid) -> xr.Dataset:
     """A data-less Dataset with the coordinates and CRS of ``grid`` (for :func:`check_same_grid`)."""
-    _rio()
+    register_rio()
     return xr.Dataset(coords=grid.coords()).rio.write_crs(grid.crs)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from karstflow.grid import register_rio
+
 PathLike = str | os.PathLike[str]
 
 
@@ -110,8 +112,8 @@ def write_raster(
     the ``band`` coordinate values when they are strings.
     """
     import rasterio
-    import rioxarray  # noqa: F401
 
+    register_rio()
     out_dtype = np.dtype(dtype or da.dtype)
     if nodata is None:
         if np.issubdtype(out_dtype, np.floating):
@@ -291,8 +293,7 @@ def read_cube(path: PathLike, *, chunks: Mapping[str, int] | None = None) -> xr.
     Float fill values become NaN; the CRS stays readable through ``ds.rio.crs`` when the
     file carries a CF grid mapping (``spatial_ref``).
     """
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
+    register_rio()
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"cube not found: {path}")

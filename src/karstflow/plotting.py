@@ -30,6 +30,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from karstflow.grid import register_rio  # noqa: E402
+
 __all__ = [
     "add_legend",
     "finish_map",
@@ -184,7 +186,7 @@ def raster_map(
     centred on 0 when ``symmetric``).
     """
     import numpy as np
-    import rioxarray  # noqa: F401  (the .rio accessor)
+    register_rio()
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     xmin, ymin, xmax, ymax = (float(b) for b in da.rio.bounds())

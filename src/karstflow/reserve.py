@@ -71,6 +71,8 @@ import xarray as xr
 from pyproj import CRS
 from rasterio import features
 
+from karstflow.grid import register_rio
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -291,7 +293,7 @@ def polygon_pixel_mean(polygons: gpd.GeoSeries, raster: xr.DataArray, *, name: s
     rule of driver x2 in :mod:`karstflow.drivers`). NaN where the polygon covers only
     nodata or lies outside the raster. Where polygons overlap, a pixel goes to the later one.
     """
-    import rioxarray  # noqa: F401  (the .rio accessor; not at module level, see karstflow.grid._rio)
+    register_rio()
 
     _same_crs(name, raster.rio.crs, polygons.crs)
     n = len(polygons)

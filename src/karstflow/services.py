@@ -78,6 +78,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from karstflow.grid import register_rio
+
 if TYPE_CHECKING:
     from karstflow.grid import RegionGrid
 
@@ -505,7 +507,7 @@ def flow_routing(dem: xr.DataArray) -> RoutingResult:
     to the drop over the distance (Freeman 1991 with exponent 1), and the accumulation
     counts the cell itself. Square pixels are required.
     """
-    import rioxarray  # noqa: F401  (the .rio accessor; not at module level, see karstflow.grid._rio)
+    register_rio()
     from affine import Affine
     from pysheds.grid import Grid
     from pysheds.sview import Raster, ViewFinder

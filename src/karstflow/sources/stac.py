@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from karstflow.grid import RegionGrid
+from karstflow.grid import RegionGrid, register_rio
 from karstflow.sources import (
     S2_BANDS,
     AoiOutsideDataError,
@@ -1088,7 +1088,7 @@ class StacSource(RemoteSource):
                 f"Install them, or configure regions.{self.region}.stac.collections.climate as a collection of "
                 "monthly COG items."
             )
-        import rioxarray  # noqa: F401 - registers .rio
+        register_rio()
         import xarray as xr
 
         asset = coll.assets[asset_key]
