@@ -93,6 +93,16 @@ def test_cut_and_mosaic_give_back_raster_and_cube(tmp_path):
     whole, again = read_cube(tmp_path / "cube.nc"), read_cube(tmp_path / "mosaic-cube.nc")
     xr.testing.assert_identical(whole, again)
     assert again.rio.crs == whole.rio.crs
+    # as stored: dtype, fill value and attributes of the spatial variable, chunked by tile
+    with (
+        xr.open_dataset(tmp_path / "cube.nc", decode_cf=False) as a,
+        xr.open_dataset(tmp_path / "mosaic-cube.nc", decode_cf=False) as b,
+    ):
+        assert a["ndvi"].dtype == b["ndvi"].dtype and a["ndvi"].attrs.keys() == b["ndvi"].attrs.keys()
+        for key, value in a["ndvi"].attrs.items():  # the fill value is NaN
+            np.testing.assert_array_equal(value, b["ndvi"].attrs[key])
+        np.testing.assert_array_equal(a["ndvi"].values, b["ndvi"].values)
+        assert b["ndvi"].encoding["chunksizes"] == (3, 32, 32) and b["ndvi"].encoding["zlib"]
 
 
 def test_a_file_off_the_grid_is_not_cut(tmp_path):

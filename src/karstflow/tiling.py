@@ -400,10 +400,10 @@ def _mosaic_rasters(tile_paths: Sequence[PathLike], tiles: Sequence[Tile], grid:
 
 
 def _mosaic_cubes(tile_paths: Sequence[PathLike], tiles: Sequence[Tile], grid: RegionGrid, dst: PathLike) -> None:
-    import dask.array
     import netCDF4
 
-    opened = [xr.open_dataset(p, decode_cf=False, decode_times=False) for p in tile_paths]
+    # cache=False: a tile's values, once written, are not kept with its Dataset
+    opened = [xr.open_dataset(p, decode_cf=False, decode_times=False, cache=False) for p in tile_paths]
     try:
         first = opened[0]
         for path, ds in zip(tile_paths[1:], opened[1:], strict=True):
@@ -427,21 +427,35 @@ def _mosaic_cubes(tile_paths: Sequence[PathLike], tiles: Sequence[Tile], grid: R
         coords = grid.coords()
         layout = layout.assign_coords(y=("y", coords["y"], first["y"].attrs), x=("x", coords["x"], first["x"].attrs))
         block = max(t.window.height for t in tiles)
-        for name in spatial:
-            var = first[name].variable
-            shape = tuple(grid.height if d == "y" else grid.width if d == "x" else var.sizes[d] for d in var.dims)
-            chunks = tuple(min(block, n) if d in ("y", "x") else n for d, n in zip(var.dims, shape, strict=True))
-            # zeros laid out lazily, chunk by chunk, so the layout never holds the region in memory
-            layout[name] = xr.Variable(var.dims, dask.array.zeros(shape, dtype=var.dtype, chunks=chunks), var.attrs)
         with atomic_path(dst, suffix=".nc") as tmp:
-            _write_raw_cube(layout, tmp, chunk_px=block)
+            _write_raw_cube(layout, tmp)
             with netCDF4.Dataset(tmp, "r+") as nc:
+                # the spatial variables are made here, empty, stored as _write_raw_cube stores
+                # them, and filled tile by tile: no array of the region's size is ever made
                 for name in spatial:
-                    nc[name].set_auto_maskandscale(False)
+                    var = first[name].variable
+                    shape = {d: grid.height if d == "y" else grid.width if d == "x" else var.sizes[d] for d in var.dims}
+                    for dim, size in shape.items():
+                        if dim not in nc.dimensions:
+                            nc.createDimension(dim, size)
+                    out = nc.createVariable(
+                        name,
+                        var.dtype,
+                        var.dims,
+                        zlib=True,
+                        complevel=4,
+                        chunksizes=[min(block, n) if d in ("y", "x") else n for d, n in shape.items()],
+                        fill_value=var.attrs.get("_FillValue"),
+                    )
+                    out.setncatts({k: v for k, v in var.attrs.items() if k != "_FillValue"})
+                    out.set_auto_maskandscale(False)
                 for ds, tile in zip(opened, tiles, strict=True):
                     s = tile.window.slices
                     for name in spatial:
                         nc[name][..., s["y"], s["x"]] = ds[name].values
+                    # an open tile keeps the chunks it read in its own HDF5 cache (64 MB a
+                    # variable); closed once written, the mosaic holds one tile, not all
+                    ds.close()
     finally:
         for ds in opened:
             ds.close()
