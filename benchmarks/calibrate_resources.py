@@ -2,9 +2,12 @@
 
 Usage:
     python benchmarks/calibrate_resources.py RUN [RUN ...] [--cover RUN ...] [--out workflow/resources.yaml]
-        [--mem-safety 1.2] [--runtime-safety 2.0]
+        [--mem-safety 1.2] [--runtime-safety 2.0] [--only GLOB ...]
 
 RUN is a run directory, optionally with the regions to read: ``DIR:region,region``.
+``--only '*_mosaic'`` refits only the rules matching the patterns, from these runs, and keeps
+every other rule (and the default) as ``--out`` has it: for a change to some rules' code, without
+rerunning every calibration run.
 
 Each run is a finished workflow run (a copy of the workflow with its config/config.yaml,
 results/<region>/grid.json and logs/benchmarks/...), best run with ``--cores 1`` so every job
@@ -13,18 +16,20 @@ slope; a rule measured at one size only gets slope 0 and its largest need as bas
 
 For every rule: work = pixels of the job's window (tile windows without their halo) x layers
 (years for karstflow.resources.YEAR_LAYER_RULES), in megapixel-layers; memory is the benchmark's
-max_rss (MB), time its wall seconds ``s``; both are fitted with karstflow.resources.fit_envelope
-(least squares shifted up to cover every job). ``--cover`` runs are covered but do not set the
-slopes: runs made under other conditions, e.g. the test suite's demo run, whose jobs compiled
-numba kernels (a few hundred MB more, the same at every size). The default for rules missing from the
-calibration is the largest base and slope over the calibrated rules. A rule whose fitted memory
-rises by no more than karstflow.resources.BASELINE_SPREAD_MB over its jobs' range of work has
-no measured slope: its slope is lost in the spread of the interpreter's baseline between runs.
-It gets PRIOR_MEM_MB_PER_MPX (``mem_slope_from: prior``) when the range is too short for that
-prior to have shown, else the largest slope the spread can hide, spread / range
-(``mem_slope_from: bound``); wall time likewise (BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX,
-``time_slope_from``). Wall times on a shared
-machine are noisy (other jobs compete for the cores): the runtime safety factor covers that.
+max_rss (MB) against the pixels the job holds at once (a mosaic: one tile,
+karstflow.resources.memory_pixels), time its wall seconds ``s`` against the work; both are
+fitted with karstflow.resources.fit_envelope (least squares shifted up to cover every job).
+``--cover`` runs are covered but do not set the slopes: runs made under other conditions, e.g.
+the test suite's demo run, whose jobs compiled numba kernels (a few hundred MB more, the same at
+every size). The default for rules missing from the calibration is the largest base and slope
+over the calibrated rules. A rule whose fitted memory rises by no more than
+karstflow.resources.BASELINE_SPREAD_MB over its jobs' range of work has no measured slope: its
+slope is lost in the spread of the interpreter's baseline between runs. It gets
+PRIOR_MEM_MB_PER_MPX (``mem_slope_from: prior``) when the range is too short for that prior to
+have shown, else the largest slope the spread can hide, spread / range (``mem_slope_from:
+bound``); wall time likewise (BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX, ``time_slope_from``).
+Wall times on a shared machine are noisy (other jobs compete for the cores): the runtime safety
+factor covers that.
 
 Prints one row per rule (jobs, largest work, largest max_rss, fitted line, the first-attempt
 mem_mb at the largest work, largest wall and CPU seconds) and the rules cheap enough to run as
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fnmatch
 import math
 import subprocess
 import sys
@@ -56,7 +62,9 @@ from karstflow.resources import (
     fit_envelope,
     fit_line,
     job_layers,
+    job_memory_work,
     job_work,
+    load_calibration,
     run_regions,
     workflow_rule_names,
     write_calibration,
@@ -84,7 +92,9 @@ HEADER = """\
 """
 
 
-Point = tuple[float, float, float, float]  # work (Mpx-layers), max_rss (MB), wall (s), cpu (s)
+# memory's work (Mpx-layers held), max_rss (MB), time's work (Mpx-layers read), wall (s), cpu (s);
+# the two works differ for a mosaic only (karstflow.resources.memory_pixels)
+Point = tuple[float, float, float, float, float]
 RunSpec = tuple[Path, list[str] | None]
 
 
@@ -116,7 +126,10 @@ def run_points(run: Path, only: list[str] | None = None) -> tuple[dict[str, list
     points: dict[str, list[Point]] = defaultdict(list)
     for job in jobs:
         if not math.isnan(job.max_rss_mb):
-            points[job.rule].append((job_work(job, sizes[job.region]), job.max_rss_mb, job.wall_s, job.cpu_s))
+            size = sizes[job.region]
+            points[job.rule].append(
+                (job_memory_work(job, size), job.max_rss_mb, job_work(job, size), job.wall_s, job.cpu_s)
+            )
     return points, {
         "run": str(run),
         "jobs": len(jobs),
@@ -151,12 +164,12 @@ def calibrate(
     for rule in sorted(set(fitted) | set(covered)):
         # a rule measured only in cover runs is fitted on them
         pts, extra = (fitted[rule], covered.get(rule, [])) if fitted.get(rule) else (covered[rule], [])
-        work = [p[0] for p in pts]
+        held, work = [p[0] for p in pts], [p[2] for p in pts]
         mem_base, mem_slope, slope_from = _slope(
-            work, [p[1] for p in pts], [(p[0], p[1]) for p in extra], BASELINE_SPREAD_MB, PRIOR_MEM_MB_PER_MPX
+            held, [p[1] for p in pts], [(p[0], p[1]) for p in extra], BASELINE_SPREAD_MB, PRIOR_MEM_MB_PER_MPX
         )
         time_base, time_slope, time_from = _slope(
-            work, [p[2] for p in pts], [(p[0], p[2]) for p in extra], BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX
+            work, [p[3] for p in pts], [(p[2], p[3]) for p in extra], BASELINE_SPREAD_S, PRIOR_TIME_S_PER_MPX
         )
         models[rule] = RuleModel(
             mem_base_mb=mem_base,
@@ -165,7 +178,7 @@ def calibrate(
             time_s_per_mpx=time_slope,
             layers="years" if job_layers(rule, 2) == 2 else "1",
             jobs=len(pts) + len(extra),
-            max_work_mpx=max(work + [p[0] for p in extra]),
+            max_work_mpx=max(work + [p[2] for p in extra]),
             mem_slope_from=slope_from,
             time_slope_from=time_from,
         )
@@ -211,7 +224,7 @@ def local_candidates(points: dict[str, list[Point]], cal: Calibration) -> list[s
     nor CPU time growing with the work (fitted slopes, not the floor)."""
     chosen = []
     for rule, pts in points.items():
-        cpu = [(p[0], p[3]) for p in pts if not math.isnan(p[3])]
+        cpu = [(p[2], p[4]) for p in pts if not math.isnan(p[4])]
         if not cpu or max(p[1] for p in pts) > LOCAL_MAX_MEM_MB or max(c[1] for c in cpu) > LOCAL_MAX_CPU_S:
             continue
         m = cal.rules[rule]
@@ -223,6 +236,21 @@ def local_candidates(points: dict[str, list[Point]], cal: Calibration) -> list[s
     return sorted(chosen)
 
 
+def refit_only(cal: Calibration, base: Calibration, patterns: list[str]) -> Calibration:
+    """``base`` with the rules matching ``patterns`` (fnmatch) taken from ``cal``; the runs of
+    ``cal`` are added to ``fitted_from`` with the patterns they were used for."""
+    chosen = {rule: m for rule, m in cal.rules.items() if any(fnmatch.fnmatch(rule, p) for p in patterns)}
+    if not chosen:
+        raise SystemExit(f"--only {' '.join(patterns)}: no rule of these runs matches")
+    return Calibration(
+        rules={**base.rules, **chosen},
+        default=base.default,
+        mem_safety=cal.mem_safety,
+        runtime_safety=cal.runtime_safety,
+        fitted_from=[*base.fitted_from, *({**run, "rules": list(patterns)} for run in cal.fitted_from)],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("runs", nargs="+", type=parse_run, help="finished workflow runs: DIR or DIR:region,region")
@@ -230,19 +258,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "workflow" / "resources.yaml")
     parser.add_argument("--mem-safety", type=float, default=MEM_SAFETY)
     parser.add_argument("--runtime-safety", type=float, default=RUNTIME_SAFETY)
+    parser.add_argument("--only", nargs="+", metavar="GLOB", help="refit only these rules; keep the others of --out")
     args = parser.parse_args(argv)
     cal, points = calibrate(args.runs, args.mem_safety, args.runtime_safety, cover=args.cover)
+    if args.only:
+        cal = refit_only(cal, load_calibration(args.out), args.only)
+        points = {rule: pts for rule, pts in points.items() if any(fnmatch.fnmatch(rule, p) for p in args.only)}
     print(
         f"{'rule':34s} {'jobs':>4s} {'max Mpx':>8s} {'max rss':>8s} {'base MB':>8s} {'MB/Mpx':>8s} "
         f"{'mem_mb':>7s} {'max s':>7s} {'base s':>7s} {'s/Mpx':>8s} {'max cpu':>7s}"
     )
     for rule, pts in sorted(points.items()):
         m = cal.rules[rule]
-        mem_mb, _ = estimate(rule, round(m.max_work_mpx * 1e6), 1, calibration=cal)
+        held = round(max(p[0] for p in pts) * 1e6)
+        mem_mb, _ = estimate(rule, round(m.max_work_mpx * 1e6), 1, calibration=cal, mem_pixels=held)
         print(
             f"{rule:34s} {m.jobs:4d} {m.max_work_mpx:8.3f} {max(p[1] for p in pts):8.1f} {m.mem_base_mb:8.1f} "
-            f"{m.mem_mb_per_mpx:8.2f} {mem_mb:7d} {max(p[2] for p in pts):7.1f} {m.time_base_s:7.1f} "
-            f"{m.time_s_per_mpx:8.2f} {max(p[3] for p in pts):7.1f}"
+            f"{m.mem_mb_per_mpx:8.2f} {mem_mb:7d} {max(p[3] for p in pts):7.1f} {m.time_base_s:7.1f} "
+            f"{m.time_s_per_mpx:8.2f} {max(p[4] for p in pts):7.1f}"
         )
     print("localrules candidates:", ", ".join(local_candidates(points, cal)))
     write_calibration(cal, args.out, HEADER)

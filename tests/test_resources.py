@@ -24,6 +24,7 @@ from karstflow.resources import (
     job_pixels,
     load_calibration,
     memory_excess,
+    memory_pixels,
     workflow_rule_names,
     write_calibration,
 )
@@ -133,6 +134,20 @@ def test_job_pixels_tile_windows_with_halo():
     assert job_layers("terrain_derivatives", 24) == 1
 
 
+def test_a_mosaic_holds_one_tile_and_takes_the_region_s_time():
+    grid = RegionGrid.from_bounds("EPSG:32648", 30, (0, 0, 3000, 3000))  # 100 x 100 px
+    assert memory_pixels("greening_cube_mosaic", grid, 64) == 64 * 64  # the largest tile
+    assert memory_pixels("greening_cube_mosaic", grid, 256) == 100 * 100  # one tile is the region
+    assert memory_pixels("greening_cube_tile", grid, 64, "r001c001", halo_px=1) == 37 * 37
+    assert memory_pixels("greening_cube", grid) == 10_000
+    cal = _calibration(x_mosaic=RULE_X)
+    # 100 Mpx read, 1 Mpx held: mem 1.2 x (300 + 200 x 1) + 400 = 1000 MB;
+    # time 2.0 x (30 + 120 x 100) s = 401 min
+    assert estimate("x_mosaic", 100_000_000, mem_pixels=1_000_000, calibration=cal) == (1000, 401)
+    # layers count for both: 1 Mpx x 3 held, 1.2 x (300 + 600) + 400
+    assert estimate("x_mosaic", 100_000_000, 3, mem_pixels=1_000_000, calibration=cal)[0] == 1480
+
+
 # --- the calibration file ---
 
 
@@ -190,7 +205,8 @@ def _fake_run(root: Path, size_px: int, measured: dict[str, tuple[float, float]]
     (root / "workflow" / "rules" / "x.smk").write_text(
         "rule terrain_dem:\n    output: 'a'\n\nrule greening_trend:\n    output: 'b'\n\n"
         "rule terrain_derivatives:\n    output: 'c'\n\n"
-        "use rule terrain_derivatives as terrain_derivatives_tile with:\n    output: 'd'\n"
+        "use rule terrain_derivatives as terrain_derivatives_tile with:\n    output: 'd'\n\n"
+        "rule greening_cube_mosaic:\n    output: 'e'\n"
     )
     for rel, (wall, rss) in measured.items():
         path = root / "logs" / "benchmarks" / "r" / rel
@@ -232,6 +248,27 @@ def test_calibrate_script_fits_two_runs_exactly(tmp_path):
     cal, _ = module.calibrate([small, large], cover=[(cold, ["r"])])
     assert (cal.rules["terrain_dem"].mem_base_mb, cal.rules["terrain_dem"].mem_mb_per_mpx) == pytest.approx((800, 200))
     assert [r["role"] for r in cal.fitted_from] == ["fit", "fit", "cover"]
+
+
+def test_calibrate_script_fits_a_mosaic_s_memory_on_one_tile_and_its_time_on_the_region(tmp_path):
+    # 1000 px in 500 px tiles, 2000 px in 1000 px tiles, 4 years: a mosaic holds 1 and 4
+    # Mpx-layers (300, 900 MB: 100 + 200/Mpx-layer) and reads 4 and 16 (130, 490 s: 10 + 30/Mpx-layer)
+    small = _fake_run(tmp_path / "a", 1000, {"greening_cube_mosaic.tsv": (130, 300)}, tile_px=500)
+    large = _fake_run(tmp_path / "b", 2000, {"greening_cube_mosaic.tsv": (490, 900)}, tile_px=1000)
+    module = _calibrate_module()
+    cal, _ = module.calibrate([small, large])
+    m = cal.rules["greening_cube_mosaic"]
+    assert (m.mem_base_mb, m.mem_mb_per_mpx, m.mem_slope_from) == (pytest.approx(100.0), pytest.approx(200.0), "fit")
+    assert (m.time_base_s, m.time_s_per_mpx, m.time_slope_from) == (pytest.approx(10.0), pytest.approx(30.0), "fit")
+    # --only: the mosaic refitted from these runs, terrain_dem and the default kept from --out
+    out = tmp_path / "resources.yaml"
+    kept = RuleModel(mem_base_mb=123, mem_mb_per_mpx=4, time_base_s=5, time_s_per_mpx=6)
+    write_calibration(Calibration(rules={"terrain_dem": kept}, default=RULE_X, fitted_from=[{"run": "old"}]), out)
+    assert module.main([str(small), str(large), "--out", str(out), "--only", "*_mosaic"]) == 0
+    merged = load_calibration(out)
+    assert merged.rules["terrain_dem"] == kept and merged.default == RULE_X
+    assert merged.rules["greening_cube_mosaic"].mem_mb_per_mpx == pytest.approx(200.0)
+    assert [r.get("rules") for r in merged.fitted_from] == [None, ["*_mosaic"], ["*_mosaic"]]
 
 
 def test_calibrate_script_uses_the_prior_slope_it_cannot_measure(tmp_path):

@@ -263,6 +263,17 @@ def job_pixels(grid: RegionGrid, tile_px: int | None = None, tile: str | None = 
     return window.width * window.height
 
 
+def memory_pixels(
+    rule: str, grid: RegionGrid, tile_px: int | None = None, tile: str | None = None, halo_px: int = 0
+) -> int:
+    """Pixels a job holds in memory at once. A mosaic (``<rule>_mosaic``) reads the whole
+    region but writes it tile by tile (karstflow.tiling.mosaic), so it holds the largest tile;
+    its time still follows the region (:func:`job_pixels`). Every other job holds what it reads."""
+    if rule.endswith("_mosaic") and rule != "tile_mosaic" and tile_px:
+        return min(int(tile_px), grid.height) * min(int(tile_px), grid.width)
+    return job_pixels(grid, tile_px, tile, halo_px)
+
+
 def job_layers(rule: str, years: int) -> int:
     """Layers of a job of ``rule``: the region's years for cube rules, else 1."""
     return years if base_rule(rule) in YEAR_LAYER_RULES else 1
@@ -276,8 +287,11 @@ def estimate(
     *,
     attempt: int = 1,
     calibration: Calibration | None = None,
+    mem_pixels: int | None = None,
 ) -> tuple[int, int]:
-    """(mem_mb, runtime_min) for a job of ``rule`` reading ``pixels`` x ``layers``.
+    """(mem_mb, runtime_min) for a job of ``rule`` reading ``pixels`` x ``layers`` and holding
+    ``mem_pixels`` x ``layers`` of them in memory at once (default: all it reads;
+    :func:`memory_pixels`).
 
     mem_mb = ceil((max(floor, safety x (base + slope x work + per_thread x (threads - 1)))
                   + JOB_PROCESS_MB) x attempt),
@@ -293,7 +307,8 @@ def estimate(
     cal = calibration if calibration is not None else load_calibration()
     m = cal.model(rule)
     work = work_mpx(pixels, layers)
-    mem = m.mem_base_mb + m.mem_mb_per_mpx * work + m.mem_mb_per_thread * (threads - 1)
+    held = work if mem_pixels is None else work_mpx(mem_pixels, layers)
+    mem = m.mem_base_mb + m.mem_mb_per_mpx * held + m.mem_mb_per_thread * (threads - 1)
     seconds = m.time_base_s + m.time_s_per_mpx * work
     mem_mb = math.ceil((max(cal.mem_floor_mb, cal.mem_safety * mem) + JOB_PROCESS_MB) * attempt)
     runtime_min = math.ceil(max(cal.runtime_floor_min, cal.runtime_safety * seconds / 60.0) * attempt)
@@ -466,8 +481,14 @@ def run_regions(workdir: PathLike, only: Collection[str] | None = None) -> dict[
 
 
 def job_work(job: BenchmarkJob, size: RegionSize, halo_px: int = 0) -> float:
-    """Megapixel-layers of a measured job."""
+    """Megapixel-layers a measured job read (its time's work)."""
     pixels = job_pixels(size.grid, size.tile_px, job.tile, halo_px)
+    return work_mpx(pixels, job_layers(job.rule, size.years))
+
+
+def job_memory_work(job: BenchmarkJob, size: RegionSize, halo_px: int = 0) -> float:
+    """Megapixel-layers a measured job held at once (its memory's work; :func:`memory_pixels`)."""
+    pixels = memory_pixels(job.rule, size.grid, size.tile_px, job.tile, halo_px)
     return work_mpx(pixels, job_layers(job.rule, size.years))
 
 
@@ -487,7 +508,10 @@ def memory_excess(
             continue
         size = sizes[job.region]
         pixels = job_pixels(size.grid, size.tile_px, job.tile)
-        mem_mb, _ = estimate(job.rule, pixels, job_layers(job.rule, size.years), calibration=calibration)
+        held = memory_pixels(job.rule, size.grid, size.tile_px, job.tile)
+        mem_mb, _ = estimate(
+            job.rule, pixels, job_layers(job.rule, size.years), calibration=calibration, mem_pixels=held
+        )
         if job.max_rss_mb > mem_mb:
             excess.append((job, mem_mb))
     return excess

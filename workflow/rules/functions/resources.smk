@@ -15,6 +15,7 @@ from karstflow.resources import (
     job_layers,
     job_pixels,
     load_calibration,
+    memory_pixels,
 )
 from karstflow.tiling import halo_px as tile_halo_px
 
@@ -52,28 +53,36 @@ def _tile_halo(rule_name, wildcards, grid):
 
 
 def job_size(rule_name, wildcards):
-    """(pixels, layers) of a job: its region grid, or its tile's window with the halo."""
+    """(pixels, pixels held at once, layers) of a job: its region grid, or its tile's window
+    with the halo; a mosaic holds one tile (karstflow.resources.memory_pixels)."""
     region_id = getattr(wildcards, "region", None)
     if region_id is None or region_id not in config["regions"]:
-        return 0, 1  # a job over all regions (summary_table): collects, does not scale
-    years = len(region_years(config["regions"][region_id]))
+        # a job over all regions (summary_table): collects, does not scale
+        return 0, 0, 1
+    layers = job_layers(rule_name, len(region_years(config["regions"][region_id])))
     tile = getattr(wildcards, "tile", None)
+    tile_px = TILE_PX[region_id]
     grid = _region_grid_now(region_id)
     if grid is not None:
         halo = _tile_halo(rule_name, wildcards, grid) if tile else 0
-        return job_pixels(grid, TILE_PX[region_id], tile, halo), job_layers(
-            rule_name, years
+        return (
+            job_pixels(grid, tile_px, tile, halo),
+            memory_pixels(rule_name, grid, tile_px, tile, halo),
+            layers,
         )
     pixels = _parse_time_pixels(region_id)
     if tile:
-        pixels = min(pixels, TILE_PX[region_id] ** 2)
-    return pixels, job_layers(rule_name, years)
+        pixels = min(pixels, tile_px**2)
+    held = (
+        min(pixels, tile_px**2) if tile_px and rule_name.endswith("_mosaic") else pixels
+    )
+    return pixels, held, layers
 
 
 def _estimate(rule_name, wildcards, attempt, threads, rulename):
     # a step made by inheritance (`use ... as <name>`) shares the callable: the job's own rule name decides
     name = rulename or rule_name
-    pixels, layers = job_size(name, wildcards)
+    pixels, held, layers = job_size(name, wildcards)
     return estimate(
         name,
         pixels,
@@ -81,6 +90,7 @@ def _estimate(rule_name, wildcards, attempt, threads, rulename):
         threads or 1,
         attempt=attempt,
         calibration=RESOURCE_CALIBRATION,
+        mem_pixels=held,
     )
 
 
