@@ -7,8 +7,9 @@ The model (every assumption is a parameter below and is printed with the table):
 
 - Region: 540,000 km2 of the eight provinces' karst: 600 Mpx at 30 m, 5,400 Mpx at 10 m,
   24 years (2000-2023).
-- Cost per megapixel: each rule's job seconds per region megapixel, from the benchmark run
-  with the most tiles (the tiled rules' jobs are then tile-sized, as on a cluster). Rules
+- Cost per megapixel: each rule's job seconds per region megapixel, from the local tiled
+  run whose tiles are nearest in size to the projected ones (the tiled rules' jobs are then
+  tile-sized, as on a cluster). Rules
   whose work grows with the years (the annual cubes: inputs, climate, greening,
   desertification, CASA) scale by years / benchmark years; the others (terrain, the carbon
   storage and service maps of the first and last land-cover year) do not.
@@ -17,7 +18,8 @@ The model (every assumption is a parameter below and is printed with the table):
   measured, scaled to the projected tile size; a job costs its tile's share of the rule's
   time plus the measured overhead per job.
 - A rule that is not tiled (input harmonisation, flow routing, mosaics, summaries) is one
-  job on one node; its time and memory grow linearly with the pixels. A region rule whose
+  job on one node; its time grows linearly with the pixels, and so does its memory, except a
+  mosaic's, which writes one tile at a time and holds one tile. A region rule whose
   projected memory exceeds a node's is marked: it has to be split (per hydrological unit for
   flow routing) before such a region can run.
 - The rules run one after another (no overlap between stages): an upper bound.
@@ -69,12 +71,14 @@ def costs(run: dict) -> tuple[dict[str, dict], float, float]:
     out = {}
     for rule, rule_jobs in by_rule.items():
         tiled = any(j["tile"] for j in rule_jobs)
+        holds_a_tile = tiled or rule.endswith("_mosaic")  # karstflow.resources.memory_pixels
         seconds = sum(max(0.0, j["s"] - startup) for j in rule_jobs)
         peak = max(max(0.0, j["max_rss_mb"] - base_mb) for j in rule_jobs)
         out[rule] = {
             "tiled": tiled,
             "s_per_mpx": seconds / mpx,
-            "mb_per_mpx": peak / (tile_mpx if tiled else mpx),
+            "mb_per_mpx": peak / (tile_mpx if holds_a_tile else mpx),
+            "holds_a_tile": holds_a_tile,
             "jobs_per_tile": len(rule_jobs) / n_tiles if tiled else len(rule_jobs),
             "year_scaled": rule.startswith(YEAR_SCALED),
         }
@@ -108,14 +112,18 @@ def project(
             wall += math.ceil(n_jobs / (nodes * slots)) * job_s
         else:
             wall += c["s_per_mpx"] * region_mpx * scale + per_job_s * c["jobs_per_tile"]
-            if base_mb + c["mb_per_mpx"] * region_mpx * scale > NODE_MEMORY_MB:
+            held_mpx = min(tile_mpx, region_mpx) if c.get("holds_a_tile") else region_mpx
+            if base_mb + c["mb_per_mpx"] * held_mpx * scale > NODE_MEMORY_MB:
                 too_big.append(rule)
     return wall, too_big
 
 
 def table(runs: list[dict]) -> str:
     local = [r for r in runs if r["executor"] == "local"] or runs
-    run = max(local, key=lambda r: r["tiles"])
+    # the tiled run whose tiles are nearest the projected tiles' size (the per-tile costs
+    # and memory are measured closest to where they are used)
+    tiled = [r for r in local if r["tiles"] > 1] or local
+    run = min(tiled, key=lambda r: abs(math.log((r["tile_px"] or r["size_px"]) / TILE_PX)))
     rule_costs, startup, base_mb = costs(run)
     slurm = [r for r in runs if r["executor"] == "slurm"]
     # scheduling per job as measured through Slurm (it is what a cluster adds), else locally
