@@ -85,7 +85,8 @@ HEADER = """\
 #   mem_mb  = mem_base_mb + mem_mb_per_mpx x work (+ mem_mb_per_thread x (threads - 1))
 #   seconds = time_base_s + time_s_per_mpx x work
 # work = megapixels of the job's window (tile jobs: the tile with its halo) x layers
-# (layers: years = the region's years, for cubes). Fitted as the least-squares line shifted up
+# (layers: years = the region's years, for cubes); a mosaic's memory counts one tile
+# (karstflow.resources.memory_pixels). Fitted as the least-squares line shifted up
 # to cover every measured job; the workflow multiplies by mem_safety / runtime_safety, applies
 # the floors and scales by the attempt. Written by benchmarks/calibrate_resources.py from the
 # runs in fitted_from: regenerate rather than edit.
