@@ -105,6 +105,23 @@ def test_cut_and_mosaic_give_back_raster_and_cube(tmp_path):
         assert b["ndvi"].encoding["chunksizes"] == (3, 32, 32) and b["ndvi"].encoding["zlib"]
 
 
+def test_a_cube_mosaic_of_large_tiles_is_chunked_for_its_readers(tmp_path):
+    # tiles of 600 px: the mosaic is stored in 512 px chunks (karstflow.io.CUBE_CHUNK_PX), not
+    # one chunk per tile that every reader of a window would decompress whole
+    grid = RegionGrid("EPSG:32648", 30.0, (600_000.0, 2_900_000.0, 600_000.0 + 30 * 1200, 2_900_000.0 + 30 * 700))
+    values = np.random.default_rng(1).random((2, 700, 1200), dtype=np.float32)
+    cube = xr.Dataset({"ndvi": grid.data_array(values).rename(dim_0="year").assign_coords(year=[2000, 2001])})
+    write_netcdf(cube, tmp_path / "cube.nc")
+    tiles = plan_tiles(grid, 600)
+    parts = [tmp_path / f"{t.id}.nc" for t in tiles]
+    for t, part in zip(tiles, parts, strict=True):
+        assert cut(tmp_path / "cube.nc", part, grid, t.window)
+    mosaic(parts, tiles, grid, tmp_path / "mosaic.nc")
+    again = read_cube(tmp_path / "mosaic.nc")
+    xr.testing.assert_identical(read_cube(tmp_path / "cube.nc"), again)
+    assert again["ndvi"].encoding["chunksizes"] == (2, 512, 512)
+
+
 def test_a_file_off_the_grid_is_not_cut(tmp_path):
     other = RegionGrid("EPSG:32648", 10.0, GRID.bounds)
     write_raster(other.data_array(np.zeros(other.shape, "float32")), tmp_path / "fine.tif")

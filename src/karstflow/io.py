@@ -239,12 +239,13 @@ def write_netcdf_blocks(ds: xr.Dataset, path: PathLike, *, block_px: int) -> Non
                         nc[name][..., window["y"], window["x"]] = np.asarray(block).astype(nc[name].dtype)
 
 
-#: On-disk chunk edge of the input cubes karstflow copies (``rechunk_netcdf``): a tile job
-#: reading its window decompresses its own chunks and a rim of at most one chunk.
-INPUT_CUBE_CHUNK_PX = 512
+#: On-disk chunk edge of the cubes karstflow copies (``rechunk_netcdf``) or puts together from
+#: tiles (``karstflow.tiling.mosaic``): a job reading a window decompresses its own chunks and
+#: a rim of at most one chunk, whatever the tile size of the run that wrote the file.
+CUBE_CHUNK_PX = 512
 
 
-def rechunk_netcdf(src: PathLike, dst: PathLike, *, block_px: int = INPUT_CUBE_CHUNK_PX) -> None:
+def rechunk_netcdf(src: PathLike, dst: PathLike, *, block_px: int = CUBE_CHUNK_PX) -> None:
     """Copy the NetCDF ``src`` to ``dst`` with every ``(..., y, x)`` variable chunked on disk
     as 1 x ... x ``block_px`` x ``block_px`` (zlib level 4); everything else as stored:
     dimensions, dtypes, raw values (no masking or scaling on the way), attributes.

@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from karstflow.grid import RegionGrid
-from karstflow.io import atomic_path, gtiff_options, read_json, write_json
+from karstflow.io import CUBE_CHUNK_PX, atomic_path, gtiff_options, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +426,9 @@ def _mosaic_cubes(tile_paths: Sequence[PathLike], tiles: Sequence[Tile], grid: R
                 var.attrs["GeoTransform"] = " ".join(str(float(v)) for v in grid.transform.to_gdal())
         coords = grid.coords()
         layout = layout.assign_coords(y=("y", coords["y"], first["y"].attrs), x=("x", coords["x"], first["x"].attrs))
-        block = max(t.window.height for t in tiles)
+        # chunks of a tile where tiles are small, else of CUBE_CHUNK_PX: a whole large tile per
+        # chunk (64 MB for 2,000 px x 4 years) made every reader of a window decompress it all
+        block = min(max(t.window.height for t in tiles), CUBE_CHUNK_PX)
         with atomic_path(dst, suffix=".nc") as tmp:
             _write_raw_cube(layout, tmp)
             with netCDF4.Dataset(tmp, "r+") as nc:
