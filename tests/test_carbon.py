@@ -213,6 +213,32 @@ def test_year_month_needs_twelve_months_per_year():
         year_month(series, [2010, 2011], source="climate_monthly.nc")
 
 
+def test_fpar_endmembers_read_once_and_streamed_agree(monkeypatch):
+    # dask input: the cube read once (exact percentiles) and, forced past the size limit, each
+    # code streamed through the histogram (accurate to 2 / 2**17 in NDVI), on the same data
+    import karstflow.carbon as carbon
+
+    rng = np.random.default_rng(3)
+    ndvi = xr.DataArray(
+        rng.uniform(-0.2, 0.9, (3, 40, 50)), dims=("year", "y", "x"), coords={"year": [2001, 2002, 2003]}
+    )
+    ndvi[0, :5, :5] = np.nan
+    lc = xr.DataArray(rng.integers(1, 5, (40, 50)).astype(float), dims=("y", "x"))
+    lc[10, :] = np.nan
+    exact = fpar_endmembers(ndvi.chunk({"y": 16, "x": 16}), lc.chunk({"y": 16, "x": 16}))
+    by_numpy = [
+        float(np.percentile(ndvi.values[:, lc.values == c][np.isfinite(ndvi.values[:, lc.values == c])], 95))
+        for c in (1, 2, 3, 4)
+    ]
+    assert exact["code"].tolist() == [1, 2, 3, 4]
+    assert exact["ndvi_max"].tolist() == pytest.approx(by_numpy, abs=1e-12)
+    monkeypatch.setattr(carbon, "EXACT_ENDMEMBER_BYTES", 0)
+    streamed = fpar_endmembers(ndvi.chunk({"y": 16, "x": 16}), lc.chunk({"y": 16, "x": 16}))
+    assert streamed["n"].tolist() == exact["n"].tolist()
+    assert streamed["ndvi_max"].tolist() == pytest.approx(exact["ndvi_max"].tolist(), abs=2e-5)
+    assert streamed["sr_max"].tolist() == pytest.approx(exact["sr_max"].tolist(), rel=1e-3)
+
+
 def test_fpar_endmembers_per_vegetation_type():
     # 20 forest pixel-years with NDVI 0.70, 0.71, ..., 0.89 and 20 cropland ones 0.30 .. 0.49
     forest = 0.70 + 0.01 * np.arange(20)

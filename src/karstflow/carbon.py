@@ -206,6 +206,8 @@ def fpar_endmembers(
 
     v, lc = xr.broadcast(ndvi.astype(np.float64).clip(-0.999999, 0.999999), landcover)
     lc = lc.where(v.notnull())
+    if not hasattr(v.data, "dask") or v.nbytes <= EXACT_ENDMEMBER_BYTES:
+        return _endmembers_in_memory(v, lc, percentile, ndvi_min, sr_min)
     data = lc.data
     if hasattr(data, "dask"):
         import dask.array as dsa
@@ -228,6 +230,38 @@ def fpar_endmembers(
                 "ndvi_max": ndvi_max,
                 "sr_min": float(sr_min),
                 "sr_max": sr_max,
+            }
+        )
+    return pd.DataFrame(rows, columns=["code", "n", "ndvi_min", "ndvi_max", "sr_min", "sr_max"])
+
+
+#: Up to this size (the NDVI cube as float64) the end-members are exact percentiles of the
+#: cube read once; beyond it each code streams the cube through a fine histogram
+#: (karstflow.greening.percentile_endmembers), three passes a code.
+EXACT_ENDMEMBER_BYTES = 512 * 2**20
+
+
+def _endmembers_in_memory(
+    v: xr.DataArray, lc: xr.DataArray, percentile: float, ndvi_min: float, sr_min: float
+) -> pd.DataFrame:
+    """:func:`fpar_endmembers` on a cube read once: the pixel-years of each code picked from
+    it, the same values and so the same exact percentiles as one masked pass per code, which
+    read the cube three times a code (9 codes at 16 Mpx x 4 years: 550 s against ~20 s)."""
+    values = np.asarray(v.values, dtype=np.float64).ravel()
+    codes = np.asarray(lc.values, dtype=np.float64).ravel()
+    known = np.isfinite(values) & np.isfinite(codes)
+    values, codes = values[known], codes[known].astype(np.int64)
+    rows = []
+    for code in np.unique(codes[codes >= 0]):
+        x = values[codes == code]
+        rows.append(
+            {
+                "code": int(code),
+                "n": int(x.size),
+                "ndvi_min": float(ndvi_min),
+                "ndvi_max": float(np.percentile(x, percentile)),
+                "sr_min": float(sr_min),
+                "sr_max": float(np.percentile((1 + x) / (1 - x), percentile)),
             }
         )
     return pd.DataFrame(rows, columns=["code", "n", "ndvi_min", "ndvi_max", "sr_min", "sr_max"])
