@@ -51,6 +51,7 @@ from typing import Any
 from karstflow.resources import (
     BASELINE_SPREAD_MB,
     BASELINE_SPREAD_S,
+    JOB_PROCESS_MB,
     MEM_SAFETY,
     PRIOR_MEM_MB_PER_MPX,
     PRIOR_TIME_S_PER_MPX,
@@ -146,6 +147,7 @@ def calibrate(
     mem_safety: float = MEM_SAFETY,
     runtime_safety: float = RUNTIME_SAFETY,
     cover: list[Path | RunSpec] | None = None,
+    job_process_mb: int = JOB_PROCESS_MB,
 ) -> tuple[Calibration, dict[str, list[Point]]]:
     """The calibration fitted on ``runs``, covering the jobs of ``cover`` too, and the points of
     each rule (fitted and covered)."""
@@ -190,7 +192,12 @@ def calibrate(
         time_s_per_mpx=max(m.time_s_per_mpx for m in models.values()),
     )
     cal = Calibration(
-        rules=models, default=default, mem_safety=mem_safety, runtime_safety=runtime_safety, fitted_from=fitted_from
+        rules=models,
+        default=default,
+        mem_safety=mem_safety,
+        runtime_safety=runtime_safety,
+        job_process_mb=job_process_mb,
+        fitted_from=fitted_from,
     )
     points = {rule: fitted.get(rule, []) + covered.get(rule, []) for rule in models}
     return cal, points
@@ -248,6 +255,7 @@ def refit_only(cal: Calibration, base: Calibration, patterns: list[str]) -> Cali
         default=base.default,
         mem_safety=cal.mem_safety,
         runtime_safety=cal.runtime_safety,
+        job_process_mb=base.job_process_mb,
         fitted_from=[*base.fitted_from, *({**run, "rules": list(patterns)} for run in cal.fitted_from)],
     )
 
@@ -259,9 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "workflow" / "resources.yaml")
     parser.add_argument("--mem-safety", type=float, default=MEM_SAFETY)
     parser.add_argument("--runtime-safety", type=float, default=RUNTIME_SAFETY)
+    parser.add_argument(
+        "--job-process-mb",
+        type=int,
+        default=JOB_PROCESS_MB,
+        help="memory of Snakemake's process in a cluster job, beyond the script (sacct MaxRSS - max_rss)",
+    )
     parser.add_argument("--only", nargs="+", metavar="GLOB", help="refit only these rules; keep the others of --out")
     args = parser.parse_args(argv)
-    cal, points = calibrate(args.runs, args.mem_safety, args.runtime_safety, cover=args.cover)
+    cal, points = calibrate(args.runs, args.mem_safety, args.runtime_safety, args.cover, args.job_process_mb)
     if args.only:
         cal = refit_only(cal, load_calibration(args.out), args.only)
         points = {rule: pts for rule, pts in points.items() if any(fnmatch.fnmatch(rule, p) for p in args.only)}

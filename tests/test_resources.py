@@ -158,6 +158,9 @@ def test_calibration_round_trip_and_errors(tmp_path):
     back = load_calibration(path)
     assert back.rules["x"].mem_mb_per_mpx == 200
     assert estimate("x", 2_000_000, calibration=back) == (1240, 9)
+    # the Snakemake process of a cluster job, as the file gives it: 840 + 800 MB
+    write_calibration(Calibration(rules={"x": RULE_X}, job_process_mb=800), path)
+    assert estimate("x", 2_000_000, calibration=load_calibration(path)) == (1640, 9)
     path.write_text(yaml.safe_dump({"rules": {"x": {"mem_base_mb": 1}}}))
     with pytest.raises(ValueError, match=r"resources.yaml: rules.x: expected mem_base_mb"):
         load_calibration(path)

@@ -68,8 +68,11 @@ YEAR_LAYER_RULES = frozenset(
 MEM_FLOOR_MB = 500
 RUNTIME_FLOOR_MIN = 1
 #: Memory of the Snakemake process that runs a job inside its allocation, on top of the
-#: script the benchmark measures: on the local Slurm, sacct's MaxRSS of a job step was
-#: 474-673 MB where the script's own max_rss was 225-300 MB (tests/test_slurm.py).
+#: script the benchmark measures, for a calibration that does not give its own
+#: ``job_process_mb``: on the local Slurm, sacct's MaxRSS of a job step was 474-673 MB where
+#: the script's own max_rss was 225-300 MB (tests/test_slurm.py). workflow/resources.yaml
+#: sets 800: in the 4-tile benchmark run through Slurm, sacct's MaxRSS exceeded the script's
+#: max_rss by a median 186 MB and up to 797 MB (the soil retention tiles).
 JOB_PROCESS_MB = 400
 #: Safety factors on the fitted envelope. Memory (max_rss) repeats within a few per cent
 #: between runs; wall time on a shared machine varies by a factor of two or more.
@@ -164,6 +167,7 @@ class Calibration:
     runtime_safety: float = RUNTIME_SAFETY
     mem_floor_mb: int = MEM_FLOOR_MB
     runtime_floor_min: int = RUNTIME_FLOOR_MIN
+    job_process_mb: int = JOB_PROCESS_MB
     fitted_from: Sequence[Mapping[str, Any]] = field(default_factory=list)
 
     def model(self, rule: str) -> RuleModel:
@@ -188,6 +192,7 @@ class Calibration:
             "runtime_safety": self.runtime_safety,
             "mem_floor_mb": self.mem_floor_mb,
             "runtime_floor_min": self.runtime_floor_min,
+            "job_process_mb": self.job_process_mb,
             "default": self.default.to_dict(),
             "rules": {name: m.to_dict() for name, m in sorted(self.rules.items())},
         }
@@ -226,6 +231,7 @@ def load_calibration(path: PathLike | None = None) -> Calibration:
         ("runtime_safety", float, 1.0),
         ("mem_floor_mb", int, 1),
         ("runtime_floor_min", int, 1),
+        ("job_process_mb", int, 0),
     ):
         if key in raw:
             value = raw[key]
@@ -294,7 +300,7 @@ def estimate(
     :func:`memory_pixels`).
 
     mem_mb = ceil((max(floor, safety x (base + slope x work + per_thread x (threads - 1)))
-                  + JOB_PROCESS_MB) x attempt),
+                  + job_process_mb) x attempt),
     runtime_min = ceil(max(floor, safety x (base + slope x work) / 60) x attempt).
 
     The calibration runs used one thread; wall time is not divided by ``threads`` (dask and
@@ -310,7 +316,7 @@ def estimate(
     held = work if mem_pixels is None else work_mpx(mem_pixels, layers)
     mem = m.mem_base_mb + m.mem_mb_per_mpx * held + m.mem_mb_per_thread * (threads - 1)
     seconds = m.time_base_s + m.time_s_per_mpx * work
-    mem_mb = math.ceil((max(cal.mem_floor_mb, cal.mem_safety * mem) + JOB_PROCESS_MB) * attempt)
+    mem_mb = math.ceil((max(cal.mem_floor_mb, cal.mem_safety * mem) + cal.job_process_mb) * attempt)
     runtime_min = math.ceil(max(cal.runtime_floor_min, cal.runtime_safety * seconds / 60.0) * attempt)
     return mem_mb, runtime_min
 
