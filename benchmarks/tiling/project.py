@@ -118,12 +118,18 @@ def project(
     return wall, too_big
 
 
-def table(runs: list[dict]) -> str:
+def table(runs: list[dict], source: str | None = None) -> str:
     local = [r for r in runs if r["executor"] == "local"] or runs
-    # the tiled run whose tiles are nearest the projected tiles' size (the per-tile costs
-    # and memory are measured closest to where they are used)
-    tiled = [r for r in local if r["tiles"] > 1] or local
-    run = min(tiled, key=lambda r: abs(math.log((r["tile_px"] or r["size_px"]) / TILE_PX)))
+    if source is not None:
+        named = [r for r in runs if r["name"] == source]
+        if not named:
+            raise SystemExit(f"--from {source}: no such run (recorded: {', '.join(r['name'] for r in runs)})")
+        run = named[0]
+    else:
+        # the tiled run whose tiles are nearest the projected tiles' size (the per-tile costs
+        # and memory are measured closest to where they are used)
+        tiled = [r for r in local if r["tiles"] > 1] or local
+        run = min(tiled, key=lambda r: abs(math.log((r["tile_px"] or r["size_px"]) / TILE_PX)))
     rule_costs, startup, base_mb = costs(run)
     slurm = [r for r in runs if r["executor"] == "slurm"]
     # scheduling per job as measured through Slurm (it is what a cluster adds), else locally
@@ -170,8 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path, help="bench_tiling.py's --out folder (its runs/*.json)")
     parser.add_argument("--out", type=Path, help="write the table here too (markdown)")
+    parser.add_argument("--from", dest="source", metavar="NAME", help="project from this run (default: see above)")
     args = parser.parse_args(argv)
-    text = table(read_runs(args.results / "runs"))
+    text = table(read_runs(args.results / "runs"), args.source)
     print(text)
     if args.out:
         args.out.write_text(text)
