@@ -436,14 +436,15 @@ def _mosaic_cubes(tile_paths: Sequence[PathLike], tiles: Sequence[Tile], grid: R
                 # them, and filled tile by tile: no array of the region's size is ever made
                 for name in spatial:
                     var = first[name].variable
-                    shape = {d: grid.height if d == "y" else grid.width if d == "x" else var.sizes[d] for d in var.dims}
+                    dims = tuple(str(d) for d in var.dims)
+                    shape = {d: grid.height if d == "y" else grid.width if d == "x" else var.sizes[d] for d in dims}
                     for dim, size in shape.items():
                         if dim not in nc.dimensions:
                             nc.createDimension(dim, size)
                     out = nc.createVariable(
                         name,
                         var.dtype,
-                        var.dims,
+                        dims,
                         zlib=True,
                         complevel=4,
                         chunksizes=[min(block, n) if d in ("y", "x") else n for d, n in shape.items()],
