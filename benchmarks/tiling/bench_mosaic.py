@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_tiling import time_figures  # the script's folder is on sys.path
 
 ORIGIN = (600000.0, 2800000.0)  # UTM 48N, in the karst demo's area
 RESOLUTION = 30.0
@@ -66,13 +67,13 @@ def measure(folder: Path, size: int, tiles: int) -> tuple[float, float]:
     """(wall s, peak RSS MB) of putting the tiles together, in a process of its own."""
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_mosaic as b; "
     code += f"b.put_together(__import__('pathlib').Path({str(folder)!r}), {size}, {tiles})"
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], capture_output=True, text=True)
+    log = folder / "time.log"
+    with log.open("w") as out:
+        proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        raise SystemExit(f"mosaic of {tiles} tiles failed:\n{proc.stderr[-2000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.+)", proc.stderr)[1]
-    rss_kb = float(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)[1])
-    seconds = sum(float(p) * 60**i for i, p in enumerate(reversed(wall.split(":"))))
-    return seconds, rss_kb / 1024
+        raise SystemExit(f"mosaic of {tiles} tiles failed:\n{log.read_text()[-2000:]}")
+    figures = time_figures(log)
+    return figures["wall_s"], figures["max_rss_kb"] / 1024
 
 
 def main(argv: list[str] | None = None) -> None:

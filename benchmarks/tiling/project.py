@@ -40,6 +40,8 @@ from pathlib import Path
 
 from bench_tiling import median_of_smallest, read_runs, startup_s  # the script's folder is on sys.path
 
+from karstflow.resources import holds_one_tile
+
 YEAR_SCALED = ("inputs_cube", "climate_", "greening_", "desertification_grades", "carbon_npp")
 REGIONS = {"30 m": 600.0, "10 m": 5400.0}  # Mpx
 YEARS = 24
@@ -71,7 +73,7 @@ def costs(run: dict) -> tuple[dict[str, dict], float, float]:
     out = {}
     for rule, rule_jobs in by_rule.items():
         tiled = any(j["tile"] for j in rule_jobs)
-        holds_a_tile = tiled or rule.endswith("_mosaic")  # karstflow.resources.memory_pixels
+        holds_a_tile = tiled or holds_one_tile(rule)
         seconds = sum(max(0.0, j["s"] - startup) for j in rule_jobs)
         peak = max(max(0.0, j["max_rss_mb"] - base_mb) for j in rule_jobs)
         out[rule] = {

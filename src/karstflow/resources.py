@@ -269,13 +269,18 @@ def job_pixels(grid: RegionGrid, tile_px: int | None = None, tile: str | None = 
     return window.width * window.height
 
 
+def holds_one_tile(rule: str) -> bool:
+    """A mosaic (``<rule>_mosaic``, not the template) writes tile by tile: it holds one tile."""
+    return rule.endswith("_mosaic") and rule != "tile_mosaic"
+
+
 def memory_pixels(
     rule: str, grid: RegionGrid, tile_px: int | None = None, tile: str | None = None, halo_px: int = 0
 ) -> int:
     """Pixels a job holds in memory at once. A mosaic (``<rule>_mosaic``) reads the whole
     region but writes it tile by tile (karstflow.tiling.mosaic), so it holds the largest tile;
     its time still follows the region (:func:`job_pixels`). Every other job holds what it reads."""
-    if rule.endswith("_mosaic") and rule != "tile_mosaic" and tile_px:
+    if holds_one_tile(rule) and tile_px:
         return min(int(tile_px), grid.height) * min(int(tile_px), grid.width)
     return job_pixels(grid, tile_px, tile, halo_px)
 

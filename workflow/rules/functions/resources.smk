@@ -12,6 +12,7 @@ from karstflow.grid import RegionGrid
 from karstflow.resources import (
     FALLBACK_PIXELS,
     estimate,
+    holds_one_tile,
     job_layers,
     job_pixels,
     load_calibration,
@@ -73,9 +74,7 @@ def job_size(rule_name, wildcards):
     pixels = _parse_time_pixels(region_id)
     if tile:
         pixels = min(pixels, tile_px**2)
-    held = (
-        min(pixels, tile_px**2) if tile_px and rule_name.endswith("_mosaic") else pixels
-    )
+    held = min(pixels, tile_px**2) if tile_px and holds_one_tile(rule_name) else pixels
     return pixels, held, layers
 
 
