@@ -7,12 +7,17 @@ from snakemake.utils import min_version
 
 from karstflow.config import (
     check_config,
+    check_yaml_file,
     coerce_cli_strings,
     fill_defaults,
     load_schema,
 )
 
 min_version("9.0")
+
+# file and line of a syntax error, which Snakemake's own message does not name
+if Path("config/config.yaml").exists():
+    check_yaml_file("config/config.yaml")
 
 
 configfile: "config/config.yaml"

@@ -20,6 +20,9 @@ import yaml
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 SOURCES_AVAILABLE = ("local", "stac", "earthengine")
+#: Default of ``grid.max_pixels``: the southwest China karst at 10 m (5.4e9 px) fits; a
+#: resolution typed in the wrong unit (0.01 for 10) does not.
+MAX_PIXELS_DEFAULT = 10_000_000_000
 
 
 class ConfigError(ValueError):
@@ -34,6 +37,30 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` through libyaml when it is available."""
     return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+
+
+def check_yaml_file(path: str | Path) -> None:
+    """Raise :class:`ConfigError` naming the file, line and column of a YAML syntax error.
+
+    Snakemake's own message for a config file that does not parse names neither ("Config
+    file is not valid JSON or YAML", snakemake/common/configfile.py), so the Snakefile
+    parses its config file with this first. Files given with ``--configfile`` are read by
+    Snakemake's command line before the Snakefile runs, so they keep Snakemake's message.
+    """
+    path = Path(path)
+    try:
+        load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+
+        def at(mark: Any) -> str:
+            return f"line {mark.line + 1}, column {mark.column + 1}"
+
+        mark = err.problem_mark or err.context_mark
+        where = f", {at(mark)}" if mark is not None else ""
+        context = f" ({err.context} at {at(err.context_mark)})" if err.context and err.context_mark else ""
+        raise ConfigError(f"{path}{where}: YAML syntax error: {err.problem or err.context}{context}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: YAML syntax error: {err}") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -219,8 +246,74 @@ def _check_semantics(config: Mapping[str, Any], workdir: Path) -> None:
         aoi_path = (region.get("aoi") or {}).get("path")
         if aoi_path and not (workdir / aoi_path).exists():
             raise ConfigError(f"config key {key}.aoi.path: file not found: {aoi_path}")
+        _check_periods_in_years(key, region)
+        if "crs" in region:
+            _check_crs(f"{key}.crs", region["crs"])
+        if aoi_path:
+            _check_aoi_file(f"{key}.aoi.path", workdir / aoi_path)
+        _check_grid_size(key, region, workdir, int((config.get("grid") or {}).get("max_pixels", MAX_PIXELS_DEFAULT)))
         if source not in SOURCES_AVAILABLE:
             raise ConfigError(
                 f"config key {key}.source: {source!r} acquisition is not available in this version "
                 f"(available: {', '.join(SOURCES_AVAILABLE)})"
             )
+
+
+def _check_periods_in_years(key: str, region: Mapping[str, Any]) -> None:
+    """A period must lie within the region's years: its composites feed stages that read
+    only those years, so a period outside them would be fetched and never used."""
+    first, last = region["years"]["first"], region["years"]["last"]
+    for name, period in (region.get("periods") or {}).items():
+        start, end = date.fromisoformat(str(period["start"])), date.fromisoformat(str(period["end"]))
+        if start.year < first or end.year > last:
+            raise ConfigError(
+                f"config key {key}.periods.{name}: {start}..{end} lies outside the region's years "
+                f"{first}..{last} ({key}.years); move the period or widen the years"
+            )
+
+
+def _check_crs(key: str, value: str) -> None:
+    """An unknown CRS named by its config key, not by PROJ's internal text."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(value)
+    except CRSError:
+        raise ConfigError(
+            f"config key {key}: unknown CRS {value!r}; expected an EPSG code known to PROJ "
+            "(e.g. EPSG:32648, UTM 48N) or a WKT string"
+        ) from None
+
+
+def _check_aoi_file(key: str, path: Path) -> None:
+    """The AOI file opens, has features and a CRS; read from its header (pyogrio.read_info)."""
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(path)
+    except Exception as err:  # noqa: BLE001 (GDAL's errors are many; the message says which)
+        raise ConfigError(f"config key {key}: {path} cannot be read as a vector file: {err}") from None
+    if not info["features"]:
+        raise ConfigError(f"config key {key}: {path} has no features; the AOI needs at least one polygon")
+    if not info["crs"]:
+        raise ConfigError(
+            f"config key {key}: {path} has no CRS, so its extent cannot be put on the grid; "
+            "set one (e.g. ogr2ogr -a_srs EPSG:4326)"
+        )
+
+
+def _check_grid_size(key: str, region: Mapping[str, Any], workdir: Path, max_pixels: int) -> None:
+    from karstflow.grid import check_pixel_count, startup_pixels
+
+    px = startup_pixels(region, workdir)
+    if px is None:
+        return
+    if region.get("grid_like"):
+        where, what = f"{key}.grid_like", f"the grid of {region['grid_like']}"
+    else:
+        where, what = f"{key}.resolution_m", f"the region grid at {region['resolution_m']} m"
+    try:
+        check_pixel_count(px, max_pixels, what)
+    except ValueError as err:
+        raise ConfigError(f"config key {where}: {err}") from None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,6 +153,48 @@ class RegionGrid:
             return False
         tol = atol if atol is not None else self.resolution * 1e-6
         return bool(np.allclose(tuple(da.rio.transform())[:6], tuple(self.transform)[:6], atol=tol))
+
+
+def check_pixel_count(px: int, max_pixels: int, what: str) -> None:
+    """Raise ``ValueError`` when a grid of ``px`` pixels exceeds ``grid.max_pixels``."""
+    if px > max_pixels:
+        raise ValueError(
+            f"{what} has {px:,} px, more than grid.max_pixels ({max_pixels:,}); "
+            "check the resolution's unit (metres) or raise grid.max_pixels"
+        )
+
+
+def startup_pixels(region: Mapping[str, Any], workdir: str | Path = ".") -> int | None:
+    """The pixel count of a region's grid as far as it is known before any rule runs: from
+    the AOI bounds, the AOI file's extent (read with pyogrio, reprojected to the region CRS)
+    or the ``grid_like`` raster; None when a rule makes them (the demo's generated DEM).
+
+    Read at Snakemake start-up (tiling.auto_above_px, grid.max_pixels), so it reads file
+    headers only: no geometry, no pixels.
+    """
+    workdir = Path(workdir)
+    if region.get("grid_like"):
+        path = workdir / region["grid_like"]
+        if not path.exists():
+            return None
+        grid = RegionGrid.from_raster(path)
+        return grid.width * grid.height
+    aoi = region.get("aoi") or {}
+    if "bounds" in aoi:
+        xmin, ymin, xmax, ymax = (float(b) for b in aoi["bounds"])
+    elif aoi.get("path") and (workdir / aoi["path"]).exists():
+        import pyogrio
+        from pyproj import Transformer
+
+        info = pyogrio.read_info(workdir / aoi["path"])
+        xmin, ymin, xmax, ymax = (float(b) for b in info["total_bounds"])
+        if info["crs"]:
+            transformer = Transformer.from_crs(info["crs"], region["crs"], always_xy=True)
+            xmin, ymin, xmax, ymax = transformer.transform_bounds(xmin, ymin, xmax, ymax)
+    else:
+        return None
+    r = float(region["resolution_m"])
+    return math.ceil((xmax - xmin) / r) * math.ceil((ymax - ymin) / r)
 
 
 def reproject_to_grid(

@@ -70,6 +70,9 @@ class InputSpec:
     resampling: str | None = None
     units: str | None = None
     extension: str = ""
+    #: cubes: the variables a stage reads and the dimensions before (y, x)
+    variables: tuple[str, ...] = ()
+    leading_dims: tuple[str, ...] | None = None
 
     @property
     def required_columns(self) -> list[str]:
@@ -295,6 +298,7 @@ _SPECS: tuple[InputSpec, ...] = (
         "evi, kndvi) or the bands to compute it.",
         resampling="bilinear",
         extension="nc",
+        leading_dims=("year",),
     ),
     InputSpec(
         "carbonate", "raster", "Carbonate-rock mask (1 carbonate, 0 other).", resampling="nearest", extension="tif"
@@ -305,6 +309,7 @@ _SPECS: tuple[InputSpec, ...] = (
         "Bedrock exposure fraction 0..1 per year (NetCDF, dims year, y, x).",
         resampling="bilinear",
         extension="nc",
+        leading_dims=("year",),
     ),
     InputSpec(
         "climate",
@@ -312,6 +317,8 @@ _SPECS: tuple[InputSpec, ...] = (
         "Climate (NetCDF, dims year, y, x): temperature_c, precipitation_mm, solar_mj_m2, eto_mm.",
         resampling="bilinear",
         extension="nc",
+        variables=("temperature_c", "precipitation_mm", "solar_mj_m2", "eto_mm"),
+        leading_dims=("year",),
     ),
     InputSpec(
         "vegetation_scenes",
@@ -375,6 +382,7 @@ _SPECS: tuple[InputSpec, ...] = (
         "Soil grids (NetCDF, dims y, x): soil_depth_mm, pawc, sand_pct, silt_pct, clay_pct, organic_carbon_pct.",
         resampling="bilinear",
         extension="nc",
+        leading_dims=(),
     ),
     InputSpec(
         "biophysical",
@@ -522,9 +530,18 @@ def _check_column(values: pd.Series, column: Column, name: str, source: str) -> 
     return values
 
 
-def harmonise_vector(gdf: Any, name: str, entry: Mapping[str, Any], crs: str, source: str) -> Any:
+def harmonise_vector(
+    gdf: Any,
+    name: str,
+    entry: Mapping[str, Any],
+    crs: str,
+    source: str,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> Any:
     """The canonical form of a vector input: columns renamed and checked, values mapped,
-    geometry types checked, reprojected to ``crs`` (logged)."""
+    geometry types checked, reprojected to ``crs`` (logged). With the region grid's
+    ``bounds`` (in ``crs``), a layer none of whose features reaches the grid is an error
+    (a layer in the wrong CRS, or of another region, would otherwise give empty tables)."""
     spec = INPUTS[name]
     if gdf.crs is None:
         raise InputError(f"{source} (input {name}): the layer has no CRS; set one (e.g. with ogr2ogr -a_srs)")
@@ -544,6 +561,19 @@ def harmonise_vector(gdf: Any, name: str, entry: Mapping[str, Any], crs: str, so
         out = out.to_crs(crs)
     else:
         log.info("%s (input %s): %d features, already in %s", source, name, len(out), crs)
+    if bounds is not None:
+        from shapely.geometry import box
+
+        inside = out.geometry.intersects(box(*bounds))
+        if not inside.any():
+            raise InputError(
+                f"{source} (input {name}): none of its {len(out)} features reaches the region grid "
+                f"{tuple(round(b, 1) for b in bounds)} ({crs}); its extent there is "
+                f"{tuple(round(float(b), 1) for b in out.total_bounds)} (wrong CRS, or another region?)"
+            )
+        if not inside.all():
+            outside = int((~inside).sum())
+            log.warning("%s (input %s): %d of %d features lie outside the region grid", source, name, outside, len(out))
     return out
 
 

@@ -299,7 +299,16 @@ def read_cube(path: PathLike, *, chunks: Mapping[str, int] | None = None) -> xr.
     if not path.exists():
         raise FileNotFoundError(f"cube not found: {path}")
     engine = "zarr" if path.suffix == ".zarr" else "netcdf4"
-    return xr.open_dataset(path, engine=engine, chunks=dict(chunks) if chunks is not None else None)
+    ds = xr.open_dataset(path, engine=engine, chunks=dict(chunks) if chunks is not None else None)
+    from karstflow.checks import check_cube_dims
+
+    try:
+        # every stage reads its cubes here: (year, x, y) or lat/lon fail naming the file
+        check_cube_dims(ds, source=str(path), require_gridded=False)
+    except Exception:
+        ds.close()
+        raise
+    return ds
 
 
 def write_csv(df, path: PathLike, **kwargs: Any) -> None:

@@ -65,6 +65,11 @@ def results(path):
 
 # --- inputs ---
 
+# Every input is checked where it enters (karstflow.inputs, karstflow.checks); the grid and
+# input rules run before any stage's (a higher priority among the jobs ready to run), so
+# with keep-going off a bad townships file stops the run before the service maps are built.
+INPUT_CHECK_PRIORITY = 50
+
 
 def region_inputs(region_id):
     """The region's input entries, normalised (karstflow.inputs.input_spec)."""

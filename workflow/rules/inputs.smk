@@ -20,6 +20,7 @@ rule inputs_vector:
         benchmark_path("inputs_vector_{layer}")
     wildcard_constraints:
         layer=one_of(inputs_of_kind("vector")),
+    priority: INPUT_CHECK_PRIORITY
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -37,6 +38,7 @@ rule inputs_vector:
 rule inputs_table:
     input:
         source=raw_input_files,
+        landcover=landcover_maps_of_table,
     output:
         table=results("inputs/{layer}.csv"),
     log:
@@ -45,6 +47,7 @@ rule inputs_table:
         benchmark_path("inputs_table_{layer}")
     wildcard_constraints:
         layer=one_of(inputs_of_kind("table")),
+    priority: INPUT_CHECK_PRIORITY
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -71,6 +74,7 @@ rule inputs_raster:
         benchmark_path("inputs_raster_{layer}")
     wildcard_constraints:
         layer=one_of(inputs_of_kind("raster")),
+    priority: INPUT_CHECK_PRIORITY
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -98,6 +102,7 @@ rule inputs_landcover:
     wildcard_constraints:
         layer=one_of(inputs_of_kind("raster_by_year")),
         year=r"\d{4}",
+    priority: INPUT_CHECK_PRIORITY
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -127,6 +132,7 @@ rule inputs_cube:
         benchmark_path("inputs_cube_{layer}")
     wildcard_constraints:
         layer=one_of(inputs_of_kind("cube")),
+    priority: INPUT_CHECK_PRIORITY
     conda:
         "../envs/karstflow.yaml"
     threads: 1

@@ -14,6 +14,7 @@ checkpoint region_grid:
         log_path("region_grid"),
     benchmark:
         benchmark_path("region_grid")
+    priority: INPUT_CHECK_PRIORITY
     conda:
         "../envs/karstflow.yaml"
     threads: 1
@@ -22,6 +23,7 @@ checkpoint region_grid:
         runtime=runtime("region_grid"),
     params:
         grid=grid_settings,
+        max_pixels=config["grid"]["max_pixels"],
     message:
         "Deriving the analysis grid of {wildcards.region}"
     script:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import xarray as xr
 
 from karstflow import climate
+from karstflow.checks import check_variables
 from karstflow.grid import RegionGrid
 from karstflow.io import read_json, write_netcdf
 from karstflow.runtime import run_script
@@ -61,6 +62,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         monthly = convert(xr.concat(parts, dim="time"))
         origin = f"{product} via {kind}"
     monthly.attrs["origin"] = origin
+    # in canonical units now, so one range per variable whatever the source's units were
+    check_variables(monthly, source=origin)
     write_netcdf(monthly, output.monthly)
     log.info(
         "%s: monthly climate %s, %d months -> %s",

@@ -1,11 +1,13 @@
-"""Entry script of rule inputs_table: one table input with its columns mapped and checked."""
+"""Entry script of rule inputs_table: one table input with its columns mapped and checked;
+a table keyed by land-cover code also against the codes of the region's land-cover maps."""
 
 import logging
 
 import pandas as pd
 
+from karstflow.checks import check_codes, map_codes
 from karstflow.inputs import harmonise_table
-from karstflow.io import write_csv
+from karstflow.io import read_raster, write_csv
 from karstflow.runtime import run_script
 
 log = logging.getLogger("karstflow.scripts.inputs_table")
@@ -14,6 +16,14 @@ log = logging.getLogger("karstflow.scripts.inputs_table")
 def main(input, output, params, wildcards, threads=1) -> None:
     source = str(input.source[0] if isinstance(input.source, list) else input.source)
     table = harmonise_table(pd.read_csv(source), wildcards.layer, params.entry, source)
+    for path in input.get("landcover", []):
+        check_codes(
+            map_codes(read_raster(path).values),
+            table["lucode"],
+            table_source=f"{source} (input {wildcards.layer})",
+            column=params.entry.get("columns", {}).get("lucode", "lucode"),
+            map_source=path,
+        )
     write_csv(table, output.table, index=False)
 
 

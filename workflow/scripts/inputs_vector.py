@@ -15,7 +15,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
     grid = RegionGrid.from_dict(read_json(input.grid))
     source = str(input.source[0] if isinstance(input.source, list) else input.source)
     layer = harmonise_vector(
-        read_vector(source, layer=params.entry.get("layer")), wildcards.layer, params.entry, grid.crs, source
+        read_vector(source, layer=params.entry.get("layer")),
+        wildcards.layer,
+        params.entry,
+        grid.crs,
+        source,
+        bounds=grid.bounds,
     )
     write_vector(layer, output.layer)
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from karstflow.grid import RegionGrid, aoi_bounds
+from karstflow.grid import RegionGrid, aoi_bounds, check_pixel_count
 from karstflow.io import read_vector, write_json
 from karstflow.runtime import run_script
 
@@ -19,6 +19,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
         bounds = tuple(aoi["bounds"]) if "bounds" in aoi else aoi_bounds(read_vector(input.aoi), settings["crs"])
         grid = RegionGrid.from_bounds(settings["crs"], settings["resolution_m"], bounds)
         how = "from the AOI, snapped to the resolution"
+    # a grid a rule makes (an AOI file written by a rule) is not known at start-up
+    check_pixel_count(grid.width * grid.height, params.max_pixels, f"the grid of {wildcards.region} ({how})")
     log.info(
         "grid of %s (%s): %s, %s m, %d x %d px",
         wildcards.region,

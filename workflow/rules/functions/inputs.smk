@@ -38,3 +38,19 @@ def raw_input_name(region_id, name):
 
     entry = input_entry(region_id, name)
     return ", ".join(map(str, paths_of(entry))) if entry else ""
+
+
+def landcover_maps_of_table(wildcards):
+    """The region's land-cover input maps a table keyed by land-cover code is checked
+    against (every code of every map needs a row), so a carbon-pool or biophysical table
+    missing a code fails where it enters, naming the table; none for other tables, or when
+    the land cover is made by a stage (whose rules check it then)."""
+    if "lucode" not in INPUTS[wildcards.layer].required_columns:
+        return []
+    entry = input_entry(wildcards.region, "landcover")
+    if not entry:
+        return []
+    return [
+        f"results/{wildcards.region}/inputs/landcover_{year}.tif"
+        for year in sorted(entry["years"])
+    ]

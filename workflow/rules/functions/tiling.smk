@@ -3,43 +3,16 @@
 import json
 from pathlib import Path
 
-from karstflow.grid import RegionGrid
+from karstflow.grid import RegionGrid, startup_pixels
 from karstflow.tiling import plan_tiles
 
 TILE_ID_PATTERN = r"r\d{3}c\d{3}"
 
 
 def parse_time_grid_px(region):
-    """The region grid's pixel count as far as it can be known before anything runs: from
-    the AOI bounds, the AOI file or the grid_like raster; None when a rule makes them.
-    """
-    import math
-
-    if region.get("grid_like"):
-        if not os.path.exists(region["grid_like"]):
-            return None
-        grid = RegionGrid.from_raster(region["grid_like"])
-        return grid.width * grid.height
-    aoi = region.get("aoi") or {}
-    if "bounds" in aoi:
-        xmin, ymin, xmax, ymax = aoi["bounds"]
-    elif aoi.get("path") and os.path.exists(aoi["path"]):
-        import pyogrio
-        from pyproj import Transformer
-
-        info = pyogrio.read_info(aoi["path"])
-        xmin, ymin, xmax, ymax = info["total_bounds"]
-        if info["crs"]:
-            transformer = Transformer.from_crs(
-                info["crs"], region["crs"], always_xy=True
-            )
-            xmin, ymin, xmax, ymax = transformer.transform_bounds(
-                xmin, ymin, xmax, ymax
-            )
-    else:
-        return None
-    r = float(region["resolution_m"])
-    return math.ceil((xmax - xmin) / r) * math.ceil((ymax - ymin) / r)
+    """The region grid's pixel count as far as it can be known before anything runs
+    (karstflow.grid.startup_pixels); None when a rule makes the grid."""
+    return startup_pixels(region)
 
 
 def region_tile_px(region_id):
