@@ -73,6 +73,8 @@ class InputSpec:
     #: cubes: the variables a stage reads and the dimensions before (y, x)
     variables: tuple[str, ...] = ()
     leading_dims: tuple[str, ...] | None = None
+    #: rasters: the physical range (minimum, maximum) of the values, None unbounded
+    valid_range: tuple[float | None, float | None] = (None, None)
 
     @property
     def required_columns(self) -> list[str]:
@@ -287,9 +289,16 @@ _SPECS: tuple[InputSpec, ...] = (
         resampling="bilinear",
         units="degC day",
         extension="tif",
+        valid_range=(0.0, None),
     ),
     InputSpec(
-        "precipitation", "raster", "Annual precipitation (mm).", resampling="bilinear", units="mm", extension="tif"
+        "precipitation",
+        "raster",
+        "Annual precipitation (mm).",
+        resampling="bilinear",
+        units="mm",
+        extension="tif",
+        valid_range=(0.0, None),
     ),
     InputSpec(
         "annual_stack",
@@ -301,7 +310,12 @@ _SPECS: tuple[InputSpec, ...] = (
         leading_dims=("year",),
     ),
     InputSpec(
-        "carbonate", "raster", "Carbonate-rock mask (1 carbonate, 0 other).", resampling="nearest", extension="tif"
+        "carbonate",
+        "raster",
+        "Carbonate-rock mask (1 carbonate, 0 other).",
+        resampling="nearest",
+        extension="tif",
+        valid_range=(0.0, 1.0),
     ),
     InputSpec(
         "bedrock_exposure",
@@ -362,6 +376,7 @@ _SPECS: tuple[InputSpec, ...] = (
         "Land-cover maps keyed by year (codes of landcover.classes).",
         resampling="nearest",
         extension="tif",
+        valid_range=(0.0, None),
     ),
     InputSpec(
         "carbon_pools",
