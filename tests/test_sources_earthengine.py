@@ -171,13 +171,20 @@ def test_retry_rides_out_429_and_503_from_a_real_server(flaky_server, caplog):
 
 
 def test_retry_gives_up_after_the_policy_and_never_retries_a_400(flaky_server):
+    from karstflow.sources import RemoteError
+
     url, handler = flaky_server
+    host = url.split("/")[2]
     handler.script, handler.hits = [503] * 10, []
-    with pytest.raises(urllib.error.HTTPError) as err:
-        retry_call(lambda: _post(url), BackoffPolicy(max_retries=2, base_s=0.0), sleep=lambda s: None)
-    assert err.value.code == 503 and handler.hits == [503, 503, 503]
+    with pytest.raises(RemoteError, match=rf"^region x: DEM: HTTP 503 at {host} .*gave up after 3 attempts") as err:
+        retry_call(
+            lambda: _post(url), BackoffPolicy(max_retries=2, base_s=0.0), what="region x: DEM", sleep=lambda s: None
+        )
+    # the library's exception stays chained for a traceback
+    assert isinstance(err.value.__cause__, urllib.error.HTTPError) and err.value.__cause__.code == 503
+    assert handler.hits == [503, 503, 503]
     handler.script, handler.hits = [400, 200], []
-    with pytest.raises(urllib.error.HTTPError):
+    with pytest.raises(RemoteError, match=r"HTTP 400 at .*gave up after 1 attempt in .*not retried"):
         retry_call(lambda: _post(url), BackoffPolicy(max_retries=3, base_s=0.0), sleep=lambda s: None)
     assert handler.hits == [400]
 
@@ -410,6 +417,8 @@ def test_429_from_the_service_is_retried_through_the_eeexception_chain(loopback_
     from ee.ee_exception import EEException
     from googleapiclient.errors import HttpError
 
+    from karstflow.sources import RemoteError
+
     ee, fake = loopback_ee
     fake.script = [(429, "Too many concurrent aggregations.")]
     params = {
@@ -433,8 +442,9 @@ def test_429_from_the_service_is_retried_through_the_eeexception_chain(loopback_
     # a computation too big is not retried, whatever its status
     fake.script = [(400, "User memory limit exceeded.")]
     n = len(fake.requests)
-    with pytest.raises(EEException, match="User memory limit exceeded"):
+    with pytest.raises(RemoteError, match=r"HTTP 400 at 127\.0\.0\.1:\d+ \(User memory limit exceeded\.\)") as err:
         retry_call(lambda: ee.data.computePixels(dict(params)), BackoffPolicy(3, 0.0, 0.0), sleep=lambda s: None)
+    assert isinstance(err.value.__cause__, EEException)
     assert len(fake.requests) == n + 1
 
 
@@ -577,7 +587,7 @@ def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loop
     from karstflow.runtime import call_script
 
     ee, fake = loopback_ee
-    monkeypatch.setattr(EarthEngineSource, "connect", lambda self, period=None: setattr(self, "_ee", ee) or ee)
+    monkeypatch.setattr(EarthEngineSource, "connect", lambda self, *a, **k: setattr(self, "_ee", ee) or ee)
     monkeypatch.chdir(tmp_path)
     write_json(GRID64.to_dict(), tmp_path / "grid.json")
     scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
