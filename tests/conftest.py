@@ -121,3 +121,20 @@ def county_demo_1600():
     grid = RegionGrid.from_bounds("EPSG:32650", 10, (500000, 2896000, 508000, 2904000))
     bundle = generate("county", grid, 42)
     return bundle.tables["parcels_truth.csv"].copy(), bundle.planted["abandonment"]
+
+
+# --------------------------------------------------------------------------------------
+# a loopback address that refuses connections (remote sources without network)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def refused_url() -> str:
+    """``http://127.0.0.1:PORT`` where nothing listens: a port the kernel handed out and
+    that was closed at once, so connecting gets ECONNREFUSED straight away."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -98,7 +98,9 @@ def _raster(
     return edit
 
 
-def _table(name: str, key: str, change: Callable[[pd.DataFrame], pd.DataFrame], columns: dict | None = None) -> Callable:
+def _table(
+    name: str, key: str, change: Callable[[pd.DataFrame], pd.DataFrame], columns: dict | None = None
+) -> Callable:
     def edit(workdir: Path, config: dict) -> None:
         bad = change(pd.read_csv(workdir / KARST_DATA / name))
         dst = workdir / "data" / name
@@ -291,7 +293,9 @@ CASES: list[Case] = [
     Case("aoi-no-crs", _aoi(_aoi_no_crs), (f"{K}.aoi.path", "data/aoi.shp", "no CRS"), at_start=True),
     Case(
         "aoi-not-found",
-        _config(lambda c: (c["regions"][KARST].pop("grid_like"), c["regions"][KARST].update(aoi={"path": "data/x.gpkg"}))),
+        _config(
+            lambda c: (c["regions"][KARST].pop("grid_like"), c["regions"][KARST].update(aoi={"path": "data/x.gpkg"}))
+        ),
         (f"{K}.aoi.path", "data/x.gpkg"),
         at_start=True,
     ),
@@ -333,13 +337,21 @@ CASES: list[Case] = [
         at_start=True,
     ),
     Case("terrain-threshold-text", _set("terrain.flat_max_deg", "flat"), ("terrain.flat_max_deg",), at_start=True),
-    Case("carbon-time-step-unknown", _set("carbon.time_step", "weekly"), ("carbon.time_step", "'weekly'"), at_start=True),
+    Case(
+        "carbon-time-step-unknown", _set("carbon.time_step", "weekly"), ("carbon.time_step", "'weekly'"), at_start=True
+    ),
     Case("tile-px-too-small", _set("tiling.tile_px", 4), ("tiling.tile_px",), at_start=True),
-    Case("period-name-not-a-slug", _set(f"{C}.periods.Summer 2022", {"start": "2022-06-01", "end": "2022-08-31"}),
-         (f"{C}.periods", "'Summer 2022'"), at_start=True),
+    Case(
+        "period-name-not-a-slug",
+        _set(f"{C}.periods.Summer 2022", {"start": "2022-06-01", "end": "2022-08-31"}),
+        (f"{C}.periods", "'Summer 2022'"),
+        at_start=True,
+    ),
     Case(
         "stage-without-inputs",
-        _config(lambda c: (c["regions"][KARST]["inputs"].pop("carbon_pools"), c["regions"][KARST].update(stages=["carbon"]))),
+        _config(
+            lambda c: (c["regions"][KARST]["inputs"].pop("carbon_pools"), c["regions"][KARST].update(stages=["carbon"]))
+        ),
         (KARST, "carbon", "carbon_pools"),
         at_start=True,
     ),
@@ -451,7 +463,11 @@ CASES: list[Case] = [
     ),
     Case(
         "carbon-pools-text",
-        _table("carbon_pools.csv", "carbon_pools", lambda t: t.assign(c_above=t["c_above"].astype(str).where(t.index > 0, "n/a"))),
+        _table(
+            "carbon_pools.csv",
+            "carbon_pools",
+            lambda t: t.assign(c_above=t["c_above"].astype(str).where(t.index > 0, "n/a")),
+        ),
         ("data/carbon_pools.csv", "c_above", "n/a"),
     ),
     Case(
@@ -464,7 +480,11 @@ CASES: list[Case] = [
         _table("carbon_pools.csv", "carbon_pools", lambda t: t, columns={"c_soil": "SOIL_C"}),
         ("data/carbon_pools.csv", "SOIL_C"),
     ),
-    Case("table-empty", _table("carbon_pools.csv", "carbon_pools", lambda t: t.iloc[0:0]), ("data/carbon_pools.csv", "no rows")),
+    Case(
+        "table-empty",
+        _table("carbon_pools.csv", "carbon_pools", lambda t: t.iloc[0:0]),
+        ("data/carbon_pools.csv", "no rows"),
+    ),
     Case(
         "biophysical-usle-c-over-1",
         _table("biophysical.csv", "biophysical", lambda t: t.assign(usle_c=t["usle_c"] + 2)),
@@ -480,7 +500,11 @@ CASES: list[Case] = [
         _table("biophysical.csv", "biophysical", lambda t: t[t["lucode"] != 2]),
         ("data/biophysical.csv", "lucode", "[2]"),
     ),
-    Case("table-not-csv", _file("biophysical.csv", "biophysical", b"\x89PNG\r\n\x1a\n\x00\x00"), ("data/biophysical.csv",)),
+    Case(
+        "table-not-csv",
+        _file("biophysical.csv", "biophysical", b"\x89PNG\r\n\x1a\n\x00\x00"),
+        ("data/biophysical.csv",),
+    ),
     # --- vectors ---
     Case(
         "townships-none",
@@ -523,7 +547,11 @@ CASES: list[Case] = [
         _vector(COUNTY_DATA, "parcels.gpkg", "parcels", _far_away, COUNTY),
         ("data/parcels.gpkg", "reaches the region grid"),
     ),
-    Case("vector-not-a-gpkg", _file("townships.gpkg", "townships", b"SQLite format 2\x00garbage"), ("data/townships.gpkg",)),
+    Case(
+        "vector-not-a-gpkg",
+        _file("townships.gpkg", "townships", b"SQLite format 2\x00garbage"),
+        ("data/townships.gpkg",),
+    ),
 ]
 
 

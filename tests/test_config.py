@@ -149,3 +149,62 @@ def test_schema_defaults_are_filled_as_snakemakes_validate_fills_them(config, sc
     fill_defaults(two, schema)
     shared = [k for k, v in two["regions"]["r"].items() if isinstance(v, dict | list) and v is two["regions"]["s"][k]]
     assert shared == []
+
+
+# --------------------------------------------------------------------------------------
+# configurable output paths stay inside resources/ or results/ of the project
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "resolved"),
+    [("/tmp/x", "/tmp/x"), ("../escape", "{parent}/escape"), ("resources/../../escape", "{parent}/escape")],
+)
+def test_cache_dir_outside_the_project_is_rejected_naming_the_key(config, schema, tmp_path, value, resolved):
+    project = tmp_path / "project"
+    project.mkdir()
+    config["imagery"] = {"cache_dir": value}
+    expected = resolved.format(parent=tmp_path.resolve())
+    with pytest.raises(ConfigError) as err:
+        check_config(config, schema, workdir=project)
+    assert str(err.value) == (
+        f"config key imagery.cache_dir: must be inside resources/ or results/ of the project, "
+        f"found {value!r} (resolves to {expected})"
+    )
+
+
+@pytest.mark.parametrize("value", ["resources", "resources/tiles", "./results/cache", "results/../resources/x"])
+def test_cache_dir_inside_resources_or_results_is_accepted(config, schema, tmp_path, value):
+    config["imagery"] = {"cache_dir": value}
+    check_config(config, schema, workdir=tmp_path)
+
+
+def test_a_symlink_escaping_the_project_is_rejected_and_a_linked_resources_folder_accepted(config, schema, tmp_path):
+    project, outside = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "resources").mkdir(parents=True)
+    outside.mkdir()
+    (project / "resources" / "cache").symlink_to(outside, target_is_directory=True)
+    config["imagery"] = {"cache_dir": "resources/cache"}
+    with pytest.raises(ConfigError, match=rf"imagery\.cache_dir: .*found 'resources/cache' \(resolves to {outside}\)"):
+        check_config(config, schema, workdir=project)
+    # resources/ itself a link to a data disk (common on clusters): what is under it stays inside
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "resources").symlink_to(outside, target_is_directory=True)
+    config["imagery"] = {"cache_dir": "resources/tiles"}
+    check_config(config, schema, workdir=linked)
+
+
+@pytest.mark.e2e
+def test_snakemake_refuses_an_outside_cache_dir_at_start_up(project_root, tmp_path):
+    from test_workflow import copy_workflow, snakemake
+
+    workdir = copy_workflow(project_root, tmp_path / "wd")
+    outside = tmp_path / "outside"
+    proc = snakemake(workdir, "-n", "--config", f"imagery={{cache_dir: {outside}}}", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"config key imagery.cache_dir: must be inside resources/ or results/ of the project, found '{outside}'" in (
+        out
+    )
+    assert not (workdir / "results").exists() and not outside.exists()

@@ -129,3 +129,32 @@ def test_earthengine_region_plans_without_credentials_and_fails_naming_the_varia
     assert "region ee-test, period 2022" in log and "set the environment variable GOOGLE_APPLICATION_CREDENTIALS" in log
     assert not (workdir / "resources" / "fetched" / "ee-test" / "s2_2022.csv").exists()
     assert np.all([not p.name.endswith(".tif") for p in (workdir / "results").rglob("*")])
+
+
+def test_a_stac_region_without_network_fails_its_fetch_rule_naming_what_and_where(project_root, tmp_path, refused_url):
+    """dem_fetch of a region whose STAC API refuses connections: non-zero exit, the message
+    (region, collection, host, cause) in the rule's log and Snakemake's output, nothing new
+    under results/, and the configured retry budget (imagery.fetch.retry_budget_s) applied."""
+    region = {
+        "source": "stac",
+        "aoi": {"bounds": [500000, 2900000, 501000, 2901000]},
+        "crs": "EPSG:32650",
+        "resolution_m": 10,
+        "years": {"first": 2022, "last": 2022},
+        "stac": {"url": refused_url, "dem_collection": "cop-dem-glo-30"},
+    }
+    workdir = _workdir(project_root, tmp_path, {"offline": region}, {"fetch": {"retry_budget_s": 3}})
+    snakemake(workdir, "results/offline/grid.json")
+    before = sorted(p for p in (workdir / "results").rglob("*"))
+    proc = snakemake(workdir, "resources/fetched/offline/dem.tif", check=False)
+    assert proc.returncode != 0
+    host = refused_url.split("//", 1)[1]
+    expected = (
+        f"region offline, period static: DEM: STAC search of collection cop-dem-glo-30 at {refused_url}: "
+        f"connection refused at {host}; gave up after "
+    )
+    log = (workdir / "logs" / "offline" / "dem_fetch.log").read_text()
+    assert expected in log and "retry budget of 3 s" in log
+    assert expected in proc.stdout + proc.stderr
+    assert sorted(p for p in (workdir / "results").rglob("*")) == before
+    assert not (workdir / "resources" / "fetched" / "offline" / "dem.tif").exists()

@@ -171,13 +171,20 @@ def test_retry_rides_out_429_and_503_from_a_real_server(flaky_server, caplog):
 
 
 def test_retry_gives_up_after_the_policy_and_never_retries_a_400(flaky_server):
+    from karstflow.sources import RemoteError
+
     url, handler = flaky_server
+    host = url.split("/")[2]
     handler.script, handler.hits = [503] * 10, []
-    with pytest.raises(urllib.error.HTTPError) as err:
-        retry_call(lambda: _post(url), BackoffPolicy(max_retries=2, base_s=0.0), sleep=lambda s: None)
-    assert err.value.code == 503 and handler.hits == [503, 503, 503]
+    with pytest.raises(RemoteError, match=rf"^region x: DEM: HTTP 503 at {host} .*gave up after 3 attempts") as err:
+        retry_call(
+            lambda: _post(url), BackoffPolicy(max_retries=2, base_s=0.0), what="region x: DEM", sleep=lambda s: None
+        )
+    # the library's exception stays chained for a traceback
+    assert isinstance(err.value.__cause__, urllib.error.HTTPError) and err.value.__cause__.code == 503
+    assert handler.hits == [503, 503, 503]
     handler.script, handler.hits = [400, 200], []
-    with pytest.raises(urllib.error.HTTPError):
+    with pytest.raises(RemoteError, match=r"HTTP 400 at .*gave up after 1 attempt in .*not retried"):
         retry_call(lambda: _post(url), BackoffPolicy(max_retries=3, base_s=0.0), sleep=lambda s: None)
     assert handler.hits == [400]
 
@@ -410,6 +417,8 @@ def test_429_from_the_service_is_retried_through_the_eeexception_chain(loopback_
     from ee.ee_exception import EEException
     from googleapiclient.errors import HttpError
 
+    from karstflow.sources import RemoteError
+
     ee, fake = loopback_ee
     fake.script = [(429, "Too many concurrent aggregations.")]
     params = {
@@ -433,8 +442,9 @@ def test_429_from_the_service_is_retried_through_the_eeexception_chain(loopback_
     # a computation too big is not retried, whatever its status
     fake.script = [(400, "User memory limit exceeded.")]
     n = len(fake.requests)
-    with pytest.raises(EEException, match="User memory limit exceeded"):
+    with pytest.raises(RemoteError, match=r"HTTP 400 at 127\.0\.0\.1:\d+ \(User memory limit exceeded\.\)") as err:
         retry_call(lambda: ee.data.computePixels(dict(params)), BackoffPolicy(3, 0.0, 0.0), sleep=lambda s: None)
+    assert isinstance(err.value.__cause__, EEException)
     assert len(fake.requests) == n + 1
 
 
@@ -577,7 +587,7 @@ def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loop
     from karstflow.runtime import call_script
 
     ee, fake = loopback_ee
-    monkeypatch.setattr(EarthEngineSource, "connect", lambda self, period=None: setattr(self, "_ee", ee) or ee)
+    monkeypatch.setattr(EarthEngineSource, "connect", lambda self, *a, **k: setattr(self, "_ee", ee) or ee)
     monkeypatch.chdir(tmp_path)
     write_json(GRID64.to_dict(), tmp_path / "grid.json")
     scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -637,3 +647,145 @@ def test_the_workflow_scripts_pull_an_earth_engine_composite_not_its_scenes(loop
     )
     summary = read_json(out.with_suffix(".json"))
     assert summary["bytes_pulled"] == manifest["bytes_pulled"] and summary["sensor"] == "landsat"
+
+
+# --------------------------------------------------------------------------------------
+# without network: one retry layer bounded by one budget, errors that name region,
+# period, product and host with a plain cause, not the transport library's text
+# --------------------------------------------------------------------------------------
+
+
+def test_the_budget_stops_retrying_before_it_would_be_overrun():
+    from karstflow.sources import RemoteError
+
+    now = [0.0]
+    calls: list[float] = []
+
+    def refused():
+        calls.append(now[0])
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    def sleep(s):
+        now[0] += s
+
+    policy = BackoffPolicy(max_retries=10, base_s=1.0, max_s=60.0, jitter=0.0, budget_s=10.0)
+    with pytest.raises(RemoteError, match=r"^region x, period 2022: S2: connection refused at h:1; gave up after 4 "):
+        retry_call(refused, policy, what="region x, period 2022: S2", host="h:1", sleep=sleep, clock=lambda: now[0])
+    # attempts at 0, 1, 3, 7 s; the next wait (8 s) would end at 15 s, past the 10 s budget
+    assert calls == [0.0, 1.0, 3.0, 7.0]
+
+
+def test_a_retry_call_inside_another_is_not_retried_again():
+    from karstflow.sources import RemoteError
+
+    calls = []
+
+    def inner():
+        calls.append(1)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    policy = BackoffPolicy(max_retries=2, base_s=0.0, max_s=0.0)
+    with pytest.raises(RemoteError):
+        retry_call(lambda: retry_call(inner, policy, sleep=lambda s: None), policy, sleep=lambda s: None)
+    assert len(calls) == 3  # the inner loop's attempts only, not 3 x 3
+
+
+def test_causes_and_hosts_are_read_from_library_texts_without_credentials():
+    import urllib.error
+
+    from ee.ee_exception import EEException
+    from rasterio.errors import RasterioIOError
+
+    from karstflow.sources import RemoteError
+    from karstflow.sources.fetch import failure_cause, failure_host
+
+    curl = RasterioIOError("CURL error: Failed to connect to 10.1.2.3 port 443 after 0 ms: Couldn't connect to server")
+    assert failure_cause(curl) == "connection failed" and failure_host(curl) == "10.1.2.3:443"
+    assert failure_cause(RasterioIOError("HTTP response code: 503")) == "HTTP 503"
+    assert failure_cause(RasterioIOError("CURL error: Connection timed out after 5001 milliseconds")) == "timed out"
+    # Earth Engine refusing a computation is not a transport timeout, and no failure of ours is one
+    assert failure_cause(EEException("Computation timed out.")) is None
+    assert failure_cause(ValueError("odc-stac returned 2 times for 1 items")) is None
+    assert failure_host(ValueError("see https://user:pw@host.example:8443/x?sig=1")) == "host.example:8443"
+    # a signed href in the server's text: the host is named, the token is not
+    href = "https://acct.blob.core.windows.net/c/x.tif?se=2030&sig=S3CRET"
+    forbidden = urllib.error.HTTPError(href, 403, f"Forbidden {href}", {}, None)  # type: ignore[arg-type]
+
+    def fail():
+        raise forbidden
+
+    with pytest.raises(RemoteError) as err:
+        retry_call(fail, BackoffPolicy(max_retries=3, base_s=0.0), what="region x, period 2022: landcover")
+    msg = str(err.value)
+    assert msg.startswith("region x, period 2022: landcover: HTTP 403 at acct.blob.core.windows.net")
+    assert "S3CRET" not in msg and "gave up after 1 attempt" in msg
+
+
+def _adc_with_token(tmp_path, monkeypatch, token_uri: str) -> tuple[dict, Path]:
+    """Authorized-user credentials holding an access token valid until 2999, so no token
+    refresh is attempted: the first request goes to the Earth Engine URL itself."""
+    info = {
+        "type": "authorized_user",
+        "client_id": "client-id-x",
+        "client_secret": "client-secret-x",
+        "refresh_token": "refresh-token-x",
+        "token": "access-token-x",
+        "expiry": "2999-01-01T00:00:00Z",
+        "token_uri": token_uri,
+    }
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps(info))
+    monkeypatch.setenv(ENV_CREDENTIALS, str(path))
+    return info, path
+
+
+@pytest.fixture()
+def ee_module():
+    ee = pytest.importorskip("ee")
+    ee.Reset()
+    yield ee
+    ee.Reset()
+
+
+def test_earthengine_dem_against_a_refused_port_fails_fast_naming_what_and_where(
+    ee_module, refused_url, tmp_path, monkeypatch, caplog
+):
+    """Before: two retry layers (ours x googleapiclient's 5) took about 300 s to fail."""
+    import time
+
+    from karstflow.sources import RemoteError
+
+    info, path = _adc_with_token(tmp_path, monkeypatch, f"{refused_url}/token")
+    region = {"earthengine": {"project": "my-project", "url": refused_url}}
+    src = EarthEngineSource.from_config("xunwu", region, {}, cache_root=tmp_path / "resources")  # default fetch
+    start = time.monotonic()
+    with caplog.at_level(logging.DEBUG), pytest.raises(RemoteError) as err:
+        src.dem(GRID64)
+    elapsed = time.monotonic() - start
+    msg, host = str(err.value), refused_url.split("//", 1)[1]
+    assert msg.startswith(
+        "region xunwu, period static: DEM aster-gdem (Earth Engine asset projects/sat-io/open-datasets/ASTER/GDEM)"
+    )
+    assert f": connection refused at {host}; gave up after " in msg
+    assert not any(t in msg for t in ("urllib3", "HTTPConnection", "Max retries", "NewConnectionError"))
+    assert elapsed < 30, f"{elapsed:.1f} s"
+    assert ee_module.data._get_state().max_retries == 0  # earthengine-api's own retries are off
+    for secret in (info["token"], info["refresh_token"], info["client_secret"], str(path)):
+        assert secret not in caplog.text and secret not in msg
+    assert not list((tmp_path / "resources").rglob("*.tif"))
+
+
+def test_earthengine_search_names_the_period_and_collection(ee_module, refused_url, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from karstflow.sources import Period, RemoteError
+
+    _adc_with_token(tmp_path, monkeypatch, f"{refused_url}/token")
+    region = {"earthengine": {"project": "my-project", "url": refused_url}}
+    imagery = {"fetch": {"retry_budget_s": 1.0}}
+    src = EarthEngineSource.from_config("xunwu", region, imagery, cache_root=tmp_path)
+    with pytest.raises(RemoteError) as err:
+        src.scenes(Period("2022", dt.date(2022, 1, 1), dt.date(2022, 12, 31)), GRID64)
+    msg = str(err.value)
+    assert msg.startswith("region xunwu, period 2022: Sentinel-2 COPERNICUS/S2_SR_HARMONIZED: Earth Engine")
+    assert f"connection refused at {refused_url.split('//', 1)[1]}" in msg and "retry budget of 1 s" in msg

@@ -955,3 +955,60 @@ def test_terraclimate_zarr_collection_names_what_is_missing(products, tmp_path):
     src = psource(products, tmp_path / "resources")
     with pytest.raises(ImportError, match=r"collection terraclimate at .* Zarr store .*zarr-abfs.* needs .*adlfs"):
         src.climate_monthly(2020, G250)
+
+
+# --------------------------------------------------------------------------------------
+# without network: bounded by imagery.fetch.retry_budget_s, errors naming what and where
+# --------------------------------------------------------------------------------------
+
+
+def test_stac_against_a_refused_port_fails_fast_naming_region_period_collection_and_host(refused_url, tmp_path):
+    """Before: the client's own retry loop ran inside the search's, 7 x 7 attempts (about 6 min)."""
+    import time
+
+    from karstflow.sources import RemoteError
+
+    region = {"stac": {"url": refused_url, "collection": "sentinel-2-l2a"}}
+    src = StacSource.from_config("xunwu", region, {}, cache_root=tmp_path)  # the default fetch settings
+    start = time.monotonic()
+    with pytest.raises(RemoteError) as err:
+        src.scenes(PERIOD, GRID)
+    elapsed = time.monotonic() - start
+    msg, host = str(err.value), refused_url.split("//", 1)[1]
+    assert msg.startswith(f"region xunwu, period 2022: STAC search of collection sentinel-2-l2a at {refused_url}: ")
+    assert f"connection refused at {host}; gave up after " in msg
+    assert not any(t in msg for t in ("urllib3", "HTTPConnection", "Max retries", "NewConnectionError"))
+    assert elapsed < 30, f"{elapsed:.1f} s"
+    assert not list(tmp_path.rglob("*.tif"))
+
+
+def test_a_host_that_never_answers_cannot_outlast_the_budget(tmp_path):
+    """A listening socket that never accepts: connections complete in the kernel's backlog
+    and reads hang; the 60 s timeout is cut to the 2 s budget."""
+    import socket
+    import time
+
+    from karstflow.sources import RemoteError
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        imagery = {"fetch": {"retry_budget_s": 2.0, "timeout_s": 60.0}}
+        src = StacSource.from_config("xunwu", {"stac": {"url": url}}, imagery, cache_root=tmp_path)
+        start = time.monotonic()
+        with pytest.raises(RemoteError, match=r"region xunwu, period static: DEM: .*: timed out at 127\.0\.0\.1:"):
+            src.dem(GRID)
+        elapsed = time.monotonic() - start
+    assert elapsed < 6, f"{elapsed:.1f} s"
+
+
+def test_asset_reads_run_without_gdal_retries_and_within_the_budget():
+    from karstflow.sources.fetch import gdal_http_options, retry_call
+
+    policy = BackoffPolicy(timeout_s=60.0, budget_s=20.0)
+    opts = gdal_http_options(policy)
+    assert opts["GDAL_HTTP_MAX_RETRY"] == "0"  # odc-stac would read with 10 retries otherwise
+    assert opts["GDAL_HTTP_TIMEOUT"] == opts["GDAL_HTTP_CONNECTTIMEOUT"] == "60"  # outside a retry_call: no cut
+    inside = retry_call(lambda: gdal_http_options(policy), policy)
+    assert inside["GDAL_HTTP_TIMEOUT"] == inside["GDAL_HTTP_CONNECTTIMEOUT"] == "20"

@@ -246,17 +246,18 @@ def _check_semantics(config: Mapping[str, Any], workdir: Path) -> None:
         aoi_path = (region.get("aoi") or {}).get("path")
         if aoi_path and not (workdir / aoi_path).exists():
             raise ConfigError(f"config key {key}.aoi.path: file not found: {aoi_path}")
+        if source not in SOURCES_AVAILABLE:
+            raise ConfigError(
+                f"config key {key}.source: {source!r} acquisition is not available in this version "
+                f"(available: {', '.join(SOURCES_AVAILABLE)})"
+            )
         _check_periods_in_years(key, region)
         if "crs" in region:
             _check_crs(f"{key}.crs", region["crs"])
         if aoi_path:
             _check_aoi_file(f"{key}.aoi.path", workdir / aoi_path)
         _check_grid_size(key, region, workdir, int((config.get("grid") or {}).get("max_pixels", MAX_PIXELS_DEFAULT)))
-        if source not in SOURCES_AVAILABLE:
-            raise ConfigError(
-                f"config key {key}.source: {source!r} acquisition is not available in this version "
-                f"(available: {', '.join(SOURCES_AVAILABLE)})"
-            )
+    _check_output_paths(config, workdir)
 
 
 def _check_periods_in_years(key: str, region: Mapping[str, Any]) -> None:
@@ -317,3 +318,29 @@ def _check_grid_size(key: str, region: Mapping[str, Any], workdir: Path, max_pix
         check_pixel_count(px, max_pixels, what)
     except ValueError as err:
         raise ConfigError(f"config key {where}: {err}") from None
+
+
+#: Config keys that set where something is written (the schema's only one: the tile cache).
+OUTPUT_PATH_KEYS: tuple[tuple[str, ...], ...] = (("imagery", "cache_dir"),)
+#: Folders of the project (the working directory) that outputs may be written under.
+OUTPUT_ROOTS = ("resources", "results")
+
+
+def _check_output_paths(config: Mapping[str, Any], workdir: Path) -> None:
+    """Every configurable output path resolves inside ``resources/`` or ``results/`` of the
+    project: symlinks and ``..`` are resolved first (``Path.resolve``), for the value and
+    for the two folders alike (either may be a symlink to a data disk), so neither
+    ``../escape`` nor a link pointing out of the project gets through."""
+    roots = [(workdir / name).resolve() for name in OUTPUT_ROOTS]
+    for keys in OUTPUT_PATH_KEYS:
+        node: Any = config
+        for k in keys:
+            node = node.get(k) if isinstance(node, Mapping) else None
+        if node is None:
+            continue
+        target = (workdir / str(node)).resolve()
+        if not any(target.is_relative_to(r) for r in roots):
+            raise ConfigError(
+                f"config key {'.'.join(keys)}: must be inside {' or '.join(r + '/' for r in OUTPUT_ROOTS)} of the "
+                f"project, found {str(node)!r} (resolves to {target})"
+            )

@@ -42,6 +42,7 @@ __all__ = [
     "MissingBandError",
     "NoScenesError",
     "Period",
+    "RemoteError",
     "Scene",
     "Source",
     "S2_BANDS",
@@ -81,6 +82,13 @@ class MissingBandError(ImageryError):
 
 class CredentialsError(ImageryError):
     """A remote source needs credentials that the environment does not provide."""
+
+
+class RemoteError(ImageryError):
+    """A remote request failed for good: the message names region, period, product and
+    host, and the plain cause ("connection refused", "timed out", "HTTP 503"); the
+    library's exception is chained (``__cause__``). Raised by
+    :func:`~karstflow.sources.fetch.retry_call`, never retried again by an outer one."""
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,16 @@ import numpy as np
 from karstflow.grid import RegionGrid
 from karstflow.sources import S2_BANDS, CredentialsError, ImageryError, Period, context, ee_products
 from karstflow.sources.cache import CacheKey, CacheTile, tiles_for
-from karstflow.sources.fetch import Acquisition, BackoffPolicy, RemoteSource, group_by_date, retry_call, write_tile
+from karstflow.sources.fetch import (
+    Acquisition,
+    BackoffPolicy,
+    RemoteSource,
+    budget_session,
+    group_by_date,
+    host_of,
+    retry_call,
+    write_tile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,8 @@ MAX_GRID_PX = 32768
 #: Environment variables read for authentication and the project.
 ENV_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
 ENV_PROJECT = "EARTHENGINE_PROJECT"
+#: Default base URL of the Earth Engine REST API (``regions.<id>.earthengine.url``).
+DEFAULT_URL = "https://earthengine.googleapis.com"
 EE_SCOPES = (
     "https://www.googleapis.com/auth/earthengine.readonly",
     "https://www.googleapis.com/auth/cloud-platform",
@@ -365,9 +376,13 @@ class EarthEngineSource(RemoteSource):
         dem_resampling: str = "bilinear",
         max_request_bytes: int = MAX_REQUEST_BYTES,
         clcd_asset: str | None = None,
+        url: str = DEFAULT_URL,
         **kw: Any,
     ) -> None:
         super().__init__(region, cache_root, **kw)
+        self.url = url.rstrip("/")
+        #: the host named by error messages when the exception names none
+        self.host = host_of(self.url) or self.url
         if dem not in DEMS:
             raise ValueError(
                 f"config key regions.{region}.earthengine.dem: expected one of {sorted(DEMS)}, found {dem!r}"
@@ -398,6 +413,7 @@ class EarthEngineSource(RemoteSource):
             dem=e.get("dem", "aster-gdem"),
             dem_resampling=e.get("dem_resampling", "bilinear"),
             clcd_asset=e.get("clcd_asset"),
+            url=e.get("url", DEFAULT_URL),
             bands=tuple(imagery.get("bands", S2_BANDS)),
             tile_px=int(imagery.get("cache_tile_px", 1024)),
             max_concurrent=int(fetch.get("max_concurrent", 4)),
@@ -406,8 +422,11 @@ class EarthEngineSource(RemoteSource):
         )
 
     # -- session ------------------------------------------------------------------
-    def connect(self, period: Period | None = None) -> Any:
-        """Initialise earthengine-api non-interactively; returns the ``ee`` module."""
+    def connect(self, period: Period | str | None = None, product: str | None = None) -> Any:
+        """Initialise earthengine-api non-interactively; returns the ``ee`` module.
+
+        ``product`` (and ``period``) name what the session is for, in the error raised when
+        the service cannot be reached."""
         if self._ee is not None:
             return self._ee
         creds, kind = load_credentials(self.region, period)
@@ -419,22 +438,46 @@ class EarthEngineSource(RemoteSource):
                 f"or the environment variable {ENV_PROJECT}"
             )
         import ee
+        import requests
 
+        # Our retry_call is the only retry layer. earthengine-api retries by itself through
+        # googleapiclient (HttpRequest.execute(num_retries=state.max_retries), 5 by default,
+        # sleeping up to 2**n s each: ee/_state.py EEState.max_retries, ee/data.py
+        # _execute_cloud_call and _install_cloud_api_resource, which also passes it to the
+        # discovery request); setMaxRetries(0) must come before Initialize, which builds
+        # the resource with it. Its requests.Session (ee/data.py initialize: created only
+        # when the state has none) gets the adapter without retries and with budget-bound
+        # timeouts; ee/_cloud_api_utils.py _Http sends every call through that session.
+        ee.data.setMaxRetries(0)
+        state = ee.data._get_state()
+        if state.requests_session is None:
+            state.requests_session = requests.Session()
+        budget_session(state.requests_session, self.policy)
+        where = context(self.region, period) + (f": {product}" if product else "")
         retry_call(
-            lambda: ee.Initialize(credentials=creds, project=project), self.policy, what="Earth Engine initialisation"
+            lambda: ee.Initialize(credentials=creds, project=project, url=self.url),
+            self.policy,
+            what=f"{where}: Earth Engine initialisation (project {project})",
+            host=self.host,
         )
-        log.info("Earth Engine initialised (project %s, %s credentials from $%s)", project, kind, ENV_CREDENTIALS)
+        log.info(
+            "Earth Engine initialised (project %s at %s, %s credentials from $%s)",
+            project,
+            self.host,
+            kind,
+            ENV_CREDENTIALS,
+        )
         self._ee = ee
         return ee
 
     def _info(self, obj: Any, what: str) -> Any:
-        return retry_call(obj.getInfo, self.policy, what=what)
+        return retry_call(obj.getInfo, self.policy, what=what, host=self.host)
 
     # -- imagery ------------------------------------------------------------------
     def search(self, period: Period, grid: RegionGrid) -> list[Acquisition]:
         from rasterio.warp import transform_bounds
 
-        ee = self.connect(period)
+        ee = self.connect(period, f"Sentinel-2 {S2_COLLECTION}")
         bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
         region = ee.Geometry.Rectangle(list(bbox), "EPSG:4326", False)
         end = period.end + dt.timedelta(days=1)
@@ -444,14 +487,14 @@ class EarthEngineSource(RemoteSource):
             .filterDate(period.start.isoformat(), end.isoformat())
             .filter(ee.Filter.lte("CLOUDY_PIXEL_PERCENTAGE", self.max_scene_cloud_pct))
         )
-        info = self._info(coll, f"listing {S2_COLLECTION} for {context(self.region, period)}")
+        info = self._info(coll, f"{context(self.region, period)}: listing {S2_COLLECTION} on Earth Engine")
         cs_ids = set(
             self._info(
                 ee.ImageCollection(CS_PLUS_COLLECTION)
                 .filterBounds(region)
                 .filterDate(period.start.isoformat(), end.isoformat())
                 .aggregate_array("system:index"),
-                "listing Cloud Score+",
+                f"{context(self.region, period)}: listing {CS_PLUS_COLLECTION} on Earth Engine",
             )
         )
         records = []
@@ -486,6 +529,7 @@ class EarthEngineSource(RemoteSource):
         names: Sequence[str],
         dtypes: Sequence[str],
         *,
+        what: str,
         sentinel: float | None = None,
     ) -> tuple[np.ndarray, list[int]]:
         """All bands of ``image`` over ``tile``, request by request: ``(pixels, response sizes)``.
@@ -493,6 +537,7 @@ class EarthEngineSource(RemoteSource):
         Pixels come as NPY (``fileFormat`` ``NPY``, parsed here, so the size of each response
         is known). With ``sentinel``, the image is unmasked to it first (also outside its
         footprint) and the sentinel becomes NaN: computePixels returns masked pixels as 0.
+        ``what`` names region, period and product in the error of a request that fails.
         """
         import io
 
@@ -507,7 +552,8 @@ class EarthEngineSource(RemoteSource):
             raw = retry_call(
                 functools.partial(ee.data.computePixels, params),
                 self.policy,
-                what=f"computePixels {tile.id} window {req.row_off},{req.col_off}",
+                what=f"{what}: computePixels of cache tile {tile.id} window {req.row_off},{req.col_off}",
+                host=self.host,
             )
             sizes.append(len(raw))
             arr = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -520,7 +566,8 @@ class EarthEngineSource(RemoteSource):
         return out, sizes
 
     def fetch_tile(self, acq: Acquisition, tile: CacheTile, path: Path) -> Mapping[str, Any]:
-        ee = self.connect()
+        what = f"{context(self.region, str(acq.date))}: Sentinel-2 {S2_COLLECTION}"
+        ee = self.connect(str(acq.date), f"Sentinel-2 {S2_COLLECTION}")
         bands = list(self.bands)
         layers_all: list[str] = []
         for m in acq.meta:
@@ -540,7 +587,7 @@ class EarthEngineSource(RemoteSource):
                 else:  # this image lacks the layer: a zero band (0 = undecided for CS_CDF)
                     img = img.addBands(ee.Image.constant(0).toUint16().rename(layer))
             # uint16 DN: 0 is the S2 no-data value, so masked pixels arriving as 0 mean no data
-            data, sizes = self._compute(img, tile, names, ["uint16"] * len(names))
+            data, sizes = self._compute(img, tile, names, ["uint16"] * len(names), what=f"{what} image {image_id}")
             pulled += sum(sizes)
             empty = (out[: len(bands)] == 0).all(axis=0)
             out = np.where(empty[None], data, out)
@@ -563,10 +610,12 @@ class EarthEngineSource(RemoteSource):
         }
 
     def fetch_dem_tile(self, tile: CacheTile, path: Path) -> Mapping[str, Any]:
-        ee = self.connect()
         asset, band, _ = DEMS[self.dem_choice]
+        # the DEM has no period: "static" says so where the other errors name theirs
+        ee = self.connect("static", f"DEM {self.dem_choice} (Earth Engine asset {asset})")
         img = dem_image(ee, self.dem_choice, self.dem_resampling)
-        data, sizes = self._compute(img, tile, ["elevation"], ["float32"], sentinel=MASK_SENTINEL)
+        what = f"{context(self.region, 'static')}: DEM {self.dem_choice} (Earth Engine asset {asset})"
+        data, sizes = self._compute(img, tile, ["elevation"], ["float32"], what=what, sentinel=MASK_SENTINEL)
         write_tile(path, data, tile, ["elevation"], nodata=float("nan"))
         return {
             "asset": asset,
@@ -607,10 +656,12 @@ class EarthEngineSource(RemoteSource):
     ) -> list[str]:
         """One computePixels (split only over the limits) per cache tile of ``build(tile)``."""
 
+        what = f"{context(self.region, date)}: Earth Engine product {product}"
+
         def fetch(tile: CacheTile, path: Path) -> Mapping[str, Any]:
-            self.connect()
+            self.connect(date, f"Earth Engine product {product}")
             img = build(tile)
-            data, sizes = self._compute(img, tile, names, ["float32"] * len(names), sentinel=MASK_SENTINEL)
+            data, sizes = self._compute(img, tile, names, ["float32"] * len(names), what=what, sentinel=MASK_SENTINEL)
             write_product_tile(path, data.astype(np.float32), tile, names, [units[n] for n in names])
             log.info("%s: %s %s tile %s: %d bytes pulled", context(self.region), product, date, tile.id, sum(sizes))
             return {

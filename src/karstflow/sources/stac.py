@@ -58,7 +58,18 @@ from karstflow.sources import (
     context,
 )
 from karstflow.sources.cache import CacheTile
-from karstflow.sources.fetch import Acquisition, BackoffPolicy, RemoteSource, group_by_date, retry_call, write_tile
+from karstflow.sources.fetch import (
+    Acquisition,
+    BackoffPolicy,
+    RemoteSource,
+    budget_session,
+    gdal_http_options,
+    group_by_date,
+    host_of,
+    request_timeout,
+    retry_call,
+    write_tile,
+)
 from karstflow.sources.harmonise import boa_add_offset, harmonise_dn
 
 log = logging.getLogger(__name__)
@@ -257,10 +268,18 @@ class PlanetaryComputerSigner:
 
             def get() -> dict[str, Any]:
                 self.requested += 1
-                with urllib.request.urlopen(f"{self.token_url}/{collection}", timeout=30) as r:  # noqa: S310 - configured https URL
+                with urllib.request.urlopen(  # noqa: S310 - configured https URL
+                    f"{self.token_url}/{collection}", timeout=request_timeout(self.policy.timeout_s)
+                ) as r:
                     return json.loads(r.read())
 
-            body = retry_call(get, self.policy, what=f"SAS token for {collection}", retryable=stac_retryable)
+            body = retry_call(
+                get,
+                self.policy,
+                what=f"SAS token for STAC collection {collection}",
+                host=host_of(self.token_url),
+                retryable=stac_retryable,
+            )
             expiry = body.get("msft:expiry")
             try:
                 expires = dt.datetime.fromisoformat(str(expiry).replace("Z", "+00:00")).timestamp()
@@ -439,21 +458,28 @@ class StacSource(RemoteSource):
         )
 
     # -- API ----------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        """The STAC API's host, named by error messages when the exception names none."""
+        return host_of(self.url) or self.url
+
     def client(self) -> Any:
+        """The pystac-client ``Client``, opened at first use. Every caller runs inside a
+        :func:`~karstflow.sources.fetch.retry_call` naming the region, period and collection,
+        so opening is not retried here (a retry loop in a retry loop multiplies the waits)."""
         if self._client is None:
             from pystac_client import Client
             from pystac_client.stac_api_io import StacApiIO
 
-            # retries are ours (retry_call), so the session does not retry on its own. The
-            # timeout goes to Client.open too: it calls stac_io.update(timeout=timeout), which
-            # would reset the StacApiIO's timeout to None (no timeout at all) otherwise.
+            # retries are ours (retry_call), so the session does not retry on its own:
+            # max_retries=0 mounts no retrying HTTPAdapter (pystac_client/stac_api_io.py,
+            # StacApiIO.__init__), and budget_session mounts one that never retries and cuts
+            # the timeout to the retry budget. The timeout goes to Client.open too: it calls
+            # stac_io.update(timeout=timeout), which would reset the StacApiIO's timeout to
+            # None (no timeout at all) otherwise.
             io = StacApiIO(timeout=self.timeout_s, max_retries=0)
-            self._client = retry_call(
-                lambda: Client.open(self.url, stac_io=io, timeout=self.timeout_s),
-                self.policy,
-                what=f"STAC API {self.url}",
-                retryable=stac_retryable,
-            )
+            budget_session(io.session, self.policy)
+            self._client = Client.open(self.url, stac_io=io, timeout=self.timeout_s)
         return self._client
 
     def _cloud_filter(self, max_cloud_pct: float | None) -> dict[str, Any]:
@@ -481,7 +507,10 @@ class StacSource(RemoteSource):
         max_items: int | None = None,
         *,
         max_cloud_pct: float | None = None,
+        where: str | None = None,
     ) -> list[Any]:
+        """Items of ``collection``; ``where`` (default: the region) leads the error message."""
+
         def run() -> list[Any]:
             search = self.client().search(
                 collections=[collection],
@@ -493,7 +522,13 @@ class StacSource(RemoteSource):
             )
             return list(search.items())
 
-        return retry_call(run, self.policy, what=f"STAC search {collection} at {self.url}", retryable=stac_retryable)
+        return retry_call(
+            run,
+            self.policy,
+            what=f"{where or context(self.region)}: STAC search of collection {collection} at {self.url}",
+            host=self.host,
+            retryable=stac_retryable,
+        )
 
     def _patch(self, collection: str) -> Any:
         if self.signer is None:
@@ -510,8 +545,9 @@ class StacSource(RemoteSource):
 
         bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
         when = f"{period.start.isoformat()}T00:00:00Z/{period.end.isoformat()}T23:59:59Z"
-        items = self._search(collection, bbox, when, max_cloud_pct=max_cloud_pct)
-        if not items and self._search(collection, None, when, max_items=1):
+        where = context(self.region, period)
+        items = self._search(collection, bbox, when, max_cloud_pct=max_cloud_pct, where=where)
+        if not items and self._search(collection, None, when, max_items=1, where=where):
             raise AoiOutsideDataError(
                 f"{context(self.region, period)}: the region's bounding box "
                 f"{tuple(round(b, 4) for b in bbox)} (lon/lat) "
@@ -605,6 +641,13 @@ class StacSource(RemoteSource):
         order = sorted(range(len(items)), key=lambda k: stamps[k] or 0.0)
 
         def load() -> np.ndarray:
+            import rasterio
+
+            # GDAL's own retries off, curl timeouts within the budget (gdal_http_options)
+            with rasterio.Env(**gdal_http_options(self.policy)):
+                return _read()
+
+        def _read() -> np.ndarray:
             ds = odc.stac.load(
                 [items[k] for k in order],
                 bands=list(assets),
@@ -624,8 +667,16 @@ class StacSource(RemoteSource):
                 out[k] = stacked[pos]
             return out
 
-        what = f"reading item {items[0].id}" + (f" and {len(items) - 1} more" if len(items) > 1 else "")
-        return retry_call(load, self.policy, what=what, retryable=stac_retryable)
+        first = items[0]
+        day = first.datetime.date().isoformat() if first.datetime else None
+        collection = first.collection_id or self.collection
+        what = (
+            f"{context(self.region, day)}: reading assets {', '.join(assets)} of STAC item {first.id}"
+            + (f" and {len(items) - 1} more" if len(items) > 1 else "")
+            + f" ({collection}) for cache tile {tile.id}"
+        )
+        href = next((first.assets[a].href for a in assets if a in first.assets), "")
+        return retry_call(load, self.policy, what=what, host=host_of(href), retryable=stac_retryable)
 
     def _offset_of(self, item: Any, meta: Mapping[str, Any], dn: np.ndarray) -> int:
         """The BOA offset to add to this item's DNs, correcting Earth Search's contradicting flag:
@@ -696,7 +747,7 @@ class StacSource(RemoteSource):
             f"{context(self.region)}: DEM collection {self.dem_collection} at {self.url}, cache tile {tile.id} "
             f"(lon/lat {tuple(round(b, 5) for b in bounds)})"
         )
-        items = self._search(self.dem_collection, bounds, None)
+        items = self._search(self.dem_collection, bounds, None, where=f"{context(self.region, 'static')}: DEM")
         if not items:
             # nasadem is on the Planetary Computer only; Copernicus DEM has no tiles over open ocean
             raise AoiOutsideDataError(
@@ -988,7 +1039,8 @@ class StacSource(RemoteSource):
         coll = retry_call(
             lambda: self.client().get_collection(collection),
             self.policy,
-            what=f"STAC collection {collection} at {self.url}",
+            what=f"{what}: STAC collection {collection} at {self.url}",
+            host=self.host,
             retryable=stac_retryable,
         )
         zarr_assets = [k for k, a in (coll.assets or {}).items() if "zarr" in str(a.media_type or "").lower()]
