@@ -168,13 +168,18 @@ def check_input_files():
     from karstflow.inputs import paths_of
 
     for rid, entries in INPUT_ENTRIES.items():
-        for name, entry in entries.items():
-            if INPUTS[name].kind == "imagery":
-                continue  # checked by its reader (several layouts)
-            for path in paths_of(entry):
-                if any(c in path for c in "*?[") or os.path.exists(path):
-                    continue
-                if not has_producer(path):
-                    raise WorkflowError(
-                        f"config key regions.{rid}.inputs.{name}: file not found: {path}"
-                    )
+        files = [
+            (f"regions.{rid}.inputs.{name}", path)
+            for name, entry in entries.items()
+            # imagery is checked by its reader (several layouts)
+            if INPUTS[name].kind != "imagery"
+            for path in paths_of(entry)
+        ]
+        grid_like = config["regions"][rid].get("grid_like")
+        if grid_like:
+            files.append((f"regions.{rid}.grid_like", grid_like))
+        for key, path in files:
+            if any(c in path for c in "*?[") or os.path.exists(path):
+                continue
+            if not has_producer(path):
+                raise WorkflowError(f"config key {key}: file not found: {path}")
