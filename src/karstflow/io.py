@@ -170,11 +170,25 @@ def read_vector(path: PathLike, layer: str | None = None):
     return gpd.read_file(path, layer=layer)
 
 
+#: The timestamp GDAL writes into a GeoPackage (``gpkg_contents.last_change``, the
+#: metadata tables) instead of the time of writing, so that two runs write the same bytes.
+#: GDAL's configuration option ``OGR_CURRENT_DATE``; a fixed date, not a figure of the data.
+GPKG_TIMESTAMP = "2000-01-01T00:00:00.000Z"
+
+
 def write_vector(gdf, path: PathLike, layer: str | None = None) -> None:
-    """Write a GeoDataFrame as GeoPackage (one layer, named after the file by default)."""
+    """Write a GeoDataFrame as GeoPackage (one layer, named after the file by default),
+    with the fixed :data:`GPKG_TIMESTAMP`: the same frame gives the same bytes."""
+    import pyogrio
+
     path = Path(path)
-    with atomic_path(path, suffix=".gpkg") as tmp:
-        gdf.to_file(tmp, layer=layer or path.stem, driver="GPKG")
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+    try:
+        with atomic_path(path, suffix=".gpkg") as tmp:
+            gdf.to_file(tmp, layer=layer or path.stem, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
 
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapping[str, int] | None = None) -> None:
