@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo resume test lint benchmark clean
 
 $(BIN)/.karstflow-installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ setup: $(BIN)/.karstflow-installed
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
+
+# after kill -9, a power or node loss: remove the stale lock (refused while a Snakemake of
+# this directory still runs) and run again; README "If a run was interrupted"
+resume: setup
+	$(BIN)/python scripts/resume.py --cores $(CORES)
 
 test: setup
 	$(BIN)/python -m pytest -q --durations=25

@@ -84,4 +84,4 @@ rule all:
         expand("results/{region}/plan.json", region=REGIONS),
         expand("results/{region}/summary.json", region=REGIONS),
         expand("results/{region}/maps", region=REGIONS),
-        [path for rid in REGIONS for path in stage_figures(rid)],
+        [path for rid in REGIONS for path in stage_outputs(rid)],

@@ -244,9 +244,10 @@ def _params(years, services):
             "decline_share": 0.5,
             "weights": {s: 1 for s in SERVICES},
         },
-        "habitat": {"half_saturation": "auto", "scaling_z": 2.5, "habitat": {}},
-        "water_yield": {"z": 5},
-        "soil_conservation": {"r_factor": {"method": "renard_freimund_1994"}, "cover_factor": "landcover"},
+        "half_saturation": "auto",
+        "water_yield_z": 5,
+        "r_factor_method": "renard_freimund_1994",
+        "cover_factor": "landcover",
         "climate": "year",
     }
 

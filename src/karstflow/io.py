@@ -170,19 +170,49 @@ def read_vector(path: PathLike, layer: str | None = None):
     return gpd.read_file(path, layer=layer)
 
 
+#: The timestamp GDAL writes into a GeoPackage (``gpkg_contents.last_change``, the
+#: metadata tables) instead of the time of writing, so that two runs write the same bytes.
+#: GDAL's configuration option ``OGR_CURRENT_DATE``; a fixed date, not a figure of the data.
+GPKG_TIMESTAMP = "2000-01-01T00:00:00.000Z"
+
+
 def write_vector(gdf, path: PathLike, layer: str | None = None) -> None:
-    """Write a GeoDataFrame as GeoPackage (one layer, named after the file by default)."""
+    """Write a GeoDataFrame as GeoPackage (one layer, named after the file by default),
+    with the fixed :data:`GPKG_TIMESTAMP`: the same frame gives the same bytes."""
+    import pyogrio
+
     path = Path(path)
-    with atomic_path(path, suffix=".gpkg") as tmp:
-        gdf.to_file(tmp, layer=layer or path.stem, driver="GPKG")
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+    try:
+        with atomic_path(path, suffix=".gpkg") as tmp:
+            gdf.to_file(tmp, layer=layer or path.stem, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
 
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: PathLike, *, chunks: Mapping[str, int] | None = None) -> None:
-    """Write a cube as compressed NetCDF4, chunked on disk as ``chunks`` (dim -> size)."""
+    """Write a cube as compressed NetCDF4, chunked on disk as ``chunks`` (dim -> size).
+
+    The same cube gives the same bytes. xarray hands dask-backed variables to dask, whose
+    threads store the chunks in the order they finish; HDF5 places each chunk where the
+    file ends when it arrives, so two runs wrote the same values in different places (the
+    CASA cube at 16 px chunks: 250,000-330,000 bytes differed, values identical). Such
+    cubes are written by :func:`_write_dask_cube`, in a fixed order, as many blocks at a
+    time as dask has workers."""
+    import dask
+
     ds = (obj.to_dataset() if isinstance(obj, xr.DataArray) else obj).copy()
-    encoding = _netcdf_encoding(ds, chunks)
-    with atomic_path(path, suffix=".nc") as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    if not {"y", "x"} <= set(ds.dims):
+        ds = ds.load()  # no spatial blocks to write in order: small enough to hold
+    if not any(dask.is_dask_collection(v.data) for v in ds.data_vars.values()):
+        encoding = _netcdf_encoding(ds, chunks)
+        with atomic_path(path, suffix=".nc") as tmp:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        return
+    disk = {str(d): min(int((chunks or {}).get(str(d), n)), int(n)) for d, n in ds.sizes.items()}
+    group = max(1, int(dask.config.get("num_workers", None) or 1))
+    _write_dask_cube(ds, path, disk, group=group)
 
 
 def _netcdf_encoding(ds: xr.Dataset, chunks: Mapping[str, int] | None) -> dict[str, dict[str, Any]]:
@@ -204,39 +234,81 @@ def _netcdf_encoding(ds: xr.Dataset, chunks: Mapping[str, int] | None) -> dict[s
 
 def write_netcdf_blocks(ds: xr.Dataset, path: PathLike, *, block_px: int) -> None:
     """Write a dask-backed ``(..., y, x)`` cube as :func:`write_netcdf` does, one spatial
-    block of ``block_px`` at a time: the file is laid out first (metadata, coordinates),
-    then each block of every variable is computed and written into its own on-disk chunk
-    (chunks of all leading dims x ``block_px`` squared), so peak memory follows the block
-    size, not the region (letting dask store a concatenation of yearly arrays held every
-    year of a row of chunks at once).
+    block of ``block_px`` at a time (on-disk chunks of all leading dims x ``block_px``
+    squared), so peak memory follows the block size, not the region (letting dask store a
+    concatenation of yearly arrays held every year of a row of chunks at once).
+    """
+    disk = {str(d): int(n) for d, n in ds.sizes.items()}
+    disk.update(y=min(block_px, ds.sizes["y"]), x=min(block_px, ds.sizes["x"]))
+    _write_dask_cube(ds.copy(), path, disk, group=1)
+
+
+def _write_dask_cube(ds: xr.Dataset, path: PathLike, disk: Mapping[str, int], *, group: int) -> None:
+    """Write ``ds`` with on-disk chunks ``disk`` (dim -> size), its dask-backed ``(..., y, x)``
+    variables block by block in a fixed order (row by row of the on-disk chunks, variables
+    in order), ``group`` blocks computed at a time: the same cube gives the same bytes.
+
+    xarray writes everything else (coordinates, metadata, small variables, loaded first);
+    the blocked variables are then created empty with netCDF4 (HDF5 allocates a chunk when
+    it is first written, so in the order below), with the dtype, fill value and attributes
+    xarray's encoding gives them, and each block is encoded as xarray would encode it.
     """
     import dask
     import netCDF4
 
-    ds = ds.copy()
     h, w = ds.sizes["y"], ds.sizes["x"]
-    chunks = {str(d): int(n) for d, n in ds.sizes.items()}
-    chunks.update(y=min(block_px, h), x=min(block_px, w))
-    names = [str(n) for n, v in ds.data_vars.items() if v.dims[-2:] == ("y", "x")]
+    names = [
+        str(n) for n, v in ds.data_vars.items() if dask.is_dask_collection(v.data) and v.dims[-2:] == ("y", "x")
+    ]
+    for name, var in ds.data_vars.items():
+        if str(name) not in names and dask.is_dask_collection(var.data):
+            ds[name] = var.load()
+    encoding = _netcdf_encoding(ds, disk)  # moves grid_mapping from attrs to the encoding
+    by, bx = disk["y"], disk["x"]
+    windows = [
+        {"y": slice(y0, min(y0 + by, h)), "x": slice(x0, min(x0 + bx, w))}
+        for y0 in range(0, h, by)
+        for x0 in range(0, w, bx)
+    ]
     with atomic_path(path, suffix=".nc") as tmp:
-        # the layout: every variable created with its on-disk chunks and written as zeros
-        # chunk by chunk (cheap to compress), then each block overwritten with its values
-        layout = ds.copy()
-        disk = {d: chunks[d] for d in chunks}
-        for name in names:
-            var = ds[name]
-            zeros = dask.array.zeros(var.shape, dtype=var.dtype, chunks=tuple(disk[str(d)] for d in var.dims))
-            layout[name] = var.copy(data=zeros)
-        layout.to_netcdf(tmp, engine="netcdf4", encoding=_netcdf_encoding(layout, chunks))
+        rest = ds.drop_vars(names)
+        rest.to_netcdf(tmp, engine="netcdf4", encoding={k: v for k, v in encoding.items() if k in rest.data_vars})
+        # the "coordinates" attributes xarray gives the whole dataset (written without the
+        # blocked variables, the dataset would list their coordinates as global ones)
+        full = ds.copy()
+        for name, enc_ in encoding.items():
+            if "grid_mapping" in enc_:
+                full[name].encoding["grid_mapping"] = enc_["grid_mapping"]
+        coordinates, global_attrs = xr.conventions.encode_dataset_coordinates(full)
         with netCDF4.Dataset(tmp, "r+") as nc:
+            if "coordinates" in global_attrs:
+                nc.setncattr("coordinates", global_attrs["coordinates"])
+            elif "coordinates" in nc.ncattrs():
+                nc.delncattr("coordinates")
             for name in names:
-                nc[name].set_auto_maskandscale(False)
-            for y0 in range(0, h, block_px):
-                for x0 in range(0, w, block_px):
-                    window = {"y": slice(y0, min(y0 + block_px, h)), "x": slice(x0, min(x0 + block_px, w))}
-                    values = dask.compute(*[ds[n].isel(window).data for n in names])
-                    for name, block in zip(names, values, strict=True):
-                        nc[name][..., window["y"], window["x"]] = np.asarray(block).astype(nc[name].dtype)
+                cube = ds[name].variable
+                # the encoded form of a one-value stand-in: dtype, _FillValue, scale, units
+                probe = xr.Variable(cube.dims, np.zeros((1,) * cube.ndim, cube.dtype), cube.attrs, cube.encoding)
+                enc = xr.conventions.encode_cf_variable(probe, name=name)
+                attrs = dict(enc.attrs)
+                fill = attrs.pop("_FillValue", None)
+                if "grid_mapping" in encoding[name]:
+                    attrs["grid_mapping"] = encoding[name]["grid_mapping"]
+                if "coordinates" in coordinates[name].attrs:
+                    attrs["coordinates"] = coordinates[name].attrs["coordinates"]
+                out = nc.createVariable(
+                    name, enc.dtype, tuple(str(d) for d in cube.dims), zlib=True, complevel=4,
+                    chunksizes=encoding[name]["chunksizes"], fill_value=fill,
+                )
+                out.setncatts(attrs)
+                out.set_auto_maskandscale(False)
+            for i in range(0, len(windows), group):
+                batch = windows[i : i + group]
+                values = iter(dask.compute(*[ds[n].isel(win).variable for win in batch for n in names]))
+                for win in batch:
+                    for name in names:
+                        encoded = xr.conventions.encode_cf_variable(next(values), name=name)
+                        nc[name][..., win["y"], win["x"]] = np.asarray(encoded.values).astype(nc[name].dtype)
 
 
 #: On-disk chunk edge of the cubes karstflow copies (``rechunk_netcdf``) or puts together from

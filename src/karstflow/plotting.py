@@ -137,12 +137,16 @@ def finish_map(ax: Axes, entries: Mapping[str, Any], *, legend_title: str | None
 
 
 def save_figure(fig: Figure, path: Any, *, dpi: int = 150) -> None:
-    """Write ``fig`` as PNG atomically and close it."""
+    """Write ``fig`` as PNG atomically and close it.
+
+    Every figure karstflow writes goes through here. No ``Software`` text chunk (matplotlib
+    writes its version there): the bytes depend on the figure, not on the installation;
+    PNG output carries no date, so two runs write the same file."""
     from karstflow.io import atomic_path
 
     try:
         with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
     finally:
         plt.close(fig)
 

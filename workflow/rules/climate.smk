@@ -28,7 +28,7 @@ rule climate_monthly:
         mem_mb=mem_mb("climate_monthly"),
         runtime=runtime("climate_monthly"),
     params:
-        region=region_settings,
+        region=source_settings(),
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
         entry=lambda w: input_entry(w.region, "climate_monthly"),
         product=config["climate"]["product"],

@@ -35,11 +35,27 @@ def region_config(wildcards):
     return config["regions"][wildcards.region]
 
 
-def region_settings(wildcards):
-    """A region's config as the params of the rules that read much of it (the fetches),
-    without the keys that change how the workflow runs, not what it computes (`tiling`), so
-    tiling a region does not refetch it."""
-    return {k: v for k, v in region_config(wildcards).items() if k != "tiling"}
+# What karstflow.sources.get_source reads of a region: the source, its own settings block,
+# and for a local source the inputs it opens.
+SOURCE_KEYS = ("source", "stac", "earthengine")
+
+
+def source_settings(inputs=()):
+    """Params function: only what opening the region's source reads, as the ``region``
+    param of the rules that open it (fetches, composites). A rule's params are part of what
+    reruns it, so the rest of the region entry (other inputs, stages, tiling) stays out:
+    pointing ``inputs.townships`` at another file must not recomposite the imagery.
+    ``inputs``: the input keys of a local source the rule reads (none for the fetches,
+    which run for remote sources)."""
+
+    def settings(wildcards):
+        region = region_config(wildcards)
+        given = region.get("inputs") or {}
+        out = {k: region[k] for k in SOURCE_KEYS if k in region}
+        out["inputs"] = {k: given[k] for k in inputs if k in given}
+        return out
+
+    return settings
 
 
 def region_years(region):

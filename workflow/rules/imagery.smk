@@ -28,7 +28,7 @@ rule imagery_fetch:
         mem_mb=mem_mb("imagery_fetch"),
         runtime=runtime("imagery_fetch"),
     params:
-        region=region_config,
+        region=source_settings(),
         period=period_config,
         imagery=imagery_settings(FETCH_KEYS),
     message:
@@ -56,7 +56,7 @@ rule dem_fetch:
         mem_mb=mem_mb("dem_fetch"),
         runtime=runtime("dem_fetch"),
     params:
-        region=region_config,
+        region=source_settings(),
         imagery=imagery_settings(DEM_FETCH_KEYS),
         resampling=config["terrain"]["dem_resampling"],
     message:
@@ -88,7 +88,8 @@ rule imagery_composite:
         mem_mb=mem_mb("imagery_composite"),
         runtime=runtime("imagery_composite"),
     params:
-        region=region_config,
+        # the DEM is not read here: the scenes' inputs only
+        region=source_settings(inputs=("imagery",)),
         period=period_config,
         bands=config["imagery"]["bands"],
         scl_not_clear=config["imagery"]["scl_not_clear"],

@@ -31,7 +31,7 @@ rule public_landcover:
         mem_mb=mem_mb("public_landcover"),
         runtime=runtime("public_landcover"),
     params:
-        region=region_settings,
+        region=source_settings(),
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
         product=config["landcover"]["public"]["product"],
         crosswalk=config["landcover"]["public"]["crosswalk"],

@@ -477,9 +477,12 @@ rule services_summary:
         services=lambda w: region_services(w.region),
         alpha=config["services"]["tradeoffs"]["alpha"],
         improvement=config["services"]["improvement"],
-        habitat=config["services"]["habitat_quality"],
-        water_yield=config["services"]["water_yield"],
-        soil_conservation=config["services"]["soil_conservation"],
+        # only the keys the summary reports: another key of these sections reruns the rule
+        # that reads it, and the summary through that rule's output
+        half_saturation=config["services"]["habitat_quality"]["half_saturation"],
+        water_yield_z=config["services"]["water_yield"]["z"],
+        r_factor_method=config["services"]["soil_conservation"]["r_factor"]["method"],
+        cover_factor=config["services"]["soil_conservation"]["cover_factor"],
         climate=config["services"]["climate"],
     message:
         "Service totals, changes, trade-offs and improvement zones of {wildcards.region}"

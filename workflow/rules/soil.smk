@@ -20,7 +20,7 @@ rule soil_grids:
         mem_mb=mem_mb("soil_grids"),
         runtime=runtime("soil_grids"),
     params:
-        region=region_settings,
+        region=source_settings(),
         imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
         soil=config["soil"],
     message:

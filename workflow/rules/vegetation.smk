@@ -30,7 +30,7 @@ rule vegetation_fetch:
         mem_mb=mem_mb("vegetation_fetch"),
         runtime=runtime("vegetation_fetch"),
     params:
-        region=region_config,
+        region=source_settings(),
         imagery=imagery_settings(FETCH_KEYS),
         season_months=lambda w: vegetation_settings(w.region)["season_months"],
         vegetation=lambda w: {k: config["vegetation"][k] for k in VEGETATION_FETCH_KEYS},

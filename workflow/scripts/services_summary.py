@@ -172,13 +172,12 @@ def main(input, output, params, wildcards, threads=1) -> None:
         log.warning("township summary not evaluated: the region has no townships input")
 
     px_ha = area / 1e4
-    habitat = params.habitat
     if "habitat_quality" in services:
         if "threats" not in input:
             raise ValueError("habitat_quality is among the services, but there is no input 'threats'")
         threat_paths = [input.threats] if isinstance(input.threats, str) else list(input.threats)
         threat_records = {int(y): read_json(path) for y, path in zip(years, threat_paths, strict=True)}
-        k = habitat["half_saturation"]
+        k = params.half_saturation
         if k == "auto":
             k = max(r["degradation_max"] for r in threat_records.values()) / 2.0
         habitat_threats = {name: rec["evaluated"] for name, rec in threat_records[last]["threats"].items()}
@@ -230,10 +229,10 @@ def main(input, output, params, wildcards, threads=1) -> None:
             "townships": township_figures,
         },
         "method": {
-            "water_yield_z": params.water_yield["z"] if "water_yield" in services else None,
+            "water_yield_z": params.water_yield_z if "water_yield" in services else None,
             "climate": params.climate if soil or "water_yield" in services else None,
-            "r_factor": params.soil_conservation["r_factor"]["method"] if soil else None,
-            "cover_factor": params.soil_conservation["cover_factor"] if soil else None,
+            "r_factor": params.r_factor_method if soil else None,
+            "cover_factor": params.cover_factor if soil else None,
             "soil_factors": soil_factors,
             "habitat_half_saturation": k,
             "habitat_threats": habitat_threats,

@@ -35,13 +35,15 @@ def report_rasters(region_id):
     return out
 
 
-def stage_figures(region_id):
-    """The PNG figures among the outputs of the region's stages (rule all asks for them)."""
+def stage_outputs(region_id):
+    """Every output of the region's stages (karstflow.stages: the results contract), filled
+    for the region. Rule all asks for them all, not only for the summaries that read some:
+    Snakemake does not remake a missing file whose readers are up to date, so an output a
+    run lost when it was interrupted (a job deletes its outputs when it starts) would stay
+    missing after the next run."""
     return [
         path
         for name, stage in STAGES.items()
         if PLANS[region_id][name].runs
-        for path in stage_paths(
-            region_id, [o for o in stage.outputs if o.endswith(".png")]
-        )
+        for path in stage_paths(region_id, stage.outputs)
     ]
