@@ -235,10 +235,12 @@ def _offline_region(source: str) -> Callable:
             "crs": "EPSG:32648",
             "resolution_m": 30,
             "years": {"first": 2022, "last": 2022},
+            "stages": ["terrain"],
         }
         if source == "stac":
             region["stac"] = {"url": _refused_url(), "dem_collection": "cop-dem-glo-30"}
         config["regions"]["offline"] = region
+        config["services"]["habitat_quality"]["drop_threats"]["offline"] = ["roads"]
 
     return edit
 
@@ -500,9 +502,9 @@ CASES: list[Case] = [
         _table(
             "carbon_pools.csv",
             "carbon_pools",
-            lambda t: t.assign(c_above=t["c_above"].astype(str).where(t.index > 0, "n/a")),
+            lambda t: t.assign(c_above=t["c_above"].astype(str).where(t.index > 0, "five")),
         ),
-        ("data/carbon_pools.csv", "c_above", "n/a"),
+        ("data/carbon_pools.csv", "c_above", "five"),
     ),
     Case(
         "carbon-pools-missing-column",
@@ -588,11 +590,12 @@ CASES: list[Case] = [
     ),
     # --- the model ---
     Case(
-        "model-truth-column-absent",
-        _set("model.label_error.truth_column", "checked_by_field_team"),
-        ("checked_by_field_team",),
+        "model-label-error-method-unknown",
+        _set("model.label_error.method", "guess"),
+        ("model.label_error.method", "'guess'"),
+        at_start=True,
     ),
-    Case("model-id-column-absent", _set("abandonment.id_column", "FID_2020"), ("FID_2020",)),
+    Case("model-report-style-number", _set("model.report_style", 7), ("model.report_style",), at_start=True),
     # --- remote sources ---
     Case(
         "stac-connection-refused",
