@@ -638,17 +638,21 @@ def _failed_logs(workdir: Path, since: float) -> str:
     return "\n".join(texts)
 
 
-def run_case(case: Case, base: Path, dest: Path) -> Outcome:
-    """Copy ``base`` (times kept), make the case's change, run Snakemake as a user would."""
-    import time
-
+def prepare_case(case: Case, base: Path, dest: Path) -> set[str]:
+    """Copy ``base`` (times kept) and make the case's change; the results present before."""
     shutil.copytree(base, dest, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete", "__pycache__"))
     config_path = dest / "config" / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
     case.edit(dest, config)
     raw = config.pop("__raw__", None)
     config_path.write_text(raw if raw is not None else yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    before = _results(dest)
+    return _results(dest)
+
+
+def run_prepared(case: Case, dest: Path, before: set[str]) -> Outcome:
+    """Run Snakemake in a prepared copy as a user would (a subprocess: safe in a thread)."""
+    import time
+
     start = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", *case.extra_args],
@@ -662,12 +666,19 @@ def run_case(case: Case, base: Path, dest: Path) -> Outcome:
     return Outcome(proc.returncode, output, sorted(_results(dest) - before))
 
 
+def run_case(case: Case, base: Path, dest: Path) -> Outcome:
+    return run_prepared(case, dest, prepare_case(case, base, dest))
+
+
 @pytest.fixture(scope="module")
 def outcomes(demo_run, tmp_path_factory) -> dict[str, Outcome]:
     root = tmp_path_factory.mktemp("bad-inputs")
     # two cases at a time, one core each: most of a case is Snakemake's start-up
+    # the bad files are written here, one case after another: HDF5, GDAL and GEOS calls from
+    # two threads at once crash the interpreter (netCDF4's HDF5 is not thread-safe)
+    prepared = {c.id: prepare_case(c, demo_run, root / c.id) for c in CASES}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {c.id: pool.submit(run_case, c, demo_run, root / c.id) for c in CASES}
+        futures = {c.id: pool.submit(run_prepared, c, root / c.id, prepared[c.id]) for c in CASES}
         return {cid: f.result() for cid, f in futures.items()}
 
 
