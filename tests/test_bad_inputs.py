@@ -188,25 +188,25 @@ def _aoi_empty(workdir: Path) -> str:
     return "data/aoi.gpkg"
 
 
-def _aoi_no_crs(workdir: Path) -> str:
-    from shapely.geometry import box
+def _aoi_file(name: str, crs: str | None) -> Callable[[Path], str]:
+    """An AOI of one polygon over the karst demo's grid, in ``crs`` (None: a Shapefile
+    written without its .prj)."""
 
-    (workdir / "data").mkdir(exist_ok=True)
-    gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(600000, 2797570, 602400, 2800000)]).to_file(
-        workdir / "data/aoi.shp"
-    )
-    (workdir / "data/aoi.prj").unlink(missing_ok=True)
-    return "data/aoi.shp"
+    def make(workdir: Path) -> str:
+        from shapely.geometry import box
+
+        (workdir / "data").mkdir(exist_ok=True)
+        aoi = gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(600000, 2797570, 602400, 2800000)], crs=crs)
+        aoi.to_file(workdir / "data" / name)
+        if crs is None:
+            (workdir / "data" / name).with_suffix(".prj").unlink(missing_ok=True)
+        return f"data/{name}"
+
+    return make
 
 
-def _aoi_ok(workdir: Path) -> str:
-    from shapely.geometry import box
-
-    (workdir / "data").mkdir(exist_ok=True)
-    gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(600000, 2797570, 602400, 2800000)], crs="EPSG:32648").to_file(
-        workdir / "data/aoi.gpkg"
-    )
-    return "data/aoi.gpkg"
+_aoi_no_crs = _aoi_file("aoi.shp", None)
+_aoi_ok = _aoi_file("aoi.gpkg", "EPSG:32648")
 
 
 def _yaml_syntax(workdir: Path, config: dict) -> None:

@@ -51,6 +51,6 @@ def landcover_maps_of_table(wildcards):
     if not entry:
         return []
     return [
-        f"results/{wildcards.region}/inputs/landcover_{year}.tif"
+        inputs_file("landcover", year).format(region=wildcards.region)
         for year in sorted(entry["years"])
     ]
