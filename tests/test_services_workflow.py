@@ -240,6 +240,8 @@ def test_changing_z_reruns_only_water_yield_and_what_follows(karst_demo_run, wor
 # --------------------------------------------------------------------------------------
 # bad input: each case in a copy of the run, where only the rule reading the input reruns
 # --------------------------------------------------------------------------------------
+# (a lucode table missing a code and a climate variable out of its range are input checks
+# now, in the inputs rules: tests/test_bad_inputs.py has those cases)
 
 
 def _copy_run(run: Path, dest: Path) -> Path:
@@ -257,21 +259,6 @@ def _fails_without_output(workflow_runner, workdir: Path, target: str, log: str,
         assert phrase in text, f"{phrase!r} not in {log}:\n{text[-2000:]}"
     assert not out.exists()
     assert not list(out.parent.glob(f".{out.name}*")), "a temporary file was left behind"
-
-
-def test_biophysical_table_missing_a_landcover_code_fails_listing_the_codes(karst_demo_run, workflow_runner, tmp_path):
-    workdir = _copy_run(karst_demo_run, tmp_path / "run")
-    path = demo(workdir, "biophysical.csv")
-    table = pd.read_csv(path)
-    table[~table["lucode"].isin([4, 9])].to_csv(path, index=False)
-    _fails_without_output(
-        workflow_runner,
-        workdir,
-        f"results/{REGION}/services/water_yield_2000.tif",
-        "services_water_yield_2000.log",
-        "biophysical.csv: land-cover code(s) [4, 9] present in",
-        "landcover_2000.tif have no kc",
-    )
 
 
 def _edit_climate(workdir: Path, variable: str, value: float) -> None:
@@ -294,19 +281,6 @@ def test_zero_precipitation_fails_naming_file_and_pixels(karst_demo_run, workflo
         "services_water_yield_2000.log",
         "climate.nc: precipitation_mm 2000: expected values > 0",
         "found 6 pixel(s) outside",
-    )
-
-
-def test_negative_eto_fails_naming_file_and_pixels(karst_demo_run, workflow_runner, tmp_path):
-    workdir = _copy_run(karst_demo_run, tmp_path / "run")
-    _edit_climate(workdir, "eto_mm", -10.0)
-    _fails_without_output(
-        workflow_runner,
-        workdir,
-        f"results/{REGION}/services/water_yield_2000.tif",
-        "services_water_yield_2000.log",
-        "climate.nc: eto_mm 2000: expected values >= 0 (reference evapotranspiration)",
-        "found 6 pixel(s) outside (min -10",
     )
 
 

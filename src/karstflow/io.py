@@ -221,11 +221,14 @@ def _netcdf_encoding(ds: xr.Dataset, chunks: Mapping[str, int] | None) -> dict[s
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
         enc: dict[str, Any] = {"zlib": True, "complevel": 4}
-        if "grid_mapping" in var.encoding:
-            enc["grid_mapping"] = var.encoding["grid_mapping"]
-        elif "grid_mapping" in var.attrs:
-            enc["grid_mapping"] = var.attrs["grid_mapping"]
+        mapping = var.encoding.get("grid_mapping", var.attrs.get("grid_mapping"))
+        if mapping is not None:
+            # out of both: xarray lists a variable named by a grid_mapping it can see when it
+            # encodes the coordinates as not a coordinate, and the CRS variable would then
+            # read back as a data variable (no CRS for rioxarray without decode_coords="all")
+            enc["grid_mapping"] = mapping
             ds[name].attrs = {k: v for k, v in var.attrs.items() if k != "grid_mapping"}
+            ds[name].encoding = {k: v for k, v in var.encoding.items() if k != "grid_mapping"}
         if chunks:
             enc["chunksizes"] = tuple(min(chunks.get(str(d), var.sizes[d]), var.sizes[d]) for d in var.dims)
         encoding[str(name)] = enc
@@ -275,11 +278,7 @@ def _write_dask_cube(ds: xr.Dataset, path: PathLike, disk: Mapping[str, int], *,
         rest.to_netcdf(tmp, engine="netcdf4", encoding={k: v for k, v in encoding.items() if k in rest.data_vars})
         # the "coordinates" attributes xarray gives the whole dataset (written without the
         # blocked variables, the dataset would list their coordinates as global ones)
-        full = ds.copy()
-        for name, enc_ in encoding.items():
-            if "grid_mapping" in enc_:
-                full[name].encoding["grid_mapping"] = enc_["grid_mapping"]
-        coordinates, global_attrs = xr.conventions.encode_dataset_coordinates(full)
+        coordinates, global_attrs = xr.conventions.encode_dataset_coordinates(ds)
         with netCDF4.Dataset(tmp, "r+") as nc:
             if "coordinates" in global_attrs:
                 nc.setncattr("coordinates", global_attrs["coordinates"])
