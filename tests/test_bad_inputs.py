@@ -698,3 +698,26 @@ def test_a_bad_input_stops_the_run_naming_it_and_leaves_nothing(case, outcomes):
     assert not new, f"{case.id}: new files under results/: {new}\n{tail}"
     if case.at_start:
         assert "Select jobs to execute" not in outcome.output, f"{case.id}: jobs ran before the config error\n{tail}"
+
+
+def test_on_a_fresh_run_a_bad_townships_file_stops_the_run_before_any_service_map(
+    demo_run, workflow_runner, tmp_path
+):
+    """Issue 15, point 2: the input rules run first (a higher priority), so a bad input a
+    late stage reads stops a fresh run before the stages that could run without it."""
+    workdir = workflow_runner.copy(tmp_path / "fresh")
+    bad = _points(gpd.read_file(demo_run / KARST_DATA / "townships.gpkg"))
+    (workdir / "data").mkdir()
+    bad.to_file(workdir / "data" / "townships.gpkg", driver="GPKG")
+    config_path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    _inputs(config, KARST)["townships"] = "data/townships.gpkg"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = workflow_runner.run(workdir, check=False)
+    output = proc.stdout + proc.stderr + _failed_logs(workdir, 0.0)
+    assert proc.returncode != 0
+    assert "data/townships.gpkg" in output and "Polygon" in output
+    made = _results(workdir)
+    services = [f for f in made if "/services/" in f]
+    assert not services, f"service maps built before the townships check failed: {services}"
+    assert not any(f.startswith(f"results/{KARST}/inputs/townships") for f in made)

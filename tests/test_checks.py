@@ -53,7 +53,7 @@ def test_check_cube_dims_names_swapped_axes_aliases_and_leading_dims():
         check_cube_dims(ok.transpose("year", "x", "y"), source="c.nc")
     with pytest.raises(InputError, match=r"rename lat -> y, lon -> x"):
         check_cube_dims(ok.rename(y="lat", x="lon"), source="c.nc")
-    with pytest.raises(InputError, match=r"dimensions \(time, y, x\), expected \(year, y, x\)"):
+    with pytest.raises(InputError, match=r"dimensions \(time, y, x\), expected \(year, y, x\) \(one value per year"):
         check_cube_dims(ok.rename(year="time"), source="c.nc", leading=("year",))
     with pytest.raises(InputError, match=r"c.nc: no variable on \(y, x\)"):
         check_cube_dims(xr.Dataset({"v": ("year", [1, 2])}), source="c.nc")

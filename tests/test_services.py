@@ -220,7 +220,7 @@ def test_annual_water_yield_keeps_xarray_and_nan():
 
 def test_water_yield_rejects_zero_precipitation_and_negative_eto():
     args = dict(kc=0.8, root_depth_mm=2500.0, soil_depth_mm=400.0, pawc=0.11, z=5.0, vegetated=1)
-    with pytest.raises(ValueError, match=r"climate.nc: precipitation_mm 2000: expected values > 0 .* 1 pixel\(s\)"):
+    with pytest.raises(ValueError, match=r"climate.nc: precipitation_mm 2000: expected values > 0 .*; found 1 of 2"):
         annual_water_yield(
             np.array([1200.0, 0.0]),
             np.array([900.0, 900.0]),
@@ -228,7 +228,7 @@ def test_water_yield_rejects_zero_precipitation_and_negative_eto():
             **args,
         )
     with pytest.raises(
-        ValueError, match=r"eto_mm: expected values >= 0 \(reference evapotranspiration\); found 1 pixel"
+        ValueError, match=r"eto_mm: expected values >= 0 \(reference evapotranspiration\); found 1 of"
     ):
         annual_water_yield(np.array([1200.0, 1100.0]), np.array([900.0, -5.0]), **args)
     with pytest.raises(ValueError, match="seasonality constant Z"):

@@ -280,7 +280,7 @@ def test_zero_precipitation_fails_naming_file_and_pixels(karst_demo_run, workflo
         f"results/{REGION}/services/water_yield_2000.tif",
         "services_water_yield_2000.log",
         "climate.nc: precipitation_mm 2000: expected values > 0",
-        "found 6 pixel(s) outside",
+        "found 6 of",
     )
 
 

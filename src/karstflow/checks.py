@@ -4,7 +4,7 @@ Every message names the file, the variable or column, what was expected, what wa
 and how many pixels or rows are affected::
 
     results/r/inputs/climate.nc, variable precipitation_mm: expected values >= 0 mm;
-    found 1,204 of 6,400 pixels outside (min -3.2, max 1810)
+    found 1,204 of 6,400 values outside (min -3.2, max 1810)
 
 * :func:`check_cube_dims`: a cube's variables are ``(..., y, x)`` in that order, with the
   leading dimensions a stage needs; ``lat``/``lon`` and ``(year, x, y)`` are named as such.
@@ -30,11 +30,13 @@ SPATIAL_ALIASES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "r
 
 @dataclass(frozen=True)
 class Range:
-    """A physical range: ``minimum`` <= value <= ``maximum`` (None: unbounded)."""
+    """A physical range: ``minimum`` <= value <= ``maximum`` (None: unbounded; with
+    ``exclusive_minimum``, ``minimum`` < value)."""
 
     units: str
     minimum: float | None = None
     maximum: float | None = None
+    exclusive_minimum: bool = False
 
 
 #: The physical range of every canonical cube variable the stages read. Bounds are what
@@ -90,8 +92,14 @@ def check_cube_dims(
                 f"(rows before columns; e.g. ds.transpose{order!r})"
             )
         if leading is not None and dims[:-2] != tuple(leading):
+            hint = ""
+            if "time" in dims and "year" in leading:
+                # a dated axis is not taken for years: monthly or several dates a year would
+                # be averaged by a choice that is the data maker's
+                hint = " (one value per year on an integer axis named year, e.g. ds.groupby('time.year').mean())"
             raise InputError(
-                f"{source}, variable {name}: dimensions {_dims_text(dims)}, expected {_dims_text((*leading, 'y', 'x'))}"
+                f"{source}, variable {name}: dimensions {_dims_text(dims)}, "
+                f"expected {_dims_text((*leading, 'y', 'x'))}{hint}"
             )
     if require_gridded and not gridded:
         found = ", ".join(f"{n} {_dims_text(v.dims)}" for n, v in ds.data_vars.items()) or "no variables"
@@ -101,7 +109,7 @@ def check_cube_dims(
 def _bounds_text(rng: Range) -> str:
     parts = []
     if rng.minimum is not None:
-        parts.append(f">= {rng.minimum:g}")
+        parts.append(f"{'>' if rng.exclusive_minimum else '>='} {rng.minimum:g}")
     if rng.maximum is not None:
         parts.append(f"<= {rng.maximum:g}")
     units = f" {rng.units}" if rng.units else ""
@@ -109,12 +117,21 @@ def _bounds_text(rng: Range) -> str:
 
 
 def check_range(
-    values: Any, rng: Range, *, source: str, variable: str, allow_empty: bool = False, hint: str = ""
+    values: Any,
+    rng: Range,
+    *,
+    source: str,
+    variable: str | None,
+    allow_empty: bool = False,
+    hint: str = "",
+    tolerance: float = 0.0,
 ) -> tuple[float, float]:
     """(min, max) of the finite values; raise :class:`InputError` when any lies outside
     ``rng`` or, unless ``allow_empty``, when none is finite.
 
     ``values``: a numpy array or a (dask-backed) DataArray; counted in one pass.
+    ``variable``: None when ``source`` names it already (``climate.nc: eto_mm 2000``).
+    ``tolerance``: how far past a bound a value may lie (float rounding of a computed index).
     """
     import dask
     import xarray as xr
@@ -124,12 +141,13 @@ def check_range(
     finite = np.isfinite(v)
     outside = finite & False
     if rng.minimum is not None:
-        outside = outside | (v < rng.minimum)
+        low = rng.minimum - tolerance
+        outside = outside | ((v <= low) if rng.exclusive_minimum else (v < low))
     if rng.maximum is not None:
-        outside = outside | (v > rng.maximum)
+        outside = outside | (v > rng.maximum + tolerance)
     n_finite, n_out, vmin, vmax = dask.compute(finite.sum(), outside.sum(), v.min(skipna=True), v.max(skipna=True))
     n_finite, n_out, total = int(n_finite), int(n_out), int(v.size)
-    where = f"{source}, variable {variable}"
+    where = source if variable is None else f"{source}, variable {variable}"
     if n_finite == 0:
         if allow_empty:
             return float("nan"), float("nan")

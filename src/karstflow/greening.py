@@ -418,22 +418,20 @@ def select_years(ds: xr.Dataset, years: Any, *, source: str) -> xr.Dataset:
 def check_index_range(
     da: xr.DataArray, *, source: str, low: float = -1.0, high: float = 1.0, allow_empty: bool = False
 ) -> tuple[float, float]:
-    """Fail with the file name when an index leaves [low, high] (e.g. NDVI stored x 10000).
+    """Fail with the file name when an index leaves [low, high] (e.g. NDVI stored x 10000):
+    :func:`karstflow.checks.check_range`, allowing float rounding (1e-6).
 
     An index without any valid value is an error too, unless ``allow_empty`` (one tile of a
     region may lie wholly outside its area of interest): then ``(nan, nan)``.
     """
-    import dask
+    from karstflow.checks import Range, check_range
 
-    vmin, vmax = dask.compute(da.min(skipna=True), da.max(skipna=True))
-    vmin, vmax = float(vmin), float(vmax)
-    if not (math.isfinite(vmin) and math.isfinite(vmax)):
-        if allow_empty:
-            return math.nan, math.nan
-        raise ValueError(f"{source}: {da.name} has no valid value")
-    if vmin < low - 1e-6 or vmax > high + 1e-6:
-        raise ValueError(
-            f"{source}: {da.name} ranges {vmin:g}..{vmax:g}, expected values in [{low:g}, {high:g}] "
-            "(scaled integers? divide by the scale factor first)"
-        )
-    return vmin, vmax
+    return check_range(
+        da,
+        Range("", low, high),
+        source=source,
+        variable=str(da.name),
+        allow_empty=allow_empty,
+        hint=" (scaled integers? divide by the scale factor first)",
+        tolerance=1e-6,
+    )

@@ -174,27 +174,14 @@ def _check_range(
     names: Mapping[str, str] | None = None,
     rule: str = "",
 ) -> None:
-    """Raise ``ValueError`` naming the input when a finite value lies outside the range."""
-    v = _values(a).astype(np.float64, copy=False)
-    finite = v[np.isfinite(v)]
-    if finite.size == 0:
-        return
-    bad = np.zeros(finite.shape, bool)
-    if low is not None:
-        bad |= (finite <= low) if low_open else (finite < low)
-    if high is not None:
-        bad |= finite > high
-    if bad.any():
-        label = (names or {}).get(name, name)
-        expect = []
-        if low is not None:
-            expect.append(f"{'>' if low_open else '>='} {low:g}")
-        if high is not None:
-            expect.append(f"<= {high:g}")
-        raise ValueError(
-            f"{label}: expected values {' and '.join(expect)}{rule}; found {int(bad.sum())} "
-            f"pixel(s) outside (min {finite.min():g}, max {finite.max():g})"
-        )
+    """:func:`karstflow.checks.check_range` of a service input, named by ``names`` (the file
+    and variable a script read it from) or by ``name``; a wholly missing input is left to
+    the caller (a tile outside the area of interest)."""
+    from karstflow.checks import Range, check_range
+
+    label = (names or {}).get(name, name)
+    rng = Range("", low, high, exclusive_minimum=low_open)
+    check_range(_values(a), rng, source=label, variable=None, allow_empty=True, hint=rule)
 
 
 def reclassify(
