@@ -26,8 +26,12 @@ demo: setup
 resume: setup
 	$(BIN)/python scripts/resume.py --cores $(CORES)
 
+# two pytest-xdist workers, each test file on one worker (its module fixture, often a
+# workflow run, is built once); the session's demo run is shared (tests/conftest.py). Most
+# of the suite is Snakemake runs using one core at a time: two at once fill both cores.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # ruff and mypy read their settings from pyproject.toml (mypy checks src/karstflow)
 lint: setup

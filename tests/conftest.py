@@ -91,10 +91,27 @@ def workflow_runner(project_root) -> WorkflowRunner:
 @pytest.fixture(scope="session")
 def demo_run(workflow_runner, tmp_path_factory) -> Path:
     """The whole workflow on the bundled demo regions (what `make demo` runs: every stage,
-    maps included), run once per session; the end-to-end tests of both regions share it and
-    change nothing in it (bad-input cases work in copies)."""
-    workdir = workflow_runner.copy(tmp_path_factory.mktemp("demo-run"))
-    workflow_runner.run(workdir)
+    maps included), run once per session (once for all pytest-xdist workers); the end-to-end
+    tests of both regions share it and change nothing in it (they work in copies)."""
+    import fcntl
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    # under pytest-xdist (`make test`: -n 2) the workers share one run: the first to need
+    # it runs the demo, the other waits on the lock and reads the same directory
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    workdir, done, failed = root / "demo-run", root / "demo-run.done", root / "demo-run.failed"
+    with open(root / "demo-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            raise AssertionError(f"the session's demo run failed in another worker:\n{failed.read_text()}")
+        if not done.exists():
+            try:
+                workflow_runner.run(workflow_runner.copy(workdir))
+            except BaseException as err:
+                failed.write_text(str(err))
+                raise
+            done.touch()
     return workdir
 
 

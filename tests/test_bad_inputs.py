@@ -596,6 +596,12 @@ CASES: list[Case] = [
         at_start=True,
     ),
     Case("model-report-style-number", _set("model.report_style", 7), ("model.report_style",), at_start=True),
+    Case(
+        "model-validation-without-checked-labels",
+        _set("model.label_error", {"method": "validation", "truth_column": "checked_by_survey"}),
+        ("model.label_error.method", "'checked_by_survey'", ".gpkg has no checked labels"),
+        notes="a run-time failure of the model stage: model_fit reads the labelled parcels",
+    ),
     # --- remote sources ---
     Case(
         "stac-connection-refused",

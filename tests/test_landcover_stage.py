@@ -48,11 +48,13 @@ TARGETS = [
 
 
 @pytest.fixture(scope="module")
-def county_run(demo_run, workflow_runner):
-    """The session's demo run (conftest) with the sampling design the default target does
-    not ask for (one small job); the tests that change anything work in clones of it."""
-    workflow_runner.run(demo_run, *TARGETS)
-    return demo_run
+def county_run(demo_run, workflow_runner, tmp_path_factory):
+    """A copy of the session's demo run (conftest; other workers copy it meanwhile) with the
+    sampling design the default target does not ask for (one small job); the tests that
+    change anything work in clones of it."""
+    workdir = clone(demo_run, tmp_path_factory.mktemp("county-run") / "run")
+    workflow_runner.run(workdir, *TARGETS)
+    return workdir
 
 
 def clone(run: Path, dest: Path) -> Path:
