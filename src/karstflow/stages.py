@@ -333,6 +333,23 @@ STAGES: dict[str, Stage] = {
             summary="services/services.json",
             maps=["services/carbon_storage_{service_year}.tif", "services/improvement_zones.tif"],
         ),
+        _stage(
+            "coupling",
+            "social-ecological coupling per township and grid cell: population change against greening, "
+            "rocky desertification, NPP and services; coupling coordination degree, Moran's I, spatial "
+            "regression and GWR",
+            ["townships", ("population", "population_table"), "@greening"],
+            optional=["@desertification", "@npp", "@services", "@terrain"],
+            outputs=[
+                "coupling/coupling_townships.csv",
+                "coupling/coupling_cells.gpkg",
+                "coupling/coupling_statistics.json",
+                "coupling/figures/coupling_types.png",
+                "coupling/figures/gwr_coefficients.png",
+                "coupling/figures/moran_scatter.png",
+            ],
+            summary="coupling/coupling.json",
+        ),
     )
 }
 
