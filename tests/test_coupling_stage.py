@@ -183,6 +183,8 @@ def test_a_region_without_the_services_stage_records_them_as_not_evaluated(karst
         classes="ten",
         types={"pop_threshold": 0.05, "greening_threshold": 0.0005},
         rd_min_grade=2,
+        greening_classes=[1],
+        improvement_codes=[2, 3],
     )
     script.main(inputs, outputs, params, Params(region=KARST))
     record = _json(tmp_path / "r.json")
@@ -245,3 +247,49 @@ def test_the_township_table_with_the_owners_column_names_through_the_inputs_mapp
             Params(region=KARST, layer="population_table"),
         )
     assert not (tmp_path / "bad.csv").exists()
+
+
+@pytest.mark.e2e
+def test_local_moran_of_the_cells_when_configured(karst_demo_run, tmp_path, project_root):
+    """coupling_statistics' main() with coupling.local_moran on (off in the demo config, as
+    esda compiles its numba kernels on the first call): the cluster counts are recorded and
+    the figures written; without GWR its record says why."""
+    from karstflow.runtime import Files, Params, load_script
+
+    script = load_script(project_root / "workflow" / "scripts" / "coupling_statistics.py")
+    res = karst_demo_run / "results" / KARST
+    outputs = Files(
+        statistics=str(tmp_path / "s.json"),
+        summary=str(tmp_path / "c.json"),
+        types_map=str(tmp_path / "types.png"),
+        gwr_map=str(tmp_path / "gwr.png"),
+        moran_scatter=str(tmp_path / "moran.png"),
+    )
+    inputs = Files(
+        cells=str(res / "coupling" / "coupling_cells.gpkg"),
+        townships_table=str(res / "coupling" / "coupling_townships.csv"),
+        record=str(res / "coupling" / "coupling_units.json"),
+        townships=str(res / "inputs" / "townships.gpkg"),
+    )
+    params = Params(
+        spatial_weights={"kind": "queen", "k": 6},
+        alpha=0.05,
+        permutations=99,
+        seed=0,
+        regression={"dependent": "ndvi_slope_mean", "explanatory": ["population_rate", "slope_mean"]},
+        gwr=False,
+        local_moran=True,
+        min_units=10,
+    )
+    script.main(inputs, outputs, params, Params(region=KARST))
+    stats = _json(tmp_path / "s.json")
+    clusters = stats["local_moran"]["clusters"]
+    assert set(clusters) == {"ndvi_slope_mean", "population_rate"}
+    assert sum(clusters["ndvi_slope_mean"].values()) == len(coupling_cells(res))
+    assert clusters["ndvi_slope_mean"].get("HH", 0) + clusters["ndvi_slope_mean"].get("LL", 0) > 0
+    assert stats["gwr"] == {"evaluated": False, "reason": "config coupling.gwr: false"}
+    assert (tmp_path / "gwr.png").stat().st_size > 1000  # a note figure
+
+
+def coupling_cells(res: Path) -> gpd.GeoDataFrame:
+    return gpd.read_file(res / "coupling" / "coupling_cells.gpkg")

@@ -55,10 +55,12 @@ __all__ = [
     "zonal_sum",
 ]
 
-#: Trend classes (karstflow.trends.TREND_CLASSES) that count as greening in the greening
-#: share: significant greening only (1), the share a reader takes for "greened".
+#: Default trend classes (karstflow.trends.TREND_CLASSES) that count as greening in the
+#: greening share: significant greening only (1), the share a reader takes for "greened"
+#: (config coupling.greening_classes).
 GREENING_CLASSES = (1,)
-#: Improvement-zone codes (karstflow.tradeoffs.ZONE_NAMES) of the improvement-zone share.
+#: Default improvement-zone codes (karstflow.tradeoffs.ZONE_NAMES) of the improvement-zone
+#: share: improvement and first-priority improvement zones (config coupling.improvement_codes).
 IMPROVEMENT_CODES = (2, 3)
 
 #: Indicator column -> units (the column names of coupling_townships.csv and coupling_cells.gpkg).
@@ -196,6 +198,7 @@ def unit_indicators(
     trend_slope: np.ndarray | None = None,
     trend_class: np.ndarray | None = None,
     trend_nodata: int = 255,
+    greening_classes: Sequence[int] = GREENING_CLASSES,
     rd_grades: tuple[np.ndarray, np.ndarray] | None = None,
     rd_nodata: int = 255,
     rd_min_grade: int = 2,
@@ -203,6 +206,7 @@ def unit_indicators(
     services: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     zones: np.ndarray | None = None,
     zone_nodata: int = 255,
+    improvement_codes: Sequence[int] = IMPROVEMENT_CODES,
     slope: np.ndarray | None = None,
     reasons: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -260,12 +264,12 @@ def unit_indicators(
 
     if trend_slope is not None:
         df["ndvi_slope_mean"] = zonal_mean(trend_slope, labels, ids, "greening trend slope")
-        evaluation["greening"] = {"evaluated": True}
+        evaluation["greening"] = {"evaluated": True, "greening_classes": [int(c) for c in greening_classes]}
     else:
         skip("greening")
     if trend_class is not None:
         df["greening_share"] = zonal_share(
-            trend_class, labels, ids, GREENING_CLASSES, trend_nodata, "greening trend class"
+            trend_class, labels, ids, tuple(greening_classes), trend_nodata, "greening trend class"
         )
     if rd_grades is not None:
         first, last = (np.asarray(g) for g in rd_grades)
@@ -296,9 +300,9 @@ def unit_indicators(
         skip("services")
     if zones is not None:
         df["improvement_zone_share"] = zonal_share(
-            zones, labels, ids, IMPROVEMENT_CODES, zone_nodata, "improvement zones"
+            zones, labels, ids, tuple(improvement_codes), zone_nodata, "improvement zones"
         )
-        evaluation["improvement_zones"] = {"evaluated": True, "codes": list(IMPROVEMENT_CODES)}
+        evaluation["improvement_zones"] = {"evaluated": True, "codes": [int(c) for c in improvement_codes]}
     else:
         skip("improvement_zones")
     if slope is not None:

@@ -42,6 +42,8 @@ rule coupling_units:
         classes=config["coupling"]["classes"],
         types=config["coupling"]["types"],
         rd_min_grade=RD_GRADE_CODES[config["desertification"]["rd_min_grade"]],
+        greening_classes=config["coupling"]["greening_classes"],
+        improvement_codes=config["coupling"]["improvement_codes"],
     message:
         "Coupling indicators, coordination degree and types per township and cell of {wildcards.region}"
     script:

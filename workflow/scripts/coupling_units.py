@@ -113,6 +113,8 @@ def main(input, output, params, wildcards, threads=1) -> None:
     if "slope" in input:
         layers["slope"] = _read(grid, input.grid, input.slope)
     reasons = dict(params.not_evaluated)
+    layers["greening_classes"] = params.greening_classes
+    layers["improvement_codes"] = params.improvement_codes
 
     pop_record = {}
     grid_pop = table_pop = None
