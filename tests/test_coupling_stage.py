@@ -293,3 +293,57 @@ def test_local_moran_of_the_cells_when_configured(karst_demo_run, tmp_path, proj
 
 def coupling_cells(res: Path) -> gpd.GeoDataFrame:
     return gpd.read_file(res / "coupling" / "coupling_cells.gpkg")
+
+
+@pytest.mark.e2e
+def test_townships_from_the_grid_alone_agree_with_the_table(karst_demo_run, tmp_path, project_root, coupling):
+    """coupling_units' main() with the gridded population only: townships then sum its
+    pixels, which for the demo (whose table is those sums) gives the table's figures."""
+    from karstflow.runtime import Files, Params, load_script
+
+    script = load_script(project_root / "workflow" / "scripts" / "coupling_units.py")
+    res = karst_demo_run / "results" / KARST
+    inputs = Files(
+        grid=str(res / "grid.json"),
+        townships=str(res / "inputs" / "townships.gpkg"),
+        trend_slope=str(res / "greening" / "trend_slope.tif"),
+        trend_class=str(res / "greening" / "trend_class.tif"),
+        population=str(res / "inputs" / "population.nc"),
+    )
+    outputs = Files(townships=str(tmp_path / "t.csv"), cells=str(tmp_path / "c.gpkg"), record=str(tmp_path / "r.json"))
+    cfg = coupling["config"]["coupling"]
+    params = Params(
+        cell_size_m=cfg["cell_size_m"],
+        years={"first": 2000, "last": 2023},
+        not_evaluated={},
+        social={"positive": ["population_rate"], "negative": []},
+        ecological={"positive": ["ndvi_slope_mean"], "negative": []},
+        indicator_weights="equal",
+        weights={"a": 0.5, "b": 0.5},
+        classes="five",
+        types={"pop_threshold": 0.05, "greening_threshold": 0.0005},
+        rd_min_grade=2,
+        greening_classes=[1],
+        improvement_codes=[2, 3],
+    )
+    script.main(inputs, outputs, params, Params(region=KARST))
+    record = _json(tmp_path / "r.json")
+    assert record["population"]["townships_from"] == "grid"
+    assert record["population"]["grid"] == {
+        "file": str(res / "inputs" / "population.nc"),
+        "first_year": 2000,
+        "last_year": 2023,
+    }
+    grid_towns = pd.read_csv(tmp_path / "t.csv").set_index("township_id")
+    table_towns = coupling["townships"].set_index("township_id")
+    for col in ("population_start", "population_end"):
+        assert grid_towns[col].to_numpy() == pytest.approx(table_towns[col].to_numpy(), rel=1e-4)
+    # without a rural share every resident counts in the density
+    assert (grid_towns["rural_density_per_km2"] > table_towns["rural_density_per_km2"]).all()
+    assert set(grid_towns["D_class"]) <= {
+        "severely uncoordinated",
+        "moderately uncoordinated",
+        "basically coordinated",
+        "moderately coordinated",
+        "highly coordinated",
+    }
