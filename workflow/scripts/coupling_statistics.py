@@ -240,11 +240,11 @@ def _summary(record, stats, t_table, cells):
         }
     if stats["gwr"].get("evaluated"):
         out["gwr_bandwidth"] = stats["gwr"]["bandwidth"]
-    if "zones" in record["townships"]["evaluation"] or "improvement_zone_share" in t_table:
-        if "improvement_zone_share" in t_table and "coupling_type" in t_table:
-            out["improvement_zone_share_by_type"] = {
-                str(k): float(v) for k, v in t_table.groupby("coupling_type")["improvement_zone_share"].mean().items()
-            }
+    if "improvement_zone_share" in t_table and "coupling_type" in t_table:
+        # each coupling type's mean share of improvement zones: the social setting of the zones
+        out["improvement_zone_share_by_type"] = {
+            str(k): float(v) for k, v in t_table.groupby("coupling_type")["improvement_zone_share"].mean().items()
+        }
     return out
 
 
