@@ -4,6 +4,7 @@ population (karstflow.demo.population), without Snakemake."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -225,3 +226,79 @@ def test_demo_population_plants_the_coefficient_on_the_cells():
     assert list(table.columns) == ["XZ_CODE", "NIAN", "CZRK", "HJRK", "NCRK_BL"]
     assert len(table) == 24 * table["XZ_CODE"].nunique()
     assert table.groupby("NIAN")["CZRK"].sum().iloc[0] == pytest.approx(float(cube.isel(year=0).sum()), rel=1e-4)
+
+
+# --- the worldpop stage (Earth Engine regions) ---
+
+
+def test_worldpop_stage_provides_population_for_earth_engine_regions_only():
+    from karstflow.stages import EARTHENGINE_SOURCE, REMOTE_SOURCE, layer_path, plan_region
+
+    remote = {"dem", "imagery", REMOTE_SOURCE, EARTHENGINE_SOURCE, "townships", "annual_stack"}
+    plan = plan_region(remote)
+    assert plan["worldpop"].runs and plan["coupling"].runs
+    assert layer_path(plan, "coupling", "population") == "population/population.nc"
+    # the region's own population input wins over WorldPop
+    own = plan_region(remote | {"population"})
+    assert layer_path(own, "coupling", "population") == "inputs/population.nc"
+    # a STAC region has no WorldPop: a table is needed
+    stac = plan_region(remote - {EARTHENGINE_SOURCE})
+    assert not stac["worldpop"].runs and not stac["coupling"].runs
+    assert "an Earth Engine source" in stac["worldpop"].reason
+    table = plan_region(remote - {EARTHENGINE_SOURCE} | {"population_table"})
+    assert table["coupling"].runs and layer_path(table, "coupling", "population") is None
+    # without townships WorldPop is not pulled
+    assert not plan_region(remote - {"townships"})["worldpop"].runs
+
+
+def test_population_worldpop_script_turns_the_density_into_persons_per_pixel(tmp_path, monkeypatch, project_root):
+    """The rule's script on cached density tiles of a fake source (the Earth Engine request
+    itself is tested offline in tests/test_ee_products.py and test_sources_earthengine.py)."""
+    import rasterio
+    import xarray as xr
+
+    from karstflow.grid import RegionGrid
+    from karstflow.io import write_json
+    from karstflow.runtime import Files, Params, load_script
+
+    grid = RegionGrid("EPSG:32648", 30.0, (600000.0, 2800000.0, 600000.0 + 4 * 30, 2800000.0 + 3 * 30))
+    write_json(grid.to_dict(), tmp_path / "grid.json")
+
+    class Source:
+        def population(self, year, g, country="CHN"):
+            path = tmp_path / f"pop_{year}.tif"
+            data = np.full((1, *g.shape), 250.0 + (year - 2000), dtype=np.float32)
+            data[0, 0, 0] = np.nan  # no WorldPop value: 0 persons
+            profile = {
+                "driver": "GTiff",
+                "width": g.width,
+                "height": g.height,
+                "count": 1,
+                "dtype": "float32",
+                "crs": g.crs,
+                "transform": g.transform,
+                "nodata": float("nan"),
+            }
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(data)
+                dst.set_band_description(1, "population_density")
+            return [str(path)]
+
+    script = load_script(project_root / "workflow" / "scripts" / "population_worldpop.py")
+    monkeypatch.setattr(script, "get_source", lambda *a, **k: Source())
+    out = Files(cube=str(tmp_path / "population.nc"), summary=str(tmp_path / "population.json"))
+    script.main(
+        Files(grid=str(tmp_path / "grid.json")),
+        out,
+        Params(region={"source": "earthengine"}, imagery={}, years=[2000, 2020], country="CHN"),
+        Params(region="r"),
+    )
+    with xr.open_dataset(out.cube) as ds:
+        pop = ds["population"].load()
+    assert pop.dims == ("year", "y", "x") and pop["year"].values.tolist() == [2000, 2020]
+    # 250 persons km-2 on a 30 m pixel (0.0009 km2) is 0.225 persons; the empty pixel 0
+    assert float(pop.sel(year=2000)[1, 1]) == pytest.approx(0.225)
+    assert float(pop.sel(year=2000)[0, 0]) == 0.0
+    summary = json.loads((tmp_path / "population.json").read_text())
+    assert summary["total_persons"]["2020"] == pytest.approx(270.0 * 0.0009 * 11, rel=1e-5)
+    assert summary["pixels_without_value"] == {"2000": 1, "2020": 1}

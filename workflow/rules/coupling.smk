@@ -7,6 +7,37 @@
 include: "functions/coupling.smk"
 
 
+# Gridded population of an Earth Engine region from WorldPop 100 m (stage worldpop): the
+# density pulled per cache tile and year, times the grid pixel's area (totals kept).
+rule population_worldpop:
+    input:
+        grid="results/{region}/grid.json",
+    output:
+        cube="results/{region}/population/population.nc",
+        summary="results/{region}/population/population.json",
+    log:
+        log_path("population_worldpop"),
+    benchmark:
+        benchmark_path("population_worldpop")
+    wildcard_constraints:
+        region=stage_constraint("worldpop"),
+    conda:
+        "../envs/karstflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb("population_worldpop"),
+        runtime=runtime("population_worldpop"),
+    params:
+        region=source_settings(),
+        imagery=imagery_settings(("cache_dir", "cache_tile_px", "fetch")),
+        years=lambda w: worldpop_years(w.region),
+        country=config["coupling"]["worldpop_country"],
+    message:
+        "Population of {wildcards.region} from WorldPop 100 m (Earth Engine)"
+    script:
+        "../scripts/population_worldpop.py"
+
+
 rule coupling_units:
     input:
         unpack(coupling_units_inputs),

@@ -38,10 +38,13 @@ def coupling_units_inputs(wildcards):
         "trend_slope": f"results/{rid}/greening/trend_slope.tif",
         "trend_class": f"results/{rid}/greening/trend_class.tif",
     }
-    for name in ("population", "population_table"):
-        path = input_file(rid, name)
-        if path:
-            inputs[name] = path
+    # the gridded population: the region's input, else the worldpop stage's cube
+    grid_population = layer_file(rid, "coupling", "population")
+    if grid_population:
+        inputs["population"] = grid_population
+    table = input_file(rid, "population_table")
+    if table:
+        inputs["population_table"] = table
     if PLANS[rid]["desertification"].runs:
         years = rd_map_years(rid)
         inputs["rd_first"] = f"results/{rid}/desertification/rd_grade_{years[0]}.tif"
@@ -74,3 +77,19 @@ def coupling_years(wildcards):
     if PLANS[rid]["services"].runs:
         out["services"] = coupling_service_years(rid)
     return out
+
+
+def worldpop_years(region_id):
+    """The region's years WorldPop has (2000-2020); at least two, else stop naming the keys."""
+    from karstflow.sources.ee_products import WORLDPOP_YEARS
+
+    years = [
+        y for y in region_years(config["regions"][region_id]) if y in WORLDPOP_YEARS
+    ]
+    if len(years) < 2:
+        raise WorkflowError(
+            f"config key regions.{region_id}.years: stage worldpop needs at least two years of "
+            f"WorldPop ({WORLDPOP_YEARS[0]}-{WORLDPOP_YEARS[-1]}) within the region's years, found "
+            f"{years}; give regions.{region_id}.inputs.population or population_table instead"
+        )
+    return years
