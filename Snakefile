@@ -54,6 +54,7 @@ include: "workflow/rules/carbon.smk"
 include: "workflow/rules/reserve.smk"
 include: "workflow/rules/capacity.smk"
 include: "workflow/rules/services.smk"
+include: "workflow/rules/coupling.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/summary.smk"
 

@@ -54,6 +54,16 @@ class Case:
     allowed_new: tuple[str, ...] = ()
 
 
+#: The owner's column names of the demo's township population table (config/config.yaml).
+POPULATION_COLUMNS = {
+    "township_id": "XZ_CODE",
+    "year": "NIAN",
+    "resident": "CZRK",
+    "registered": "HJRK",
+    "rural_share": "NCRK_BL",
+}
+
+
 # ------------------------------------------------------------------------------------
 # helpers that write one bad copy of a demo file under data/ and point the config at it
 # ------------------------------------------------------------------------------------
@@ -535,6 +545,47 @@ CASES: list[Case] = [
         "biophysical-missing-code",
         _table("biophysical.csv", "biophysical", lambda t: t[t["lucode"] != 2]),
         ("data/biophysical.csv", "lucode", "[2]"),
+    ),
+    # --- the township population table (issue 16), with the owner's column names mapped ---
+    Case(
+        "population-table-years-outside",
+        _table(
+            "population_townships.csv",
+            "population_table",
+            lambda t: t.assign(NIAN=t["NIAN"].where(t.index > 1, 1990)),
+            columns=POPULATION_COLUMNS,
+        ),
+        ("data/population_townships.csv", "column NIAN", "2000..2023", "2 row(s)", "1990"),
+    ),
+    Case(
+        "population-table-duplicate-township-years",
+        _table(
+            "population_townships.csv",
+            "population_table",
+            lambda t: pd.concat([t, t.iloc[:3]], ignore_index=True),
+            columns=POPULATION_COLUMNS,
+        ),
+        ("data/population_townships.csv", "XZ_CODE and NIAN", "duplicate township-year", "1/2000"),
+    ),
+    Case(
+        "population-table-negative",
+        _table(
+            "population_townships.csv",
+            "population_table",
+            lambda t: t.assign(CZRK=t["CZRK"].where(t.index > 0, -5.0)),
+            columns=POPULATION_COLUMNS,
+        ),
+        ("data/population_townships.csv", "column resident", "below the minimum 0", "-5.0"),
+    ),
+    Case(
+        "population-table-unknown-township",
+        _table(
+            "population_townships.csv",
+            "population_table",
+            lambda t: t.assign(XZ_CODE=t["XZ_CODE"].where(t.index > 0, 99)),
+            columns=POPULATION_COLUMNS,
+        ),
+        ("data/population_townships.csv", "column XZ_CODE", "townships.gpkg", "99"),
     ),
     Case(
         "table-not-csv",

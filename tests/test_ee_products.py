@@ -336,3 +336,28 @@ def test_landcover_worldcover_versions_and_missing_years(offline_ee):
         P.landcover(ee, "clcd", 2010)
     g = graph(P.landcover(ee, "clcd", 2010, clcd_asset="projects/x/CLCD_v01_{year}"))
     assert loaded(g, "Image.load") == ["projects/x/CLCD_v01_2010"]
+
+
+def test_worldpop_mosaics_the_year_and_keeps_totals_as_a_density(offline_ee):
+    img = P.worldpop(ee, 2015, ee.Geometry.Rectangle(REGION))
+    g = graph(img)
+    assert set(loaded(g, "ImageCollection.load")) == {"WorldPop/GP/100m/pop"}
+    text = json.dumps(g)
+    # filtered by the year and country properties, and by the region's bounds
+    assert '"year"' in text and "2015" in text and '"CHN"' in text and calls(g, "Collection.filter")
+    assert calls(g, "ImageCollection.mosaic") and ["population"] in constants(g)
+    # persons per 100 m pixel / true pixel area (m2) x 1e6: a density (persons km-2) ...
+    assert calls(g, "Image.pixelArea") and calls(g, "Image.divide")
+    assert 1e6 in constants(g) or 1000000.0 in constants(g)
+    # ... averaged onto coarser pixels (the sum is kept when multiplied by the grid pixel area)
+    (reduce,) = calls(g, "Image.reduceResolution")
+    assert "Reducer.mean" in json.dumps(reduce["reducer"]) and reduce["maxPixels"]["constantValue"] == 1024
+    assert [r["names"]["constantValue"] for r in calls(g, "Image.rename")] == [["population_density"]]
+    assert P.WORLDPOP_UNITS == {"population_density": "persons km-2"}
+    # 250 persons km-2 on a 30 m pixel is 0.225 persons; on 100 m, 2.5 persons
+    assert P.persons_per_pixel(250.0, 900.0) == pytest.approx(0.225)
+    assert P.persons_per_pixel(250.0, 10_000.0) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="worldpop has the years 2000-2020; found 2023"):
+        P.worldpop(ee, 2023)
+    no_country = json.dumps(graph(P.worldpop(ee, 2000, country=None)))
+    assert '"CHN"' not in no_country

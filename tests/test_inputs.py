@@ -40,7 +40,7 @@ def test_every_stage_can_be_requested_in_the_schema(schema):
 
 
 def test_stage_requirements_name_declared_inputs_or_stages():
-    pseudo = {"periods", "remote_source"}
+    pseudo = {"periods", "remote_source", "earthengine_source"}
     for stage in STAGES.values():
         for need in stage.requires:
             for alternative in need:

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.e2e
 
 REGION = "demo-karst"
 TARGET = f"results/{REGION}/summary.json"
+# The coupling tables read the greening trend, the RD grade maps and the NPP trend.
+COUPLING = {"coupling_units": 1, "coupling_statistics": 1}
 # The demo's 30 m pixels.
 PX_KM2 = 0.0009
 
@@ -259,12 +261,14 @@ def override(tmp_path: Path, name: str, section: dict) -> str:
 def test_parameter_changes_rerun_only_dependants(karst_run, tmp_path):
     extra = override(tmp_path, "alpha", {"greening": {"alpha": 0.01}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
-    # carbon storage (stage carbon) reads no trend: only the NPP stage reruns with greening
+    # carbon storage (stage carbon) reads no trend: only the NPP stage reruns with greening,
+    # and the coupling tables, which read the trend classes and the NPP trend
     assert plan == {
         "greening_trend": 1,
         "greening_summary": 1,
         "carbon_npp": 1,
         "carbon_npp_summary": 1,
+        **COUPLING,
         "region_summary": 1,
     }
     extra = override(tmp_path, "combine", {"desertification": {"combine": "max"}})
@@ -274,11 +278,12 @@ def test_parameter_changes_rerun_only_dependants(karst_run, tmp_path):
         "desertification_area": 1,
         "desertification_map": 2,
         "desertification_summary": 1,
+        **COUPLING,
         "region_summary": 1,
     }
     extra = override(tmp_path, "omega", {"carbon": {"fu_omega": 2.2}})
     plan = planned_rules(karst_run, TARGET, "--configfile", extra)
-    assert plan == {"carbon_npp": 1, "carbon_npp_summary": 1, "region_summary": 1}
+    assert plan == {"carbon_npp": 1, "carbon_npp_summary": 1, **COUPLING, "region_summary": 1}
 
 
 def test_too_few_valid_years_gives_nan_and_a_logged_count(karst_run, tmp_path):

@@ -112,6 +112,9 @@ def test_report_holds_a_map_of_every_raster_output(karst_demo_run, workflow_runn
     embedded = set(re.findall(r"data:image/png;[^,\"]*?filename=([^;,\"]+\.png);base64,", html))
     assert expected <= embedded, sorted(expected - embedded)
     assert {"tradeoffs.png", "services_change.png"} <= embedded  # the services' summary figures
+    # the coupling stage's figures and township table (a section of their own)
+    assert {"coupling_types.png", "gwr_coefficients.png", "moran_scatter.png"} <= embedded
+    assert "filename=coupling_townships.csv;base64," in html and "Social-ecological coupling" in html
     for table in ("services.csv", "tradeoffs.csv", "services_change.csv", "improvement_townships.csv"):
         assert f"filename={table};base64," in html, f"{table} is not in the report"
 

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.e2e
 
 # Every changed result reaches the region's summary and the table of all regions.
 SUMMARIES = {"region_summary": 1, "summary_table": 1}
+# The karst demo's coupling tables read the desertification grades and the service maps.
+COUPLING = {"coupling_units": 1, "coupling_statistics": 1}
 
 
 def plan_with(workflow_runner, run: Path, tmp_path: Path, extra: dict) -> dict[str, int]:
@@ -58,9 +60,10 @@ def test_input_pointed_at_an_identical_copy_reruns_only_its_readers(demo_run, wo
 
 
 def test_a_stage_threshold_reruns_only_its_readers(demo_run, workflow_runner, tmp_path):
-    # the lowest grade that counts as rocky desertification: read by its summary only
+    # the lowest grade that counts as rocky desertification: read by its summary and by the
+    # coupling tables (RD area change per township and cell), and what reads those
     plan = plan_with(workflow_runner, demo_run, tmp_path, {"desertification": {"rd_min_grade": "moderate"}})
-    assert plan == {"desertification_summary": 1, **SUMMARIES}
+    assert plan == {"desertification_summary": 1, **COUPLING, **SUMMARIES}
 
 
 def test_a_service_table_reruns_only_its_readers(demo_run, workflow_runner, tmp_path):
@@ -79,5 +82,6 @@ def test_a_service_table_reruns_only_its_readers(demo_run, workflow_runner, tmp_
         "services_carbon_storage": 2,
         "services_summary": 1,
         "report_maps": 1,
+        **COUPLING,
         **SUMMARIES,
     }

@@ -232,6 +232,9 @@ def test_changing_z_reruns_only_water_yield_and_what_follows(karst_demo_run, wor
         "services_water_yield": 2,
         "services_summary": 1,
         "report_maps": 1,
+        # the coupling tables read the service maps (water yield change per township and cell)
+        "coupling_units": 1,
+        "coupling_statistics": 1,
         "region_summary": 1,
         "summary_table": 1,
     }

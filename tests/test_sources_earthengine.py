@@ -521,6 +521,11 @@ def test_products_split_only_over_the_limits(loopback_ee, tmp_path):
     (soil,) = src.soil(grid, ["clay"], ["0-5cm", "5-15cm"])
     with rasterio.open(soil) as ds:
         assert ds.descriptions == ("clay_0-5cm", "clay_5-15cm") and ds.tags(1)["units"] == "%"
+    (pop,) = src.population(2020, grid)
+    with rasterio.open(pop) as ds:
+        assert ds.descriptions == ("population_density",) and ds.tags(1)["units"] == "persons km-2"
+    with pytest.raises(ValueError, match="worldpop has the years"):
+        src.population(2023, grid)
     (lc,) = src.landcover("worldcover", 2021, grid)
     with rasterio.open(lc) as ds:
         assert ds.descriptions == ("landcover",)

@@ -148,6 +148,8 @@ LANDCOVER_STAGE_RULES = {
 # Every raster feeds its region's maps (report_maps); the karst services read the slope
 # (improvement zones) and the DEM (flow routing, LS factor, soil retention of each year).
 SERVICES_SLOPE_RULES = {"services_summary": 1}
+# the karst coupling tables read the terrain slope (and the services' maps and zones)
+COUPLING_RULES = {"coupling_units": 1, "coupling_statistics": 1}
 SERVICES_DEM_RULES = {
     "services_ls_factor": 1,
     "services_soil_retention": 2,
@@ -169,6 +171,7 @@ def test_changing_a_terrain_parameter_reruns_only_terrain_and_dependants(demo_ru
         **RESERVE_STAGE_RULES,
         **LANDCOVER_STAGE_RULES,
         **SERVICES_SLOPE_RULES,
+        **COUPLING_RULES,
         "report_maps": 2,
         "region_summary": 2,
         "summary_table": 1,
@@ -185,6 +188,7 @@ def test_changing_dem_resampling_reruns_dem_but_not_demo(demo_run):
         **RESERVE_STAGE_RULES,
         **LANDCOVER_STAGE_RULES,
         **SERVICES_DEM_RULES,
+        **COUPLING_RULES,
         "report_maps": 2,
         "region_summary": 2,
         "summary_table": 1,

@@ -12,6 +12,8 @@ and how many pixels or rows are affected::
   missing; :data:`VARIABLE_RANGES` holds the range and units of every canonical variable.
 * :func:`check_variables`: :func:`check_range` for every canonical variable a cube holds.
 * :func:`check_codes`: every land-cover code of a map has a row in a table.
+* :func:`check_population_table`: a township population table has one row per township and
+  year, within the region's years, for townships of the townships layer.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ VARIABLE_RANGES: dict[str, Range] = {
     "silt_pct": Range("%", 0.0, 100.0),
     "clay_pct": Range("%", 0.0, 100.0),
     "organic_carbon_pct": Range("%", 0.0, 100.0),
+    "population": Range("persons", 0.0),
 }
 
 
@@ -194,3 +197,55 @@ def map_codes(values: Any) -> list[int]:
         a = a[np.isfinite(a)]
     codes = np.unique(a)
     return [int(c) for c in codes if c >= 0]
+
+
+def _few(values: Iterable[Any], n: int = 5) -> str:
+    items = list(values)
+    more = f" ... ({len(items)} in all)" if len(items) > n else ""
+    return ", ".join(map(str, items[:n])) + more
+
+
+def check_population_table(
+    table: Any,
+    *,
+    source: str,
+    years: Sequence[int],
+    township_ids: Iterable[int] | None = None,
+    columns: dict[str, str] | None = None,
+    townships_source: str = "the townships layer",
+) -> None:
+    """Raise :class:`InputError` unless a township population table (canonical columns
+    ``township_id``, ``year``) has its years within ``years``, one row per township and
+    year, and (with ``township_ids``) only townships of the townships layer.
+
+    ``columns``: the owner's names of the canonical columns (``inputs.<name>.columns``),
+    so a message names the column as it is in the file.
+    """
+    names = {c: (columns or {}).get(c, c) for c in ("township_id", "year")}
+    year = table["year"].astype("int64")
+    first, last = min(years), max(years)
+    outside = ~year.isin(list(years))
+    if outside.any():
+        found = sorted({int(v) for v in year[outside]})
+        raise InputError(
+            f"{source}, column {names['year']}: expected years of the region ({first}..{last}); found "
+            f"{int(outside.sum())} row(s) with year(s) outside: {_few(found)}"
+        )
+    key = table[["township_id", "year"]].astype("int64")
+    dup = key.duplicated(keep=False)
+    if dup.any():
+        pairs = sorted({(int(t), int(y)) for t, y in key[dup].itertuples(index=False)})
+        raise InputError(
+            f"{source}, columns {names['township_id']} and {names['year']}: expected one row per township and "
+            f"year; found {int(dup.sum())} rows of {len(pairs)} duplicate township-year(s): "
+            f"{_few(f'{t}/{y}' for t, y in pairs)}"
+        )
+    if township_ids is not None:
+        known = {int(i) for i in township_ids}
+        unknown = ~key["township_id"].isin(sorted(known))
+        if unknown.any():
+            found = sorted({int(v) for v in key["township_id"][unknown]})
+            raise InputError(
+                f"{source}, column {names['township_id']}: expected township ids of {townships_source} "
+                f"({_few(sorted(known))}); found {int(unknown.sum())} row(s) of unknown id(s): {_few(found)}"
+            )

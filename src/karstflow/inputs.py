@@ -283,6 +283,29 @@ _SPECS: tuple[InputSpec, ...] = (
         extension="gpkg",
     ),
     InputSpec(
+        "population_table",
+        "table",
+        "Population per township and year (census or statistical yearbook), for the coupling "
+        "stage: one row per township and year of the region's years.",
+        (
+            _col("township_id", "int", "township id, as in the townships layer", minimum=1),
+            _col("year", "int", "year of the figures", units="year"),
+            _col("resident", "number", "resident population", units="persons", minimum=0),
+            _col("registered", "number", "registered (hukou) population", units="persons", required=False, minimum=0),
+            _col("rural_share", "number", "share of the residents who are rural", required=False, minimum=0, maximum=1),
+        ),
+        extension="csv",
+    ),
+    InputSpec(
+        "population",
+        "cube",
+        "Gridded population per year (NetCDF, dims year, y, x; variable population, persons "
+        "per pixel of the region grid), e.g. WorldPop 100 m brought to the grid keeping totals.",
+        extension="nc",
+        variables=("population",),
+        leading_dims=("year",),
+    ),
+    InputSpec(
         "accumulated_temperature",
         "raster",
         "Accumulated temperature >= 10 degC (degC day).",

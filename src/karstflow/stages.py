@@ -21,7 +21,8 @@ makes ``climate``, ``soil`` makes ``soil_grids`` from SoilGrids, ``lithology`` m
 ``carbonate``). :data:`PROVIDED` maps each such key to its stage and file, and
 :func:`layer_path` says which file a region's stage reads. The pseudo-input
 ``remote_source`` is present for regions whose source is ``stac`` or ``earthengine``:
-what those stages pull needs nothing else.
+what those stages pull needs nothing else; ``earthengine_source`` only for ``earthengine``
+(WorldPop, stage worldpop, which provides ``population``).
 
 API::
 
@@ -87,6 +88,9 @@ def _stage(
 
 #: Present in a region's available inputs when its source is remote (stac, earthengine).
 REMOTE_SOURCE = "remote_source"
+#: Present in a region's available inputs when its source is earthengine: products only
+#: Earth Engine serves (WorldPop).
+EARTHENGINE_SOURCE = "earthengine_source"
 # the owner's maps, else the classified map, else a public product crosswalked to the legend
 _LANDCOVER = ("landcover", "@landcover", "@public_landcover")
 _CLIMATE = ("climate", "@monthly_climate")
@@ -333,6 +337,32 @@ STAGES: dict[str, Stage] = {
             summary="services/services.json",
             maps=["services/carbon_storage_{service_year}.tif", "services/improvement_zones.tif"],
         ),
+        _stage(
+            "worldpop",
+            "gridded population per year from WorldPop 100 m (Earth Engine), kept in totals on the grid, "
+            "for the coupling stage",
+            ["townships", EARTHENGINE_SOURCE],
+            outputs=["population/population.nc"],
+            summary="population/population.json",
+            provides={"population": "population/population.nc"},
+        ),
+        _stage(
+            "coupling",
+            "social-ecological coupling per township and grid cell: population change against greening, "
+            "rocky desertification, NPP and services; coupling coordination degree, Moran's I, spatial "
+            "regression and GWR",
+            ["townships", ("population", "@worldpop", "population_table"), "@greening"],
+            optional=["@desertification", "@npp", "@services", "@terrain"],
+            outputs=[
+                "coupling/coupling_townships.csv",
+                "coupling/coupling_cells.gpkg",
+                "coupling/coupling_statistics.json",
+                "coupling/figures/coupling_types.png",
+                "coupling/figures/gwr_coefficients.png",
+                "coupling/figures/moran_scatter.png",
+            ],
+            summary="coupling/coupling.json",
+        ),
     )
 }
 
@@ -367,6 +397,8 @@ class StagePlan:
 def _describe(alternative: str) -> str:
     if alternative == REMOTE_SOURCE:
         return "a remote source (regions.<id>.source: stac or earthengine)"
+    if alternative == EARTHENGINE_SOURCE:
+        return "an Earth Engine source (regions.<id>.source: earthengine)"
     return f"stage {alternative[1:]}" if alternative.startswith("@") else alternative
 
 

@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 
 from karstflow.inputs import INPUTS, InputError, input_spec
 from karstflow.stages import (
+    EARTHENGINE_SOURCE,
     REMOTE_SOURCE,
     STAGES,
     PlanError,
@@ -106,6 +107,8 @@ def available_inputs(region_id):
         have.add("periods")
     if region["source"] in REMOTE_SOURCES:
         have |= {"dem", "imagery", REMOTE_SOURCE}
+    if region["source"] == "earthengine":
+        have.add(EARTHENGINE_SOURCE)
     return have
 
 

@@ -39,6 +39,7 @@ rule inputs_table:
     input:
         source=raw_input_files,
         landcover=landcover_maps_of_table,
+        townships=townships_of_table,
     output:
         table=results("inputs/{layer}.csv"),
     log:
@@ -55,7 +56,7 @@ rule inputs_table:
         mem_mb=mem_mb("inputs_table"),
         runtime=runtime("inputs_table"),
     params:
-        entry=lambda w: input_entry(w.region, w.layer),
+        entry=table_entry,
     message:
         "Harmonising the {wildcards.layer} table of {wildcards.region}"
     script:

@@ -10,7 +10,8 @@ Two kinds, both generated on a given :class:`~karstflow.grid.RegionGrid` from on
 * ``karst`` (:func:`karstflow.demo.karst.make_karst`): a karst watershed shaped like the
   southwest China karst study: DEM, carbonate lithology, land cover at the first and last
   year, annual NDVI with planted greening/browning trends, shrinking bedrock exposure
-  (rocky desertification), climate and soil cubes, carbon pools and biophysical tables.
+  (rocky desertification), climate and soil cubes, carbon pools and biophysical tables,
+  and a population series (grid and township table) planted on the NDVI trend.
 
 Every random draw comes from ``numpy.random.default_rng`` streams seeded with
 ``(seed, component name)`` (see :func:`karstflow.demo._fields.component_rng`), so the
@@ -113,6 +114,8 @@ _KARST_FIXED: tuple[str, ...] = (
     "soil.nc",
     "carbon_pools.csv",
     "biophysical.csv",
+    "population.nc",
+    "population_townships.csv",
 )
 
 DEFAULT_KARST_YEARS = tuple(range(2000, 2024))

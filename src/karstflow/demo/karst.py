@@ -286,6 +286,8 @@ def make_karst(
     missing_pixel_share: float = 0.04,
     rd_threshold: float = 0.3,
     rd_reduction: float = 0.48,
+    population_cell_px: int = 8,
+    population_beta: float = -0.02,
 ) -> DemoBundle:
     """Generate the karst demo on ``grid`` (projected CRS in metres) from ``seed``.
 
@@ -307,6 +309,10 @@ def make_karst(
         Bedrock exposure from which a carbonate pixel counts as rocky desertification.
     rd_reduction
         Planted relative reduction of the RD area from the first to the last year.
+    population_cell_px, population_beta
+        Cells (pixels square) on which the population effect is planted, and the planted
+        coefficient of the cell's relative population change on its mean NDVI slope
+        (:mod:`karstflow.demo.population`).
     """
     t_start = time.perf_counter()
     years = tuple(sorted(int(y) for y in years))
@@ -574,6 +580,34 @@ def make_karst(
         crs=grid.crs,
     )
 
+    # --- population: a gridded series and a township table, planted on the coupling cells
+    from karstflow.demo.population import plant_population
+
+    pop = plant_population(
+        ctx.rng("population"),
+        ctx.shape,
+        ctx.res,
+        years,
+        slope_map,
+        slope,
+        ctx.rasterize(list(townships.geometry)),
+        cell_px=population_cell_px,
+        beta=population_beta,
+    )
+    pop_ds = georef(
+        xr.Dataset(
+            {
+                "population": xr.DataArray(
+                    pop["cube"],
+                    dims=("year", "y", "x"),
+                    coords=coords,
+                    name="population",
+                    attrs={"long_name": "resident population", "units": "persons per pixel"},
+                )
+            }
+        )
+    )
+
     # --- PLANTED figures
     px_km2 = ctx.res**2 / 1e6
     e_first = exposure_year(y_first)
@@ -663,7 +697,9 @@ def make_karst(
                 "solar_share": [round(float(v), 6) for v in f_s],
             },
         },
+        "population": pop["planted"],
         "tables": {
+            "population_townships.csv": "resident and registered population per township and year (owner's names)",
             "carbon_pools.csv": "Mg C/ha per class (InVEST carbon)",
             "biophysical.csv": "root_depth_mm, kc, lulc_veg, usle_c, usle_p",
         },
@@ -683,8 +719,13 @@ def make_karst(
         "climate.nc": clim_ds,
         "climate_monthly.nc": clim_monthly_ds,
         "soil.nc": soil_ds,
+        "population.nc": pop_ds,
     }
-    tables = {"carbon_pools.csv": CARBON_POOLS.copy(), "biophysical.csv": BIOPHYSICAL.copy()}
+    tables = {
+        "carbon_pools.csv": CARBON_POOLS.copy(),
+        "biophysical.csv": BIOPHYSICAL.copy(),
+        "population_townships.csv": pop["table"],
+    }
     log.info(
         "karst demo ready: greening %.1f%%, browning %.1f%%, RD %.2f -> %.2f km2 (-%.0f%%), %.1f s",
         100 * n_zone["greening"] / zone.size,

@@ -789,6 +789,23 @@ class EarthEngineSource(RemoteSource):
             {"landcover_product": product, "year": int(year)},
         )
 
+    def population(self, year: int, grid: RegionGrid, country: str | None = "CHN") -> list[str]:
+        """Cached tiles of :func:`~karstflow.sources.ee_products.worldpop` of ``year``: band
+        ``population_density`` (persons km-2), float32, NaN where masked. Persons per pixel of
+        the region grid: :func:`~karstflow.sources.ee_products.persons_per_pixel`."""
+        # fail before any request when WorldPop lacks the year
+        if int(year) not in ee_products.WORLDPOP_YEARS:
+            ee_products.worldpop(None, year)
+        return self._pull_product(
+            f"worldpop-{country or 'all'}",
+            str(int(year)),
+            grid,
+            lambda tile: ee_products.worldpop(self._ee, int(year), self._tile_region(tile), country=country),
+            [ee_products.WORLDPOP_DENSITY_BAND],
+            ee_products.WORLDPOP_UNITS,
+            {"population_product": "worldpop", "year": int(year), "country": country},
+        )
+
 
 def write_product_tile(
     path: str | Path, data: np.ndarray, tile: CacheTile, band_names: Sequence[str], units: Sequence[str]

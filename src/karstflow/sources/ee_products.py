@@ -16,7 +16,9 @@ the finished product instead of every scene.
   (``IDAHO_EPSCOR/TERRACLIMATE``) in physical units;
 * :func:`soilgrids` (+ :func:`soil_units`): ISRIC SoilGrids 250 m v2.0 means in mapped units;
 * :func:`landcover`: ESA WorldCover (2020 v100, 2021 v200) or the annual China Land Cover
-  Dataset (CLCD), one band ``landcover`` of provider codes.
+  Dataset (CLCD), one band ``landcover`` of provider codes;
+* :func:`worldpop`: WorldPop 100 m population of a year (``WorldPop/GP/100m/pop``) as a
+  density (persons per km2) that any grid can resample without changing totals.
 
 Constants (scale factors, QA bits, harmonisation coefficients) come from
 :mod:`karstflow.sensors` and :mod:`karstflow.greening`; the band names and scale factors of
@@ -434,3 +436,61 @@ def landcover(ee: Any, product: str, year: int, *, clcd_asset: str | None = None
             )
         return ee.Image(clcd_asset.format(year=year)).select(CLCD_BAND).rename("landcover")
     raise ValueError(f"landcover product: expected one of {list(LANDCOVER_PRODUCTS)}, found {product!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# population
+# ------------------------------------------------------------------------------------------------
+
+#: WorldPop Global Project Population Data, 100 m, 2000-2020 (EE catalog WorldPop_GP_100m_pop;
+#: Stevens, Gaughan, Linard & Tatem 2015, PLoS ONE 10(2): e0107042; WorldPop 2018, doi:
+#: 10.5258/SOTON/WP00645): one image per country and year, band ``population`` in persons
+#: per pixel, properties ``year`` and ``country`` (ISO 3166-1 alpha-3).
+WORLDPOP_COLLECTION = "WorldPop/GP/100m/pop"
+WORLDPOP_BAND = "population"
+WORLDPOP_YEARS = range(2000, 2021)
+#: Band of :func:`worldpop` and its unit: a density, so resampling keeps totals.
+WORLDPOP_DENSITY_BAND = "population_density"
+WORLDPOP_UNITS = {WORLDPOP_DENSITY_BAND: "persons km-2"}
+
+
+def worldpop(ee: Any, year: int, region: Any = None, country: str | None = "CHN") -> Any:
+    """WorldPop population of ``year`` as persons per km2, one band ``population_density``.
+
+    The country images of the year (``filter(year)``, ``country`` when given, else every
+    image that touches ``region``) are mosaicked, keeping the 100 m projection of the
+    first. Totals are kept whatever the grid: WorldPop counts persons per ~100 m pixel, so
+    the count is first turned into a density by dividing by each pixel's true area
+    (``ee.Image.pixelArea()``, m2, at the native scale) and the density is averaged
+    (``reduceResolution(mean)``) onto coarser grid pixels or resampled onto finer ones
+    when Earth Engine reprojects the request. A persons-per-pixel raster on the region
+    grid is then the density times the grid pixel's area (km2): the sum over a region is
+    the WorldPop sum up to the area the edge pixels share, whereas resampling the counts
+    themselves would scale totals by the ratio of pixel areas (9 x too many at 30 m from
+    100 m counts ... 1/9 too few, depending on direction).
+    """
+    year = int(year)
+    if year not in WORLDPOP_YEARS:
+        raise ValueError(
+            f"population product worldpop has the years {WORLDPOP_YEARS[0]}-{WORLDPOP_YEARS[-1]}; found {year}"
+        )
+    coll = ee.ImageCollection(WORLDPOP_COLLECTION).filter(ee.Filter.eq("year", year))
+    if country:
+        coll = coll.filter(ee.Filter.eq("country", country))
+    if region is not None:
+        coll = coll.filterBounds(region)
+    native = coll.first().select(WORLDPOP_BAND).projection()
+    counts = coll.select(WORLDPOP_BAND).mosaic().setDefaultProjection(native)
+    density = counts.divide(ee.Image.pixelArea()).multiply(1e6)
+    return (
+        density.reduceResolution(reducer=ee.Reducer.mean(), maxPixels=1024)
+        .toFloat()
+        .rename(WORLDPOP_DENSITY_BAND)
+    )
+
+
+def persons_per_pixel(density_km2: Any, pixel_area_m2: float) -> Any:
+    """Persons per pixel of a grid from :func:`worldpop`'s density: density x pixel area (km2)."""
+    if not pixel_area_m2 > 0:
+        raise ValueError(f"pixel_area_m2: expected a positive pixel area, found {pixel_area_m2}")
+    return density_km2 * (pixel_area_m2 / 1e6)

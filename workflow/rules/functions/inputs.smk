@@ -54,3 +54,23 @@ def landcover_maps_of_table(wildcards):
         inputs_file("landcover", year).format(region=wildcards.region)
         for year in sorted(entry["years"])
     ]
+
+
+def townships_of_table(wildcards):
+    """The harmonised townships layer a table keyed by township is checked against (every
+    township id of the population table must be a township of the layer), as the land-cover
+    codes of landcover_maps_of_table; none for other tables or without townships."""
+    if "township_id" not in INPUTS[wildcards.layer].required_columns:
+        return []
+    path = input_file(wildcards.region, "townships")
+    return [path] if path else []
+
+
+def table_entry(wildcards):
+    """Params of inputs_table: the input's entry; for a table keyed by year (the population
+    table) with the region's years its rows must lie in. Other tables' entries stay as they
+    were, so they do not rerun when the region's years change."""
+    entry = dict(input_entry(wildcards.region, wildcards.layer))
+    if "year" in INPUTS[wildcards.layer].required_columns:
+        entry["region_years"] = region_years(region_config(wildcards))
+    return entry
