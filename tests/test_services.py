@@ -137,6 +137,31 @@ def _grid_da(values: np.ndarray, res: float = 30.0) -> xr.DataArray:
     return grid.data_array(values.astype(np.float64))
 
 
+def test_two_processes_route_flow_at_once_on_a_cold_numba_cache(tmp_path):
+    # pysheds' kernels are cached by numba; two processes compiling them into an empty
+    # cache at once made one fail (KeyError on an itertools.count generator type) before
+    # services._pysheds_compiled took a lock for the first compile
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from karstflow.grid import RegionGrid\n"
+        "from karstflow.services import flow_routing\n"
+        "z = np.tile(np.arange(8, 0, -1, dtype=float) * 10.0, (15, 1))\n"
+        "grid = RegionGrid.from_bounds('EPSG:32648', 30.0, (0, 0, 240, 450))\n"
+        "acc = flow_routing(grid.data_array(z)).flow_accumulation\n"
+        "assert np.isfinite(acc).all()\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    errors = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-2000:] for e in errors)
+
+
 def test_flow_routing_on_an_east_tilted_plane():
     # Elevation falls 10 m per column eastwards. Every cell sends its water to its three
     # eastern neighbours (E 0.414, NE and SE 0.293 each: drop / distance, 10/30 and

@@ -485,6 +485,44 @@ class RoutingResult(NamedTuple):
     flow_accumulation: np.ndarray  # MFD accumulation in cells, the cell itself included
 
 
+_PYSHEDS_READY = False
+
+
+def _pysheds_compiled() -> None:
+    """Compile (or load from numba's cache) pysheds' kernels once per process, one process
+    at a time.
+
+    pysheds compiles its kernels with ``numba.njit(cache=True)``; two processes compiling
+    ``_priority_flood`` (it uses an ``itertools.count`` generator) into a cold cache at once
+    make one of them fail with ``KeyError: int64 generator(func=<function count ...>)``
+    (seen with two jobs, or two test workers, on a fresh install; numba 0.6x). So the first
+    call in a process routes a 3 x 3 DEM under an exclusive lock beside the cache.
+    """
+    global _PYSHEDS_READY
+    if _PYSHEDS_READY:
+        return
+    import fcntl
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import pysheds
+    from affine import Affine
+    from pysheds.grid import Grid
+    from pysheds.sview import Raster, ViewFinder
+
+    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(pysheds.__file__).parent / "__pycache__")
+    lock_dir = cache if os.access(cache, os.W_OK) else Path(tempfile.gettempdir())
+    with open(lock_dir / "karstflow-pysheds-compile.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        vf = ViewFinder(affine=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 3.0), shape=(3, 3), nodata=np.nan)
+        grid = Grid(viewfinder=vf)
+        z = Raster(np.array([[3.0, 2.0, 3.0], [2.0, 1.0, 2.0], [3.0, 0.5, 3.0]]), viewfinder=vf)
+        filled = grid.fill_depressions(grid.fill_pits(z))
+        grid.accumulation(grid.flowdir(grid.resolve_flats(filled), routing="mfd"), routing="mfd")
+    _PYSHEDS_READY = True
+
+
 def flow_routing(dem: xr.DataArray) -> RoutingResult:
     """Fill depressions, resolve flats and accumulate flow by MFD with pysheds.
 
@@ -508,6 +546,7 @@ def flow_routing(dem: xr.DataArray) -> RoutingResult:
     nodata = ~np.isfinite(z)
     if nodata.all():
         raise ValueError("DEM has no valid elevation")
+    _pysheds_compiled()
     vf = ViewFinder(affine=Affine(*tuple(transform)[:6]), shape=z.shape, nodata=np.nan)
     grid = Grid(viewfinder=vf)
     filled = grid.fill_depressions(grid.fill_pits(Raster(np.where(nodata, np.nan, z), viewfinder=vf)))
