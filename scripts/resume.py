@@ -10,7 +10,9 @@ This script
 1. refuses when another Snakemake of this directory is still running (the main process,
    or a job script it started that outlived it): removing the lock under a live run would
    let two runs write the same outputs and the same metadata, and neither could be trusted;
-2. removes the stale lock (``snakemake --unlock``);
+2. removes the stale lock (``snakemake --unlock``) and the temporary files the killed jobs
+   were writing (``karstflow.io.atomic_path`` writes ``.<name>.<8 random chars><suffix>``
+   beside ``<name>`` and renames it at the end; a kill leaves it behind);
 3. runs the workflow again with the given arguments; the default profile's
    ``rerun-incomplete: true`` makes Snakemake redo the jobs the kill left half-done
    (their outputs are marked incomplete in .snakemake/incomplete), and everything whose
@@ -23,6 +25,8 @@ itself, and the plain command continues (README, "If a run was interrupted").
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +66,25 @@ def running_snakemake(workdir: Path) -> list[tuple[int, str]]:
     return found
 
 
+#: A temporary of karstflow.io.atomic_path (tempfile.mkstemp: 8 characters of [a-z0-9_]).
+_ATOMIC_TEMP = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>(\.[^.]+)*)$")
+
+
+def stale_temporaries(workdir: Path) -> list[Path]:
+    """The temporaries of atomic writes under results/ and resources/ (only a run that
+    was killed leaves them: a finished or failed write renames or removes its own)."""
+    found = []
+    for top in ("results", "resources"):
+        root = workdir / top
+        if not root.is_dir():
+            continue
+        for path in root.rglob(".*"):
+            m = _ATOMIC_TEMP.match(path.name)
+            if m and m["target"].endswith(m["suffix"]):
+                found.append(path)
+    return sorted(found)
+
+
 def main(argv: list[str]) -> int:
     workdir = Path.cwd()
     if not (workdir / "Snakefile").exists():
@@ -81,6 +104,9 @@ def main(argv: list[str]) -> int:
     if unlock.returncode != 0:
         print("resume: snakemake --unlock failed (above); nothing was rerun", file=sys.stderr)
         return unlock.returncode
+    for path in stale_temporaries(workdir):
+        print(f"resume: removing {path.relative_to(workdir)} (a write the kill left half-done)", file=sys.stderr)
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     return subprocess.run([*snakemake, *argv], cwd=workdir).returncode
 
 
