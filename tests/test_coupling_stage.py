@@ -154,22 +154,34 @@ def test_the_tables_hold_every_indicator_and_the_summary_the_headline(coupling, 
         assert (coupling["root"] / "figures" / f"{fig}.png").stat().st_size > 1000
 
 
-@pytest.mark.e2e
-def test_a_region_without_the_services_stage_records_them_as_not_evaluated(karst_demo_run, tmp_path, project_root):
-    """coupling_units' main() with the inputs of a region whose services (and NPP) stage does
-    not run: the columns are absent and the record says why, nothing is dropped silently."""
-    from karstflow.runtime import Files, Params, load_script
+def _coupling_units_main(run: Path, project_root: Path, tmp_path: Path, **population: str):
+    """coupling_units' script, the inputs it needs from ``run`` (the population input named
+    by the one keyword: population_table or population, a file under inputs/), outputs in
+    ``tmp_path``."""
+    from karstflow.runtime import Files, load_script
 
     script = load_script(project_root / "workflow" / "scripts" / "coupling_units.py")
-    res = karst_demo_run / "results" / KARST
+    res = run / "results" / KARST
     inputs = Files(
         grid=str(res / "grid.json"),
         townships=str(res / "inputs" / "townships.gpkg"),
         trend_slope=str(res / "greening" / "trend_slope.tif"),
         trend_class=str(res / "greening" / "trend_class.tif"),
-        population_table=str(res / "inputs" / "population_table.csv"),
+        **{key: str(res / "inputs" / name) for key, name in population.items()},
     )
     outputs = Files(townships=str(tmp_path / "t.csv"), cells=str(tmp_path / "c.gpkg"), record=str(tmp_path / "r.json"))
+    return script, inputs, outputs
+
+
+@pytest.mark.e2e
+def test_a_region_without_the_services_stage_records_them_as_not_evaluated(karst_demo_run, tmp_path, project_root):
+    """coupling_units' main() with the inputs of a region whose services (and NPP) stage does
+    not run: the columns are absent and the record says why, nothing is dropped silently."""
+    from karstflow.runtime import Params
+
+    script, inputs, outputs = _coupling_units_main(
+        karst_demo_run, project_root, tmp_path, population_table="population_table.csv"
+    )
     config = yaml.safe_load((karst_demo_run / "config" / "config.yaml").read_text())
     reason = "stage services does not run for region demo-karst (not requested in stages; missing inputs: -)"
     params = Params(
@@ -299,18 +311,9 @@ def coupling_cells(res: Path) -> gpd.GeoDataFrame:
 def test_townships_from_the_grid_alone_agree_with_the_table(karst_demo_run, tmp_path, project_root, coupling):
     """coupling_units' main() with the gridded population only: townships then sum its
     pixels, which for the demo (whose table is those sums) gives the table's figures."""
-    from karstflow.runtime import Files, Params, load_script
+    from karstflow.runtime import Params
 
-    script = load_script(project_root / "workflow" / "scripts" / "coupling_units.py")
-    res = karst_demo_run / "results" / KARST
-    inputs = Files(
-        grid=str(res / "grid.json"),
-        townships=str(res / "inputs" / "townships.gpkg"),
-        trend_slope=str(res / "greening" / "trend_slope.tif"),
-        trend_class=str(res / "greening" / "trend_class.tif"),
-        population=str(res / "inputs" / "population.nc"),
-    )
-    outputs = Files(townships=str(tmp_path / "t.csv"), cells=str(tmp_path / "c.gpkg"), record=str(tmp_path / "r.json"))
+    script, inputs, outputs = _coupling_units_main(karst_demo_run, project_root, tmp_path, population="population.nc")
     cfg = coupling["config"]["coupling"]
     params = Params(
         cell_size_m=cfg["cell_size_m"],
@@ -330,7 +333,7 @@ def test_townships_from_the_grid_alone_agree_with_the_table(karst_demo_run, tmp_
     record = _json(tmp_path / "r.json")
     assert record["population"]["townships_from"] == "grid"
     assert record["population"]["grid"] == {
-        "file": str(res / "inputs" / "population.nc"),
+        "file": inputs.population,
         "first_year": 2000,
         "last_year": 2023,
     }

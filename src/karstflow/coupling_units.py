@@ -137,18 +137,10 @@ def _check_labels(labels: np.ndarray, values: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}: expected a raster of the label raster's shape {labels.shape}, found {values.shape}")
 
 
-def zonal_sum(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
-    """Sum of the finite values per unit id (0 where a unit has none)."""
-    v = np.asarray(values, dtype=np.float64)
-    _check_labels(labels, v, what)
-    ok = np.isfinite(v) & (labels > 0)
-    n = int(max(int(labels.max(initial=0)), max(ids, default=0))) + 1
-    sums = np.bincount(labels[ok].ravel(), weights=v[ok].ravel(), minlength=n)
-    return sums[np.asarray(ids, dtype=np.int64)]
-
-
-def zonal_mean(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
-    """Mean of the finite values per unit id (NaN where a unit has none)."""
+def _sums_and_counts(
+    values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the finite values per unit id, in the order of ``ids``."""
     v = np.asarray(values, dtype=np.float64)
     _check_labels(labels, v, what)
     ok = np.isfinite(v) & (labels > 0)
@@ -156,8 +148,19 @@ def zonal_mean(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what:
     sums = np.bincount(labels[ok].ravel(), weights=v[ok].ravel(), minlength=n)
     counts = np.bincount(labels[ok].ravel(), minlength=n)
     idx = np.asarray(ids, dtype=np.int64)
+    return sums[idx], counts[idx]
+
+
+def zonal_sum(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
+    """Sum of the finite values per unit id (0 where a unit has none)."""
+    return _sums_and_counts(values, labels, ids, what)[0]
+
+
+def zonal_mean(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
+    """Mean of the finite values per unit id (NaN where a unit has none)."""
+    sums, counts = _sums_and_counts(values, labels, ids, what)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts[idx] > 0, sums[idx] / np.maximum(counts[idx], 1), np.nan)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def zonal_share(
