@@ -8,7 +8,8 @@ Pure functions over numpy arrays and pandas/geopandas objects; no paths.
 * :func:`cell_labels` and :func:`cell_polygons`: a regular grid of square cells of
   ``cell_size_m`` anchored at the region grid's top-left corner; a pixel belongs to the cell
   its centre falls in (the last row and column of cells may be partial).
-* :func:`zonal_mean`, :func:`zonal_sum`, :func:`zonal_share`: per-unit statistics of a
+* :func:`zonal_share`, and :func:`zonal_mean`, :func:`zonal_sum` (karstflow.zonal, shared with the
+  drivers): per-unit statistics of a
   raster over a label raster (0 = no unit), NaN-aware.
 * :func:`unit_indicators`: the indicator table (population change and rate, rural
   density, NDVI trend, greening share, rocky-desertification change, NPP trend, service
@@ -39,6 +40,7 @@ from karstflow.coupling import (
     coupling_types,
     normalise_scores,
 )
+from karstflow.zonal import check_label_shape, zonal_mean, zonal_sum
 
 log = logging.getLogger(__name__)
 
@@ -132,43 +134,12 @@ def cell_polygons(
 # --------------------------------------------------------------------------------------
 
 
-def _check_labels(labels: np.ndarray, values: np.ndarray, what: str) -> None:
-    if labels.shape != values.shape:
-        raise ValueError(f"{what}: expected a raster of the label raster's shape {labels.shape}, found {values.shape}")
-
-
-def _sums_and_counts(
-    values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sum and count of the finite values per unit id, in the order of ``ids``."""
-    v = np.asarray(values, dtype=np.float64)
-    _check_labels(labels, v, what)
-    ok = np.isfinite(v) & (labels > 0)
-    n = int(max(int(labels.max(initial=0)), max(ids, default=0))) + 1
-    sums = np.bincount(labels[ok].ravel(), weights=v[ok].ravel(), minlength=n)
-    counts = np.bincount(labels[ok].ravel(), minlength=n)
-    idx = np.asarray(ids, dtype=np.int64)
-    return sums[idx], counts[idx]
-
-
-def zonal_sum(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
-    """Sum of the finite values per unit id (0 where a unit has none)."""
-    return _sums_and_counts(values, labels, ids, what)[0]
-
-
-def zonal_mean(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
-    """Mean of the finite values per unit id (NaN where a unit has none)."""
-    sums, counts = _sums_and_counts(values, labels, ids, what)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
 def zonal_share(
     values: np.ndarray, labels: np.ndarray, ids: Sequence[int], codes: Sequence[int], nodata: int, what: str = "values"
 ) -> np.ndarray:
     """Share of a unit's valid pixels (not ``nodata``, not NaN) whose code is in ``codes``."""
     v = np.asarray(values)
-    _check_labels(labels, v, what)
+    check_label_shape(labels, v, what)
     valid = (v != nodata) & (labels > 0)
     if np.issubdtype(v.dtype, np.floating):
         valid &= np.isfinite(v)

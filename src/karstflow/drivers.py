@@ -67,6 +67,7 @@ from rasterio.transform import rowcol
 
 from karstflow.grid import register_rio
 from karstflow.network import build_road_graph, travel_distance_m
+from karstflow.zonal import zonal_mean
 
 log = logging.getLogger(__name__)
 
@@ -300,15 +301,9 @@ def _terrain_drivers(
     s = np.asarray(slope.values, dtype=np.float64).ravel()
     a = np.asarray(aspect.values, dtype=np.float64).ravel()
 
-    def zonal_mean(v: np.ndarray) -> np.ndarray:
-        ok = (zone > 0) & np.isfinite(v)
-        tot = np.bincount(zone[ok], weights=v[ok], minlength=n + 1)[1:]
-        cnt = np.bincount(zone[ok], minlength=n + 1)[1:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
-
-    x1 = zonal_mean(z)
-    x2 = zonal_mean(s)
+    units = range(1, n + 1)
+    x1 = zonal_mean(z, zone, units)
+    x2 = zonal_mean(s, zone, units)
     ok = (zone > 0) & np.isfinite(a) & (a >= 0) & (a <= 4)
     counts = np.bincount(zone[ok] * 5 + a[ok].astype(np.int64), minlength=(n + 1) * 5).reshape(n + 1, 5)[1:]
     x3 = np.where(counts.sum(axis=1) > 0, np.argmax(counts, axis=1), -1).astype(np.int64)

@@ -393,3 +393,37 @@ def class_fractions(
     shares["classified_fraction"] = (valid / total.where(total > 0)).where(total > 0)
     shares["classified_pixels"] = valid
     return shares
+
+
+# --- per-unit statistics of a label raster (townships, cells, parcels) ---
+
+
+def check_label_shape(labels: np.ndarray, values: np.ndarray, what: str) -> None:
+    if labels.shape != values.shape:
+        raise ValueError(f"{what}: expected a raster of the label raster's shape {labels.shape}, found {values.shape}")
+
+
+def _sums_and_counts(
+    values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the finite values per unit id, in the order of ``ids``."""
+    v = np.asarray(values, dtype=np.float64)
+    check_label_shape(labels, v, what)
+    ok = np.isfinite(v) & (labels > 0)
+    n = int(max(int(labels.max(initial=0)), max(ids, default=0))) + 1
+    sums = np.bincount(labels[ok].ravel(), weights=v[ok].ravel(), minlength=n)
+    counts = np.bincount(labels[ok].ravel(), minlength=n)
+    idx = np.asarray(ids, dtype=np.int64)
+    return sums[idx], counts[idx]
+
+
+def zonal_sum(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
+    """Sum of the finite values per unit id (0 where a unit has none)."""
+    return _sums_and_counts(values, labels, ids, what)[0]
+
+
+def zonal_mean(values: np.ndarray, labels: np.ndarray, ids: Sequence[int], what: str = "values") -> np.ndarray:
+    """Mean of the finite values per unit id (NaN where a unit has none)."""
+    sums, counts = _sums_and_counts(values, labels, ids, what)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
